@@ -1,0 +1,161 @@
+// Package bus connects paperflow to NATS: an embedded nats-server with
+// JetStream in the data directory by default, or an external server or
+// cluster by URL. Everything durable (items, checkpoints, documents, block
+// state, events) lives in NATS, so several hosts on one cluster share work.
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Options says how to reach NATS.
+type Options struct {
+	// URL of an external NATS server or cluster (comma-separated). Empty
+	// starts an embedded server storing JetStream data under DataDir.
+	URL string
+	// DataDir holds the embedded server's JetStream store.
+	DataDir string
+	// Listen makes the embedded server accept clients on this address
+	// (e.g. "127.0.0.1:4222") so other processes (a second `paperflow run`,
+	// a subscriber) can share it. Empty: in-process connections only.
+	Listen string
+	// Replicas for streams, KV buckets and the object store (cluster only).
+	Replicas int
+	// Name identifies this connection in NATS monitoring.
+	Name   string
+	Logger *slog.Logger
+}
+
+// Bus is a connection to NATS with JetStream, and the embedded server when
+// there is one.
+type Bus struct {
+	NC       *nats.Conn
+	JS       jetstream.JetStream
+	Replicas int
+	// ClientURL is where other processes can reach this NATS ("" when the
+	// embedded server takes in-process connections only).
+	ClientURL string
+	server    *server.Server
+	log       *slog.Logger
+}
+
+// Open connects to NATS, starting the embedded server when Options.URL is
+// empty.
+func Open(ctx context.Context, o Options) (*Bus, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	b := &Bus{Replicas: max(o.Replicas, 1), log: log}
+	name := o.Name
+	if name == "" {
+		name = "paperflow"
+	}
+	opts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond)}
+	url := o.URL
+	if url == "" {
+		srv, err := startEmbedded(o)
+		if err != nil {
+			return nil, err
+		}
+		b.server = srv
+		if o.Listen != "" {
+			b.ClientURL = srv.ClientURL()
+		}
+		opts = append(opts, nats.InProcessServer(srv))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("connect to NATS at %s: %w (is the server running? set --nats or PAPERFLOW_NATS_URL)", url, err)
+	}
+	b.NC = nc
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	b.JS = js
+	if _, err := js.AccountInfo(ctx); err != nil {
+		b.Close()
+		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) {
+			return nil, fmt.Errorf("NATS at %s has JetStream disabled: start nats-server with -js", url)
+		}
+		return nil, fmt.Errorf("jetstream account info: %w", err)
+	}
+	return b, nil
+}
+
+func startEmbedded(o Options) (*server.Server, error) {
+	if o.DataDir == "" {
+		return nil, errors.New("embedded NATS needs a data directory (--data-dir)")
+	}
+	store := filepath.Join(o.DataDir, "nats")
+	if err := os.MkdirAll(store, 0o700); err != nil {
+		return nil, fmt.Errorf("create NATS store %s: %w", store, err)
+	}
+	sopts := &server.Options{
+		ServerName: "paperflow-embedded",
+		JetStream:  true,
+		StoreDir:   store,
+		DontListen: o.Listen == "",
+		NoSigs:     true,
+		// Item and document batches are bigger than NATS's 1 MiB default.
+		MaxPayload: 8 << 20,
+	}
+	if o.Listen != "" {
+		host, port, err := splitHostPort(o.Listen)
+		if err != nil {
+			return nil, err
+		}
+		sopts.Host, sopts.Port = host, port
+	}
+	srv, err := server.NewServer(sopts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded NATS: %w", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(30 * time.Second) {
+		srv.Shutdown()
+		return nil, fmt.Errorf("embedded NATS did not start within 30s (store %s; is another paperflow using this data directory?)", store)
+	}
+	return srv, nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	i := strings.LastIndex(addr, ":")
+	if i < 0 {
+		return "", 0, fmt.Errorf("NATS listen address %q: want host:port", addr)
+	}
+	var port int
+	if _, err := fmt.Sscanf(addr[i+1:], "%d", &port); err != nil {
+		return "", 0, fmt.Errorf("NATS listen address %q: bad port", addr)
+	}
+	return addr[:i], port, nil
+}
+
+// Embedded reports whether this bus runs its own NATS server.
+func (b *Bus) Embedded() bool { return b.server != nil }
+
+// Close drains the connection and stops the embedded server.
+func (b *Bus) Close() {
+	if b.NC != nil {
+		_ = b.NC.Drain()
+		b.NC.Close()
+	}
+	if b.server != nil {
+		b.server.Shutdown()
+		b.server.WaitForShutdown()
+	}
+}

@@ -1,0 +1,111 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Names of everything paperflow keeps in NATS. One place, so an operator
+// can find them with `nats stream ls` and `nats kv ls`.
+const (
+	// ItemsStream is the work queue of source items, one message per item,
+	// on ItemsSubject(workflow, run).
+	ItemsStream = "PAPERFLOW_ITEMS"
+	// OutcomesStream records how each item ended, on OutcomesSubject(run).
+	OutcomesStream = "PAPERFLOW_OUTCOMES"
+	// SchedulesStream holds block callbacks that fall due later.
+	SchedulesStream = "PAPERFLOW_SCHEDULES"
+	// RunsBucket: one record per run (workflow, status, source progress).
+	RunsBucket = "paperflow_runs"
+	// CheckpointsBucket: one entry per (run, item, block) that finished.
+	CheckpointsBucket = "paperflow_checkpoints"
+	// StateBucket: block state written through Host.KV.
+	StateBucket = "paperflow_state"
+	// HostBucket: host-wide settings shared by every host (URL signing key).
+	HostBucket = "paperflow_host"
+	// DocumentsBucket: the object store of documents.
+	DocumentsBucket = "paperflow_documents"
+)
+
+// ItemsSubject is where the items of one run are queued.
+func ItemsSubject(workflow, run string) string { return "paperflow.items." + workflow + "." + run }
+
+// OutcomesSubject is where the outcomes of one run's items are recorded.
+func OutcomesSubject(run string) string { return "paperflow.outcomes." + run }
+
+// SchedulesSubject is where a block's scheduled callbacks wait.
+func SchedulesSubject(workflow, block string) string {
+	return "paperflow.schedules." + workflow + "." + block
+}
+
+// Store holds the handles of paperflow's streams, buckets and object store.
+type Store struct {
+	Items, Outcomes, Schedules jetstream.Stream
+	Runs, Checkpoints, State   jetstream.KeyValue
+	HostKV                     jetstream.KeyValue
+	Documents                  jetstream.ObjectStore
+}
+
+// Retention bounds what paperflow keeps; a run's data outlives its run by
+// this much, so a resume or a late signer still finds it.
+const Retention = 90 * 24 * time.Hour
+
+// DuplicateWindow is how long NATS remembers a Nats-Msg-Id: a resumed run
+// within it publishes no duplicate even when a block's checkpoint was lost
+// in the crash.
+const DuplicateWindow = time.Hour
+
+// EnsureStore creates (or updates) every stream and bucket, idempotently,
+// so any host may start first.
+func (b *Bus) EnsureStore(ctx context.Context) (*Store, error) {
+	s := &Store{}
+	var err error
+	streams := []struct {
+		dst *jetstream.Stream
+		cfg jetstream.StreamConfig
+	}{
+		{&s.Items, jetstream.StreamConfig{Name: ItemsStream, Subjects: []string{"paperflow.items.>"}, Retention: jetstream.WorkQueuePolicy, Duplicates: DuplicateWindow}},
+		{&s.Outcomes, jetstream.StreamConfig{Name: OutcomesStream, Subjects: []string{"paperflow.outcomes.>"}, MaxAge: Retention, Duplicates: DuplicateWindow}},
+		{&s.Schedules, jetstream.StreamConfig{Name: SchedulesStream, Subjects: []string{"paperflow.schedules.>"}, Retention: jetstream.WorkQueuePolicy, Duplicates: DuplicateWindow}},
+	}
+	for _, st := range streams {
+		st.cfg.Storage = jetstream.FileStorage
+		st.cfg.Replicas = b.Replicas
+		if *st.dst, err = b.JS.CreateOrUpdateStream(ctx, st.cfg); err != nil {
+			return nil, fmt.Errorf("stream %s: %w", st.cfg.Name, err)
+		}
+	}
+	buckets := []struct {
+		dst *jetstream.KeyValue
+		cfg jetstream.KeyValueConfig
+	}{
+		{&s.Runs, jetstream.KeyValueConfig{Bucket: RunsBucket, TTL: Retention}},
+		{&s.Checkpoints, jetstream.KeyValueConfig{Bucket: CheckpointsBucket, TTL: Retention}},
+		{&s.State, jetstream.KeyValueConfig{Bucket: StateBucket}},
+		{&s.HostKV, jetstream.KeyValueConfig{Bucket: HostBucket}},
+	}
+	for _, bk := range buckets {
+		bk.cfg.Storage = jetstream.FileStorage
+		bk.cfg.Replicas = b.Replicas
+		if *bk.dst, err = b.JS.CreateOrUpdateKeyValue(ctx, bk.cfg); err != nil {
+			return nil, fmt.Errorf("kv %s: %w", bk.cfg.Bucket, err)
+		}
+	}
+	s.Documents, err = b.JS.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket: DocumentsBucket, Storage: jetstream.FileStorage, Replicas: b.Replicas, TTL: Retention,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("object store %s: %w", DocumentsBucket, err)
+	}
+	return s, nil
+}
+
+// IsNotFound reports a missing KV key or stream message.
+func IsNotFound(err error) bool {
+	return errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrMsgNotFound) ||
+		errors.Is(err, jetstream.ErrObjectNotFound)
+}

@@ -1,0 +1,346 @@
+package main_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// binDir holds bin/paperflow and bin/plugins/*, built once by TestMain the
+// way `make build` lays them out.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "paperflow-cli-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	builds := [][2]string{
+		{"paperflow", "."},
+		{"plugins/csv", "../../../plugins/csv"},
+		{"plugins/json", "../../../plugins/json"},
+		{"plugins/noop", "../../../plugins/noop"},
+		{"plugins/derive", "../../../examples/block-plugin"},
+		{"plugins/testblock", "../../engine/testdata/blocks/testblock"},
+	}
+	for _, b := range builds {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b[0]), b[1])
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n", b[0], err)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func paperflow(t *testing.T, dataDir string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "paperflow"), append([]string{"--data-dir", dataDir}, args...)...)
+	cmd.Env = append(os.Environ(), "PAPERFLOW_NATS_URL=", "PAPERFLOW_SECRET_TAG=s3cret")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("paperflow %v: %v", args, err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+func writeFiles(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestValidateReportsEveryProblemWithPosition(t *testing.T) {
+	t.Parallel()
+	dir := writeFiles(t, map[string]string{
+		"items.csv": "Name\nA\n",
+		"bad.yaml": `name: Bad Name
+source: {uses: csv, with: {path: missing.csv}}
+blocks:
+  - {id: one, uses: nosuchblock}
+  - {id: two, uses: testblock, with: {message: "{{Name", unknown_key: 1}}
+  - {id: two, uses: testblock, with: {message: "{{blocks.later.x}}"}}
+`,
+		"good.yaml": "name: good\nsource: {uses: csv, with: {path: items.csv}}\nblocks:\n  - {id: a, uses: noop}\n",
+	})
+	r := paperflow(t, t.TempDir(), "validate", filepath.Join(dir, "good.yaml"), filepath.Join(dir, "bad.yaml"))
+	if r.code != 1 {
+		t.Fatalf("exit code %d, want 1\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	t.Log(r.stdout)
+	if !strings.Contains(r.stdout, "good.yaml: ok") {
+		t.Errorf("good file not reported ok")
+	}
+	lines := regexp.MustCompile(`(?m)^\S*bad\.yaml:(\d+):(\d+): .+$`).FindAllStringSubmatch(r.stdout, -1)
+	seen := map[string]bool{}
+	for _, l := range lines {
+		seen[l[1]] = true
+	}
+	for _, line := range []string{"1", "2", "4", "5", "6"} {
+		if !seen[line] {
+			t.Errorf("no problem reported on line %s:\n%s", line, r.stdout)
+		}
+	}
+	for _, want := range []string{"missing.csv", "nosuchblock", "unknown_key", "two"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output does not mention %q", want)
+		}
+	}
+}
+
+func TestRunPrintsJSONSummaryAndFailsOnBadItems(t *testing.T) {
+	t.Parallel()
+	dir := writeFiles(t, map[string]string{
+		"items.csv": "First Name,behaviour\nAda,\nBob,fail\n\"Broken,\n",
+		"wf.yaml": `name: cli
+source: {uses: csv, with: {path: items.csv}}
+blocks:
+  - {id: docs, uses: testblock, with: {emit: true, message: "Hi {{First Name}}"}}
+  - {id: derive, uses: derive, with: {fields: {Greeting: "Hello {{First Name}}"}}}
+`,
+	})
+	r := paperflow(t, t.TempDir(), "run", filepath.Join(dir, "wf.yaml"), "--output", "json")
+	if r.code != 1 {
+		t.Fatalf("exit code %d, want 1 (an item failed)\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	var sum struct {
+		RunID     string           `json:"run_id"`
+		Items     int              `json:"items"`
+		Succeeded int              `json:"succeeded"`
+		Failed    int              `json:"failed"`
+		Events    map[string]int   `json:"events"`
+		Errors    []map[string]any `json:"errors"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil {
+		t.Fatalf("summary is not JSON: %v\n%s", err, r.stdout)
+	}
+	if sum.Items != 3 || sum.Succeeded != 1 || sum.Failed != 2 || sum.Events["DOCUMENTS_CREATED"] != 1 || sum.RunID == "" {
+		t.Errorf("summary: %+v", sum)
+	}
+}
+
+func TestSIGKILLAndResumePublishesEveryEventOnce(t *testing.T) {
+	t.Parallel()
+	ns := startNATS(t)
+	const items = 160
+	var csv strings.Builder
+	csv.WriteString("Name\n")
+	for i := range items {
+		fmt.Fprintf(&csv, "person %d\n", i)
+	}
+	dir := writeFiles(t, map[string]string{
+		"items.csv": csv.String(),
+		"wf.yaml": `name: killme
+source: {uses: csv, with: {path: items.csv}}
+blocks:
+  - {id: docs, uses: testblock, with: {emit: true, sleep_ms: 40}}
+  - {id: more, uses: testblock, with: {emit: true}}
+`,
+	})
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+
+	cmd := exec.Command(filepath.Join(binDir, "paperflow"), "--data-dir", t.TempDir(), "--nats", ns.ClientURL(),
+		"run", filepath.Join(dir, "wf.yaml"), "--batch", "4")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	runID := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := regexp.MustCompile(`run (\S+) started`).FindStringSubmatch(sc.Text()); m != nil {
+				runID <- m[1]
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+	}()
+	var id string
+	select {
+	case id = <-runID:
+	case <-time.After(time.Minute):
+		t.Fatal("run did not start")
+	}
+	// Kill it once some, not all, items are done.
+	waitFor(t, func() bool { n := streamCount(t, js, "PAPERFLOW_OUTCOMES", "paperflow.outcomes."+id); return n >= 20 })
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	done := streamCount(t, js, "PAPERFLOW_OUTCOMES", "paperflow.outcomes."+id)
+	if done >= items {
+		t.Fatalf("the run finished before the kill (%d outcomes); make it slower", done)
+	}
+
+	r := paperflowNATS(t, ns.ClientURL(), "run", filepath.Join(dir, "wf.yaml"), "--resume", id, "--output", "json")
+	if r.code != 0 {
+		t.Fatalf("resume exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	var sum struct {
+		Items, Succeeded int
+	}
+	_ = json.Unmarshal([]byte(r.stdout), &sum)
+	if sum.Items != items || sum.Succeeded != items {
+		t.Errorf("resumed summary: %s", r.stdout)
+	}
+	// Every event of the run exactly once: 2 per item, unique ids.
+	ids := map[string]int{}
+	for _, raw := range streamData(t, js, "PAPERFLOW_EVENTS", "paperflow.events.killme.>") {
+		var env struct {
+			EventID  string `json:"eventId"`
+			Metadata struct {
+				RunID string `json:"run_id"`
+			} `json:"metadata"`
+		}
+		_ = json.Unmarshal(raw, &env)
+		if env.Metadata.RunID == id {
+			ids[env.EventID]++
+		}
+	}
+	dups := 0
+	for _, n := range ids {
+		if n > 1 {
+			dups++
+		}
+	}
+	if len(ids) != 2*items || dups != 0 {
+		t.Errorf("events: %d unique (want %d), %d duplicated", len(ids), 2*items, dups)
+	}
+}
+
+func paperflowNATS(t *testing.T, url string, args ...string) result {
+	return paperflow(t, t.TempDir(), append([]string{"--nats", url}, args...)...)
+}
+
+func startNATS(t *testing.T) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), MaxPayload: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within a minute")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func streamCount(t *testing.T, js jetstream.JetStream, stream, subject string) int {
+	return len(streamData(t, js, stream, subject))
+}
+
+// streamData reads every message of subject in stream.
+func streamData(t *testing.T, js jetstream.JetStream, stream, subject string) [][]byte {
+	t.Helper()
+	ctx := context.Background()
+	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	if err != nil {
+		return nil
+	}
+	var out [][]byte
+	for {
+		batch, err := cons.FetchNoWait(1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			out = append(out, m.Data())
+		}
+		if n == 0 {
+			return out
+		}
+	}
+}
+
+func TestServeTakesRunsAndServesHealth(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	dir := writeFiles(t, map[string]string{
+		"items.csv": "Name\nA\nB\nC\n",
+		"wf.yaml":   "name: served\nsource: {uses: csv, with: {path: items.csv}}\nblocks:\n  - {id: docs, uses: testblock, with: {emit: true}}\n",
+	})
+	cmd := exec.Command(filepath.Join(binDir, "paperflow"), "--data-dir", data, "--http", "127.0.0.1:0", "serve")
+	cmd.Env = append(os.Environ(), "PAPERFLOW_NATS_URL=")
+	var serr bytes.Buffer
+	cmd.Stderr = &serr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
+	var st struct {
+		HTTP string `json:"http"`
+	}
+	waitFor(t, func() bool {
+		raw, err := os.ReadFile(filepath.Join(data, "serve.json"))
+		return err == nil && json.Unmarshal(raw, &st) == nil
+	})
+	resp, err := http.Get("http://" + st.HTTP + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	r := paperflow(t, data, "run", filepath.Join(dir, "wf.yaml"), "--output", "json")
+	if r.code != 0 {
+		t.Fatalf("run via serve: exit %d\n%s\n%s\nserve: %s", r.code, r.stdout, r.stderr, serr.String())
+	}
+	if !strings.Contains(r.stdout, `"succeeded": 3`) {
+		t.Errorf("summary: %s", r.stdout)
+	}
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/paperflow/paperflow/host/bus"
+	"github.com/paperflow/paperflow/host/engine"
+	"github.com/paperflow/paperflow/host/mail"
+	"github.com/paperflow/paperflow/host/pluginhost"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// config is the host configuration: every setting is a flag and an
+// environment variable.
+type config struct {
+	natsURL    string
+	dataDir    string
+	httpAddr   string
+	publicURL  string
+	apiToken   string
+	smtpURL    string
+	pluginDir  string
+	secretFile string
+	logLevel   string
+	batchSize  int
+}
+
+// exitError carries a specific exit code.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func exitCode(err error) int {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
+}
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func newRootCmd() *cobra.Command {
+	cfg := &config{}
+	root := &cobra.Command{
+		Use:   "paperflow",
+		Short: "Document, email and e-signature automation from workflow files",
+		Long: `paperflow runs workflow files: a source (CSV, JSON) and a chain of blocks
+(template, email, signature, webhook, or your own) that every source item
+runs through. Blocks are plugin processes; events are validated against
+JSON Schemas and published on NATS.
+
+Quick start:
+  paperflow validate workflows/hello.yaml
+  paperflow run workflows/hello.yaml
+  paperflow events tail`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+	f := root.PersistentFlags()
+	f.StringVar(&cfg.natsURL, "nats", env("PAPERFLOW_NATS_URL", ""), "NATS server URL; empty starts an embedded server in the data directory [PAPERFLOW_NATS_URL]")
+	f.StringVar(&cfg.dataDir, "data-dir", env("PAPERFLOW_DATA_DIR", "paperflow-data"), "data directory: embedded NATS store, outbox [PAPERFLOW_DATA_DIR]")
+	f.StringVar(&cfg.httpAddr, "http", env("PAPERFLOW_HTTP_ADDR", "127.0.0.1:8080"), "HTTP listen address of `serve` [PAPERFLOW_HTTP_ADDR]")
+	f.StringVar(&cfg.publicURL, "public-url", env("PAPERFLOW_PUBLIC_URL", ""), "base URL for links in events and emails (default http://<--http>) [PAPERFLOW_PUBLIC_URL]")
+	f.StringVar(&cfg.apiToken, "api-token", env("PAPERFLOW_API_TOKEN", ""), "token for the HTTP API [PAPERFLOW_API_TOKEN]")
+	f.StringVar(&cfg.smtpURL, "smtp", env("PAPERFLOW_SMTP_URL", ""), "SMTP URL; empty writes mail to the outbox in the data directory [PAPERFLOW_SMTP_URL]")
+	f.StringVar(&cfg.pluginDir, "plugins", env("PAPERFLOW_PLUGIN_DIR", ""), "directory of block plugins (default: plugins/ next to the paperflow binary) [PAPERFLOW_PLUGIN_DIR]")
+	f.StringVar(&cfg.secretFile, "secrets", env("PAPERFLOW_SECRETS_FILE", ""), "file of NAME=value secrets, besides PAPERFLOW_SECRET_<NAME> variables [PAPERFLOW_SECRETS_FILE]")
+	f.StringVar(&cfg.logLevel, "log-level", env("PAPERFLOW_LOG_LEVEL", "warn"), "log level: debug, info, warn, error [PAPERFLOW_LOG_LEVEL]")
+	root.AddCommand(newRunCmd(cfg), newValidateCmd(cfg), newPluginsCmd(cfg), newEventsCmd(cfg), newServeCmd(cfg), newOutboxCmd(cfg), newVersionCmd())
+	return root
+}
+
+func (c *config) logger(w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		level = slog.LevelWarn
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+func (c *config) registry() pluginhost.Registry {
+	dir := c.pluginDir
+	if dir == "" {
+		dir = pluginhost.DefaultDir()
+	}
+	return pluginhost.Registry{Dir: dir}
+}
+
+func (c *config) public() string {
+	if c.publicURL != "" {
+		return strings.TrimRight(c.publicURL, "/")
+	}
+	return "http://" + c.httpAddr
+}
+
+func (c *config) outbox() mail.Outbox {
+	return mail.Outbox{Dir: filepath.Join(c.dataDir, "outbox")}
+}
+
+// openEngine connects to NATS (embedded or external) and prepares an
+// engine. listen, when set, lets other processes reach an embedded server.
+func (c *config) openEngine(ctx context.Context, log *slog.Logger, listen string) (*bus.Bus, *engine.Engine, error) {
+	if c.smtpURL != "" {
+		return nil, nil, errors.New("--smtp: SMTP delivery is not built yet; unset it to use the outbox")
+	}
+	b, err := bus.Open(ctx, bus.Options{URL: c.natsURL, DataDir: c.dataDir, Listen: listen, Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := engine.New(ctx, engine.Options{
+		Bus: b, Plugins: c.registry(), PublicURL: c.public(), Mail: c.outbox(), Log: log, BatchSize: c.batchSize,
+	})
+	if err != nil {
+		b.Close()
+		return nil, nil, err
+	}
+	return b, e, nil
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the paperflow version and block protocol version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintf(cmd.OutOrStdout(), "paperflow %s (block protocol v1)\n", version)
+		},
+	}
+}

@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/spf13/cobra"
+
+	"github.com/paperflow/paperflow/host/engine"
+	"github.com/paperflow/paperflow/host/httpapi"
+	"github.com/paperflow/paperflow/host/pluginhost"
+	"github.com/paperflow/paperflow/host/workflow"
+)
+
+// startRunSubject is where hosts take runs handed to them by `paperflow run`.
+const startRunSubject = "paperflow.api.runs.start"
+
+// serveState tells other paperflow commands on this data directory how to
+// reach a running host.
+type serveState struct {
+	NATSURL string `json:"nats_url"`
+	HTTP    string `json:"http"`
+	PID     int    `json:"pid"`
+}
+
+func serveStatePath(dataDir string) string { return filepath.Join(dataDir, "serve.json") }
+
+func readServeState(dataDir string) (serveState, bool) {
+	raw, err := os.ReadFile(serveStatePath(dataDir))
+	if err != nil {
+		return serveState{}, false
+	}
+	var st serveState
+	if json.Unmarshal(raw, &st) != nil || st.NATSURL == "" {
+		return serveState{}, false
+	}
+	if p, err := os.FindProcess(st.PID); err != nil || p.Signal(syscall.Signal(0)) != nil {
+		return serveState{}, false
+	}
+	return st, true
+}
+
+type startRunRequest struct {
+	File   string `json:"file"`
+	Resume string `json:"resume,omitempty"`
+}
+
+type startRunReply struct {
+	RunID string `json:"run_id,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+func newServeCmd(cfg *config) *cobra.Command {
+	var natsListen string
+	cmd := &cobra.Command{
+		Use:   "serve [WORKFLOW...]",
+		Short: "Run the long-lived host: HTTP API, block pages, scheduled callbacks, runs handed over by `paperflow run`",
+		Long: `Serve is the long-running host. It serves documents at signed URLs, the
+pages of blocks (signing pages) under /blocks/<workflow>/<block>/ for the
+workflow files given, their scheduled callbacks, /healthz and /readyz, and
+the run API (POST /api/runs with Authorization: Bearer <api token>).
+
+'paperflow run' on the same data directory (or the same --nats) hands its
+run to this host instead of running it itself.`,
+		Example: `  paperflow serve workflows/hello.yaml
+  PAPERFLOW_API_TOKEN=secret paperflow serve --http 0.0.0.0:8080 --public-url https://docs.example.com`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return serve(cmd.Context(), cfg, natsListen, args)
+		},
+	}
+	cmd.Flags().StringVar(&natsListen, "nats-listen", env("PAPERFLOW_NATS_LISTEN", "127.0.0.1:0"), "where the embedded NATS accepts other processes (port 0 picks a free one) [PAPERFLOW_NATS_LISTEN]")
+	return cmd
+}
+
+type host struct {
+	cfg     *config
+	log     *slog.Logger
+	engine  *engine.Engine
+	secrets workflow.Secrets
+	ctx     context.Context
+
+	mu     sync.Mutex
+	blocks map[string]*pluginhost.Block // "<workflow>/<block>" with routes or callbacks
+}
+
+func serve(ctx context.Context, cfg *config, natsListen string, files []string) error {
+	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	log := cfg.logger(os.Stderr)
+	secrets, err := workflow.LoadSecrets(cfg.secretFile, os.Environ())
+	if err != nil {
+		return err
+	}
+	listen := ""
+	if cfg.natsURL == "" {
+		listen = natsListen
+	}
+	b, e, err := cfg.openEngine(ctx, log, listen)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	h := &host{cfg: cfg, log: log, engine: e, secrets: secrets, ctx: ctx, blocks: map[string]*pluginhost.Block{}}
+	api := &httpapi.Server{Documents: e.Documents(), Runs: h, Token: cfg.apiToken, Log: log}
+	api.SetReady(func() error {
+		if !b.NC.IsConnected() {
+			return errors.New("NATS disconnected")
+		}
+		return nil
+	})
+	for _, f := range files {
+		if err := h.load(ctx, api, f); err != nil {
+			return err
+		}
+	}
+	defer h.closeBlocks()
+
+	sub, err := b.NC.QueueSubscribe(startRunSubject, "paperflow-hosts", h.onStartRun)
+	if err != nil {
+		return fmt.Errorf("listen for runs: %w", err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	go h.runSchedules(ctx)
+
+	ln, err := net.Listen("tcp", cfg.httpAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (set --http or PAPERFLOW_HTTP_ADDR)", cfg.httpAddr, err)
+	}
+	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+
+	natsURL := b.ClientURL
+	if natsURL == "" {
+		natsURL = cfg.natsURL
+	}
+	st := serveState{NATSURL: natsURL, HTTP: ln.Addr().String(), PID: os.Getpid()}
+	raw, _ := json.Marshal(st)
+	if err := os.WriteFile(serveStatePath(cfg.dataDir), raw, 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", serveStatePath(cfg.dataDir), err)
+	}
+	defer os.Remove(serveStatePath(cfg.dataDir))
+	fmt.Fprintf(os.Stderr, "paperflow %s serving on http://%s (public URL %s), NATS %s\n", version, ln.Addr(), cfg.public(), natsURL)
+	if cfg.apiToken == "" {
+		fmt.Fprintln(os.Stderr, "note: no --api-token set: the /api/ endpoints refuse every call")
+	}
+	<-ctx.Done()
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	return srv.Shutdown(sctx)
+}
+
+// load starts the blocks of a workflow file that serve pages or take
+// scheduled callbacks, and mounts their routes.
+func (h *host) load(ctx context.Context, api *httpapi.Server, file string) error {
+	wf, problems := workflow.Load(file, catalogFor(h.cfg, h.log), workflow.WithSecrets(h.secrets))
+	if len(problems) > 0 {
+		return fmt.Errorf("%s", problems.Error())
+	}
+	for _, def := range append([]workflow.Block{wf.Source}, wf.Blocks...) {
+		desc, err := h.engine.Catalog().Describe(ctx, def.Uses)
+		if err != nil {
+			return err
+		}
+		if !desc.HasRoutes {
+			continue
+		}
+		b, err := pluginhost.Start(ctx, pluginhost.Spec{
+			Instance: pluginhost.Instance{Workflow: wf.Name, BlockID: def.ID}, Uses: def.Uses, Path: desc.Path,
+			Config: def.ConfigJSON(), WorkflowDir: wf.Dir, PublicURL: h.cfg.public(),
+		}, h.engine, h.log)
+		if err != nil {
+			return err
+		}
+		h.mu.Lock()
+		h.blocks[wf.Name+"/"+def.ID] = b
+		h.mu.Unlock()
+		api.Mount(wf.Name, def.ID, b)
+	}
+	return nil
+}
+
+func (h *host) closeBlocks() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, b := range h.blocks {
+		b.Close()
+	}
+}
+
+func (h *host) onStartRun(m *nats.Msg) {
+	var req startRunRequest
+	reply := startRunReply{}
+	if err := json.Unmarshal(m.Data, &req); err != nil {
+		reply.Error = "bad request: " + err.Error()
+	} else if id, err := h.StartRun(h.ctx, req.File, req.Resume); err != nil {
+		reply.Error = err.Error()
+	} else {
+		reply.RunID = id
+	}
+	raw, _ := json.Marshal(reply)
+	_ = m.Respond(raw)
+}
+
+// StartRun validates a workflow file and runs it in the background.
+func (h *host) StartRun(_ context.Context, file, resume string) (string, error) {
+	wf, problems := workflow.Load(file, catalogFor(h.cfg, h.log), workflow.WithSecrets(h.secrets))
+	if len(problems) > 0 {
+		return "", fmt.Errorf("%s", problems.Error())
+	}
+	started := make(chan string, 1)
+	failed := make(chan error, 1)
+	go func() {
+		sum, err := h.engine.Run(h.ctx, wf, engine.RunOptions{
+			RunID: resume, Secrets: h.secrets,
+			OnStart: func(id string) { started <- id },
+		})
+		if err != nil {
+			h.log.Error("run failed", "workflow", wf.Name, "err", err)
+			failed <- err
+			return
+		}
+		h.log.Info("run finished", "run", sum.RunID, "workflow", wf.Name, "items", sum.Items, "failed", sum.Failed)
+	}()
+	select {
+	case id := <-started:
+		return id, nil
+	case err := <-failed:
+		return "", err
+	}
+}
+
+// ListRuns lists the runs kept in NATS.
+func (h *host) ListRuns(ctx context.Context) (any, error) { return h.engine.Runs(ctx) }
+
+// runSchedules delivers due scheduled callbacks to the loaded blocks.
+func (h *host) runSchedules(ctx context.Context) {
+	if err := h.engine.ServeSchedules(ctx, func(workflow, block string) *pluginhost.Block {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.blocks[workflow+"/"+block]
+	}); err != nil && ctx.Err() == nil {
+		h.log.Error("scheduled callbacks stopped", "err", err)
+	}
+}

@@ -1,0 +1,202 @@
+// Command pfbench measures paperflow's pipeline and prints each figure
+// beside a baseline measured in the same run, as a ratio:
+//
+//   - items/s through a workflow of three no-op steps as plugin processes,
+//     beside the same steps embedded in the host (same engine, same NATS
+//     checkpoints; only the process boundary differs);
+//   - events/s validated and published, beside publishing the same bytes
+//     without validation.
+//
+// `make bench` runs it.
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/paperflow/paperflow/host/bus"
+	"github.com/paperflow/paperflow/host/engine"
+	"github.com/paperflow/paperflow/host/events"
+	"github.com/paperflow/paperflow/host/mail"
+	"github.com/paperflow/paperflow/host/pluginhost"
+	"github.com/paperflow/paperflow/host/workflow"
+	"github.com/paperflow/paperflow/plugins/sdk"
+)
+
+func main() {
+	pluginDir := flag.String("plugins", "bin/plugins", "directory with the built csv and noop blocks")
+	items := flag.Int("items", 50000, "items per pipeline run")
+	nEvents := flag.Int("events", 50000, "events to publish")
+	flag.Parse()
+	if err := run(*pluginDir, *items, *nEvents); err != nil {
+		fmt.Fprintln(os.Stderr, "pfbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(pluginDir string, items, nEvents int) error {
+	dir, err := os.MkdirTemp("", "pfbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	wfFile, err := writeWorkflow(dir, items)
+	if err != nil {
+		return err
+	}
+	abs, _ := filepath.Abs(pluginDir)
+	reg := pluginhost.Registry{Dir: abs}
+
+	embedded, err := pipeline(dir, "embedded", wfFile, reg, map[string]sdk.Block{"noop": noop{}})
+	if err != nil {
+		return err
+	}
+	plugins, err := pipeline(dir, "plugins", wfFile, reg, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("pipeline: %d items, csv source + 3 no-op steps, durable checkpoints per (item, block)\n", items)
+	fmt.Printf("  embedded steps (baseline)  %9.0f items/s\n", embedded)
+	fmt.Printf("  plugin processes           %9.0f items/s   ratio %.2f\n", plugins, plugins/embedded)
+
+	raw, validated, err := publishing(dir, nEvents)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("events: %d DOCUMENTS_CREATED, batches of 64\n", nEvents)
+	fmt.Printf("  raw JetStream publish (baseline)  %9.0f events/s\n", raw)
+	fmt.Printf("  validated + published             %9.0f events/s   ratio %.2f\n", validated, validated/raw)
+	return nil
+}
+
+func writeWorkflow(dir string, n int) (string, error) {
+	f, err := os.Create(filepath.Join(dir, "items.csv"))
+	if err != nil {
+		return "", err
+	}
+	w := csv.NewWriter(f)
+	_ = w.Write([]string{"Number", "Name", "Email", "Amount"})
+	for i := range n {
+		_ = w.Write([]string{strconv.Itoa(i), "Customer " + strconv.Itoa(i), fmt.Sprintf("c%d@example.com", i), strconv.Itoa(i * 7)})
+	}
+	w.Flush()
+	if err := f.Close(); err != nil {
+		return "", err
+	}
+	wf := `name: bench
+source: {uses: csv, with: {path: items.csv}}
+blocks:
+  - {id: a, uses: noop}
+  - {id: b, uses: noop}
+  - {id: c, uses: noop}
+`
+	p := filepath.Join(dir, "bench.yaml")
+	return p, os.WriteFile(p, []byte(wf), 0o644)
+}
+
+// pipeline runs the workflow on a fresh embedded NATS and returns items/s.
+func pipeline(dir, name, wfFile string, reg pluginhost.Registry, emb map[string]sdk.Block) (float64, error) {
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	b, err := bus.Open(ctx, bus.Options{DataDir: filepath.Join(dir, name)})
+	if err != nil {
+		return 0, err
+	}
+	defer b.Close()
+	e, err := engine.New(ctx, engine.Options{Bus: b, Plugins: reg, Mail: mail.Outbox{Dir: filepath.Join(dir, name, "outbox")}, Log: log, Embedded: emb})
+	if err != nil {
+		return 0, err
+	}
+	wf, problems := workflow.Load(wfFile, e.Catalog())
+	if len(problems) > 0 {
+		return 0, problems
+	}
+	sum, err := e.Run(ctx, wf, engine.RunOptions{})
+	if err != nil {
+		return 0, err
+	}
+	if sum.Failed > 0 {
+		return 0, fmt.Errorf("%s: %d items failed: %v", name, sum.Failed, sum.Errors[0])
+	}
+	return float64(sum.Items) / sum.Seconds, nil
+}
+
+// publishing measures raw JetStream publishing against validate+publish.
+func publishing(dir string, n int) (raw, validated float64, err error) {
+	ctx := context.Background()
+	b, err := bus.Open(ctx, bus.Options{DataDir: filepath.Join(dir, "events")})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer b.Close()
+	if _, err := events.EnsureStream(ctx, b.JS, 1, time.Hour); err != nil {
+		return 0, 0, err
+	}
+	v, err := events.NewValidator()
+	if err != nil {
+		return 0, 0, err
+	}
+	pub := events.NewPublisher(b.JS, v)
+	mk := func(run string) [][]byte {
+		out := make([][]byte, n)
+		for i := range out {
+			data := map[string]any{"documents": []map[string]any{{"id": "d" + strconv.Itoa(i), "url": "http://127.0.0.1:8080/documents/d", "name": "Invoice.pdf", "mimetype": "application/pdf"}}}
+			_, out[i], _ = events.New(events.Metadata{Workflow: "bench", RunID: run, ItemID: strconv.Itoa(i), BlockID: "t", CreatedAt: time.Now()}, events.DocumentsCreated, data)
+		}
+		return out
+	}
+	rawEvents, valEvents := mk("raw"), mk("validated")
+	start := time.Now()
+	for i := 0; i < n; i += 64 {
+		batch := rawEvents[i:min(i+64, n)]
+		futures := make([]jetstream.PubAckFuture, len(batch))
+		for j, ev := range batch {
+			var env struct {
+				ID string `json:"eventId"`
+			}
+			_ = json.Unmarshal(ev, &env)
+			futures[j], err = b.JS.PublishAsync(events.Subject("bench", events.DocumentsCreated), ev, jetstream.WithMsgID(env.ID))
+			if err != nil {
+				return 0, 0, err
+			}
+		}
+		for _, f := range futures {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				return 0, 0, err
+			}
+		}
+	}
+	raw = float64(n) / time.Since(start).Seconds()
+	start = time.Now()
+	for i := 0; i < n; i += 64 {
+		for _, err := range pub.PublishBatch(ctx, valEvents[i:min(i+64, n)]) {
+			if err != nil {
+				return 0, 0, err
+			}
+		}
+	}
+	validated = float64(n) / time.Since(start).Seconds()
+	return raw, validated, nil
+}
+
+type noop struct{}
+
+func (noop) Describe() sdk.Descriptor {
+	return sdk.Descriptor{Name: "noop", Kind: sdk.KindStep, Version: "bench", ConfigSchema: json.RawMessage(`{"type":"object"}`)}
+}
+func (noop) Configure(context.Context, sdk.Config) error { return nil }
+func (noop) Process(_ context.Context, items []sdk.Item) []sdk.Result {
+	return make([]sdk.Result, len(items))
+}

@@ -1,0 +1,206 @@
+// Package documents stores the files blocks make (PDFs, .docx) in the NATS
+// object store and serves them at signed, expiring URLs, so a link in an
+// event or an email works without an account and stops working later.
+package documents
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/paperflow/paperflow/plugins/sdk"
+)
+
+// DefaultTTL is how long a document URL works when nobody asks otherwise.
+const DefaultTTL = 7 * 24 * time.Hour
+
+// MaxSize bounds one document.
+const MaxSize = 64 << 20
+
+const signingKeyName = "documents.url-signing-key"
+
+// Store keeps documents and signs their URLs.
+type Store struct {
+	objects   jetstream.ObjectStore
+	key       []byte
+	publicURL string
+	now       func() time.Time
+}
+
+// Open loads (or, on the first host, creates) the URL signing key shared
+// by every host of the cluster.
+func Open(ctx context.Context, objects jetstream.ObjectStore, hostKV jetstream.KeyValue, publicURL string) (*Store, error) {
+	key, err := sharedKey(ctx, hostKV)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{objects: objects, key: key, publicURL: strings.TrimRight(publicURL, "/"), now: time.Now}, nil
+}
+
+func sharedKey(ctx context.Context, kv jetstream.KeyValue) ([]byte, error) {
+	e, err := kv.Get(ctx, signingKeyName)
+	if err == nil {
+		return e.Value(), nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, fmt.Errorf("load document signing key: %w", err)
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	if _, err := kv.Create(ctx, signingKeyName, key); err != nil {
+		// Another host created it first: use theirs.
+		e, gerr := kv.Get(ctx, signingKeyName)
+		if gerr != nil {
+			return nil, fmt.Errorf("create document signing key: %w", err)
+		}
+		return e.Value(), nil
+	}
+	return key, nil
+}
+
+var idPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// Put stores data and returns its descriptor with a signed URL.
+func (s *Store) Put(ctx context.Context, name, mimetype string, data []byte) (sdk.Document, error) {
+	if len(data) > MaxSize {
+		return sdk.Document{}, fmt.Errorf("document %q is %d bytes; the limit is %d", name, len(data), MaxSize)
+	}
+	name = cleanName(name)
+	if mimetype == "" {
+		mimetype = mime.TypeByExtension(extOf(name))
+		if mimetype == "" {
+			mimetype = "application/octet-stream"
+		}
+	}
+	raw := make([]byte, 16)
+	if _, err := rand.Read(raw); err != nil {
+		return sdk.Document{}, err
+	}
+	id := hex.EncodeToString(raw)
+	sum := sha256.Sum256(data)
+	_, err := s.objects.Put(ctx, jetstream.ObjectMeta{
+		Name:    id,
+		Headers: map[string][]string{"Paperflow-Name": {name}, "Content-Type": {mimetype}, "Paperflow-Sha256": {hex.EncodeToString(sum[:])}},
+	}, bytes.NewReader(data))
+	if err != nil {
+		return sdk.Document{}, fmt.Errorf("store document %q: %w", name, err)
+	}
+	d := sdk.Document{ID: id, Name: name, Mimetype: mimetype, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
+	d.URL = s.URL(d.ID, d.Name, DefaultTTL)
+	return d, nil
+}
+
+// Get loads a document.
+func (s *Store) Get(ctx context.Context, id string) (sdk.Document, []byte, error) {
+	if !idPattern.MatchString(id) {
+		return sdk.Document{}, nil, fmt.Errorf("document id %q is not valid", id)
+	}
+	res, err := s.objects.Get(ctx, id)
+	if err != nil {
+		return sdk.Document{}, nil, fmt.Errorf("document %s: %w", id, err)
+	}
+	defer res.Close()
+	data, err := io.ReadAll(io.LimitReader(res, MaxSize+1))
+	if err != nil {
+		return sdk.Document{}, nil, fmt.Errorf("read document %s: %w", id, err)
+	}
+	info, err := res.Info()
+	if err != nil {
+		return sdk.Document{}, nil, fmt.Errorf("document %s: %w", id, err)
+	}
+	h := info.Headers
+	d := sdk.Document{ID: id, Name: h.Get("Paperflow-Name"), Mimetype: h.Get("Content-Type"), Size: int64(len(data)), SHA256: h.Get("Paperflow-Sha256")}
+	d.URL = s.URL(id, d.Name, DefaultTTL)
+	return d, data, nil
+}
+
+// URL signs a link to a document that works until ttl from now.
+func (s *Store) URL(id, name string, ttl time.Duration) string {
+	if ttl <= 0 {
+		ttl = DefaultTTL
+	}
+	exp := strconv.FormatInt(s.now().Add(ttl).Unix(), 10)
+	q := url.Values{"exp": {exp}, "sig": {s.sign(id, exp)}}
+	return s.publicURL + "/documents/" + id + "/" + url.PathEscape(name) + "?" + q.Encode()
+}
+
+// URLFor signs a link for a stored document by id.
+func (s *Store) URLFor(ctx context.Context, id string, ttl time.Duration) (string, error) {
+	info, err := s.objects.GetInfo(ctx, id)
+	if err != nil {
+		return "", fmt.Errorf("document %s: %w", id, err)
+	}
+	return s.URL(id, info.Headers.Get("Paperflow-Name"), ttl), nil
+}
+
+func (s *Store) sign(id, exp string) string {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte(id + "\x00" + exp))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// ServeHTTP serves GET /documents/<id>/<name>?exp=&sig= .
+func (s *Store) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rest := strings.TrimPrefix(r.URL.Path, "/documents/")
+	id, _, _ := strings.Cut(rest, "/")
+	exp, sig := r.URL.Query().Get("exp"), r.URL.Query().Get("sig")
+	expUnix, err := strconv.ParseInt(exp, 10, 64)
+	if err != nil || !idPattern.MatchString(id) || !hmac.Equal([]byte(sig), []byte(s.sign(id, exp))) {
+		http.Error(w, "this document link is not valid", http.StatusForbidden)
+		return
+	}
+	if s.now().Unix() > expUnix {
+		http.Error(w, "this document link has expired; ask the sender for a new one", http.StatusGone)
+		return
+	}
+	d, data, err := s.Get(r.Context(), id)
+	if err != nil {
+		http.Error(w, "document not found", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", d.Mimetype)
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("inline", map[string]string{"filename": d.Name}))
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "private, no-store")
+	_, _ = w.Write(data)
+}
+
+// cleanName keeps a document name a plain file name: no directories, no
+// control characters.
+func cleanName(name string) string {
+	name = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == '/' || r == '\\' {
+			return '_'
+		}
+		return r
+	}, name)
+	name = strings.Trim(name, ". ")
+	if name == "" {
+		name = "document"
+	}
+	return name
+}
+
+func extOf(name string) string {
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		return name[i:]
+	}
+	return ""
+}

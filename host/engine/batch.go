@@ -1,0 +1,447 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/paperflow/paperflow/host/bus"
+	"github.com/paperflow/paperflow/host/events"
+	"github.com/paperflow/paperflow/host/pluginhost"
+	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"
+	"github.com/paperflow/paperflow/plugins/sdk/tags"
+)
+
+// item is one queued item on its way through the steps of a batch.
+type item struct {
+	msg jetstream.Msg
+	in  itemMsg
+	// outputs holds each finished block's outputs (JSON), by block id.
+	outputs map[string]json.RawMessage
+	fields  map[string]any // decoded on first use
+	// done marks blocks finished in an earlier attempt (from checkpoints).
+	done   map[string]*checkpoint
+	events map[string]int
+	state  itemState
+	err    string
+	block  string
+}
+
+type itemState int
+
+const (
+	pending itemState = iota
+	failed
+	retry
+)
+
+// checkpoint records a finished (item, block): its outputs and the events
+// it published, so a redelivered item skips the block and still reports
+// the same outputs and event counts.
+type checkpoint struct {
+	Outputs json.RawMessage `json:"outputs,omitempty"`
+	Events  map[string]int  `json:"events,omitempty"`
+}
+
+func checkpointKey(run, item, block string) string { return run + "." + item + "." + block }
+
+// processBatch runs a batch of queued items through every step, then
+// records outcomes and acknowledges (or schedules a retry of) each item.
+func (rs *runState) processBatch(ctx context.Context, msgs []jetstream.Msg) error {
+	items := make([]*item, 0, len(msgs))
+	for _, m := range msgs {
+		it := &item{msg: m, outputs: map[string]json.RawMessage{}, events: map[string]int{}}
+		if err := json.Unmarshal(m.Data(), &it.in); err != nil {
+			// Not ours to read: drop it rather than loop on it.
+			rs.e.log.Error("unreadable queued item; dropping", "run", rs.runID, "err", err)
+			_ = m.Term()
+			continue
+		}
+		if it.in.Error != "" {
+			it.fail(sourceLabel(rs.wf.Source.ID), it.in.Error)
+		}
+		items = append(items, it)
+	}
+	stopBeat := heartbeat(items)
+	defer stopBeat()
+	if err := rs.loadCheckpoints(ctx, items); err != nil {
+		return err
+	}
+	for _, st := range rs.steps {
+		if err := rs.runStep(ctx, st, items); err != nil {
+			return err
+		}
+	}
+	return rs.finish(ctx, items)
+}
+
+func sourceLabel(id string) string {
+	if id == "" {
+		return "source"
+	}
+	return id
+}
+
+// heartbeat tells NATS the batch's items are still being worked on, so a
+// long batch is not redelivered to another worker; it stops when called.
+func heartbeat(items []*item) func() {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(itemAckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				for _, it := range items {
+					_ = it.msg.InProgress()
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// loadCheckpoints reads the checkpoints of items that may have been
+// worked on before: redelivered ones, or all of them in a resumed run.
+func (rs *runState) loadCheckpoints(ctx context.Context, items []*item) error {
+	kv := rs.e.opts.Store.Checkpoints
+	for _, it := range items {
+		if it.state != pending {
+			continue
+		}
+		if !rs.resume {
+			if md, err := it.msg.Metadata(); err == nil && md.NumDelivered <= 1 {
+				continue
+			}
+		}
+		for _, st := range rs.steps {
+			ent, err := kv.Get(ctx, checkpointKey(rs.runID, it.in.ID, st.def.ID))
+			if bus.IsNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("load checkpoint: %w", err)
+			}
+			cp := &checkpoint{}
+			if err := json.Unmarshal(ent.Value(), cp); err != nil {
+				return fmt.Errorf("checkpoint %s: %w", ent.Key(), err)
+			}
+			if it.done == nil {
+				it.done = map[string]*checkpoint{}
+			}
+			it.done[st.def.ID] = cp
+		}
+	}
+	return nil
+}
+
+func (it *item) scope(rs *runState) (tags.Scope, error) {
+	if it.fields == nil {
+		it.fields = map[string]any{}
+		if len(it.in.Fields) > 0 {
+			dec := json.NewDecoder(bytes.NewReader(it.in.Fields))
+			dec.UseNumber()
+			if err := dec.Decode(&it.fields); err != nil {
+				return tags.Scope{}, fmt.Errorf("item fields: %w", err)
+			}
+		}
+	}
+	blocks := make(map[string]any, len(it.outputs))
+	for id, raw := range it.outputs {
+		var v any
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if err := dec.Decode(&v); err == nil {
+			blocks[id] = v
+		}
+	}
+	return tags.Scope{Fields: it.fields, Blocks: blocks, Secrets: rs.secrets.Lookup}, nil
+}
+
+func (it *item) blocksJSON() []byte {
+	if len(it.outputs) == 0 {
+		return nil
+	}
+	raw, _ := json.Marshal(it.outputs)
+	return raw
+}
+
+func (it *item) fail(block, msg string) {
+	it.state, it.block, it.err = failed, block, msg
+}
+
+// runStep calls one step for every pending item of the batch.
+func (rs *runState) runStep(ctx context.Context, st *stepBlock, items []*item) error {
+	def := st.def
+	var todo []*item
+	var wire []*blockv1.Item
+	for _, it := range items {
+		if it.state != pending {
+			continue
+		}
+		if cp, ok := it.done[def.ID]; ok {
+			if len(cp.Outputs) > 0 {
+				it.outputs[def.ID] = cp.Outputs
+			}
+			for k, n := range cp.Events {
+				it.events[k] += n
+			}
+			continue
+		}
+		w := &blockv1.Item{Id: it.in.ID, RunId: rs.runID, Origin: it.in.Origin, Fields: it.in.Fields, Blocks: it.blocksJSON()}
+		if def.If != "" || !def.Static() {
+			scope, err := it.scope(rs)
+			if err != nil {
+				it.fail(def.ID, err.Error())
+				continue
+			}
+			if def.If != "" {
+				ok, err := def.Runs(scope)
+				if err != nil {
+					it.fail(def.ID, fmt.Sprintf("block %s: if: %v", def.ID, err))
+					continue
+				}
+				if !ok {
+					it.outputs[def.ID] = json.RawMessage(`{"skipped":true}`)
+					continue
+				}
+			}
+			if !def.Static() {
+				cfg, err := def.ResolveWith(scope)
+				if err != nil {
+					it.fail(def.ID, fmt.Sprintf("block %s: with: %v", def.ID, err))
+					continue
+				}
+				w.Config = cfg
+			}
+		}
+		todo = append(todo, it)
+		wire = append(wire, w)
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	results, err := rs.call(ctx, st.block, wire)
+	if err != nil {
+		return err
+	}
+	return rs.applyResults(ctx, st, todo, results)
+}
+
+// call runs Process; when the block rejects the whole batch (a panic, a
+// bad response) the items are tried one by one so one bad item cannot
+// fail the others.
+func (rs *runState) call(ctx context.Context, b pluginhost.Caller, wire []*blockv1.Item) ([]*blockv1.ItemResult, error) {
+	results, err := b.Process(ctx, wire)
+	if err == nil {
+		return results, nil
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	ce, ok := err.(*pluginhost.CallError)
+	if !ok {
+		return nil, err
+	}
+	if ce.Retryable || len(wire) == 1 {
+		out := make([]*blockv1.ItemResult, len(wire))
+		for i, w := range wire {
+			out[i] = &blockv1.ItemResult{ItemId: w.Id, Error: ce.Error(), Retryable: ce.Retryable}
+		}
+		return out, nil
+	}
+	out := make([]*blockv1.ItemResult, 0, len(wire))
+	for _, w := range wire {
+		r, err := rs.call(ctx, b, []*blockv1.Item{w})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r...)
+	}
+	return out, nil
+}
+
+// applyResults validates and publishes the events of successful items,
+// then checkpoints them.
+func (rs *runState) applyResults(ctx context.Context, st *stepBlock, todo []*item, results []*blockv1.ItemResult) error {
+	def := st.def
+	var raws [][]byte
+	type pendingCP struct {
+		it *item
+		cp checkpoint
+	}
+	var cps []pendingCP
+	for i, r := range results {
+		it := todo[i]
+		if r.Error != "" {
+			if r.Retryable {
+				it.state, it.block, it.err = retry, def.ID, r.Error
+			} else {
+				it.fail(def.ID, r.Error)
+			}
+			continue
+		}
+		outputs, err := mergeOutputs(r)
+		if err != nil {
+			it.fail(def.ID, err.Error())
+			continue
+		}
+		evRaws, counts, err := rs.buildEvents(def.ID, it.in.ID, r.Events)
+		if err != nil {
+			it.fail(def.ID, err.Error())
+			continue
+		}
+		raws = append(raws, evRaws...)
+		it.outputs[def.ID] = outputs
+		for k, n := range counts {
+			it.events[k] += n
+		}
+		cps = append(cps, pendingCP{it, checkpoint{Outputs: outputs, Events: counts}})
+	}
+	if len(raws) > 0 {
+		for i, err := range rs.e.publisher.PublishBatch(ctx, raws) {
+			if err != nil {
+				return fmt.Errorf("block %s: publish event %d of batch: %w", def.ID, i, err)
+			}
+		}
+	}
+	futures := make([]jetstream.PubAckFuture, 0, len(cps))
+	for _, p := range cps {
+		raw, _ := json.Marshal(p.cp)
+		f, err := rs.e.opts.Bus.JS.PublishAsync("$KV."+bus.CheckpointsBucket+"."+checkpointKey(rs.runID, p.it.in.ID, def.ID), raw)
+		if err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+		futures = append(futures, f)
+	}
+	return waitAll(ctx, futures)
+}
+
+func waitAll(ctx context.Context, futures []jetstream.PubAckFuture) error {
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// mergeOutputs joins a result's outputs and documents into the object
+// later blocks see as blocks.<id>.
+func mergeOutputs(r *blockv1.ItemResult) (json.RawMessage, error) {
+	if len(r.Documents) == 0 && !r.Skipped {
+		if len(r.Outputs) == 0 {
+			return json.RawMessage(`{}`), nil
+		}
+		return r.Outputs, nil
+	}
+	out := map[string]any{}
+	if len(r.Outputs) > 0 {
+		if err := json.Unmarshal(r.Outputs, &out); err != nil {
+			return nil, fmt.Errorf("block outputs are not a JSON object: %w", err)
+		}
+	}
+	if r.Skipped {
+		out["skipped"] = true
+	}
+	if len(r.Documents) > 0 {
+		docs := make([]map[string]any, len(r.Documents))
+		for i, d := range r.Documents {
+			docs[i] = map[string]any{"id": d.Id, "name": d.Name, "mimetype": d.Mimetype, "url": d.Url}
+		}
+		out["documents"] = docs
+	}
+	return json.Marshal(out)
+}
+
+// buildEvents wraps a step's events in envelopes and validates them all;
+// one invalid event fails the item and none of its events is published.
+func (rs *runState) buildEvents(blockID, itemID string, evs []*blockv1.EventData) ([][]byte, map[string]int, error) {
+	if len(evs) == 0 {
+		return nil, nil, nil
+	}
+	raws := make([][]byte, 0, len(evs))
+	counts := map[string]int{}
+	now := time.Now().UTC()
+	for _, ev := range evs {
+		t, err := events.ParseType(ev.Type)
+		if err != nil {
+			return nil, nil, fmt.Errorf("block %s: %w", blockID, err)
+		}
+		idBlock := blockID
+		if n := counts[ev.Type]; n > 0 {
+			idBlock = blockID + "#" + strconv.Itoa(n)
+		}
+		meta := events.Metadata{Workflow: rs.wf.Name, RunID: rs.runID, ItemID: itemID, BlockID: idBlock, CreatedAt: now}
+		_, raw, err := events.New(meta, t, json.RawMessage(ev.Data))
+		if err != nil {
+			return nil, nil, fmt.Errorf("block %s: %s event: %w", blockID, ev.Type, err)
+		}
+		if err := rs.e.validator.Validate(raw); err != nil {
+			return nil, nil, fmt.Errorf("block %s: %s event is not valid, not published: %w", blockID, ev.Type, err)
+		}
+		raws = append(raws, raw)
+		counts[ev.Type]++
+	}
+	return raws, counts, nil
+}
+
+// finish records outcomes of finished items, then acknowledges them;
+// items to retry are handed back to the queue with a growing delay.
+func (rs *runState) finish(ctx context.Context, items []*item) error {
+	e := rs.e
+	var futures []jetstream.PubAckFuture
+	var acks []jetstream.Msg
+	for _, it := range items {
+		if it.state == retry {
+			md, _ := it.msg.Metadata()
+			attempt := uint64(1)
+			if md != nil {
+				attempt = md.NumDelivered
+			}
+			if attempt < uint64(e.opts.MaxAttempts) {
+				delay := e.opts.RetryDelay << (attempt - 1)
+				e.log.Warn("item will be retried", "run", rs.runID, "item", it.in.ID, "block", it.block, "attempt", attempt, "in", delay, "err", it.err)
+				_ = it.msg.NakWithDelay(delay)
+				continue
+			}
+			it.fail(it.block, fmt.Sprintf("%s (gave up after %d attempts)", it.err, attempt))
+		}
+		o := outcome{Item: it.in.ID, Origin: it.in.Origin, Status: "succeeded", Events: it.events}
+		if it.state == failed {
+			o.Status, o.Block, o.Error = "failed", it.block, it.err
+			e.log.Warn("item failed", "run", rs.runID, "item", it.in.ID, "origin", it.in.Origin, "block", it.block, "err", it.err)
+		}
+		raw, _ := json.Marshal(o)
+		msg := nats.NewMsg(bus.OutcomesSubject(rs.runID))
+		msg.Data = raw
+		msg.Header.Set(jetstream.MsgIDHeader, rs.runID+"."+it.in.ID)
+		f, err := e.opts.Bus.JS.PublishMsgAsync(msg)
+		if err != nil {
+			return fmt.Errorf("record outcome: %w", err)
+		}
+		futures = append(futures, f)
+		acks = append(acks, it.msg)
+	}
+	if err := waitAll(ctx, futures); err != nil {
+		return fmt.Errorf("record outcomes: %w", err)
+	}
+	for _, m := range acks {
+		if err := m.Ack(); err != nil {
+			return fmt.Errorf("ack item: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,233 @@
+// Package engine runs workflows: it reads a source into a durable work
+// queue of items, runs every item through the workflow's blocks in
+// batches, checkpoints each finished (item, block), validates and
+// publishes the events blocks emit, and records each item's outcome.
+//
+// Everything it needs to resume lives in NATS, so a run interrupted by a
+// crash is resumed (by `paperflow run --resume` or by any host) without
+// redoing a finished block or publishing an event twice.
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/paperflow/paperflow/host/bus"
+	"github.com/paperflow/paperflow/host/documents"
+	"github.com/paperflow/paperflow/host/events"
+	"github.com/paperflow/paperflow/host/mail"
+	"github.com/paperflow/paperflow/host/pluginhost"
+	"github.com/paperflow/paperflow/plugins/sdk"
+)
+
+// Options configure an Engine.
+type Options struct {
+	Bus       *bus.Bus
+	Store     *bus.Store
+	Plugins   pluginhost.Registry
+	PublicURL string
+	// Mail is the transport for Host.SendMail (an Outbox by default).
+	Mail mail.Transport
+	// MailFrom is the From address when a block sets none.
+	MailFrom string
+	Log      *slog.Logger
+	// BatchSize is the number of items per block call (default 64).
+	BatchSize int
+	// Workers is the number of batches in flight per run (default 4).
+	Workers int
+	// MaxAttempts bounds how often an item is tried after retryable
+	// failures before it fails (default 5).
+	MaxAttempts int
+	// Embedded are step blocks run inside the host, by `uses:` name,
+	// instead of as plugin processes (embedding, benchmarks).
+	Embedded map[string]sdk.Block
+	// CallTimeout bounds one call to a block; a block that takes longer
+	// counts as hung and is restarted (default 60s).
+	CallTimeout time.Duration
+	// RetryDelay is the first delay before a retryable item is tried
+	// again; it doubles per attempt (default 1s).
+	RetryDelay time.Duration
+}
+
+// Engine runs workflows and provides the Host services to their blocks.
+type Engine struct {
+	opts      Options
+	log       *slog.Logger
+	validator *events.Validator
+	publisher *events.Publisher
+	docs      *documents.Store
+	mailFrom  string
+	domain    string
+	catalog   *pluginhost.Catalog
+}
+
+// New prepares an engine on an open bus.
+func New(ctx context.Context, o Options) (*Engine, error) {
+	if o.BatchSize <= 0 {
+		o.BatchSize = 64
+	}
+	if o.Workers <= 0 {
+		o.Workers = 4
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 5
+	}
+	if o.RetryDelay <= 0 {
+		o.RetryDelay = time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.Store == nil {
+		s, err := o.Bus.EnsureStore(ctx)
+		if err != nil {
+			return nil, err
+		}
+		o.Store = s
+	}
+	if _, err := events.EnsureStream(ctx, o.Bus.JS, o.Bus.Replicas, bus.DuplicateWindow); err != nil {
+		return nil, err
+	}
+	v, err := events.NewValidator()
+	if err != nil {
+		return nil, fmt.Errorf("event schemas: %w", err)
+	}
+	docs, err := documents.Open(ctx, o.Store.Documents, o.Store.HostKV, o.PublicURL)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		opts: o, log: o.Log, validator: v, publisher: events.NewPublisher(o.Bus.JS, v), docs: docs, mailFrom: o.MailFrom,
+		catalog: &pluginhost.Catalog{Registry: o.Plugins, Log: o.Log},
+	}
+	if u, err := url.Parse(o.PublicURL); err == nil && u.Hostname() != "" {
+		e.domain = u.Hostname()
+	}
+	if e.mailFrom == "" {
+		e.mailFrom = "paperflow <noreply@" + orDefault(e.domain, "paperflow.localhost") + ">"
+	}
+	return e, nil
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// Catalog describes the installed blocks.
+func (e *Engine) Catalog() *pluginhost.Catalog { return e.catalog }
+
+func (e *Engine) describe(ctx context.Context, uses string) (pluginhost.Description, error) {
+	return e.catalog.Describe(ctx, uses)
+}
+
+// Documents is the document store, for the HTTP server.
+func (e *Engine) Documents() *documents.Store { return e.docs }
+
+// Validator is the event validator.
+func (e *Engine) Validator() *events.Validator { return e.validator }
+
+var _ pluginhost.Services = (*Engine)(nil)
+
+// PutDocument stores a block's document.
+func (e *Engine) PutDocument(ctx context.Context, name, mimetype string, data []byte) (sdk.Document, error) {
+	return e.docs.Put(ctx, name, mimetype, data)
+}
+
+// GetDocument loads a stored document.
+func (e *Engine) GetDocument(ctx context.Context, id string) (sdk.Document, []byte, error) {
+	return e.docs.Get(ctx, id)
+}
+
+// DocumentURL signs a fresh link.
+func (e *Engine) DocumentURL(id string, ttl time.Duration) (string, error) {
+	return e.docs.URLFor(context.Background(), id, ttl)
+}
+
+// State is the bucket of block state.
+func (e *Engine) State() jetstream.KeyValue { return e.opts.Store.State }
+
+// SendMail builds and sends a message once per idempotency key.
+func (e *Engine) SendMail(ctx context.Context, m sdk.Mail) (string, error) {
+	var key string
+	if m.IdempotencyKey != "" {
+		sum := sha256.Sum256([]byte(m.IdempotencyKey))
+		key = "mail." + hex.EncodeToString(sum[:16])
+		if ent, err := e.opts.Store.State.Get(ctx, key); err == nil {
+			return string(ent.Value()), nil
+		}
+	}
+	msg := mail.Message{From: orDefault(m.From, e.mailFrom), ReplyTo: m.ReplyTo, To: m.To, Cc: m.Cc, Bcc: m.Bcc, Subject: m.Subject, Text: m.Text, HTML: m.HTML}
+	for _, a := range m.Attachments {
+		d, data, err := e.docs.Get(ctx, a.DocumentID)
+		if err != nil {
+			return "", fmt.Errorf("attachment %s: %w", a.DocumentID, err)
+		}
+		msg.Attachments = append(msg.Attachments, mail.File{Name: orDefault(a.Filename, d.Name), Mimetype: d.Mimetype, Data: data})
+	}
+	built, err := mail.Build(msg, e.domain, time.Now())
+	if err != nil {
+		return "", err
+	}
+	if err := e.opts.Mail.Send(ctx, built); err != nil {
+		return "", err
+	}
+	if key != "" {
+		if _, err := e.opts.Store.State.Put(ctx, key, []byte(built.MessageID)); err != nil {
+			e.log.Warn("record sent mail", "err", err)
+		}
+	}
+	return built.MessageID, nil
+}
+
+// Emit publishes an event a block raises outside Process.
+func (e *Engine) Emit(ctx context.Context, in pluginhost.Instance, runID, itemID string, ev sdk.EventData) (string, error) {
+	t, err := events.ParseType(ev.Type)
+	if err != nil {
+		return "", err
+	}
+	_, raw, err := events.New(events.Metadata{Workflow: in.Workflow, RunID: runID, ItemID: itemID, BlockID: in.BlockID, CreatedAt: time.Now().UTC()}, t, json.RawMessage(ev.Data))
+	if err != nil {
+		return "", err
+	}
+	return e.publisher.Publish(ctx, raw)
+}
+
+// scheduled is a pending callback in the schedules stream.
+type scheduled struct {
+	Workflow string `json:"workflow"`
+	Block    string `json:"block"`
+	Key      string `json:"key"`
+	At       int64  `json:"at_unix_ms"`
+	Payload  []byte `json:"payload,omitempty"`
+}
+
+// Schedule queues a callback; the same key is registered once.
+func (e *Engine) Schedule(ctx context.Context, in pluginhost.Instance, key string, at time.Time, payload []byte) error {
+	raw, err := json.Marshal(scheduled{Workflow: in.Workflow, Block: in.BlockID, Key: key, At: at.UnixMilli(), Payload: payload})
+	if err != nil {
+		return err
+	}
+	msg := nats.NewMsg(bus.SchedulesSubject(in.Workflow, in.BlockID))
+	msg.Data = raw
+	sum := sha256.Sum256([]byte(in.Workflow + "\x00" + in.BlockID + "\x00" + key))
+	msg.Header.Set(jetstream.MsgIDHeader, hex.EncodeToString(sum[:]))
+	if _, err := e.opts.Bus.JS.PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("schedule %s: %w", key, err)
+	}
+	return nil
+}
+
+var errStopped = errors.New("engine stopped")

@@ -1,0 +1,293 @@
+package engine_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/santhosh-tekuri/jsonschema/v5"
+
+	"github.com/paperflow/paperflow/host/bus"
+	"github.com/paperflow/paperflow/host/engine"
+	"github.com/paperflow/paperflow/host/events"
+	"github.com/paperflow/paperflow/host/mail"
+	"github.com/paperflow/paperflow/host/pluginhost"
+	"github.com/paperflow/paperflow/host/workflow"
+)
+
+// pluginDir holds the blocks the tests use, built once by TestMain.
+var pluginDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "paperflow-engine-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	pluginDir = dir
+	for name, pkg := range map[string]string{
+		"csv":       "../../plugins/csv",
+		"noop":      "../../plugins/noop",
+		"testblock": "./testdata/blocks/testblock",
+	} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "build block %s: %v\n", name, err)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type testEnv struct {
+	bus    *bus.Bus
+	engine *engine.Engine
+	dir    string
+}
+
+func newEnv(t *testing.T) *testEnv {
+	t.Helper()
+	dir := t.TempDir()
+	ctx := context.Background()
+	b, err := bus.Open(ctx, bus.Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	e, err := engine.New(ctx, engine.Options{
+		Bus: b, Plugins: pluginhost.Registry{Dir: pluginDir}, PublicURL: "http://127.0.0.1:8080",
+		Mail: mail.Outbox{Dir: filepath.Join(dir, "outbox")}, RetryDelay: 20 * time.Millisecond,
+		Log: slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testEnv{bus: b, engine: e, dir: dir}
+}
+
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// load writes a workflow and its CSV into a temp dir and loads it.
+func (env *testEnv) load(t *testing.T, wfYAML, csvText string, secrets workflow.Secrets) *workflow.Workflow {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "items.csv"), []byte(csvText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "wf.yaml")
+	if err := os.WriteFile(file, []byte(wfYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wf, problems := workflow.Load(file, env.engine.Catalog(), workflow.WithSecrets(secrets))
+	if len(problems) > 0 {
+		t.Fatalf("load workflow: %v", problems)
+	}
+	return wf
+}
+
+// published reads every event of a run straight from the stream.
+func (env *testEnv) published(t *testing.T, runID string) []events.Envelope {
+	t.Helper()
+	ctx := context.Background()
+	cons, err := env.bus.JS.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []events.Envelope
+	for {
+		batch, err := cons.FetchNoWait(500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			var env events.Envelope
+			if err := json.Unmarshal(m.Data(), &env); err != nil {
+				t.Fatal(err)
+			}
+			if env.Metadata.RunID == runID {
+				out = append(out, env)
+			}
+		}
+		if n == 0 {
+			return out
+		}
+	}
+}
+
+func TestRunThroughSteps(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	wf := env.load(t, `name: people
+source: {uses: csv, with: {path: items.csv}}
+blocks:
+  - id: greet
+    uses: testblock
+    with: {emit: true, message: "Hello {{First Name}}", tag: "{{ .secrets.TAG }}"}
+  - id: second
+    uses: testblock
+    with: {message: "after {{blocks.greet.message}}"}
+`, "First Name,Name,behaviour\nZoë,Zoë Ångström,\nŁukasz,Łukasz Nowak,\nEve,{{ .secrets.TAG }},\n", workflow.Secrets{"TAG": "s3cret"})
+	sum, err := env.engine.Run(context.Background(), wf, engine.RunOptions{Secrets: workflow.Secrets{"TAG": "s3cret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Items != 3 || sum.Succeeded != 3 || sum.Failed != 0 {
+		t.Fatalf("summary: %+v", sum)
+	}
+	if sum.Events["DOCUMENTS_CREATED"] != 3 {
+		t.Errorf("events: %v", sum.Events)
+	}
+	evs := env.published(t, sum.RunID)
+	if len(evs) != 3 {
+		t.Fatalf("published %d events, want 3", len(evs))
+	}
+	names := map[string]bool{}
+	for _, ev := range evs {
+		var data struct {
+			Documents []struct{ Name string } `json:"documents"`
+		}
+		_ = json.Unmarshal(ev.Data, &data)
+		names[data.Documents[0].Name] = true
+		if ev.EventID != events.ID("people", sum.RunID, ev.Metadata.ItemID, "greet", events.DocumentsCreated) {
+			t.Errorf("event id %s is not the deterministic one", ev.EventID)
+		}
+	}
+	// A field value holding a tag is data: it arrives literally.
+	for _, want := range []string{"Zoë Ångström.pdf", "Łukasz Nowak.pdf", "{{ .secrets.TAG }}.pdf"} {
+		if !names[want] {
+			t.Errorf("no document named %q in %v", want, names)
+		}
+	}
+}
+
+func TestBadItemsFailAloneAndTheRunGoesOn(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	wf := env.load(t, `name: faults
+source: {uses: csv, with: {path: items.csv}}
+blocks:
+  - {id: docs, uses: testblock, with: {emit: true}}
+`, "Name,behaviour\nok1,\nrefuse,fail\nbad,bad-event\n\"broken,x\nok2,\nflaky,flaky\npanics,panic\n", nil)
+	sum, err := env.engine.Run(context.Background(), wf, engine.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byOrigin := map[string]string{}
+	for _, e := range sum.Errors {
+		byOrigin[e.Origin] = e.Error
+	}
+	t.Logf("summary: %+v", sum)
+	if sum.Succeeded < 3 { // ok1, ok2, flaky (after retries)
+		t.Errorf("succeeded %d, want ok1, ok2 and flaky", sum.Succeeded)
+	}
+	for origin, want := range map[string]string{
+		"items.csv:3": "refused",
+		"items.csv:4": "not valid",
+		"items.csv:8": "panic",
+	} {
+		if !strings.Contains(byOrigin[origin], want) {
+			t.Errorf("%s: error %q should mention %q", origin, byOrigin[origin], want)
+		}
+	}
+	// The invalid event was not published; the others were.
+	for _, ev := range env.published(t, sum.RunID) {
+		if strings.Contains(string(ev.Data), "not a url") {
+			t.Errorf("invalid event was published: %s", ev.Data)
+		}
+	}
+}
+
+func TestCrashedAndHungPluginsAreRestarted(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	wf := env.load(t, `name: crashes
+source: {uses: csv, with: {path: items.csv}}
+blocks:
+  - {id: docs, uses: testblock, with: {emit: true}}
+`, "Name,behaviour\na,\nb,crash\nc,\nd,crash\ne,\n", nil)
+	sum, err := env.engine.Run(context.Background(), wf, engine.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Succeeded != 5 || sum.Events["DOCUMENTS_CREATED"] != 5 {
+		t.Fatalf("after crashes every item should succeed once: %+v", sum)
+	}
+	if n := len(env.published(t, sum.RunID)); n != 5 {
+		t.Errorf("published %d events, want 5", n)
+	}
+}
+
+// TestEventsValidateAgainstSchemaFiles reads the published events as an
+// independent client and validates them with the schema files on disk.
+func TestEventsValidateAgainstSchemaFiles(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	wf := env.load(t, `name: schemas
+source: {uses: csv, with: {path: items.csv}}
+blocks:
+  - {id: docs, uses: testblock, with: {emit: true}}
+`, "Name\nA\nB\n", nil)
+	sum, err := env.engine.Run(context.Background(), wf, engine.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	c.Draft = jsonschema.Draft2020
+	c.AssertFormat = true
+	root, _ := filepath.Abs("../../schemas/events")
+	entries, _ := os.ReadDir(root)
+	for _, e := range entries {
+		raw, err := os.ReadFile(filepath.Join(root, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			ID string `json:"$id"`
+		}
+		_ = json.Unmarshal(raw, &doc)
+		if err := c.AddResource(doc.ID, strings.NewReader(string(raw))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var schemaID string
+	raw, _ := os.ReadFile(filepath.Join(root, "documents_created.json"))
+	var doc struct {
+		ID string `json:"$id"`
+	}
+	_ = json.Unmarshal(raw, &doc)
+	schemaID = doc.ID
+	schema, err := c.Compile(schemaID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := env.published(t, sum.RunID)
+	if len(evs) != 2 {
+		t.Fatalf("got %d events", len(evs))
+	}
+	for _, ev := range evs {
+		raw, _ := json.Marshal(ev)
+		var v any
+		_ = json.Unmarshal(raw, &v)
+		if err := schema.Validate(v); err != nil {
+			t.Errorf("event %s does not validate against %s: %v", ev.EventID, schemaID, err)
+		}
+	}
+}

@@ -1,0 +1,89 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+)
+
+// Follow watches a run that another process (a `paperflow serve` sharing
+// this NATS) is running, reporting progress until it completes.
+func (e *Engine) Follow(ctx context.Context, runID string, progress func(Progress)) (*Summary, error) {
+	start := time.Now()
+	w, err := e.opts.Store.Runs.Watch(ctx, runID)
+	if err != nil {
+		return nil, fmt.Errorf("watch run %s: %w", runID, err)
+	}
+	defer w.Stop()
+	tr := newTracker(&runRecord{ID: runID})
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wfName string
+	g, gctx := errgroup.WithContext(runCtx)
+	g.Go(func() error { return e.track(gctx, runID, tr, progress, stop) })
+	g.Go(func() error {
+		for {
+			select {
+			case <-gctx.Done():
+				return gctx.Err()
+			case ent := <-w.Updates():
+				if ent == nil {
+					continue
+				}
+				var rec runRecord
+				if err := json.Unmarshal(ent.Value(), &rec); err != nil {
+					continue
+				}
+				wfName = rec.Workflow
+				if rec.Status == "failed" {
+					return fmt.Errorf("run %s failed: %s", runID, rec.Error)
+				}
+				tr.setRead(rec.Enqueued, rec.SourceDone)
+			}
+		}
+	})
+	err = g.Wait()
+	if errors.Is(err, context.Canceled) && ctx.Err() == nil {
+		err = nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	sum := tr.summary(wfName)
+	sum.Seconds = time.Since(start).Seconds()
+	return sum, nil
+}
+
+// RunInfo is a run's record as listed by the API.
+type RunInfo = runRecord
+
+// Runs lists the runs kept in NATS, newest first.
+func (e *Engine) Runs(ctx context.Context) ([]RunInfo, error) {
+	lister, err := e.opts.Store.Runs.ListKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []RunInfo
+	for k := range lister.Keys() {
+		ent, err := e.opts.Store.Runs.Get(ctx, k)
+		if err != nil {
+			if errors.Is(err, jetstream.ErrKeyNotFound) {
+				continue
+			}
+			return nil, err
+		}
+		var rec runRecord
+		if json.Unmarshal(ent.Value(), &rec) == nil {
+			out = append(out, rec)
+		}
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, nil
+}

@@ -1,0 +1,168 @@
+package events
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Publisher validates events and publishes them to the PAPERFLOW_EVENTS
+// stream. Each message carries its event id as Nats-Msg-Id, so within the
+// stream's duplicate window a retried or resumed publish is stored once.
+// A Publisher is safe for concurrent use.
+type Publisher struct {
+	js jetstream.JetStream
+	v  *Validator
+}
+
+// NewPublisher returns a Publisher that publishes through js after checking
+// every event with v. The stream must exist (see EnsureStream).
+func NewPublisher(js jetstream.JetStream, v *Validator) *Publisher {
+	return &Publisher{js: js, v: v}
+}
+
+// Publish validates raw and, if it is valid, publishes it on its Subject and
+// waits for JetStream's ack. An invalid event is not published and the error
+// matches ErrInvalid; any other error is a failure to publish, safe to retry
+// because the id makes the retry a duplicate. A duplicate is not an error: the
+// event is in the stream. The id is returned whenever the event was valid.
+func (p *Publisher) Publish(ctx context.Context, raw []byte) (eventID string, err error) {
+	h, err := p.v.check(raw)
+	if err != nil {
+		return "", err
+	}
+	msg := message(h, raw)
+	if _, err := p.js.PublishMsg(ctx, msg); err != nil {
+		return h.id, fmt.Errorf("publish event %s (%s) on %s: %w", h.id, h.typ, msg.Subject, err)
+	}
+	return h.id, nil
+}
+
+// PublishBatch is Publish for many events at once, the path blocks' batches
+// take: it validates every event, publishes the valid ones without waiting in
+// between, then waits for all their acks. It returns one error per event, in
+// order, nil for each event now in the stream; invalid events are not
+// published and their errors match ErrInvalid. If ctx has no deadline the
+// JetStream context's default timeout bounds the wait; an event whose ack did
+// not come in time may still be stored, and publishing it again is harmless.
+// Events of one batch may be stored out of order, since the client retries
+// some publishes on its own, so nothing may rely on their stream order.
+// raws must not be modified until PublishBatch returns.
+func (p *Publisher) PublishBatch(ctx context.Context, raws [][]byte) []error {
+	errs := make([]error, len(raws))
+	msgs := make([]*nats.Msg, len(raws))
+	for i, raw := range raws {
+		h, err := p.v.check(raw)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		msgs[i] = message(h, raw)
+	}
+
+	futures := make([]jetstream.PubAckFuture, len(raws))
+	for i, msg := range msgs {
+		if msg == nil {
+			continue
+		}
+		f, err := p.js.PublishMsgAsync(msg)
+		if err != nil {
+			errs[i] = publishError(msg, err)
+			continue
+		}
+		futures[i] = f
+	}
+
+	if _, ok := ctx.Deadline(); !ok {
+		timeout := p.js.Options().DefaultTimeout
+		if timeout <= 0 {
+			timeout = 5 * time.Second // nats.go's own default
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	for i, f := range futures {
+		if f != nil {
+			errs[i] = waitAck(ctx, f)
+		}
+	}
+	return errs
+}
+
+// waitAck waits for f's ack. An ack that has already arrived wins over a
+// context that has meanwhile ended, so a stored event is not reported failed.
+func waitAck(ctx context.Context, f jetstream.PubAckFuture) error {
+	select {
+	case <-f.Ok():
+		return nil
+	case err := <-f.Err():
+		return publishError(f.Msg(), err)
+	default:
+	}
+	select {
+	case <-f.Ok():
+		return nil
+	case err := <-f.Err():
+		return publishError(f.Msg(), err)
+	case <-ctx.Done():
+		return publishError(f.Msg(), fmt.Errorf("no ack: %w", ctx.Err()))
+	}
+}
+
+func publishError(msg *nats.Msg, err error) error {
+	return fmt.Errorf("publish event %s on %s: %w", msg.Header.Get(jetstream.MsgIDHeader), msg.Subject, err)
+}
+
+// message addresses a validated event: its subject, its id for JetStream's
+// de-duplication, and the stream it must land in, so that a stream created
+// by someone else on overlapping subjects makes the publish fail loudly.
+func message(h header, raw []byte) *nats.Msg {
+	return &nats.Msg{
+		Subject: Subject(h.workflow, h.typ),
+		Data:    raw,
+		Header: nats.Header{
+			jetstream.MsgIDHeader:          []string{h.id},
+			jetstream.ExpectedStreamHeader: []string{StreamName},
+		},
+	}
+}
+
+// DefaultDuplicateWindow is how long JetStream remembers event ids when
+// EnsureStream is given no window: long enough to cover a crashed host being
+// restarted and its runs resumed. Older duplicates are left to the engine's
+// per-item checkpoints and to subscribers, who de-duplicate by eventId.
+const DefaultDuplicateWindow = time.Hour
+
+// EnsureStream creates the PAPERFLOW_EVENTS stream on paperflow.events.>, or
+// updates it to this configuration: file storage, limits retention (events are
+// kept for every consumer, not removed once one has read them), the given
+// duplicate window (DefaultDuplicateWindow when 0 or less) and replicas (at
+// least 1). It is idempotent, so every host calls it at start-up. Because an
+// update replaces the whole configuration, limits an operator set by hand
+// (max age, max bytes) are reset to none.
+func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int, duplicateWindow time.Duration) (jetstream.Stream, error) {
+	if replicas < 1 {
+		replicas = 1
+	}
+	if duplicateWindow <= 0 {
+		duplicateWindow = DefaultDuplicateWindow
+	}
+	cfg := jetstream.StreamConfig{
+		Name:        StreamName,
+		Description: "paperflow events, validated against schemas/events before publishing",
+		Subjects:    []string{SubjectAll},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Duplicates:  duplicateWindow,
+		Replicas:    replicas,
+	}
+	s, err := js.CreateOrUpdateStream(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("create or update stream %s (subjects %s, %d replicas): %w", StreamName, SubjectAll, replicas, err)
+	}
+	return s, nil
+}

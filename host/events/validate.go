@@ -1,0 +1,270 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v5"
+
+	"github.com/paperflow/paperflow/schemas"
+)
+
+// schemaBaseURL is the $id prefix of every event schema; a schema's $id is
+// this followed by its file name, which is how the type schemas find
+// envelope.json through a relative $ref.
+const schemaBaseURL = "https://paperflow.dev/schemas/events/"
+
+const (
+	schemaDir    = "events"
+	envelopeFile = "envelope.json"
+)
+
+// ErrInvalid is matched (errors.Is) by every error that says an event does not
+// match its schema, so callers can tell bad input — report it, do not retry —
+// from a failure to publish, which is worth retrying.
+var ErrInvalid = errors.New("invalid event")
+
+// InvalidError says why an event does not match its schema: one Problem per
+// failing field, sorted by field. It matches ErrInvalid.
+type InvalidError struct {
+	// EventID and EventType are as found in the event (empty when missing or
+	// unreadable), so the message points at the event a person is looking for.
+	EventID   string
+	EventType string
+	// Schema is the schema file the event was checked against, relative to
+	// the schemas folder (e.g. events/documents_created.json).
+	Schema string
+	// Problems lists what is wrong, one entry per failing field.
+	Problems []Problem
+}
+
+// Problem is one reason an event is invalid.
+type Problem struct {
+	// Field is the JSON pointer (RFC 6901) of the offending value; "" is the
+	// whole event.
+	Field string
+	// Message says what is wrong with it, in jsonschema's words.
+	Message string
+}
+
+// String renders the problem as "data/documents/0/url: <message>", the pointer
+// without its leading slash because that is how people read a path.
+func (p Problem) String() string {
+	field := strings.TrimPrefix(p.Field, "/")
+	if field == "" {
+		field = "(root)"
+	}
+	return field + ": " + p.Message
+}
+
+// Error puts the event, the schema and every problem in the message: one line
+// when there is one problem, otherwise one indented line per problem.
+func (e *InvalidError) Error() string {
+	var b strings.Builder
+	b.WriteString("invalid event")
+	if e.EventType != "" {
+		b.WriteString(" " + clip(e.EventType))
+	}
+	if e.EventID != "" {
+		b.WriteString(" " + clip(e.EventID))
+	}
+	if e.Schema != "" {
+		b.WriteString(" (schemas/" + e.Schema + ")")
+	}
+	if len(e.Problems) == 1 {
+		b.WriteString(": " + e.Problems[0].String())
+		return b.String()
+	}
+	fmt.Fprintf(&b, ": %d problems:", len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  " + p.String())
+	}
+	return b.String()
+}
+
+// clip keeps a value taken from a broken event short enough for a log line.
+func clip(s string) string {
+	const limit = 64
+	if len(s) <= limit {
+		return s
+	}
+	return strings.ToValidUTF8(s[:limit], "") + "…"
+}
+
+// Is reports whether target is ErrInvalid.
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+
+// Validator checks events against the schemas embedded from schemas/events.
+// The schemas are compiled once by NewValidator; Validate only reads them, so
+// one Validator is shared by every goroutine of the host.
+type Validator struct {
+	envelope *jsonschema.Schema
+	byType   map[Type]*jsonschema.Schema
+}
+
+// NewValidator compiles the embedded event schemas. It fails if a schema is
+// missing, is not valid JSON Schema 2020-12, or has an $id that does not match
+// its file name, so a broken schema stops the host at start-up rather than
+// rejecting events at run time.
+func NewValidator() (*Validator, error) {
+	return newValidator(schemas.FS, schemaDir)
+}
+
+func newValidator(fsys fs.FS, dir string) (*Validator, error) {
+	c := jsonschema.NewCompiler()
+	c.Draft = jsonschema.Draft2020
+	c.AssertFormat = true
+	// Every $ref must resolve to an embedded file: never fetch a schema at run time.
+	c.LoadURL = func(url string) (io.ReadCloser, error) {
+		return nil, fmt.Errorf("schema %s is not among the embedded event schemas", url)
+	}
+	files, err := fs.Glob(fsys, path.Join(dir, "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	for _, file := range files {
+		if err := addSchema(c, fsys, file); err != nil {
+			return nil, err
+		}
+	}
+	v := &Validator{byType: make(map[Type]*jsonschema.Schema, len(Types))}
+	if v.envelope, err = c.Compile(schemaBaseURL + envelopeFile); err != nil {
+		return nil, fmt.Errorf("compile schemas/%s/%s: %w", dir, envelopeFile, err)
+	}
+	for _, t := range Types {
+		s, err := c.Compile(schemaBaseURL + t.schemaFile())
+		if err != nil {
+			return nil, fmt.Errorf("compile schema of %s (schemas/%s/%s): %w", t, dir, t.schemaFile(), err)
+		}
+		v.byType[t] = s
+	}
+	return v, nil
+}
+
+// addSchema registers file under its $id after checking that the $id is
+// schemaBaseURL + the file name, the rule relative $refs depend on.
+func addSchema(c *jsonschema.Compiler, fsys fs.FS, file string) error {
+	b, err := fs.ReadFile(fsys, file)
+	if err != nil {
+		return err
+	}
+	var head struct {
+		ID string `json:"$id"`
+	}
+	if err := json.Unmarshal(b, &head); err != nil {
+		return fmt.Errorf("schemas/%s: %w", file, err)
+	}
+	if want := schemaBaseURL + path.Base(file); head.ID != want {
+		return fmt.Errorf("schemas/%s: $id is %q, want %q", file, head.ID, want)
+	}
+	if err := c.AddResource(head.ID, bytes.NewReader(b)); err != nil {
+		return fmt.Errorf("schemas/%s: %w", file, err)
+	}
+	return nil
+}
+
+// Validate checks raw against the schema of its eventType (the envelope
+// schema alone when the type is missing or unknown, which then reports the
+// type). The error is an *InvalidError, matching ErrInvalid.
+func (v *Validator) Validate(raw []byte) error {
+	_, err := v.check(raw)
+	return err
+}
+
+// header is what publishing needs from a valid event, read during validation
+// so the event is decoded once.
+type header struct {
+	id       string
+	typ      Type
+	workflow string
+}
+
+func (v *Validator) check(raw []byte) (header, error) {
+	var doc any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return header{}, &InvalidError{Problems: []Problem{{Message: "not JSON: " + err.Error()}}}
+	}
+	var h header
+	obj, _ := doc.(map[string]any)
+	h.id, _ = obj["eventId"].(string)
+	typ, _ := obj["eventType"].(string)
+	h.typ = Type(typ)
+	if meta, ok := obj["metadata"].(map[string]any); ok {
+		h.workflow, _ = meta["workflow"].(string)
+	}
+	schema, file := v.byType[h.typ], h.typ.schemaFile()
+	if schema == nil {
+		schema, file = v.envelope, envelopeFile
+	}
+	if err := schema.Validate(doc); err != nil {
+		inv := &InvalidError{EventID: h.id, EventType: typ, Schema: path.Join(schemaDir, file)}
+		var ve *jsonschema.ValidationError
+		if errors.As(err, &ve) {
+			inv.Problems = problems(ve)
+		} else {
+			inv.Problems = []Problem{{Message: err.Error()}}
+		}
+		return h, inv
+	}
+	return h, nil
+}
+
+// problems flattens jsonschema's tree of errors, whose inner nodes only say
+// "doesn't validate with ..." or "allOf failed", into its leaves: the fields
+// that are wrong and why. Sorted and without duplicates, so the same event
+// always gets the same message.
+func problems(ve *jsonschema.ValidationError) []Problem {
+	var out []Problem
+	var walk func(*jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		switch {
+		case strings.HasSuffix(e.KeywordLocation, "/minContains"):
+			// Its causes are every item that does not match, which read as
+			// if each item were wrong; say what is missing instead.
+			msg := "no item matches its 'contains' schema (" + e.Message + ")"
+			if len(e.Causes) > 0 {
+				msg += ", e.g. " + firstLeaf(e.Causes[0]).String()
+			}
+			out = append(out, Problem{Field: e.InstanceLocation, Message: msg})
+		case len(e.Causes) == 0:
+			out = append(out, Problem{Field: e.InstanceLocation, Message: readable(e.Message)})
+		default:
+			for _, c := range e.Causes {
+				walk(c)
+			}
+		}
+	}
+	walk(ve)
+	slices.SortFunc(out, func(a, b Problem) int {
+		if c := strings.Compare(a.Field, b.Field); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Message, b.Message)
+	})
+	return slices.Compact(out)
+}
+
+func firstLeaf(e *jsonschema.ValidationError) Problem {
+	for len(e.Causes) > 0 {
+		e = e.Causes[0]
+	}
+	return Problem{Field: e.InstanceLocation, Message: readable(e.Message)}
+}
+
+// readable undoes the Go-string escaping jsonschema applies to a pattern, so
+// the message shows the regular expression itself (\s, not \\s).
+func readable(msg string) string {
+	if strings.HasPrefix(msg, "does not match pattern ") {
+		return strings.ReplaceAll(msg, `\\`, `\`)
+	}
+	return msg
+}
+
+var _ error = (*InvalidError)(nil)

@@ -1,0 +1,162 @@
+// Package httpapi is the host's HTTP server: health, documents at signed
+// URLs, the pages and callbacks blocks serve (/blocks/<workflow>/<block>/),
+// and the run API.
+package httpapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/paperflow/paperflow/host/pluginhost"
+	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"
+)
+
+// MaxBlockRequest bounds a request body forwarded to a block.
+const MaxBlockRequest = 16 << 20
+
+// RunStarter starts a run of a workflow file and returns its id.
+type RunStarter interface {
+	StartRun(ctx context.Context, file, resume string) (string, error)
+	ListRuns(ctx context.Context) (any, error)
+}
+
+// Server routes the host's HTTP requests.
+type Server struct {
+	Documents http.Handler
+	Runs      RunStarter
+	// Token guards /api/; empty refuses every API call.
+	Token string
+	Log   *slog.Logger
+
+	mu     sync.RWMutex
+	blocks map[string]*pluginhost.Block // "<workflow>/<block>"
+	ready  func() error
+}
+
+// Mount makes a block's routes reachable under /blocks/<workflow>/<block>/.
+func (s *Server) Mount(workflow, block string, b *pluginhost.Block) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.blocks == nil {
+		s.blocks = map[string]*pluginhost.Block{}
+	}
+	s.blocks[workflow+"/"+block] = b
+}
+
+// SetReady installs the readiness check behind /readyz.
+func (s *Server) SetReady(f func() error) { s.ready = f }
+
+// Handler returns the router.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /documents/", s.Documents)
+	mux.HandleFunc("/blocks/{workflow}/{block}/", s.blockRoute)
+	mux.HandleFunc("POST /api/runs", s.auth(s.startRun))
+	mux.HandleFunc("GET /api/runs", s.auth(s.listRuns))
+	return mux
+}
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	if s.ready != nil {
+		if err := s.ready(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+	}
+	_, _ = io.WriteString(w, "ready\n")
+}
+
+func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if s.Token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.Token)) != 1 {
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong API token: send Authorization: Bearer <PAPERFLOW_API_TOKEN>"})
+			return
+		}
+		next(w, r)
+	}
+}
+
+func (s *Server) startRun(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		File   string `json:"file"`
+		Resume string `json:"resume"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil || req.File == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": `send {"file": "<workflow file path on the host>"}`})
+		return
+	}
+	id, err := s.Runs.StartRun(r.Context(), req.File, req.Resume)
+	if err != nil {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"run_id": id})
+}
+
+func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) {
+	runs, err := s.Runs.ListRuns(r.Context())
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, runs)
+}
+
+func (s *Server) blockRoute(w http.ResponseWriter, r *http.Request) {
+	wf, id := r.PathValue("workflow"), r.PathValue("block")
+	s.mu.RLock()
+	b := s.blocks[wf+"/"+id]
+	s.mu.RUnlock()
+	if b == nil {
+		http.NotFound(w, r)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBlockRequest))
+	if err != nil {
+		http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	prefix := "/blocks/" + wf + "/" + id
+	req := &blockv1.HTTPRequest{
+		Method: r.Method, Path: strings.TrimPrefix(r.URL.Path, prefix), RawQuery: r.URL.RawQuery,
+		Body: body, RemoteAddr: r.RemoteAddr,
+	}
+	for name, values := range r.Header {
+		req.Headers = append(req.Headers, &blockv1.Header{Name: name, Values: values})
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	resp, err := b.ServeHTTP(ctx, req)
+	if err != nil {
+		s.Log.Error("block route failed", "workflow", wf, "block", id, "err", err)
+		http.Error(w, "the block could not answer; try again", http.StatusBadGateway)
+		return
+	}
+	for _, h := range resp.Headers {
+		for _, v := range h.Values {
+			w.Header().Add(h.Name, v)
+		}
+	}
+	status := int(resp.Status)
+	if status == 0 {
+		status = http.StatusOK
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(resp.Body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,220 @@
+// Package mail builds RFC 5322 messages and hands them to a transport. The
+// default transport is an outbox: one .eml file per message in the data
+// directory, which any mail client opens.
+package mail
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net/mail"
+	"net/textproto"
+	"strings"
+	"time"
+)
+
+// Message is a message ready to be built.
+type Message struct {
+	From, ReplyTo string
+	To, Cc, Bcc   []string
+	Subject       string
+	Text, HTML    string
+	Attachments   []File
+}
+
+// File is an attachment's content.
+type File struct {
+	Name, Mimetype string
+	Data           []byte
+}
+
+// Built is a message in wire form with its envelope.
+type Built struct {
+	MessageID  string
+	From       string
+	Recipients []string
+	Raw        []byte
+}
+
+// Build checks every header value and renders the message. A value with a
+// CR or LF (header injection) or an address that does not parse is an
+// error naming the header.
+func Build(m Message, domain string, now time.Time) (*Built, error) {
+	from, err := parseOne("From", m.From)
+	if err != nil {
+		return nil, err
+	}
+	to, err := parseList("To", m.To)
+	if err != nil {
+		return nil, err
+	}
+	cc, err := parseList("Cc", m.Cc)
+	if err != nil {
+		return nil, err
+	}
+	bcc, err := parseList("Bcc", m.Bcc)
+	if err != nil {
+		return nil, err
+	}
+	if len(to)+len(cc)+len(bcc) == 0 {
+		return nil, fmt.Errorf("mail has no recipients: set to, cc or bcc")
+	}
+	if strings.ContainsAny(m.Subject, "\r\n") {
+		return nil, fmt.Errorf("Subject contains a line break (header injection refused)")
+	}
+	var replyTo *mail.Address
+	if m.ReplyTo != "" {
+		if replyTo, err = parseOne("Reply-To", m.ReplyTo); err != nil {
+			return nil, err
+		}
+	}
+	id := newMessageID(domain)
+	var buf bytes.Buffer
+	h := func(k, v string) { fmt.Fprintf(&buf, "%s: %s\r\n", k, v) }
+	h("Message-ID", id)
+	h("Date", now.Format(time.RFC1123Z))
+	h("From", from.String())
+	if len(to) > 0 {
+		h("To", joinAddrs(to))
+	}
+	if len(cc) > 0 {
+		h("Cc", joinAddrs(cc))
+	}
+	if replyTo != nil {
+		h("Reply-To", replyTo.String())
+	}
+	h("Subject", mime.QEncoding.Encode("utf-8", m.Subject))
+	h("MIME-Version", "1.0")
+	if err := writeBody(&buf, m); err != nil {
+		return nil, err
+	}
+	var rcpt []string
+	for _, l := range [][]*mail.Address{to, cc, bcc} {
+		for _, a := range l {
+			rcpt = append(rcpt, a.Address)
+		}
+	}
+	return &Built{MessageID: id, From: from.Address, Recipients: rcpt, Raw: buf.Bytes()}, nil
+}
+
+func writeBody(buf *bytes.Buffer, m Message) error {
+	mixed := multipart.NewWriter(buf)
+	fmt.Fprintf(buf, "Content-Type: multipart/mixed; boundary=%q\r\n\r\n", mixed.Boundary())
+	alt := multipart.NewWriter(nil)
+	altHeader := textproto.MIMEHeader{"Content-Type": {fmt.Sprintf("multipart/alternative; boundary=%q", alt.Boundary())}}
+	part, err := mixed.CreatePart(altHeader)
+	if err != nil {
+		return err
+	}
+	alt = multipartWriterTo(part, alt.Boundary())
+	text := m.Text
+	if text == "" && m.HTML == "" {
+		text = " "
+	}
+	if text != "" {
+		if err := writeQP(alt, "text/plain; charset=utf-8", text); err != nil {
+			return err
+		}
+	}
+	if m.HTML != "" {
+		if err := writeQP(alt, "text/html; charset=utf-8", m.HTML); err != nil {
+			return err
+		}
+	}
+	if err := alt.Close(); err != nil {
+		return err
+	}
+	for _, f := range m.Attachments {
+		if strings.ContainsAny(f.Name, "\r\n") {
+			return fmt.Errorf("attachment name %q contains a line break", f.Name)
+		}
+		ct := f.Mimetype
+		if ct == "" {
+			ct = "application/octet-stream"
+		}
+		w, err := mixed.CreatePart(textproto.MIMEHeader{
+			"Content-Type":              {mime.FormatMediaType(ct, map[string]string{"name": f.Name})},
+			"Content-Disposition":       {mime.FormatMediaType("attachment", map[string]string{"filename": f.Name})},
+			"Content-Transfer-Encoding": {"base64"},
+		})
+		if err != nil {
+			return err
+		}
+		enc := base64.StdEncoding.EncodeToString(f.Data)
+		for len(enc) > 76 {
+			fmt.Fprintf(w, "%s\r\n", enc[:76])
+			enc = enc[76:]
+		}
+		fmt.Fprintf(w, "%s\r\n", enc)
+	}
+	return mixed.Close()
+}
+
+func multipartWriterTo(w interface{ Write([]byte) (int, error) }, boundary string) *multipart.Writer {
+	mw := multipart.NewWriter(w)
+	_ = mw.SetBoundary(boundary)
+	return mw
+}
+
+func writeQP(w *multipart.Writer, contentType, body string) error {
+	part, err := w.CreatePart(textproto.MIMEHeader{"Content-Type": {contentType}, "Content-Transfer-Encoding": {"quoted-printable"}})
+	if err != nil {
+		return err
+	}
+	qp := quotedprintable.NewWriter(part)
+	if _, err := qp.Write([]byte(body)); err != nil {
+		return err
+	}
+	return qp.Close()
+}
+
+func parseOne(header, v string) (*mail.Address, error) {
+	if strings.ContainsAny(v, "\r\n") {
+		return nil, fmt.Errorf("%s contains a line break (header injection refused)", header)
+	}
+	a, err := mail.ParseAddress(v)
+	if err != nil {
+		return nil, fmt.Errorf("%s %q is not a valid address: %v", header, v, err)
+	}
+	return a, nil
+}
+
+func parseList(header string, vs []string) ([]*mail.Address, error) {
+	var out []*mail.Address
+	for _, v := range vs {
+		if strings.TrimSpace(v) == "" {
+			continue
+		}
+		if strings.ContainsAny(v, "\r\n") {
+			return nil, fmt.Errorf("%s contains a line break (header injection refused)", header)
+		}
+		l, err := mail.ParseAddressList(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s %q is not a valid address list: %v", header, v, err)
+		}
+		out = append(out, l...)
+	}
+	return out, nil
+}
+
+func joinAddrs(as []*mail.Address) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+func newMessageID(domain string) string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	if domain == "" {
+		domain = "paperflow.localhost"
+	}
+	return "<" + hex.EncodeToString(b) + "@" + domain + ">"
+}

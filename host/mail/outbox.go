@@ -1,0 +1,57 @@
+package mail
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Transport sends a built message.
+type Transport interface {
+	Send(ctx context.Context, b *Built) error
+}
+
+// Outbox is the transport used when no SMTP server is configured: each
+// message becomes an .eml file in Dir.
+type Outbox struct {
+	Dir string
+}
+
+// Send writes the message atomically (temp file, then rename).
+func (o Outbox) Send(_ context.Context, b *Built) error {
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return fmt.Errorf("outbox %s: %w", o.Dir, err)
+	}
+	sum := sha256.Sum256([]byte(b.MessageID))
+	name := time.Now().UTC().Format("20060102T150405.000000000") + "-" + hex.EncodeToString(sum[:6]) + ".eml"
+	tmp := filepath.Join(o.Dir, "."+name+".tmp")
+	if err := os.WriteFile(tmp, b.Raw, 0o644); err != nil {
+		return fmt.Errorf("outbox write: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(o.Dir, name)); err != nil {
+		return fmt.Errorf("outbox write: %w", err)
+	}
+	return nil
+}
+
+// List returns the .eml files in the outbox, oldest first.
+func (o Outbox) List() ([]string, error) {
+	entries, err := os.ReadDir(o.Dir)
+	if err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".eml") && !strings.HasPrefix(e.Name(), ".") {
+			out = append(out, filepath.Join(o.Dir, e.Name()))
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}

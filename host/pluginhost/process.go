@@ -1,0 +1,81 @@
+package pluginhost
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"time"
+
+	"github.com/hashicorp/go-plugin"
+
+	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"
+	"github.com/paperflow/paperflow/plugins/sdk"
+)
+
+// Process is one running block plugin.
+type Process struct {
+	Path   string
+	client *plugin.Client
+	rpc    *sdk.Client
+}
+
+// Launch starts the block binary at path and completes the handshake.
+func Launch(path string, log *slog.Logger) (*Process, error) {
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  sdk.Handshake,
+		Plugins:          sdk.PluginMap(nil),
+		Cmd:              exec.Command(path),
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		Logger:           newHCLogger(log, "plugin"),
+		StartTimeout:     30 * time.Second,
+		Managed:          false,
+	})
+	rpcClient, err := client.Client()
+	if err != nil {
+		client.Kill()
+		return nil, fmt.Errorf("start block %s: %w (is it a paperflow block built with plugins/sdk for protocol v%d?)", path, err, sdk.ProtocolVersion)
+	}
+	raw, err := rpcClient.Dispense(sdk.PluginName)
+	if err != nil {
+		client.Kill()
+		return nil, fmt.Errorf("start block %s: %w", path, err)
+	}
+	return &Process{Path: path, client: client, rpc: raw.(*sdk.Client)}, nil
+}
+
+// Block is the gRPC client of the block.
+func (p *Process) Block() blockv1.BlockClient { return p.rpc.Block }
+
+// Broker is the go-plugin broker for serving the Host service.
+func (p *Process) Broker() *plugin.GRPCBroker { return p.rpc.Broker }
+
+// Exited reports whether the process has ended.
+func (p *Process) Exited() bool { return p.client.Exited() }
+
+// Kill ends the process.
+func (p *Process) Kill() { p.client.Kill() }
+
+// Describe asks the block what it is.
+func (p *Process) Describe(ctx context.Context) (Description, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	d, err := p.rpc.Block.Describe(ctx, &blockv1.DescribeRequest{})
+	if err != nil {
+		return Description{}, fmt.Errorf("describe block %s: %w", p.Path, err)
+	}
+	return Description{
+		Name: d.Name, Kind: sdk.KindFromProto(d.Kind), Version: d.Version, Description: d.Description,
+		ConfigSchema: d.ConfigSchema, Events: d.Events, HasRoutes: d.HasRoutes, Path: p.Path,
+	}, nil
+}
+
+// Description is what a block said about itself in Describe.
+type Description struct {
+	Name, Version, Description string
+	Kind                       sdk.Kind
+	ConfigSchema               []byte
+	Events                     []string
+	HasRoutes                  bool
+	Path                       string
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/paperflow/paperflow/plugins/sdk"
+)
+
+// version is reported by Describe.
+const version = "0.1.0"
+
+// batchSize is how many items go to the host per emit: enough to amortise
+// a plugin round trip, small enough to show progress early.
+const batchSize = 256
+
+// Block is the csv source. Configure checks the file and its header; Read
+// streams the records as items, one batch at a time.
+type Block struct {
+	path    string // resolved against the workflow's directory
+	dialect dialect
+}
+
+var _ sdk.Source = (*Block)(nil)
+
+// Describe implements sdk.Block.
+func (b *Block) Describe() sdk.Descriptor {
+	return sdk.Descriptor{
+		Name:         "csv",
+		Kind:         sdk.KindSource,
+		Version:      version,
+		Description:  "reads a CSV file: one item per row, fields named by the header row",
+		ConfigSchema: configSchema,
+	}
+}
+
+// Configure implements sdk.Block: it checks the options, that the file
+// opens and that its header names every column once.
+func (b *Block) Configure(_ context.Context, c sdk.Config) error {
+	var cfg config
+	if err := c.Decode(&cfg); err != nil {
+		return err
+	}
+	if cfg.Path == "" {
+		return errors.New("csv: with.path is required: the CSV file to read, relative to the workflow file")
+	}
+	d, err := cfg.dialect()
+	if err != nil {
+		return fmt.Errorf("csv: %w", err)
+	}
+	path := resolvePath(c.WorkflowDir, cfg.Path)
+	r, err := openRecords(path, d)
+	if err != nil {
+		return fmt.Errorf("csv: %w", err)
+	}
+	r.Close()
+	b.path, b.dialect = path, d
+	return nil
+}
+
+// Read implements sdk.Source. Records the request skips are still parsed,
+// so that numbering, error records included, is the same on every attempt.
+func (b *Block) Read(ctx context.Context, req sdk.ReadRequest, emit func([]sdk.Item) error) error {
+	if b.path == "" {
+		return errors.New("csv: Read before Configure")
+	}
+	r, err := openRecords(b.path, b.dialect)
+	if err != nil {
+		return fmt.Errorf("csv: %w", err)
+	}
+	defer r.Close()
+
+	out := newBatcher(ctx, req.Skip, emit)
+	for {
+		rec, err := r.next()
+		if err == io.EOF {
+			return out.flush()
+		}
+		if err != nil {
+			return fmt.Errorf("csv: %w", err)
+		}
+		keep, err := out.take()
+		if err != nil {
+			return err
+		}
+		if !keep {
+			continue
+		}
+		it, err := r.item(rec)
+		if err != nil {
+			return err
+		}
+		if err := out.add(it); err != nil {
+			return err
+		}
+	}
+}
+
+// item makes a record into a source item.
+func (r *recordReader) item(rec record) (sdk.Item, error) {
+	origin := fmt.Sprintf("%s:%d", r.name, rec.line)
+	if rec.err != "" {
+		return sdk.Item{Origin: origin, Err: origin + ": " + rec.err}, nil
+	}
+	fields := make(map[string]any, len(r.header))
+	for i, name := range r.header {
+		fields[name] = rec.fields[i]
+	}
+	return sdk.NewItem(origin, fields)
+}
+
+// batcher drops the first skip items and hands the rest to emit in
+// batches of batchSize.
+type batcher struct {
+	ctx   context.Context
+	skip  int64
+	seen  int64
+	emit  func([]sdk.Item) error
+	batch []sdk.Item
+}
+
+func newBatcher(ctx context.Context, skip int64, emit func([]sdk.Item) error) *batcher {
+	return &batcher{ctx: ctx, skip: skip, emit: emit, batch: make([]sdk.Item, 0, batchSize)}
+}
+
+// take counts one record and says whether to keep it: false for the ones
+// the request skips. While skipping it checks for cancellation now and then.
+func (b *batcher) take() (bool, error) {
+	b.seen++
+	if b.seen > b.skip {
+		return true, nil
+	}
+	if b.seen%batchSize == 0 {
+		return false, b.ctx.Err()
+	}
+	return false, nil
+}
+
+func (b *batcher) add(it sdk.Item) error {
+	b.batch = append(b.batch, it)
+	if len(b.batch) < batchSize {
+		return nil
+	}
+	return b.flush()
+}
+
+// flush emits what is pending. The batch goes to emit and a new one is
+// started, so emit may keep the slice.
+func (b *batcher) flush() error {
+	if err := b.ctx.Err(); err != nil {
+		return err
+	}
+	if len(b.batch) == 0 {
+		return nil
+	}
+	err := b.emit(b.batch)
+	b.batch = make([]sdk.Item, 0, batchSize)
+	return err
+}

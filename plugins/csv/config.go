@@ -1,0 +1,96 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"unicode/utf8"
+)
+
+// configSchema is the JSON Schema of the block's `with:`.
+var configSchema = json.RawMessage(`{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "type": "object",
+  "additionalProperties": false,
+  "required": ["path"],
+  "properties": {
+    "path": {
+      "description": "The CSV file, relative to the workflow file. UTF-8 with or without a BOM; the first record is the header and gives the field names.",
+      "type": "string",
+      "format": "file-path",
+      "minLength": 1
+    },
+    "delimiter": {
+      "description": "Field separator, one character: \",\" (default), \";\", \"|\", or \"\\t\" (a tab, also written as backslash-t) for tab-separated files.",
+      "type": "string",
+      "default": ",",
+      "pattern": "^(.|\\\\t)$"
+    },
+    "comment": {
+      "description": "Lines starting with this character are skipped, e.g. \"#\". No comments by default.",
+      "type": "string",
+      "pattern": "^.$"
+    }
+  }
+}`)
+
+// config is the block's `with:`.
+type config struct {
+	Path      string `json:"path"`
+	Delimiter string `json:"delimiter"`
+	Comment   string `json:"comment"`
+}
+
+// dialect is how a CSV file is written.
+type dialect struct {
+	comma   rune
+	comment rune // 0: no comment lines
+}
+
+// dialect checks Delimiter and Comment and returns them as runes.
+func (c config) dialect() (dialect, error) {
+	d := dialect{comma: ','}
+	if c.Delimiter != "" {
+		r, err := oneRune("delimiter", c.Delimiter)
+		if err != nil {
+			return d, err
+		}
+		d.comma = r
+	}
+	if c.Comment != "" {
+		r, err := oneRune("comment", c.Comment)
+		if err != nil {
+			return d, err
+		}
+		if r == d.comma {
+			return d, fmt.Errorf("comment %q is also the delimiter: pick two different characters", c.Comment)
+		}
+		d.comment = r
+	}
+	return d, nil
+}
+
+// oneRune reads a one-character option. `\t` written out (as YAML leaves it
+// in single quotes or plain style) means a tab.
+func oneRune(key, s string) (rune, error) {
+	if s == `\t` {
+		return '\t', nil
+	}
+	r, size := utf8.DecodeRuneInString(s)
+	if size != len(s) || r == utf8.RuneError {
+		return 0, fmt.Errorf("%s %q: want exactly one character (use \"\\t\" for a tab)", key, s)
+	}
+	switch r {
+	case '"', '\r', '\n':
+		return 0, fmt.Errorf("%s %q: a quote or a line break cannot be a %s", key, s, key)
+	}
+	return r, nil
+}
+
+// resolvePath makes a relative path relative to the workflow's directory.
+func resolvePath(workflowDir, path string) string {
+	if filepath.IsAbs(path) || workflowDir == "" {
+		return path
+	}
+	return filepath.Join(workflowDir, path)
+}

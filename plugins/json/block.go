@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/paperflow/paperflow/plugins/sdk"
+)
+
+// version is reported by Describe.
+const version = "0.1.0"
+
+// batchSize is how many items go to the host per emit: enough to amortise
+// a plugin round trip, small enough to show progress early.
+const batchSize = 256
+
+// Block is the json source. Configure checks the file (and the pointer);
+// Read streams the records as items, one batch at a time.
+type Block struct {
+	path    string // resolved against the workflow's directory
+	name    string // the file's base name, for origins
+	pointer []string
+}
+
+var _ sdk.Source = (*Block)(nil)
+
+// Describe implements sdk.Block.
+func (b *Block) Describe() sdk.Descriptor {
+	return sdk.Descriptor{
+		Name:         "json",
+		Kind:         sdk.KindSource,
+		Version:      version,
+		Description:  "reads JSON records: an array of objects, NDJSON, or the array at a JSON pointer",
+		ConfigSchema: configSchema,
+	}
+}
+
+// Configure implements sdk.Block: it checks that the file opens, what it
+// holds and, with a pointer, that the pointer reaches an array.
+func (b *Block) Configure(_ context.Context, c sdk.Config) error {
+	var cfg config
+	if err := c.Decode(&cfg); err != nil {
+		return err
+	}
+	if cfg.Path == "" {
+		return errors.New("json: with.path is required: the JSON or NDJSON file to read, relative to the workflow file")
+	}
+	pointer, err := parsePointer(cfg.Pointer)
+	if err != nil {
+		return fmt.Errorf("json: %w", err)
+	}
+	path := resolvePath(c.WorkflowDir, cfg.Path)
+	r, err := openRecords(path, pointer)
+	if err != nil {
+		return fmt.Errorf("json: %w", err)
+	}
+	defer r.Close()
+	if nd, ok := r.(*ndjsonReader); ok {
+		if err := checkNotDocument(path, nd); err != nil {
+			return fmt.Errorf("json: %w", err)
+		}
+	}
+	b.path, b.name, b.pointer = path, filepath.Base(path), pointer
+	return nil
+}
+
+// checkNotDocument catches a pretty-printed JSON document taken for NDJSON
+// because it starts with "{": its first line is not a whole object, and
+// reading it line by line would give an error for every line.
+func checkNotDocument(path string, nd *ndjsonReader) error {
+	rec, err := nd.next()
+	if err != nil || rec.err == "" {
+		return nil // an empty file, or a good first line: NDJSON it is
+	}
+	f, br, err := openFile(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	in := &trackingReader{r: br}
+	dec := json.NewDecoder(in)
+	arrays, err := arrayMembers(dec)
+	if err != nil {
+		return nil // not one document either: a broken line, reported per item
+	}
+	last := in.lineAt(dec.InputOffset() - 1)
+	if last == rec.line {
+		return nil
+	}
+	hint := "the array of records in it"
+	if len(arrays) > 0 {
+		hint = strings.Join(arrays, " or ")
+	}
+	return fmt.Errorf("%s:%d: this is one JSON document over lines %d-%d, not NDJSON (one object per line): set pointer to %s",
+		nd.name, rec.line, rec.line, last, hint)
+}
+
+// arrayMembers reads one JSON object token by token and returns pointers to
+// its members that are arrays.
+func arrayMembers(dec *json.Decoder) ([]string, error) {
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, errors.New("not an object")
+	}
+	var arrays []string
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		depth := 0
+		for first := true; first || depth > 0; first = false {
+			tok, err := dec.Token()
+			if err != nil {
+				return nil, err
+			}
+			switch tok {
+			case json.Delim('['):
+				if first {
+					arrays = append(arrays, "/"+escapeToken(fmt.Sprint(key)))
+				}
+				depth++
+			case json.Delim('{'):
+				depth++
+			case json.Delim(']'), json.Delim('}'):
+				depth--
+			}
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, err
+	}
+	return arrays, nil
+}
+
+// Read implements sdk.Source. Records the request skips are still parsed,
+// so that numbering, error records included, is the same on every attempt.
+func (b *Block) Read(ctx context.Context, req sdk.ReadRequest, emit func([]sdk.Item) error) error {
+	if b.path == "" {
+		return errors.New("json: Read before Configure")
+	}
+	r, err := openRecords(b.path, b.pointer)
+	if err != nil {
+		return fmt.Errorf("json: %w", err)
+	}
+	defer r.Close()
+
+	out := newBatcher(ctx, req.Skip, emit)
+	for {
+		rec, err := r.next()
+		if err == io.EOF {
+			return out.flush()
+		}
+		if err != nil {
+			return fmt.Errorf("json: %w", err)
+		}
+		keep, err := out.take()
+		if err != nil {
+			return err
+		}
+		if keep {
+			if err := out.add(b.item(rec)); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// item makes a record into a source item. The record is already the JSON
+// object the item's fields are, numbers as written, nesting kept.
+func (b *Block) item(rec record) sdk.Item {
+	origin := fmt.Sprintf("%s:%d", b.name, rec.line)
+	if rec.err != "" {
+		return sdk.Item{Origin: origin, Err: origin + ": " + rec.err}
+	}
+	return sdk.Item{Origin: origin, RawFields: rec.raw}
+}
+
+// batcher drops the first skip items and hands the rest to emit in
+// batches of batchSize.
+type batcher struct {
+	ctx   context.Context
+	skip  int64
+	seen  int64
+	emit  func([]sdk.Item) error
+	batch []sdk.Item
+}
+
+func newBatcher(ctx context.Context, skip int64, emit func([]sdk.Item) error) *batcher {
+	return &batcher{ctx: ctx, skip: skip, emit: emit, batch: make([]sdk.Item, 0, batchSize)}
+}
+
+// take counts one record and says whether to keep it: false for the ones
+// the request skips. While skipping it checks for cancellation now and then.
+func (b *batcher) take() (bool, error) {
+	b.seen++
+	if b.seen > b.skip {
+		return true, nil
+	}
+	if b.seen%batchSize == 0 {
+		return false, b.ctx.Err()
+	}
+	return false, nil
+}
+
+func (b *batcher) add(it sdk.Item) error {
+	b.batch = append(b.batch, it)
+	if len(b.batch) < batchSize {
+		return nil
+	}
+	return b.flush()
+}
+
+// flush emits what is pending. The batch goes to emit and a new one is
+// started, so emit may keep the slice.
+func (b *batcher) flush() error {
+	if err := b.ctx.Err(); err != nil {
+		return err
+	}
+	if len(b.batch) == 0 {
+		return nil
+	}
+	err := b.emit(b.batch)
+	b.batch = make([]sdk.Item, 0, batchSize)
+	return err
+}

@@ -1,0 +1,120 @@
+package sdk
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"
+)
+
+// ProtocolVersion is the block protocol version this SDK speaks. The host
+// refuses a plugin built against another version, with a clear message.
+const ProtocolVersion = 1
+
+// Handshake is shared by the host and every block. The cookie keeps a block
+// binary from doing anything when a person runs it by hand.
+var Handshake = plugin.HandshakeConfig{
+	ProtocolVersion:  ProtocolVersion,
+	MagicCookieKey:   "PAPERFLOW_BLOCK_PLUGIN",
+	MagicCookieValue: "3c1f0a7e-block-v1",
+}
+
+// PluginName is the go-plugin name under which a block is served.
+const PluginName = "block"
+
+// GRPCPlugin connects go-plugin to the block protocol. The host uses it
+// with a nil Impl to get a client; Serve uses it with the author's block.
+type GRPCPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	Impl Block
+}
+
+// GRPCServer registers the block on the plugin's gRPC server.
+func (p *GRPCPlugin) GRPCServer(broker *plugin.GRPCBroker, s *grpc.Server) error {
+	blockv1.RegisterBlockServer(s, newBlockServer(p.Impl, broker))
+	return nil
+}
+
+// GRPCClient returns a Client for the host side.
+func (p *GRPCPlugin) GRPCClient(_ context.Context, broker *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
+	return &Client{Block: blockv1.NewBlockClient(c), Broker: broker}, nil
+}
+
+// Client is the host's handle on a running block process.
+type Client struct {
+	Block  blockv1.BlockClient
+	Broker *plugin.GRPCBroker
+}
+
+// PluginMap is the go-plugin plugin set of a block process.
+func PluginMap(b Block) map[string]plugin.Plugin {
+	return map[string]plugin.Plugin{PluginName: &GRPCPlugin{Impl: b}}
+}
+
+// Serve runs b as a block plugin. It returns only when the host ends the
+// process. Run by hand, it prints what the binary is and exits.
+func Serve(b Block) {
+	if os.Getenv(Handshake.MagicCookieKey) != Handshake.MagicCookieValue {
+		d := b.Describe()
+		fmt.Fprintf(os.Stderr, "%s %s is a paperflow %s block (%s).\nIt is started by the paperflow host; put it in the plugin directory and use it in a workflow as `uses: %s`.\n",
+			d.Name, d.Version, d.Kind, d.Description, d.Name)
+		os.Exit(1)
+	}
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: Handshake,
+		Plugins:         PluginMap(b),
+		GRPCServer:      plugin.DefaultGRPCServer,
+		Logger: hclog.New(&hclog.LoggerOptions{
+			Name:       b.Describe().Name,
+			Level:      hclog.Info,
+			JSONFormat: true,
+			Output:     os.Stderr,
+		}),
+	})
+}
+
+// KindToProto converts a Kind for the wire.
+func KindToProto(k Kind) blockv1.Kind {
+	switch k {
+	case KindSource:
+		return blockv1.Kind_KIND_SOURCE
+	case KindStep:
+		return blockv1.Kind_KIND_STEP
+	case KindSink:
+		return blockv1.Kind_KIND_SINK
+	}
+	return blockv1.Kind_KIND_UNSPECIFIED
+}
+
+// KindFromProto converts a wire kind.
+func KindFromProto(k blockv1.Kind) Kind {
+	switch k {
+	case blockv1.Kind_KIND_SOURCE:
+		return KindSource
+	case blockv1.Kind_KIND_STEP:
+		return KindStep
+	case blockv1.Kind_KIND_SINK:
+		return KindSink
+	}
+	return ""
+}
+
+// ItemToProto and ItemFromProto convert items for the wire.
+func ItemToProto(it Item) *blockv1.Item {
+	return &blockv1.Item{Id: it.ID, RunId: it.RunID, Origin: it.Origin, Fields: it.RawFields, Blocks: it.RawBlocks, Config: it.RawConfig, Error: it.Err}
+}
+
+// ItemFromProto converts a wire item.
+func ItemFromProto(p *blockv1.Item) Item {
+	return Item{ID: p.Id, RunID: p.RunId, Origin: p.Origin, RawFields: p.Fields, RawBlocks: p.Blocks, RawConfig: p.Config, Err: p.Error}
+}
+
+// InProcess serves b without a process boundary: the same conversions as
+// over gRPC, called directly. The host uses it to embed blocks and to
+// measure what the process boundary costs.
+func InProcess(b Block) blockv1.BlockServer { return newBlockServer(b, nil) }

@@ -1,0 +1,297 @@
+// Package sdk is the one package a paperflow block author imports.
+//
+// A block is a separate program that the paperflow host starts as a
+// hashicorp/go-plugin process and talks to over gRPC. Its main function is
+// one line:
+//
+//	func main() { sdk.Serve(&myBlock{}) }
+//
+// # Lifecycle
+//
+// Every block goes through the same steps, in this order:
+//
+//  1. Describe: the host asks for the block's name, kind, version, the JSON
+//     Schema of its `with:` configuration and the event types it emits.
+//  2. Configure: the host hands over the block's `with:` (already validated
+//     against that schema) and a Host handle for documents, KV state, mail,
+//     events, schedules and logs. A process serves exactly one block of one
+//     workflow.
+//  3. Use: Read (a Source), Process (a Step) or Deliver (a Sink), called in
+//     batches; ServeHTTP when the block implements http.Handler; Scheduled
+//     when the block implements Scheduler.
+//  4. The process is killed when the host is done with it, or restarted by
+//     the host's supervisor after a crash or a hang. A block therefore keeps
+//     no state of its own: whatever must survive goes through Host.KV.
+//
+// Item values are data. A block never evaluates text that came from an item
+// as a template or as code.
+package sdk
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Kind says where a block sits in a workflow.
+type Kind string
+
+const (
+	// KindSource produces the items of a run (CSV rows, JSON records).
+	KindSource Kind = "source"
+	// KindStep transforms each item and may emit events.
+	KindStep Kind = "step"
+	// KindSink consumes the events of its workflow (e.g. webhook delivery).
+	KindSink Kind = "sink"
+)
+
+// Descriptor is what a block says about itself; the host uses it for
+// validation (ConfigSchema), documentation and `paperflow plugins`.
+type Descriptor struct {
+	Name        string
+	Kind        Kind
+	Version     string
+	Description string
+	// ConfigSchema is the JSON Schema of the block's `with:` object.
+	// Properties with "format": "file-path" must name an existing file
+	// (relative to the workflow file) and "format": "block-ref" an earlier
+	// block id; the host checks both at validate time.
+	ConfigSchema json.RawMessage
+	// Events lists the event types a step emits or a sink accepts.
+	Events []string
+}
+
+// Config is the configuration of one block instance.
+type Config struct {
+	Workflow string
+	BlockID  string
+	// With is the block's `with:` as JSON. Strings holding tags are left
+	// unresolved here; their per-item values arrive in Item.Config.
+	With json.RawMessage
+	// WorkflowDir is the directory of the workflow file; relative paths in
+	// With resolve against it.
+	WorkflowDir string
+	// PublicURL is the base URL of the host's HTTP server, for links.
+	PublicURL string
+	// Host gives the block documents, state, mail, events and logs.
+	Host Host
+}
+
+// Decode unmarshals With into v.
+func (c Config) Decode(v any) error {
+	if len(c.With) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(c.With, v); err != nil {
+		return fmt.Errorf("block %s: decode with: %w", c.BlockID, err)
+	}
+	return nil
+}
+
+// Block is implemented by every block; one of Source, Step or Sink adds
+// the work itself.
+type Block interface {
+	Describe() Descriptor
+	Configure(ctx context.Context, c Config) error
+}
+
+// ReadRequest says which run a source reads for.
+type ReadRequest struct {
+	RunID string
+	// Skip is the number of items a previous attempt of this run already
+	// read; a source skips them (the host deduplicates the rest).
+	Skip int64
+}
+
+// Source produces items. Read calls emit with batches of items in source
+// order and returns when the source is exhausted. A malformed record is
+// not a Read error: emit it as an Item with Err set, and go on.
+type Source interface {
+	Block
+	Read(ctx context.Context, req ReadRequest, emit func([]Item) error) error
+}
+
+// Step processes a batch of items and returns one Result per item, in
+// the same order. A failure of one item is that item's Result.Err, never a
+// failure of the batch.
+type Step interface {
+	Block
+	Process(ctx context.Context, items []Item) []Result
+}
+
+// Sink receives the events of its workflow in batches and returns one
+// Delivery per event, in the same order.
+type Sink interface {
+	Block
+	Deliver(ctx context.Context, events []Event) []Delivery
+}
+
+// Router is implemented by blocks that serve pages or callbacks. The host
+// mounts the handler under /blocks/<workflow>/<block>/ on its HTTP server;
+// r.URL.Path is the path below that prefix.
+type Router interface {
+	http.Handler
+}
+
+// Scheduler is implemented by blocks that registered callbacks with
+// Host.Schedule (reminders, expiry). Each registration fires once.
+type Scheduler interface {
+	Scheduled(ctx context.Context, key string, payload []byte) error
+}
+
+// Item is one source item as a block sees it. Fields, earlier outputs and
+// the resolved config travel as JSON and are decoded on demand, so a block
+// that does not look at them pays nothing.
+type Item struct {
+	ID     string
+	RunID  string
+	Origin string // where the item came from, e.g. "people.csv:12"
+	// RawFields is the item's fields as a JSON object.
+	RawFields json.RawMessage
+	// RawBlocks holds earlier blocks' outputs, keyed by block id.
+	RawBlocks json.RawMessage
+	// RawConfig is the block's `with:` resolved for this item; nil when it
+	// has no tags (then Config.With applies as is).
+	RawConfig json.RawMessage
+	// Err is set by a source for a record it could not read.
+	Err string
+}
+
+// NewItem builds a source item from a field map.
+func NewItem(origin string, fields map[string]any) (Item, error) {
+	raw, err := json.Marshal(fields)
+	if err != nil {
+		return Item{}, fmt.Errorf("item %s: encode fields: %w", origin, err)
+	}
+	return Item{Origin: origin, RawFields: raw}, nil
+}
+
+// Fields decodes the item's fields.
+func (it Item) Fields() (map[string]any, error) {
+	return decodeObject(it.RawFields, "fields")
+}
+
+// Blocks decodes earlier blocks' outputs, keyed by block id.
+func (it Item) Blocks() (map[string]any, error) {
+	return decodeObject(it.RawBlocks, "blocks")
+}
+
+// DecodeConfig unmarshals the block configuration for this item into v:
+// the per-item resolved one when present, otherwise the configured one.
+func (it Item) DecodeConfig(configured json.RawMessage, v any) error {
+	raw := it.RawConfig
+	if len(raw) == 0 {
+		raw = configured
+	}
+	if len(raw) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("item %s: decode config: %w", it.ID, err)
+	}
+	return nil
+}
+
+func decodeObject(raw json.RawMessage, what string) (map[string]any, error) {
+	out := map[string]any{}
+	if len(raw) == 0 {
+		return out, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&out); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", what, err)
+	}
+	return out, nil
+}
+
+// Document is a file stored by the host (in the NATS object store), passed
+// between blocks by id.
+type Document struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Mimetype string `json:"mimetype"`
+	URL      string `json:"url,omitempty"`
+	Size     int64  `json:"size,omitempty"`
+	SHA256   string `json:"sha256,omitempty"`
+}
+
+// EventData is an event a step emits for an item: the host wraps it in
+// the envelope, gives it its deterministic id, validates it against the
+// type's JSON Schema and publishes it.
+type EventData struct {
+	Type string
+	Data json.RawMessage
+}
+
+// NewEvent marshals data into an EventData.
+func NewEvent(eventType string, data any) (EventData, error) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return EventData{}, fmt.Errorf("event %s: encode data: %w", eventType, err)
+	}
+	return EventData{Type: eventType, Data: raw}, nil
+}
+
+// Result is what a step made of one item.
+type Result struct {
+	// Outputs are visible to later blocks as {{blocks.<id>.<key>}}.
+	Outputs   map[string]any
+	Documents []Document
+	Events    []EventData
+	// Err fails the item at this block. Wrap it with Retryable when trying
+	// again may help (a timeout, a 4xx from a mail server).
+	Err error
+	// Skipped means the block chose not to act (a send rule did not match).
+	Skipped bool
+}
+
+// Error is a block error that says whether a retry may help.
+type Error struct {
+	Message   string
+	Retryable bool
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Retryable marks err as transient: the host retries the item with backoff.
+func Retryable(err error) error {
+	return &Error{Message: err.Error(), Retryable: true}
+}
+
+// Event is one published event handed to a sink.
+type Event struct {
+	ID   string
+	Type string
+	// Envelope is the event exactly as published.
+	Envelope json.RawMessage
+	// Attempt counts deliveries of this event to this sink, from 1.
+	Attempt uint64
+}
+
+// DeliveryStatus is a sink's verdict on one event.
+type DeliveryStatus int
+
+const (
+	// Delivered: done, never again.
+	Delivered DeliveryStatus = iota + 1
+	// Retry: try again later (after RetryAfter, or the host's schedule).
+	Retry
+	// Failed: give up; the host dead-letters the event.
+	Failed
+	// Skipped: the sink does not want this event (filtered out).
+	Skipped
+)
+
+// Delivery is the outcome of delivering one event.
+type Delivery struct {
+	Status DeliveryStatus
+	// RetryAfter is the earliest next attempt for Retry (0: host schedule).
+	RetryAfter time.Duration
+	Reason     string
+}
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
