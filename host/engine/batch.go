@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/paperflow/paperflow/host/bus"
@@ -404,6 +403,7 @@ func (rs *runState) finish(ctx context.Context, items []*item) error {
 	e := rs.e
 	var futures []jetstream.PubAckFuture
 	var acks []jetstream.Msg
+	var outcomes []outcome
 	for _, it := range items {
 		if it.state == retry {
 			md, _ := it.msg.Metadata()
@@ -424,16 +424,19 @@ func (rs *runState) finish(ctx context.Context, items []*item) error {
 			o.Status, o.Block, o.Error = "failed", it.block, it.err
 			e.log.Warn("item failed", "run", rs.runID, "item", it.in.ID, "origin", it.in.Origin, "block", it.block, "err", it.err)
 		}
-		raw, _ := json.Marshal(o)
-		msg := nats.NewMsg(bus.OutcomesSubject(rs.runID))
-		msg.Data = raw
-		msg.Header.Set(jetstream.MsgIDHeader, rs.runID+"."+it.in.ID)
-		f, err := e.opts.Bus.JS.PublishMsgAsync(msg)
+		outcomes = append(outcomes, o)
+		acks = append(acks, it.msg)
+	}
+	// One message records the whole batch's outcomes: fewer round trips,
+	// and a batch redone after a crash is counted once because followers
+	// count outcomes by item id.
+	if len(outcomes) > 0 {
+		raw, _ := json.Marshal(outcomes)
+		f, err := e.opts.Bus.JS.PublishAsync(bus.OutcomesSubject(rs.runID), raw)
 		if err != nil {
-			return fmt.Errorf("record outcome: %w", err)
+			return fmt.Errorf("record outcomes: %w", err)
 		}
 		futures = append(futures, f)
-		acks = append(acks, it.msg)
 	}
 	if err := waitAll(ctx, futures); err != nil {
 		return fmt.Errorf("record outcomes: %w", err)

@@ -84,7 +84,8 @@ type runRecord struct {
 	Finished   time.Time `json:"finished,omitzero"`
 }
 
-// outcome is one item's end, in the outcomes stream.
+// outcome is one item's end; the outcomes stream holds one JSON array of
+// them per processed batch.
 type outcome struct {
 	Item   string         `json:"item"`
 	Origin string         `json:"origin,omitempty"`
@@ -462,9 +463,11 @@ func (e *Engine) track(ctx context.Context, runID string, tr *tracker, progress 
 			if err != nil {
 				return
 			}
-			var o outcome
-			if json.Unmarshal(m.Data(), &o) == nil {
-				tr.add(o)
+			var batch []outcome
+			if json.Unmarshal(m.Data(), &batch) == nil {
+				for _, o := range batch {
+					tr.add(o)
+				}
 			}
 			select {
 			case incoming <- struct{}{}:

@@ -512,7 +512,7 @@ func (l *loader) checkConfig(spec BlockSpec, uses string, with map[string]any, p
 	for _, is := range s.validate(v) {
 		// A string with tags is only known per item: its type, pattern,
 		// length or format cannot be judged here.
-		if x, ok := valueAt(v, is.ptr); ok {
+		if x, ok := valueAt(v, is.ptr); ok && !is.atKey {
 			if str, ok := x.(string); ok && tags.HasTags(str) {
 				continue
 			}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -205,12 +206,12 @@ blocks:
 		t.Fatal("run did not start")
 	}
 	// Kill it once some, not all, items are done.
-	waitFor(t, func() bool { n := streamCount(t, js, "PAPERFLOW_OUTCOMES", "paperflow.outcomes."+id); return n >= 20 })
+	waitFor(t, func() bool { return outcomeCount(t, js, id) >= 20 })
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
-	done := streamCount(t, js, "PAPERFLOW_OUTCOMES", "paperflow.outcomes."+id)
+	done := outcomeCount(t, js, id)
 	if done >= items {
 		t.Fatalf("the run finished before the kill (%d outcomes); make it slower", done)
 	}
@@ -280,8 +281,16 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 }
 
-func streamCount(t *testing.T, js jetstream.JetStream, stream, subject string) int {
-	return len(streamData(t, js, stream, subject))
+// outcomeCount counts the item outcomes recorded for a run (each message
+// holds a batch of them).
+func outcomeCount(t *testing.T, js jetstream.JetStream, runID string) int {
+	n := 0
+	for _, raw := range streamData(t, js, "PAPERFLOW_OUTCOMES", "paperflow.outcomes."+runID) {
+		var batch []json.RawMessage
+		_ = json.Unmarshal(raw, &batch)
+		n += len(batch)
+	}
+	return n
 }
 
 // streamData reads every message of subject in stream.
@@ -342,5 +351,43 @@ func TestServeTakesRunsAndServesHealth(t *testing.T) {
 	}
 	if !strings.Contains(r.stdout, `"succeeded": 3`) {
 		t.Errorf("summary: %s", r.stdout)
+	}
+}
+
+// TestSeparateNATSServer runs a workflow against a nats-server started as
+// its own process (Debian's nats-server package, installed by .ci/run).
+func TestSeparateNATSServer(t *testing.T) {
+	t.Parallel()
+	bin, err := exec.LookPath("nats-server")
+	if err != nil {
+		t.Skip("nats-server is not installed (apt-get install nats-server)")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	srv := exec.Command(bin, "-js", "-a", "127.0.0.1", "-p", fmt.Sprint(port), "-sd", t.TempDir())
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	waitFor(t, func() bool {
+		nc, err := nats.Connect(url)
+		if err != nil {
+			return false
+		}
+		nc.Close()
+		return true
+	})
+	dir := writeFiles(t, map[string]string{
+		"items.csv": "First Name\nAda\nZoë\n",
+		"wf.yaml":   "name: external\nsource: {uses: csv, with: {path: items.csv}}\nblocks:\n  - {id: docs, uses: testblock, with: {emit: true}}\n",
+	})
+	r := paperflowNATS(t, url, "run", filepath.Join(dir, "wf.yaml"), "--output", "json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"succeeded": 2`) || !strings.Contains(r.stdout, `"DOCUMENTS_CREATED": 2`) {
+		t.Fatalf("run against %s: exit %d\n%s\n%s", url, r.code, r.stdout, r.stderr)
 	}
 }

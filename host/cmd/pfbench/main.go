@@ -33,10 +33,14 @@ import (
 	"github.com/paperflow/paperflow/plugins/sdk"
 )
 
+var workers, batchSize int
+
 func main() {
 	pluginDir := flag.String("plugins", "bin/plugins", "directory with the built csv and noop blocks")
 	items := flag.Int("items", 50000, "items per pipeline run")
 	nEvents := flag.Int("events", 50000, "events to publish")
+	flag.IntVar(&workers, "workers", 0, "batches in flight (0: engine default)")
+	flag.IntVar(&batchSize, "batch", 0, "items per block call (0: engine default)")
 	flag.Parse()
 	if err := run(*pluginDir, *items, *nEvents); err != nil {
 		fmt.Fprintln(os.Stderr, "pfbench:", err)
@@ -113,7 +117,7 @@ func pipeline(dir, name, wfFile string, reg pluginhost.Registry, emb map[string]
 		return 0, err
 	}
 	defer b.Close()
-	e, err := engine.New(ctx, engine.Options{Bus: b, Plugins: reg, Mail: mail.Outbox{Dir: filepath.Join(dir, name, "outbox")}, Log: log, Embedded: emb})
+	e, err := engine.New(ctx, engine.Options{Bus: b, Plugins: reg, Mail: mail.Outbox{Dir: filepath.Join(dir, name, "outbox")}, Log: log, Embedded: emb, Workers: workers, BatchSize: batchSize})
 	if err != nil {
 		return 0, err
 	}

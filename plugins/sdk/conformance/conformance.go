@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,21 +51,32 @@ type Case struct {
 }
 
 // Build compiles the block's main package at pkg (a directory or import
-// path) into a temporary directory and returns the binary's path.
+// path) into a temporary directory and returns the binary's path. The
+// binary is named after the block's own Describe name, as the host finds
+// blocks by file name.
 func Build(t testing.TB, pkg string) string {
 	t.Helper()
 	dir := t.TempDir()
-	out := filepath.Join(dir, filepath.Base(strings.TrimRight(pkg, "/")))
-	if out == filepath.Join(dir, ".") {
-		wd, _ := os.Getwd()
-		out = filepath.Join(dir, filepath.Base(wd))
-	}
+	out := filepath.Join(dir, "block")
 	cmd := exec.Command("go", "build", "-o", out, pkg)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("build block %s: %v", pkg, err)
 	}
-	return out
+	p, err := pluginhost.Launch(out, slog.New(slog.NewTextHandler(newTestWriter(t), nil)))
+	if err != nil {
+		t.Fatalf("start block %s: %v", pkg, err)
+	}
+	d, err := p.Describe(context.Background())
+	p.Kill()
+	if err != nil {
+		t.Fatalf("describe block %s: %v", pkg, err)
+	}
+	named := filepath.Join(dir, d.Name)
+	if err := os.Rename(out, named); err != nil {
+		t.Fatalf("name block binary %q: %v", d.Name, err)
+	}
+	return named
 }
 
 // Env is a running host for blocks: an embedded NATS with paperflow's
@@ -88,7 +100,7 @@ func NewEnv(t testing.TB, pluginDir string) *Env {
 	outbox := mail.Outbox{Dir: filepath.Join(dir, "outbox")}
 	e, err := engine.New(ctx, engine.Options{
 		Bus: b, Plugins: pluginhost.Registry{Dir: pluginDir}, PublicURL: "http://127.0.0.1:1",
-		Mail: outbox, Log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Mail: outbox, Log: slog.New(slog.NewTextHandler(newTestWriter(t), &slog.HandlerOptions{Level: slog.LevelWarn})),
 		RetryDelay: 10 * time.Millisecond,
 	})
 	if err != nil {
@@ -97,10 +109,28 @@ func NewEnv(t testing.TB, pluginDir string) *Env {
 	return &Env{Bus: b, Engine: e, Outbox: outbox}
 }
 
-type testWriter struct{ t testing.TB }
+// testWriter sends log lines to the test's log until the test ends; a
+// block process may still log (exiting) after that, which testing forbids.
+type testWriter struct{ w *safeWriter }
 
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
+type safeWriter struct {
+	mu   sync.Mutex
+	t    testing.TB
+	done bool
+}
+
+func newTestWriter(t testing.TB) testWriter {
+	w := &safeWriter{t: t}
+	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
+	return testWriter{w}
+}
+
+func (tw testWriter) Write(p []byte) (int, error) {
+	tw.w.mu.Lock()
+	defer tw.w.mu.Unlock()
+	if !tw.w.done {
+		tw.w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
 	return len(p), nil
 }
 
@@ -139,7 +169,7 @@ func Run(t *testing.T, bin string, cases ...Case) {
 			blk, err := pluginhost.Start(context.Background(), pluginhost.Spec{
 				Instance: pluginhost.Instance{Workflow: "conformance", BlockID: desc.Name},
 				Uses:     desc.Name, Path: bin, Config: []byte(c.Config), WorkflowDir: dir, PublicURL: "http://127.0.0.1:1",
-			}, env.Engine, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+			}, env.Engine, slog.New(slog.NewTextHandler(newTestWriter(t), nil)))
 			if err != nil {
 				t.Fatalf("start and configure: %v", err)
 			}
@@ -159,7 +189,7 @@ func Run(t *testing.T, bin string, cases ...Case) {
 
 func checkDescribe(t *testing.T, bin string) pluginhost.Description {
 	t.Helper()
-	p, err := pluginhost.Launch(bin, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	p, err := pluginhost.Launch(bin, slog.New(slog.NewTextHandler(newTestWriter(t), nil)))
 	if err != nil {
 		t.Fatalf("launch: %v", err)
 	}

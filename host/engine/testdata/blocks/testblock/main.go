@@ -20,6 +20,9 @@ type config struct {
 	Message string `json:"message"`
 	SleepMS int    `json:"sleep_ms"`
 	Tag     string `json:"tag"`
+	// BehaviourField names the item field that picks a behaviour
+	// (default "behaviour"), so two blocks of a workflow can differ.
+	BehaviourField string `json:"behaviour_field"`
 }
 
 type block struct {
@@ -31,7 +34,7 @@ func (*block) Describe() sdk.Descriptor {
 	return sdk.Descriptor{
 		Name: "testblock", Kind: sdk.KindStep, Version: "0.0.1", Description: "engine test step",
 		ConfigSchema: json.RawMessage(`{"type":"object","additionalProperties":false,"properties":{
-			"emit":{"type":"boolean"},"message":{"type":"string"},"sleep_ms":{"type":"integer"},"tag":{"type":"string"}}}`),
+			"emit":{"type":"boolean"},"message":{"type":"string"},"sleep_ms":{"type":"integer"},"tag":{"type":"string"},"behaviour_field":{"type":"string"}}}`),
 		Events: []string{"DOCUMENTS_CREATED"},
 	}
 }
@@ -66,7 +69,12 @@ func (b *block) one(ctx context.Context, it sdk.Item) sdk.Result {
 	}
 	str := func(k string) string { s, _ := fields[k].(string); return s }
 	key := it.RunID + "." + it.ID + "." + b.cfg.BlockID
-	switch str("behaviour") {
+	field := b.with.BehaviourField
+	if field == "" {
+		field = "behaviour"
+	}
+	behaviour := str(field)
+	switch behaviour {
 	case "fail":
 		return sdk.Result{Err: errors.New("refused: item asked to fail")}
 	case "panic":
@@ -79,6 +87,8 @@ func (b *block) one(ctx context.Context, it sdk.Item) sdk.Result {
 		if b.firstTime(ctx, "hang."+key) {
 			select {}
 		}
+	case "services":
+		return b.services(ctx, it)
 	case "flaky":
 		n := 0
 		if v, _, ok, _ := b.cfg.Host.KVGet(ctx, "flaky."+key); ok {
@@ -96,7 +106,7 @@ func (b *block) one(ctx context.Context, it sdk.Item) sdk.Result {
 	res := sdk.Result{Outputs: map[string]any{"message": with.Message, "tag": with.Tag}}
 	if b.with.Emit {
 		url := "http://127.0.0.1/doc/" + it.ID
-		if str("behaviour") == "bad-event" {
+		if behaviour == "bad-event" {
 			url = "not a url"
 		}
 		ev, err := sdk.NewEvent("DOCUMENTS_CREATED", map[string]any{"documents": []map[string]any{
@@ -108,6 +118,51 @@ func (b *block) one(ctx context.Context, it sdk.Item) sdk.Result {
 		res.Events = append(res.Events, ev)
 	}
 	return res
+}
+
+// services exercises every Host service and reports what it got.
+func (b *block) services(ctx context.Context, it sdk.Item) sdk.Result {
+	h := b.cfg.Host
+	doc, err := h.PutDocument(ctx, "hello "+it.ID+".txt", "text/plain", []byte("hello from item "+it.ID))
+	if err != nil {
+		return sdk.Result{Err: err}
+	}
+	got, data, err := h.GetDocument(ctx, doc.ID)
+	if err != nil || string(data) != "hello from item "+it.ID || got.Name != doc.Name {
+		return sdk.Result{Err: fmt.Errorf("get document: %v %q %+v", err, data, got)}
+	}
+	url, err := h.DocumentURL(ctx, doc.ID, time.Hour)
+	if err != nil {
+		return sdk.Result{Err: err}
+	}
+	m := sdk.Mail{To: []string{"ada@example.com"}, Subject: "Your document", Text: "attached",
+		Attachments: []sdk.Attachment{{DocumentID: doc.ID}}, IdempotencyKey: key(it, b.cfg.BlockID)}
+	id1, err := h.SendMail(ctx, m)
+	if err != nil {
+		return sdk.Result{Err: err}
+	}
+	id2, err := h.SendMail(ctx, m)
+	if err != nil || id1 != id2 {
+		return sdk.Result{Err: fmt.Errorf("second send with the same key: %q vs %q, %v", id1, id2, err)}
+	}
+	ev, _ := sdk.NewEvent("EMAILS_CREATED", map[string]any{"emails": []map[string]any{{"to": []string{"ada@example.com"}, "subject": "Your document", "message_id": id1}}})
+	evID, err := h.Emit(ctx, it.RunID, it.ID, ev)
+	if err != nil {
+		return sdk.Result{Err: err}
+	}
+	if err := h.Schedule(ctx, "reminder-"+it.ID, time.Now().Add(50*time.Millisecond), []byte("remind "+it.ID)); err != nil {
+		return sdk.Result{Err: err}
+	}
+	h.Log(ctx, "info", "services exercised", map[string]any{"item": it.ID})
+	return sdk.Result{Outputs: map[string]any{"doc_id": doc.ID, "doc_url": url, "message_id": id1, "event_id": evID}}
+}
+
+func key(it sdk.Item, block string) string { return it.RunID + "/" + it.ID + "/" + block }
+
+// Scheduled records the callback in Host KV, where the test looks for it.
+func (b *block) Scheduled(ctx context.Context, key string, payload []byte) error {
+	_, err := b.cfg.Host.KVSet(ctx, "scheduled."+key, payload)
+	return err
 }
 
 func main() { sdk.Serve(&block{}) }

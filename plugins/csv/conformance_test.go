@@ -1,0 +1,17 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/paperflow/paperflow/plugins/sdk/conformance"
+)
+
+func TestConformance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the block binary")
+	}
+	conformance.Run(t, conformance.Build(t, "."),
+		conformance.Case{Config: `{"path": "../../examples/data/people.csv"}`, MinItems: 8},
+		conformance.Case{Config: `{"path": "../../examples/data/broken.csv"}`, MinItems: 5},
+	)
+}

@@ -1,0 +1,16 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/paperflow/paperflow/plugins/sdk/conformance"
+)
+
+func TestConformance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the block binary")
+	}
+	conformance.Run(t, conformance.Build(t, "."),
+		conformance.Case{Config: `{}`, Items: []map[string]any{{"Name": "Ada"}}},
+	)
+}
