@@ -315,3 +315,23 @@ blocks:
 		}
 	}
 }
+
+func TestEmptySourceAndVanishedSource(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	wf := env.load(t, "name: empty\nsource: {uses: csv, with: {path: items.csv}}\nblocks:\n  - {id: a, uses: noop}\n", "Name\n", nil)
+	sum, err := env.engine.Run(context.Background(), wf, engine.RunOptions{})
+	if err != nil || sum.Items != 0 || sum.Failed != 0 {
+		t.Fatalf("empty source: %+v, %v", sum, err)
+	}
+	// The file goes away between validation and the run: the run fails
+	// with an error naming the source, and nothing hangs.
+	wf = env.load(t, "name: vanished\nsource: {uses: csv, with: {path: items.csv}}\nblocks:\n  - {id: a, uses: noop}\n", "Name\nA\n", nil)
+	if err := os.Remove(filepath.Join(wf.Dir, "items.csv")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = env.engine.Run(context.Background(), wf, engine.RunOptions{})
+	if err == nil || !strings.Contains(err.Error(), "items.csv") {
+		t.Fatalf("want an error naming items.csv, got %v", err)
+	}
+}

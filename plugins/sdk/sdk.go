@@ -253,14 +253,18 @@ type Result struct {
 type Error struct {
 	Message   string
 	Retryable bool
+	err       error
 }
 
 func (e *Error) Error() string { return e.Message }
 
 // Retryable marks err as transient: the host retries the item with backoff.
 func Retryable(err error) error {
-	return &Error{Message: err.Error(), Retryable: true}
+	return &Error{Message: err.Error(), Retryable: true, err: err}
 }
+
+// Unwrap gives errors.Is and errors.As the error Retryable wrapped.
+func (e *Error) Unwrap() error { return e.err }
 
 // Event is one published event handed to a sink.
 type Event struct {

@@ -3,6 +3,7 @@ package sdk
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -195,7 +196,8 @@ func resultToProto(itemID string, r Result) (*blockv1.ItemResult, error) {
 	}
 	if r.Err != nil {
 		out.Error = r.Err.Error()
-		if be, ok := r.Err.(*Error); ok {
+		var be *Error
+		if errors.As(r.Err, &be) {
 			out.Retryable = be.Retryable
 		}
 	}

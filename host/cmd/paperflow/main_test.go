@@ -325,7 +325,7 @@ func TestServeTakesRunsAndServesHealth(t *testing.T) {
 		"items.csv": "Name\nA\nB\nC\n",
 		"wf.yaml":   "name: served\nsource: {uses: csv, with: {path: items.csv}}\nblocks:\n  - {id: docs, uses: testblock, with: {emit: true}}\n",
 	})
-	cmd := exec.Command(filepath.Join(binDir, "paperflow"), "--data-dir", data, "--http", "127.0.0.1:0", "serve")
+	cmd := exec.Command(filepath.Join(binDir, "paperflow"), "--data-dir", data, "--http", "127.0.0.1:0", "--plugins", filepath.Join(binDir, "plugins"), "serve", filepath.Join(dir, "wf.yaml"))
 	cmd.Env = append(os.Environ(), "PAPERFLOW_NATS_URL=")
 	var serr bytes.Buffer
 	cmd.Stderr = &serr
@@ -345,6 +345,23 @@ func TestServeTakesRunsAndServesHealth(t *testing.T) {
 		t.Fatalf("healthz: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	// A block's route, served through the host; the page escapes input.
+	resp, err = http.Get("http://" + st.HTTP + "/blocks/served/docs/hello?name=%3Cb%3EAda%3C/b%3E")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(page) != "<p>hello &lt;b&gt;Ada&lt;/b&gt; from docs</p>" {
+		t.Errorf("block route: %d %q", resp.StatusCode, page)
+	}
+	resp, err = http.Get("http://" + st.HTTP + "/blocks/served/nosuch/hello")
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("unknown block route: %d, want 404", resp.StatusCode)
+		}
+	}
 	r := paperflow(t, data, "run", filepath.Join(dir, "wf.yaml"), "--output", "json")
 	if r.code != 0 {
 		t.Fatalf("run via serve: exit %d\n%s\n%s\nserve: %s", r.code, r.stdout, r.stderr, serr.String())

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
+	"net/http"
 	"os"
 	"strconv"
 	"time"
@@ -163,6 +165,17 @@ func key(it sdk.Item, block string) string { return it.RunID + "/" + it.ID + "/"
 func (b *block) Scheduled(ctx context.Context, key string, payload []byte) error {
 	_, err := b.cfg.Host.KVSet(ctx, "scheduled."+key, payload)
 	return err
+}
+
+// ServeHTTP answers GET /hello?name=… with the name escaped, so tests see
+// block routes served through the host.
+func (b *block) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/hello" {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	fmt.Fprintf(w, "<p>hello %s from %s</p>", html.EscapeString(r.URL.Query().Get("name")), b.cfg.BlockID)
 }
 
 func main() { sdk.Serve(&block{}) }
