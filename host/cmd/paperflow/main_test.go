@@ -408,3 +408,47 @@ func TestSeparateNATSServer(t *testing.T) {
 		t.Fatalf("run against %s: exit %d\n%s\n%s", url, r.code, r.stdout, r.stderr)
 	}
 }
+
+func TestEventsTailAndPlugins(t *testing.T) {
+	t.Parallel()
+	ns := startNATS(t)
+	dir := writeFiles(t, map[string]string{
+		"items.csv": "Name\nAda\nZoë\n",
+		"wf.yaml":   "name: tailed\nsource: {uses: csv, with: {path: items.csv}}\nblocks:\n  - {id: docs, uses: testblock, with: {emit: true}}\n",
+	})
+	if r := paperflowNATS(t, ns.ClientURL(), "run", filepath.Join(dir, "wf.yaml")); r.code != 0 {
+		t.Fatalf("run: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	cmd := exec.Command(filepath.Join(binDir, "paperflow"), "--nats", ns.ClientURL(), "events", "tail", "--all", "--json", "--type", "DOCUMENTS_CREATED")
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	stop := time.AfterFunc(30*time.Second, func() { _ = cmd.Process.Kill() }) // never hang the suite
+	defer stop.Stop()
+	sc := bufio.NewScanner(out)
+	names := map[string]bool{}
+	for len(names) < 2 && sc.Scan() {
+		var env struct {
+			EventType string `json:"eventType"`
+			Data      struct {
+				Documents []struct{ Name string } `json:"documents"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &env); err != nil || env.EventType != "DOCUMENTS_CREATED" {
+			t.Fatalf("tail printed %q (%v)", sc.Text(), err)
+		}
+		names[env.Data.Documents[0].Name] = true
+	}
+	if !names["Ada.pdf"] || !names["Zoë.pdf"] {
+		t.Errorf("tail: %v", names)
+	}
+
+	r := paperflow(t, t.TempDir(), "plugins")
+	for _, want := range []string{"csv", "source", "testblock", "step", "DOCUMENTS_CREATED"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("plugins output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
