@@ -445,6 +445,9 @@ func TestEventsTailAndPlugins(t *testing.T) {
 		t.Errorf("tail: %v", names)
 	}
 
+	if r := paperflowNATS(t, ns.ClientURL(), "runs"); !strings.Contains(r.stdout, "tailed") || !strings.Contains(r.stdout, "completed") {
+		t.Errorf("runs: %s %s", r.stdout, r.stderr)
+	}
 	r := paperflow(t, t.TempDir(), "plugins")
 	for _, want := range []string{"csv", "source", "testblock", "step", "DOCUMENTS_CREATED"} {
 		if !strings.Contains(r.stdout, want) {

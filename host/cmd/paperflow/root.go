@@ -88,7 +88,7 @@ Quick start:
 	f.StringVar(&cfg.pluginDir, "plugins", env("PAPERFLOW_PLUGIN_DIR", ""), "directory of block plugins (default: plugins/ next to the paperflow binary) [PAPERFLOW_PLUGIN_DIR]")
 	f.StringVar(&cfg.secretFile, "secrets", env("PAPERFLOW_SECRETS_FILE", ""), "file of NAME=value secrets, besides PAPERFLOW_SECRET_<NAME> variables [PAPERFLOW_SECRETS_FILE]")
 	f.StringVar(&cfg.logLevel, "log-level", env("PAPERFLOW_LOG_LEVEL", "warn"), "log level: debug, info, warn, error [PAPERFLOW_LOG_LEVEL]")
-	root.AddCommand(newRunCmd(cfg), newValidateCmd(cfg), newPluginsCmd(cfg), newEventsCmd(cfg), newServeCmd(cfg), newOutboxCmd(cfg), newVersionCmd())
+	root.AddCommand(newRunCmd(cfg), newValidateCmd(cfg), newPluginsCmd(cfg), newEventsCmd(cfg), newServeCmd(cfg), newOutboxCmd(cfg), newRunsCmd(cfg), newVersionCmd())
 	return root
 }
 
