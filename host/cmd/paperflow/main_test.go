@@ -325,7 +325,7 @@ func TestServeTakesRunsAndServesHealth(t *testing.T) {
 		"items.csv": "Name\nA\nB\nC\n",
 		"wf.yaml":   "name: served\nsource: {uses: csv, with: {path: items.csv}}\nblocks:\n  - {id: docs, uses: testblock, with: {emit: true}}\n",
 	})
-	cmd := exec.Command(filepath.Join(binDir, "paperflow"), "--data-dir", data, "--http", "127.0.0.1:0", "--plugins", filepath.Join(binDir, "plugins"), "serve", filepath.Join(dir, "wf.yaml"))
+	cmd := exec.Command(filepath.Join(binDir, "paperflow"), "--data-dir", data, "--http", "127.0.0.1:0", "--plugins", filepath.Join(binDir, "plugins"), "--api-token", "tok-123", "serve", filepath.Join(dir, "wf.yaml"))
 	cmd.Env = append(os.Environ(), "PAPERFLOW_NATS_URL=")
 	var serr bytes.Buffer
 	cmd.Stderr = &serr
@@ -361,6 +361,29 @@ func TestServeTakesRunsAndServesHealth(t *testing.T) {
 		if resp.StatusCode != http.StatusNotFound {
 			t.Errorf("unknown block route: %d, want 404", resp.StatusCode)
 		}
+	}
+	// The run API wants the token.
+	post := func(token string) (int, string) {
+		req, _ := http.NewRequest("POST", "http://"+st.HTTP+"/api/runs", strings.NewReader(fmt.Sprintf(`{"file": %q}`, filepath.Join(dir, "wf.yaml"))))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := post(""); code != http.StatusUnauthorized || !strings.Contains(body, "token") {
+		t.Errorf("no token: %d %s", code, body)
+	}
+	if code, body := post("wrong"); code != http.StatusUnauthorized {
+		t.Errorf("wrong token: %d %s", code, body)
+	}
+	if code, body := post("tok-123"); code != http.StatusAccepted || !strings.Contains(body, "run_id") {
+		t.Errorf("with token: %d %s", code, body)
 	}
 	r := paperflow(t, data, "run", filepath.Join(dir, "wf.yaml"), "--output", "json")
 	if r.code != 0 {
