@@ -27,7 +27,7 @@ test-short:
 	$(GO) test -short -count=1 ./...
 
 bench: build ## print throughput figures as ratios against in-process baselines
-	$(GO) test -run '^$$' -bench . -benchtime 3s -count 1 ./host/engine/ ./host/events/ ./plugins/sdk/tags/
+	$(GO) test -run '^$$' -bench . -benchtime 2s -count 1 ./host/events/ ./plugins/sdk/tags/ ./host/workflow/ ./plugins/csv/ ./plugins/json/
 	$(GO) run ./host/cmd/pfbench -plugins $(BIN)/plugins
 
 vet:

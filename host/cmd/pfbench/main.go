@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"time"
 
@@ -41,9 +42,20 @@ func main() {
 	nEvents := flag.Int("events", 50000, "events to publish")
 	flag.IntVar(&workers, "workers", 0, "batches in flight (0: engine default)")
 	flag.IntVar(&batchSize, "batch", 0, "items per block call (0: engine default)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "pfbench:", err)
+			os.Exit(1)
+		}
+		_ = pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*pluginDir, *items, *nEvents); err != nil {
 		fmt.Fprintln(os.Stderr, "pfbench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
