@@ -55,8 +55,10 @@ func (e *SendError) Error() string {
 		fmt.Fprintf(&b, " (%s; tried %d times)", TemporaryMarker, e.Attempts)
 	case e.Temporary:
 		fmt.Fprintf(&b, " (%s)", TemporaryMarker)
+	case e.Code >= 500 && e.Stage == "AUTH":
+		b.WriteString(" (permanent: check the user name and password in the SMTP URL)")
 	case e.Code >= 500:
-		b.WriteString(" (permanent: the server refused this message; check the addresses and content)")
+		b.WriteString(" (permanent: the server refused this message)")
 	}
 	return b.String()
 }

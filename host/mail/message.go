@@ -1,6 +1,13 @@
 // Package mail builds RFC 5322 messages and hands them to a transport. The
 // default transport is an outbox: one .eml file per message in the data
-// directory, which any mail client opens.
+// directory, which any mail client opens. With an SMTP URL (--smtp) the
+// transport is SMTP (NewTransport): connections kept open and reused,
+// STARTTLS or implicit TLS, SMTP AUTH, temporary failures retried with
+// backoff and told apart from permanent ones (IsTransient).
+//
+// Both transports send the bytes Build made, so the Message-ID the host
+// reports to blocks and events is the one the recipient's server sees.
+// Package smtptest runs a real SMTP server for tests.
 package mail
 
 import (
@@ -100,6 +107,27 @@ func Build(m Message, domain string, now time.Time) (*Built, error) {
 		}
 	}
 	return &Built{MessageID: id, From: from.Address, Recipients: rcpt, Raw: buf.Bytes()}, nil
+}
+
+// checkSize refuses a message over max bytes with an error a person can
+// act on.
+func (b *Built) checkSize(max int64) error {
+	if max > 0 && int64(len(b.Raw)) > max {
+		return fmt.Errorf("message %s is %s with its attachments, over the limit of %s: attach fewer or smaller files, or raise the limit (max_message_bytes)",
+			b.MessageID, byteSize(int64(len(b.Raw))), byteSize(max))
+	}
+	return nil
+}
+
+// byteSize writes n for a person: 512 B, 30.0 KiB, 25.0 MiB.
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
 }
 
 func writeBody(buf *bytes.Buffer, m Message) error {

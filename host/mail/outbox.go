@@ -21,10 +21,20 @@ type Transport interface {
 // message becomes an .eml file in Dir.
 type Outbox struct {
 	Dir string
+	// MaxMessageBytes refuses larger messages, as a mail server would
+	// (default DefaultMaxMessageBytes).
+	MaxMessageBytes int64
 }
 
 // Send writes the message atomically (temp file, then rename).
 func (o Outbox) Send(_ context.Context, b *Built) error {
+	max := o.MaxMessageBytes
+	if max <= 0 {
+		max = DefaultMaxMessageBytes
+	}
+	if err := b.checkSize(max); err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return fmt.Errorf("outbox %s: %w", o.Dir, err)
 	}

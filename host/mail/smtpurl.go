@@ -215,6 +215,14 @@ var smtpQuery = map[string]func(c *SMTPConfig, v string) error{
 // or password are percent-encoded (%40 for @). Errors never repeat the
 // password.
 func ParseSMTPURL(raw string) (SMTPConfig, error) {
+	c, err := parseSMTPURL(raw)
+	if err != nil {
+		return SMTPConfig{}, err // no half-filled config holding a password
+	}
+	return c, nil
+}
+
+func parseSMTPURL(raw string) (SMTPConfig, error) {
 	var c SMTPConfig
 	u, err := url.Parse(raw)
 	if err != nil {

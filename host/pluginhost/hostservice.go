@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/paperflow/paperflow/host/mail"
 	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"
 	"github.com/paperflow/paperflow/plugins/sdk"
 )
@@ -122,7 +123,11 @@ func (h *hostServer) SendMail(ctx context.Context, r *blockv1.SendMailRequest) (
 	}
 	id, err := h.svc.SendMail(ctx, m)
 	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "%v", err)
+		code := codes.InvalidArgument
+		if mail.IsTransient(err) {
+			code = codes.Unavailable // the block retries the item later
+		}
+		return nil, status.Errorf(code, "%v", err)
 	}
 	return &blockv1.SendMailResponse{MessageId: id}, nil
 }

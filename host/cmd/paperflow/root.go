@@ -121,16 +121,35 @@ func (c *config) outbox() mail.Outbox {
 
 // openEngine connects to NATS (embedded or external) and prepares an
 // engine. listen, when set, lets other processes reach an embedded server.
+// mailTransport is SMTP to --smtp when it is set, else the outbox; the
+// second result is the SMTP URL's default From address (?from=).
+func (c *config) mailTransport(log *slog.Logger) (mail.Transport, string, error) {
+	if c.smtpURL == "" {
+		return c.outbox(), "", nil
+	}
+	cfg, err := mail.ParseSMTPURL(c.smtpURL)
+	if err != nil {
+		return nil, "", fmt.Errorf("--smtp: %w", err)
+	}
+	cfg.Log = log
+	s, err := mail.NewSMTP(cfg)
+	if err != nil {
+		return nil, "", fmt.Errorf("--smtp: %w", err)
+	}
+	return s, s.From(), nil
+}
+
 func (c *config) openEngine(ctx context.Context, log *slog.Logger, listen string) (*bus.Bus, *engine.Engine, error) {
-	if c.smtpURL != "" {
-		return nil, nil, errors.New("--smtp: SMTP delivery is not built yet; unset it to use the outbox")
+	transport, mailFrom, err := c.mailTransport(log)
+	if err != nil {
+		return nil, nil, err
 	}
 	b, err := bus.Open(ctx, bus.Options{URL: c.natsURL, DataDir: c.dataDir, Listen: listen, Logger: log})
 	if err != nil {
 		return nil, nil, err
 	}
 	e, err := engine.New(ctx, engine.Options{
-		Bus: b, Plugins: c.registry(), PublicURL: c.public(), Mail: c.outbox(), Log: log, BatchSize: c.batchSize,
+		Bus: b, Plugins: c.registry(), PublicURL: c.public(), Mail: transport, MailFrom: mailFrom, Log: log, BatchSize: c.batchSize,
 	})
 	if err != nil {
 		b.Close()

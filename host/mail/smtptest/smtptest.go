@@ -21,6 +21,7 @@ import (
 	"math/big"
 	"net"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -53,14 +54,25 @@ type Options struct {
 	OnData func(n int, m Message) error
 	// MaxMessageBytes is advertised as SIZE and enforced (0: no limit).
 	MaxMessageBytes int64
+	// Discard keeps no message data (Message.Data is nil), for
+	// benchmarks that send many messages.
+	Discard bool
 }
 
 // Drop, returned by Options.OnData, closes the connection mid-DATA.
 var Drop = errors.New("smtptest: drop the connection")
 
-// Reply returns an SMTP error reply, e.g. Reply(451, "try again later").
+// Reply returns an SMTP error reply, e.g. Reply(451, "4.3.0 try again
+// later"); a leading enhanced status code is sent as such.
 func Reply(code int, text string) error {
-	return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCodeNotSet, Message: text}
+	e := &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCodeNotSet, Message: text}
+	if head, rest, ok := strings.Cut(text, " "); ok {
+		var ec smtp.EnhancedCode
+		if n, _ := fmt.Sscanf(head, "%d.%d.%d", &ec[0], &ec[1], &ec[2]); n == 3 {
+			e.EnhancedCode, e.Message = ec, rest
+		}
+	}
+	return e
 }
 
 // Message is one message as the server received it.
@@ -133,6 +145,7 @@ func Start(t testing.TB, o Options) *Server {
 	}()
 	t.Cleanup(func() {
 		_ = srv.Close()
+		_ = l.Close() // Close misses a listener that Serve has not registered yet
 		<-done
 	})
 	return s
@@ -300,6 +313,9 @@ func (ss *session) Data(r io.Reader) error {
 			}
 			return err
 		}
+	}
+	if s.opts.Discard {
+		m.Data = nil
 	}
 	s.mu.Lock()
 	s.messages = append(s.messages, m)

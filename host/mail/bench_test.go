@@ -1,0 +1,112 @@
+package mail_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+
+	"github.com/paperflow/paperflow/host/mail"
+	"github.com/paperflow/paperflow/host/mail/smtptest"
+)
+
+// BenchmarkSendWithPDF measures emails per second with a ~30 KB PDF
+// attachment to a local SMTP server, through our transport (mail.Build +
+// SMTP.Send, as Engine.SendMail does) and, in the same run and against the
+// same server, through go-mail's own client sending the same message on
+// one kept-open connection. It reports both rates and their ratio
+// (paperflow/go-mail; above 1 is faster than the library alone).
+func BenchmarkSendWithPDF(b *testing.B) {
+	srv := smtptest.Start(b, smtptest.Options{Discard: true})
+	pdf := randomBytes(b, 30_000)
+	tr := newSMTP(b, srv, "")
+
+	client, err := gomail.NewClient(srv.Host, gomail.WithPort(srv.Port), gomail.WithTLSPolicy(gomail.NoTLS))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := client.DialWithContext(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer client.Close()
+	m := sampleMessage(pdf)
+	libMsg := func() *gomail.Msg {
+		msg := gomail.NewMsg()
+		must(b, msg.From(m.From))
+		must(b, msg.ReplyTo(m.ReplyTo))
+		must(b, msg.To(m.To...))
+		must(b, msg.Cc(m.Cc...))
+		must(b, msg.Bcc(m.Bcc...))
+		msg.Subject(m.Subject)
+		msg.SetMessageID()
+		msg.SetDate()
+		msg.SetBodyString(gomail.TypeTextPlain, m.Text)
+		msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)
+		must(b, msg.AttachReader("Invoice 1.pdf", bytes.NewReader(pdf), gomail.WithFileContentType("application/pdf")))
+		return msg
+	}
+
+	var ours, lib time.Duration
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		start := time.Now()
+		built, err := mail.Build(m, "bench.localhost", start)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := tr.Send(ctx, built); err != nil {
+			b.Fatal(err)
+		}
+		mid := time.Now()
+		if err := client.Send(libMsg()); err != nil {
+			b.Fatal(err)
+		}
+		ours, lib = ours+mid.Sub(start), lib+time.Since(mid)
+	}
+	b.StopTimer()
+	if got, want := len(srv.Messages()), 2*b.N; got != want {
+		b.Fatalf("server received %d messages, want %d", got, want)
+	}
+	oursRate := float64(b.N) / ours.Seconds()
+	libRate := float64(b.N) / lib.Seconds()
+	b.ReportMetric(oursRate, "paperflow-emails/s")
+	b.ReportMetric(libRate, "go-mail-emails/s")
+	b.ReportMetric(oursRate/libRate, "ratio")
+	b.ReportMetric(float64(srv.Connections()), "connections")
+}
+
+// BenchmarkSendWithPDFParallel is the same message from several
+// goroutines at once, as the engine's workers send: up to MaxConns (4)
+// connections in use.
+func BenchmarkSendWithPDFParallel(b *testing.B) {
+	srv := smtptest.Start(b, smtptest.Options{Discard: true})
+	m := sampleMessage(randomBytes(b, 30_000))
+	tr := newSMTP(b, srv, "")
+	start := time.Now()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			built, err := mail.Build(m, "bench.localhost", time.Now())
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if err := tr.Send(context.Background(), built); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "emails/s")
+	b.ReportMetric(float64(srv.Connections()), "connections")
+}
+
+func must(b *testing.B, err error) {
+	if err != nil {
+		b.Fatal(err)
+	}
+}

@@ -1,0 +1,290 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/paperflow/paperflow/plugins/sdk"
+	"github.com/paperflow/paperflow/plugins/sdk/tags"
+)
+
+// version is reported by Describe.
+const version = "0.1.0"
+
+// parallel is how many messages of a batch are handed to the host at once:
+// the host's SMTP transport keeps a few connections open, and one slow
+// server reply should not hold up the rest of the batch.
+const parallel = 4
+
+// maxTemplateBytes bounds an html_template file.
+const maxTemplateBytes = 1 << 20
+
+// Block is the email step. It keeps only its configuration: what it sent
+// is remembered by the host (the idempotency key of Host.SendMail), so a
+// restarted process never sends an item's email twice.
+type Block struct {
+	cfg   sdk.Config
+	rules *sendRules
+	html  *tags.Template // from html_template; nil when none
+}
+
+var _ sdk.Step = (*Block)(nil)
+
+// Describe implements sdk.Block.
+func (b *Block) Describe() sdk.Descriptor {
+	return sdk.Descriptor{
+		Name:         "email",
+		Kind:         sdk.KindStep,
+		Version:      version,
+		Description:  "sends one email per item (to, cc, bcc, subject, text and HTML bodies, documents of earlier blocks attached) unless its send rules skip the item",
+		ConfigSchema: configSchema,
+		Events:       []string{"EMAILS_CREATED"},
+	}
+}
+
+// Configure implements sdk.Block: it checks what can be checked before any
+// item, compiles the send rules and parses html_template.
+func (b *Block) Configure(_ context.Context, c sdk.Config) error {
+	var cfg config
+	if err := c.Decode(&cfg); err != nil {
+		return fmt.Errorf("email: %w", err)
+	}
+	if len(cfg.To) == 0 {
+		return errors.New("email: with.to is required: the recipient, e.g. \"{{Email}}\"")
+	}
+	if cfg.HTML != "" && cfg.HTMLTemplate != "" {
+		return errors.New("email: set html or html_template, not both")
+	}
+	for i, id := range cfg.Attach {
+		if strings.TrimSpace(id) == "" || tags.HasTags(id) {
+			return fmt.Errorf("email: attach[%d] %q: give the id of an earlier block, e.g. invoice", i, id)
+		}
+	}
+	rules, err := compileRules(cfg.When)
+	if err != nil {
+		return fmt.Errorf("email: %w", err)
+	}
+	b.cfg, b.rules, b.html = c, rules, nil
+	if cfg.HTMLTemplate != "" {
+		if b.html, err = loadTemplate(c.WorkflowDir, cfg.HTMLTemplate); err != nil {
+			return fmt.Errorf("email: html_template: %w", err)
+		}
+	}
+	return nil
+}
+
+func loadTemplate(dir, path string) (*tags.Template, error) {
+	if !filepath.IsAbs(path) && dir != "" {
+		path = filepath.Join(dir, path)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("%v (paths are relative to the workflow file)", err)
+	}
+	if st.Size() > maxTemplateBytes {
+		return nil, fmt.Errorf("%s is %d bytes; at most %d", path, st.Size(), maxTemplateBytes)
+	}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	t, err := tags.Parse(string(src))
+	if err != nil {
+		return nil, fmt.Errorf("%s:%v", path, err) // a *tags.SyntaxError reads line:col: message
+	}
+	return t, nil
+}
+
+// Process implements sdk.Step: one email per item, a few at a time.
+func (b *Block) Process(ctx context.Context, items []sdk.Item) []sdk.Result {
+	out := make([]sdk.Result, len(items))
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for i := range items {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			out[i] = b.one(ctx, items[i])
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// one sends the email of one item, or says why it did not.
+func (b *Block) one(ctx context.Context, it sdk.Item) sdk.Result {
+	if b.cfg.Host == nil {
+		return sdk.Result{Err: errors.New("email: Process before Configure")}
+	}
+	var with config
+	if err := it.DecodeConfig(b.cfg.With, &with); err != nil {
+		return sdk.Result{Err: fmt.Errorf("email: %w", err)}
+	}
+	var scope tags.Scope
+	if b.rules != nil || b.html != nil || len(with.Attach) > 0 {
+		var err error
+		if scope, err = itemScope(it); err != nil {
+			return sdk.Result{Err: fmt.Errorf("email: %w", err)}
+		}
+	}
+	if b.rules != nil {
+		ok, why, err := b.rules.match(scope, ruleValues(with.When))
+		if err != nil {
+			return sdk.Result{Err: fmt.Errorf("email: %w", err)}
+		}
+		if !ok {
+			return sdk.Result{Skipped: true, Outputs: map[string]any{"reason": why}}
+		}
+	}
+	m, to, err := b.message(with, scope)
+	if err != nil {
+		return sdk.Result{Err: fmt.Errorf("email: %w", err)}
+	}
+	m.IdempotencyKey = it.RunID + "/" + it.ID + "/" + b.cfg.BlockID
+	id, err := b.cfg.Host.SendMail(ctx, m)
+	if err != nil {
+		return sdk.Result{Err: sendError(err)}
+	}
+	ev, err := sdk.NewEvent("EMAILS_CREATED", map[string]any{
+		"emails": []map[string]any{{"to": bare(to), "subject": m.Subject, "message_id": id}},
+	})
+	if err != nil {
+		return sdk.Result{Err: err}
+	}
+	return sdk.Result{Outputs: map[string]any{"message_id": id, "to": bare(to)}, Events: []sdk.EventData{ev}}
+}
+
+// message builds the item's mail from its resolved configuration,
+// naming the `with:` field of any problem.
+func (b *Block) message(with config, scope tags.Scope) (sdk.Mail, []*mail.Address, error) {
+	var m sdk.Mail
+	to, err := parseAddresses("to", with.To)
+	if err != nil {
+		return m, nil, err
+	}
+	if len(to) == 0 {
+		return m, nil, errors.New("to: no address for this item (the value is empty)")
+	}
+	cc, err := parseAddresses("cc", with.Cc)
+	if err != nil {
+		return m, nil, err
+	}
+	bcc, err := parseAddresses("bcc", with.Bcc)
+	if err != nil {
+		return m, nil, err
+	}
+	m.To, m.Cc, m.Bcc = formatted(to), formatted(cc), formatted(bcc)
+	for _, f := range []struct {
+		name string
+		dst  *string
+		v    string
+	}{{"from", &m.From, with.From}, {"reply_to", &m.ReplyTo, with.ReplyTo}} {
+		a, err := parseAddress(f.name, f.v)
+		if err != nil {
+			return m, nil, err
+		}
+		if a != nil {
+			*f.dst = a.String()
+		}
+	}
+	if strings.ContainsAny(with.Subject, "\r\n") {
+		return m, nil, fmt.Errorf("subject: %q contains a line break (header injection refused)", with.Subject)
+	}
+	m.Subject, m.Text, m.HTML = with.Subject, with.Text, with.HTML
+	if b.html != nil {
+		scope.Escape = html.EscapeString
+		if m.HTML, err = b.html.Render(scope); err != nil {
+			return m, nil, fmt.Errorf("html_template: %v", err)
+		}
+	}
+	if m.Attachments, err = attachments(with.Attach, scope.Blocks); err != nil {
+		return m, nil, err
+	}
+	return m, to, nil
+}
+
+// attachments lists the documents the attach blocks made for this item.
+func attachments(ids []string, blocks map[string]any) ([]sdk.Attachment, error) {
+	var out []sdk.Attachment
+	for _, id := range ids {
+		outputs, _ := blocks[id].(map[string]any)
+		docs, _ := outputs["documents"].([]any)
+		if len(docs) == 0 {
+			why := "made no documents"
+			if outputs == nil {
+				why = "has no output (it has not run before this block)"
+			} else if skipped, _ := outputs["skipped"].(bool); skipped {
+				why = "was skipped"
+			}
+			return nil, fmt.Errorf("attach: block %q %s for this item, so there is nothing to attach", id, why)
+		}
+		for _, d := range docs {
+			doc, _ := d.(map[string]any)
+			docID, _ := doc["id"].(string)
+			name, _ := doc["name"].(string)
+			if docID == "" {
+				return nil, fmt.Errorf("attach: a document of block %q has no id", id)
+			}
+			out = append(out, sdk.Attachment{DocumentID: docID, Filename: name})
+		}
+	}
+	return out, nil
+}
+
+// itemScope is what tags in the send rules and html_template see.
+func itemScope(it sdk.Item) (tags.Scope, error) {
+	fields, err := it.Fields()
+	if err != nil {
+		return tags.Scope{}, err
+	}
+	blocks, err := it.Blocks()
+	if err != nil {
+		return tags.Scope{}, err
+	}
+	return tags.Scope{Fields: fields, Blocks: blocks}, nil
+}
+
+// ruleValues are the rules' values as resolved for the item.
+func ruleValues(w *when) []string {
+	if w == nil {
+		return nil
+	}
+	list, _ := w.rules()
+	out := make([]string, len(list))
+	for i, r := range list {
+		out[i] = valueText(r.Value)
+	}
+	return out
+}
+
+// temporaryMarker is the phrase host/mail puts in every transient send
+// error (mail.TemporaryMarker); the host's error crosses the plugin
+// boundary as text.
+const temporaryMarker = "temporary failure"
+
+// sendError turns a Host.SendMail failure into the item's error: retryable
+// when the mail server may take the message later (a 4xx reply, a dropped
+// connection), so the host tries the item again with backoff; permanent
+// otherwise (a 5xx reply, an invalid message), with the server's reply.
+func sendError(err error) error {
+	msg, code := err.Error(), codes.Unknown
+	var gs interface{ GRPCStatus() *status.Status }
+	if errors.As(err, &gs) && gs.GRPCStatus() != nil {
+		msg, code = gs.GRPCStatus().Message(), gs.GRPCStatus().Code()
+	}
+	e := fmt.Errorf("email: send: %s", msg)
+	if code == codes.Unavailable || code == codes.DeadlineExceeded || strings.Contains(msg, temporaryMarker) {
+		return sdk.Retryable(e)
+	}
+	return e
+}
