@@ -15,9 +15,12 @@ build: ## build bin/paperflow and every block under bin/plugins/
 	@for b in $(BLOCKS); do echo "block $$b"; $(GO) build -ldflags '-s -w' -o $(BIN)/plugins/$$b ./plugins/$$b || exit 1; done
 	$(GO) build -ldflags '-s -w' -o $(BIN)/plugins/derive ./examples/block-plugin
 
-run: build ## run the demo workflow on embedded NATS; mail goes to paperflow-data/outbox
+run: build ## run the demo workflows on embedded NATS; mail goes to paperflow-data/outbox
 	$(BIN)/paperflow validate workflows/*.yaml
 	$(BIN)/paperflow run workflows/hello.yaml
+	$(BIN)/paperflow run workflows/invoices.yaml
+	$(BIN)/paperflow run workflows/email.yaml
+	$(BIN)/paperflow outbox
 
 test: ## run every test (builds the blocks it needs itself)
 	$(GO) vet ./...
@@ -27,7 +30,7 @@ test-short:
 	$(GO) test -short -count=1 ./...
 
 bench: build ## print throughput figures as ratios against in-process baselines
-	$(GO) test -run '^$$' -bench . -benchtime 2s -count 1 ./host/events/ ./plugins/sdk/tags/ ./host/workflow/ ./plugins/csv/ ./plugins/json/
+	$(GO) test -run '^$$' -bench . -benchtime 2s -count 1 ./host/events/ ./plugins/sdk/tags/ ./host/workflow/ ./plugins/csv/ ./plugins/json/ ./host/mail/ ./plugins/template/
 	$(GO) run ./host/cmd/pfbench -plugins $(BIN)/plugins
 
 vet:

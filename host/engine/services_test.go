@@ -29,12 +29,12 @@ func TestHostServices(t *testing.T) {
 source: {uses: csv, with: {path: items.csv}}
 blocks:
   - {id: svc, uses: testblock}
-`, "Name,behaviour\nAda,services\n", nil)
+`, "Name,behaviour\nAda,services\nBig,bigdoc\n", nil)
 	sum, err := env.engine.Run(context.Background(), wf, engine.RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Succeeded != 1 {
+	if sum.Succeeded != 2 {
 		t.Fatalf("summary: %+v", sum)
 	}
 	ctx := context.Background()

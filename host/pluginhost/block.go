@@ -45,6 +45,10 @@ type Block struct {
 	closed   bool
 }
 
+// MaxMessageBytes bounds one message between host and block: a document
+// (64 MiB at most) plus its envelope.
+const MaxMessageBytes = 80 << 20
+
 // MaxCallAttempts is how often a call is tried on fresh processes before
 // the error is returned to the caller.
 const MaxCallAttempts = 4
@@ -83,7 +87,9 @@ func (b *Block) launch(ctx context.Context) (*Process, error) {
 	hs := &hostServer{in: b.spec.Instance, svc: b.svc, log: b.log}
 	brokerID := p.Broker().NextId()
 	go p.Broker().AcceptAndServe(brokerID, func(opts []grpc.ServerOption) *grpc.Server {
-		s := grpc.NewServer(opts...)
+		// Documents travel whole in PutDocument/GetDocument: allow the
+		// document size limit, not gRPC's 4 MiB default.
+		s := grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes))...)
 		blockv1.RegisterHostServer(s, hs)
 		return s
 	})
@@ -185,6 +191,10 @@ func call[T any](ctx context.Context, b *Block, what string, f func(ctx context.
 	return zero, &CallError{Block: b.spec.BlockID, Op: what, Msg: status.Convert(lastErr).Message(), Retryable: true}
 }
 
+// bigMessages lets a block answer with more than gRPC's 4 MiB default (a
+// signing page embedding its document, a large batch).
+var bigMessages = []grpc.CallOption{grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)}
+
 // CallError is a failed call to a block. Retryable is set when the
 // process kept failing (the items should be tried again later).
 type CallError struct {
@@ -197,7 +207,7 @@ func (e *CallError) Error() string { return fmt.Sprintf("block %s: %s: %s", e.Bl
 // Process runs a step over a batch of items.
 func (b *Block) Process(ctx context.Context, items []*blockv1.Item) ([]*blockv1.ItemResult, error) {
 	resp, err := call(ctx, b, "process", func(ctx context.Context, c blockv1.BlockClient) (*blockv1.ProcessResponse, error) {
-		return c.Process(ctx, &blockv1.ProcessRequest{Items: items})
+		return c.Process(ctx, &blockv1.ProcessRequest{Items: items}, bigMessages...)
 	})
 	if err != nil {
 		return nil, err
@@ -211,7 +221,7 @@ func (b *Block) Process(ctx context.Context, items []*blockv1.Item) ([]*blockv1.
 // Deliver hands a sink a batch of events.
 func (b *Block) Deliver(ctx context.Context, events []*blockv1.Event) ([]*blockv1.DeliveryResult, error) {
 	resp, err := call(ctx, b, "deliver", func(ctx context.Context, c blockv1.BlockClient) (*blockv1.DeliverResponse, error) {
-		return c.Deliver(ctx, &blockv1.DeliverRequest{Events: events})
+		return c.Deliver(ctx, &blockv1.DeliverRequest{Events: events}, bigMessages...)
 	})
 	if err != nil {
 		return nil, err
@@ -222,7 +232,7 @@ func (b *Block) Deliver(ctx context.Context, events []*blockv1.Event) ([]*blockv
 // ServeHTTP forwards one HTTP request to the block.
 func (b *Block) ServeHTTP(ctx context.Context, req *blockv1.HTTPRequest) (*blockv1.HTTPResponse, error) {
 	return call(ctx, b, "http", func(ctx context.Context, c blockv1.BlockClient) (*blockv1.HTTPResponse, error) {
-		return c.ServeHTTP(ctx, req)
+		return c.ServeHTTP(ctx, req, bigMessages...)
 	})
 }
 

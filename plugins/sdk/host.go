@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"google.golang.org/grpc"
+
 	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"
 )
 
@@ -66,6 +68,9 @@ type Attachment struct {
 	Filename   string
 }
 
+// bigMessages lets documents up to the host's size limit through gRPC.
+var bigMessages = []grpc.CallOption{grpc.MaxCallRecvMsgSize(maxMessageBytes), grpc.MaxCallSendMsgSize(maxMessageBytes)}
+
 // hostClient is the plugin-side Host, calling back into the host process.
 type hostClient struct {
 	c blockv1.HostClient
@@ -74,7 +79,7 @@ type hostClient struct {
 var _ Host = (*hostClient)(nil)
 
 func (h *hostClient) PutDocument(ctx context.Context, name, mimetype string, data []byte) (Document, error) {
-	d, err := h.c.PutDocument(ctx, &blockv1.PutDocumentRequest{Name: name, Mimetype: mimetype, Data: data})
+	d, err := h.c.PutDocument(ctx, &blockv1.PutDocumentRequest{Name: name, Mimetype: mimetype, Data: data}, bigMessages...)
 	if err != nil {
 		return Document{}, fmt.Errorf("host: put document %q: %w", name, err)
 	}
@@ -82,7 +87,7 @@ func (h *hostClient) PutDocument(ctx context.Context, name, mimetype string, dat
 }
 
 func (h *hostClient) GetDocument(ctx context.Context, id string) (Document, []byte, error) {
-	r, err := h.c.GetDocument(ctx, &blockv1.GetDocumentRequest{Id: id})
+	r, err := h.c.GetDocument(ctx, &blockv1.GetDocumentRequest{Id: id}, bigMessages...)
 	if err != nil {
 		return Document{}, nil, fmt.Errorf("host: get document %s: %w", id, err)
 	}

@@ -24,6 +24,10 @@ var Handshake = plugin.HandshakeConfig{
 	MagicCookieValue: "3c1f0a7e-block-v1",
 }
 
+// maxMessageBytes bounds one message between host and block: a document
+// (64 MiB at most) plus its envelope.
+const maxMessageBytes = 80 << 20
+
 // PluginName is the go-plugin name under which a block is served.
 const PluginName = "block"
 
@@ -68,7 +72,9 @@ func Serve(b Block) {
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins:         PluginMap(b),
-		GRPCServer:      plugin.DefaultGRPCServer,
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			return grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(maxMessageBytes), grpc.MaxSendMsgSize(maxMessageBytes))...)
+		},
 		Logger: hclog.New(&hclog.LoggerOptions{
 			Name:       b.Describe().Name,
 			Level:      hclog.Info,

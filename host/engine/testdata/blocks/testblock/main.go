@@ -4,6 +4,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -91,6 +92,17 @@ func (b *block) one(ctx context.Context, it sdk.Item) sdk.Result {
 		}
 	case "services":
 		return b.services(ctx, it)
+	case "bigdoc":
+		data := bytes.Repeat([]byte("0123456789abcdef"), 10<<20/16) // 10 MiB
+		doc, err := b.cfg.Host.PutDocument(ctx, "big.bin", "application/octet-stream", data)
+		if err != nil {
+			return sdk.Result{Err: err}
+		}
+		_, back, err := b.cfg.Host.GetDocument(ctx, doc.ID)
+		if err != nil || !bytes.Equal(back, data) {
+			return sdk.Result{Err: fmt.Errorf("big document round trip: %d bytes back, %v", len(back), err)}
+		}
+		return sdk.Result{Documents: []sdk.Document{doc}}
 	case "flaky":
 		n := 0
 		if v, _, ok, _ := b.cfg.Host.KVGet(ctx, "flaky."+key); ok {
