@@ -158,7 +158,7 @@ func readAll(t testing.TB, b *Block, skip int64) []sdk.Item {
 	t.Helper()
 	var items []sdk.Item
 	err := b.Read(context.Background(), sdk.ReadRequest{RunID: "run-1", Skip: skip}, func(batch []sdk.Item) error {
-		if len(batch) == 0 || len(batch) > batchSize {
+		if len(batch) == 0 || len(batch) > sdk.SourceBatchSize {
 			t.Errorf("batch of %d items", len(batch))
 		}
 		items = append(items, batch...)

@@ -15,10 +15,6 @@ import (
 // version is reported by Describe.
 const version = "0.1.0"
 
-// batchSize is how many items go to the host per emit: enough to amortise
-// a plugin round trip, small enough to show progress early.
-const batchSize = 256
-
 // Block is the json source. Configure checks the file (and the pointer);
 // Read streams the records as items, one batch at a time.
 type Block struct {
@@ -149,21 +145,21 @@ func (b *Block) Read(ctx context.Context, req sdk.ReadRequest, emit func([]sdk.I
 	}
 	defer r.Close()
 
-	out := newBatcher(ctx, req.Skip, emit)
+	out := sdk.NewBatcher(ctx, req.Skip, emit)
 	for {
 		rec, err := r.next()
 		if err == io.EOF {
-			return out.flush()
+			return out.Flush()
 		}
 		if err != nil {
 			return fmt.Errorf("json: %w", err)
 		}
-		keep, err := out.take()
+		keep, err := out.Take()
 		if err != nil {
 			return err
 		}
 		if keep {
-			if err := out.add(b.item(rec)); err != nil {
+			if err := out.Add(b.item(rec)); err != nil {
 				return err
 			}
 		}
@@ -178,53 +174,4 @@ func (b *Block) item(rec record) sdk.Item {
 		return sdk.Item{Origin: origin, Err: origin + ": " + rec.err}
 	}
 	return sdk.Item{Origin: origin, RawFields: rec.raw}
-}
-
-// batcher drops the first skip items and hands the rest to emit in
-// batches of batchSize.
-type batcher struct {
-	ctx   context.Context
-	skip  int64
-	seen  int64
-	emit  func([]sdk.Item) error
-	batch []sdk.Item
-}
-
-func newBatcher(ctx context.Context, skip int64, emit func([]sdk.Item) error) *batcher {
-	return &batcher{ctx: ctx, skip: skip, emit: emit, batch: make([]sdk.Item, 0, batchSize)}
-}
-
-// take counts one record and says whether to keep it: false for the ones
-// the request skips. While skipping it checks for cancellation now and then.
-func (b *batcher) take() (bool, error) {
-	b.seen++
-	if b.seen > b.skip {
-		return true, nil
-	}
-	if b.seen%batchSize == 0 {
-		return false, b.ctx.Err()
-	}
-	return false, nil
-}
-
-func (b *batcher) add(it sdk.Item) error {
-	b.batch = append(b.batch, it)
-	if len(b.batch) < batchSize {
-		return nil
-	}
-	return b.flush()
-}
-
-// flush emits what is pending. The batch goes to emit and a new one is
-// started, so emit may keep the slice.
-func (b *batcher) flush() error {
-	if err := b.ctx.Err(); err != nil {
-		return err
-	}
-	if len(b.batch) == 0 {
-		return nil
-	}
-	err := b.emit(b.batch)
-	b.batch = make([]sdk.Item, 0, batchSize)
-	return err
 }
