@@ -31,6 +31,7 @@ test-short:
 
 bench: build ## print throughput figures as ratios against in-process baselines
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 1 ./host/events/ ./plugins/sdk/tags/ ./host/workflow/ ./plugins/csv/ ./plugins/json/ ./host/mail/ ./plugins/template/
+	$(GO) test -run '^$$' -bench Delivery -benchtime 20000x -count 1 ./host/delivery/
 	$(GO) run ./host/cmd/pfbench -plugins $(BIN)/plugins
 
 vet:

@@ -20,7 +20,12 @@ require (
 	gopkg.in/yaml.v3 v3.0.1
 )
 
-require go.mozilla.org/pkcs7 v0.10.0 // indirect
+require (
+	github.com/chromedp/cdproto v0.159.0 // indirect
+	github.com/chromedp/chromedp v0.23.0
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+	go.mozilla.org/pkcs7 v0.10.0
+)
 
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect

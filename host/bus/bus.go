@@ -119,6 +119,9 @@ func startEmbedded(o Options) (*server.Server, error) {
 		if err != nil {
 			return nil, err
 		}
+		if port == 0 {
+			port = server.RANDOM_PORT // nats-server reads 0 as its default, 4222
+		}
 		sopts.Host, sopts.Port = host, port
 	}
 	srv, err := server.NewServer(sopts)

@@ -34,6 +34,8 @@ type Server struct {
 	// Token guards /api/; empty refuses every API call.
 	Token string
 	Log   *slog.Logger
+	// Subscriptions, when set, serves the webhook API under /public/webhook/.
+	Subscriptions *Subscriptions
 
 	mu     sync.RWMutex
 	blocks map[string]*pluginhost.Block // "<workflow>/<block>"
@@ -62,6 +64,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/blocks/{workflow}/{block}/", s.blockRoute)
 	mux.HandleFunc("POST /api/runs", s.auth(s.startRun))
 	mux.HandleFunc("GET /api/runs", s.auth(s.listRuns))
+	if s.Subscriptions != nil {
+		s.Subscriptions.Register(mux)
+	}
 	return mux
 }
 

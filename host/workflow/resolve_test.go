@@ -230,28 +230,3 @@ func BenchmarkLoad(b *testing.B) {
 		}
 	}
 }
-
-func TestConfigWithSecretsResolvesOnlySecrets(t *testing.T) {
-	b := &Block{ID: "hook", With: map[string]any{
-		"url":     "https://example.com/hook?key={{ .secrets.KEY }}",
-		"headers": map[string]any{"Authorization": "Bearer {{.secrets.TOKEN}}"},
-		"body":    `{"id": "{{eventId}}"}`,
-		"list":    []any{"{{ .secrets.KEY }}", int64(3)},
-	}}
-	secrets := Secrets{"KEY": `a"b`, "TOKEN": "t0k"}
-	raw, err := b.ConfigWithSecrets(secrets.Lookup)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got map[string]any
-	if err := json.Unmarshal(raw, &got); err != nil {
-		t.Fatal(err)
-	}
-	if got["url"] != `https://example.com/hook?key=a"b` || got["headers"].(map[string]any)["Authorization"] != "Bearer t0k" ||
-		got["body"] != `{"id": "{{eventId}}"}` || got["list"].([]any)[0] != `a"b` {
-		t.Errorf("got %v", got)
-	}
-	if _, err := b.ConfigWithSecrets(Secrets{}.Lookup); err == nil || strings.Contains(err.Error(), "t0k") {
-		t.Errorf("missing secret: want an error without values, got %v", err)
-	}
-}

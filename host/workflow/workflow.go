@@ -8,9 +8,7 @@
 package workflow
 
 import (
-	"encoding/json"
 	"fmt"
-	"regexp"
 	"strconv"
 
 	"github.com/paperflow/paperflow/plugins/sdk/tags"
@@ -165,55 +163,4 @@ type options struct {
 // where its secrets are not available.
 func WithSecrets(s Secrets) Option {
 	return func(o *options) { o.secrets, o.check = s, true }
-}
-
-// secretTag matches a tag that is only a secret reference.
-var secretTag = regexp.MustCompile(`\{\{\s*\.secrets\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}`)
-
-// ConfigWithSecrets returns With as JSON with every {{ .secrets.NAME }}
-// replaced by its value and every other tag left as written. Sinks get
-// their configuration this way: they see no item, so only secrets can be
-// resolved for them, and the rest (a body template over the event) is
-// theirs to render.
-func (b *Block) ConfigWithSecrets(secrets func(string) (string, bool)) ([]byte, error) {
-	var missing []string
-	out := resolveSecrets(b.With, func(name string) string {
-		v, ok := "", false
-		if secrets != nil {
-			v, ok = secrets(name)
-		}
-		if !ok {
-			missing = append(missing, name)
-		}
-		return v
-	})
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("%s: secret %q is not set: set PAPERFLOW_SECRET_%s or add it to the secrets file", b.label(), missing[0], missing[0])
-	}
-	if out == nil {
-		out = map[string]any{}
-	}
-	return json.Marshal(out)
-}
-
-func resolveSecrets(v any, lookup func(string) string) any {
-	switch x := v.(type) {
-	case string:
-		return secretTag.ReplaceAllStringFunc(x, func(tag string) string {
-			return lookup(secretTag.FindStringSubmatch(tag)[1])
-		})
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = resolveSecrets(e, lookup)
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = resolveSecrets(e, lookup)
-		}
-		return out
-	}
-	return v
 }

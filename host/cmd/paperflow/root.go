@@ -34,6 +34,9 @@ type config struct {
 	secretFile string
 	logLevel   string
 	batchSize  int
+	// webhookAllow lists private ranges webhooks may reach; it is passed
+	// on as PAPERFLOW_WEBHOOK_ALLOW, which block processes inherit.
+	webhookAllow string
 }
 
 // exitError carries a specific exit code.
@@ -87,8 +90,10 @@ Quick start:
 	f.StringVar(&cfg.smtpURL, "smtp", env("PAPERFLOW_SMTP_URL", ""), "SMTP URL; empty writes mail to the outbox in the data directory [PAPERFLOW_SMTP_URL]")
 	f.StringVar(&cfg.pluginDir, "plugins", env("PAPERFLOW_PLUGIN_DIR", ""), "directory of block plugins (default: plugins/ next to the paperflow binary) [PAPERFLOW_PLUGIN_DIR]")
 	f.StringVar(&cfg.secretFile, "secrets", env("PAPERFLOW_SECRETS_FILE", ""), "file of NAME=value secrets, besides PAPERFLOW_SECRET_<NAME> variables [PAPERFLOW_SECRETS_FILE]")
+	f.StringVar(&cfg.webhookAllow, "webhook-allow", env("PAPERFLOW_WEBHOOK_ALLOW", ""), "CIDRs of private addresses webhooks may reach, e.g. 127.0.0.1/32 [PAPERFLOW_WEBHOOK_ALLOW]")
+	root.PersistentPreRun = func(*cobra.Command, []string) { _ = os.Setenv("PAPERFLOW_WEBHOOK_ALLOW", cfg.webhookAllow) }
 	f.StringVar(&cfg.logLevel, "log-level", env("PAPERFLOW_LOG_LEVEL", "warn"), "log level: debug, info, warn, error [PAPERFLOW_LOG_LEVEL]")
-	root.AddCommand(newRunCmd(cfg), newValidateCmd(cfg), newPluginsCmd(cfg), newEventsCmd(cfg), newServeCmd(cfg), newOutboxCmd(cfg), newRunsCmd(cfg), newVersionCmd())
+	root.AddCommand(newRunCmd(cfg), newValidateCmd(cfg), newPluginsCmd(cfg), newEventsCmd(cfg), newServeCmd(cfg), newOutboxCmd(cfg), newRunsCmd(cfg), newWebhooksCmd(cfg), newVersionCmd())
 	return root
 }
 

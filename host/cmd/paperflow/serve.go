@@ -18,10 +18,13 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
+	"github.com/paperflow/paperflow/host/delivery"
 	"github.com/paperflow/paperflow/host/engine"
 	"github.com/paperflow/paperflow/host/httpapi"
 	"github.com/paperflow/paperflow/host/pluginhost"
 	"github.com/paperflow/paperflow/host/workflow"
+	"github.com/paperflow/paperflow/plugins/sdk"
+	"github.com/paperflow/paperflow/plugins/webhook/send"
 )
 
 // startRunSubject is where hosts take runs handed to them by `paperflow run`.
@@ -90,6 +93,9 @@ type host struct {
 	engine  *engine.Engine
 	secrets workflow.Secrets
 	ctx     context.Context
+	// delivery feeds the sinks of the loaded workflows and the webhook
+	// subscriptions.
+	delivery *delivery.Dispatcher
 
 	mu     sync.Mutex
 	blocks map[string]*pluginhost.Block // "<workflow>/<block>" with routes or callbacks
@@ -112,8 +118,21 @@ func serve(ctx context.Context, cfg *config, natsListen string, files []string) 
 		return err
 	}
 	defer b.Close()
-	h := &host{cfg: cfg, log: log, engine: e, secrets: secrets, ctx: ctx, blocks: map[string]*pluginhost.Block{}}
-	api := &httpapi.Server{Documents: e.Documents(), Runs: h, Token: cfg.apiToken, Log: log}
+	allow, err := send.ParseAllow(os.Getenv(send.AllowEnv))
+	if err != nil {
+		return err
+	}
+	dispatcher, err := delivery.Start(ctx, delivery.Options{JS: b.JS, Replicas: b.Replicas, Log: log})
+	if err != nil {
+		return err
+	}
+	subs, err := delivery.OpenSubscriptions(ctx, b.JS, b.Replicas, allow)
+	if err != nil {
+		return err
+	}
+	h := &host{cfg: cfg, log: log, engine: e, secrets: secrets, ctx: ctx, blocks: map[string]*pluginhost.Block{}, delivery: dispatcher}
+	api := &httpapi.Server{Documents: e.Documents(), Runs: h, Token: cfg.apiToken, Log: log,
+		Subscriptions: &httpapi.Subscriptions{Store: subs, JS: b.JS, Token: cfg.apiToken, Log: log}}
 	api.SetReady(func() error {
 		if !b.NC.IsConnected() {
 			return errors.New("NATS disconnected")
@@ -126,6 +145,12 @@ func serve(ctx context.Context, cfg *config, natsListen string, files []string) 
 		}
 	}
 	defer h.closeBlocks()
+	defer dispatcher.Stop() // runs first: deliveries in flight finish before the blocks close
+	go func() {
+		if err := delivery.ServeSubscriptions(ctx, dispatcher, subs, delivery.SubscriptionSending{Allow: allow}); err != nil {
+			log.Error("webhook subscriptions stopped", "err", err)
+		}
+	}()
 
 	sub, err := b.NC.QueueSubscribe(startRunSubject, "paperflow-hosts", h.onStartRun)
 	if err != nil {
@@ -173,6 +198,12 @@ func (h *host) load(ctx context.Context, api *httpapi.Server, file string) error
 		if err != nil {
 			return err
 		}
+		if desc.Kind == sdk.KindSink {
+			if err := h.startSink(ctx, wf, def, desc); err != nil {
+				return err
+			}
+			continue
+		}
 		if !desc.HasRoutes {
 			continue
 		}
@@ -189,6 +220,30 @@ func (h *host) load(ctx context.Context, api *httpapi.Server, file string) error
 		api.Mount(wf.Name, def.ID, b)
 	}
 	return nil
+}
+
+// startSink starts a sink block with its secrets resolved (the host, not
+// the block, knows them) and has the dispatcher feed it the workflow's events.
+func (h *host) startSink(ctx context.Context, wf *workflow.Workflow, def workflow.Block, desc pluginhost.Description) error {
+	with, err := delivery.ResolveSecrets(def.ConfigJSON(), h.secrets.Lookup)
+	if err != nil {
+		return fmt.Errorf("%s:%d: block %s: %w", wf.File, def.Line, def.ID, err)
+	}
+	b, err := pluginhost.Start(ctx, pluginhost.Spec{
+		Instance: pluginhost.Instance{Workflow: wf.Name, BlockID: def.ID}, Uses: def.Uses, Path: desc.Path,
+		Config: with, WorkflowDir: wf.Dir, PublicURL: h.cfg.public(),
+	}, h.engine, h.log)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	h.blocks[wf.Name+"/"+def.ID] = b
+	h.mu.Unlock()
+	t, err := delivery.SinkTarget(wf.Name, def.ID, def.ConfigJSON(), b)
+	if err != nil {
+		return err
+	}
+	return h.delivery.Add(ctx, t)
 }
 
 func (h *host) closeBlocks() {

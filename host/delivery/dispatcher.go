@@ -1,0 +1,289 @@
+// Package delivery feeds sinks from the events stream, durably: for each
+// sink (a sink block of a workflow, or a webhook subscription) one durable
+// JetStream consumer on PAPERFLOW_EVENTS, filtered to the sink's workflow
+// and event types, hands batches of events to the sink, and the sink's
+// verdict per event decides what happens next:
+//
+//	Delivered, Skipped   ack: done
+//	Retry                NakWithDelay(the sink's RetryAfter, else the Schedule's next wait)
+//	Failed, or Retry     publish to PAPERFLOW_DEAD_LETTERS, then ack
+//	after the last attempt
+//
+// The delay of a NakWithDelay is kept by the NATS server, not by this
+// process, so a retry that is due survives a restart of the host (or is
+// taken by another host on the same NATS). Every attempt is recorded in the
+// attempt log, PAPERFLOW_ATTEMPTS. Replay and ReplayDeadLetters queue
+// events on PAPERFLOW_REPLAYS, which each sink also consumes, so a replay
+// goes through the same retries and logs.
+//
+// Delivery is at least once: a host that dies after a receiver answered but
+// before the ack reached NATS delivers that event again. Receivers drop
+// duplicates by event id (the webhook-id header).
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	evstream "github.com/paperflow/paperflow/host/events"
+)
+
+// Options configure a Dispatcher.
+type Options struct {
+	JS jetstream.JetStream
+	// Replicas for the streams delivery creates (default 1).
+	Replicas int
+	Log      *slog.Logger
+	// BatchSize is the most events handed to a sink in one call (default 64).
+	BatchSize int
+	// InFlight is the number of batches per sink delivered at the same
+	// time (default 8).
+	InFlight int
+	// AckWait is how long NATS waits for a verdict before it offers an
+	// event again; a batch in flight renews it (default 30s).
+	AckWait time.Duration
+	// MaxAckPending bounds the events of one sink that are in flight or
+	// waiting for a retry (default 20000); beyond it new events wait.
+	MaxAckPending int
+	// StopGrace is how long Stop lets batches in flight finish before it
+	// cancels them (default 15s).
+	StopGrace time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 64
+	}
+	if o.InFlight <= 0 {
+		o.InFlight = 8
+	}
+	if o.AckWait <= 0 {
+		o.AckWait = 30 * time.Second
+	}
+	if o.MaxAckPending <= 0 {
+		o.MaxAckPending = 20000
+	}
+	if o.StopGrace <= 0 {
+		o.StopGrace = 15 * time.Second
+	}
+}
+
+// Target is one sink to feed.
+type Target struct {
+	// Workflow whose events the sink gets; "" for every workflow (a
+	// subscription).
+	Workflow string
+	// Name identifies the sink within its workflow: the block id, or
+	// "sub-<id>" for a subscription. [a-z0-9_-] only.
+	Name string
+	// Events are the event types to deliver; nil: all.
+	Events []string
+	// Schedule is the retry policy (DefaultSchedule when nil).
+	Schedule Schedule
+	// Sink does the delivering.
+	Sink Sink
+	// FromNow makes a new consumer start with the events published from now
+	// on; otherwise it starts with every event of the workflow kept in the
+	// stream. An existing consumer keeps its position either way.
+	FromNow bool
+}
+
+// Ref is the target's "workflow/name", as the CLI and queries write it.
+func (t Target) Ref() string { return token(t.Workflow) + "/" + t.Name }
+
+// Dispatcher feeds a set of sinks. Targets can be added and removed while
+// it runs (subscriptions come and go).
+type Dispatcher struct {
+	o   Options
+	ctx context.Context
+
+	mu      sync.Mutex
+	runners map[string]*runner
+	stopped bool
+}
+
+// Start ensures delivery's streams and starts feeding targets. ctx bounds
+// the dispatcher's life; Stop ends it sooner.
+func Start(ctx context.Context, o Options, targets ...Target) (*Dispatcher, error) {
+	o.defaults()
+	if o.JS == nil {
+		return nil, errors.New("delivery: no JetStream")
+	}
+	if err := EnsureStreams(ctx, o.JS, o.Replicas); err != nil {
+		return nil, err
+	}
+	d := &Dispatcher{o: o, ctx: ctx, runners: map[string]*runner{}}
+	for _, t := range targets {
+		if err := d.Add(ctx, t); err != nil {
+			d.Stop()
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// Add starts feeding t, creating its consumers if needed; a target of the
+// same Ref already running is replaced.
+func (d *Dispatcher) Add(ctx context.Context, t Target) error {
+	if t.Name == "" || t.Sink == nil {
+		return errors.New("delivery: a target needs a name and a sink")
+	}
+	if t.Schedule == nil {
+		t.Schedule = DefaultSchedule
+	}
+	events, replays, err := ensureConsumers(ctx, d.o, t)
+	if err != nil {
+		return err
+	}
+	d.Remove(t.Workflow, t.Name)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopped {
+		return errors.New("delivery: dispatcher stopped")
+	}
+	r := newRunner(d.ctx, d.o, t, events, replays)
+	d.runners[t.Ref()] = r
+	go r.run()
+	return nil
+}
+
+// Remove stops feeding the target workflow/name and waits for its batches
+// in flight. Its consumers stay, so it resumes where it stopped when added
+// again.
+func (d *Dispatcher) Remove(workflow, name string) {
+	ref := Target{Workflow: workflow, Name: name}.Ref()
+	d.mu.Lock()
+	r := d.runners[ref]
+	delete(d.runners, ref)
+	d.mu.Unlock()
+	if r != nil {
+		r.stop()
+	}
+}
+
+// Targets lists the refs of the running targets.
+func (d *Dispatcher) Targets() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]string, 0, len(d.runners))
+	for ref := range d.runners {
+		out = append(out, ref)
+	}
+	return out
+}
+
+// Stop stops every target, letting batches in flight finish (up to
+// Options.StopGrace), and returns when they have.
+func (d *Dispatcher) Stop() {
+	d.mu.Lock()
+	d.stopped = true
+	rs := d.runners
+	d.runners = map[string]*runner{}
+	d.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, r := range rs {
+		wg.Go(r.stop)
+	}
+	wg.Wait()
+	_ = d.o.JS.Conn().Flush() // acks are fire-and-forget; make sure they left
+}
+
+// Replay queues the event eventID for delivery again to every sink whose
+// consumer takes it, and returns their refs.
+func (d *Dispatcher) Replay(ctx context.Context, eventID string) ([]string, error) {
+	return Replay(ctx, d.o.JS, eventID)
+}
+
+// ReplayDeadLetters queues every dead letter for delivery again and
+// removes it from the dead letters.
+func (d *Dispatcher) ReplayDeadLetters(ctx context.Context) (int, error) {
+	return ReplayDeadLetters(ctx, d.o.JS)
+}
+
+// ensureConsumers creates the target's durable consumers on the events
+// and replays streams, or brings an existing one's filter up to date
+// (keeping its position).
+func ensureConsumers(ctx context.Context, o Options, t Target) (events, replays jetstream.Consumer, err error) {
+	name := consumerName(t.Workflow, t.Name)
+	meta := map[string]string{metaWorkflow: token(t.Workflow), metaSink: t.Name}
+	cfg := jetstream.ConsumerConfig{
+		Durable:       name,
+		Description:   "paperflow sink " + t.Ref(),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       o.AckWait,
+		MaxDeliver:    -1, // the Schedule decides when to give up
+		MaxAckPending: o.MaxAckPending,
+		Metadata:      meta,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+	if t.FromNow {
+		cfg.DeliverPolicy = jetstream.DeliverNewPolicy
+	}
+	if subs := eventSubjects(t.Workflow, t.Events); len(subs) == 1 {
+		cfg.FilterSubject = subs[0]
+	} else {
+		cfg.FilterSubjects = subs
+	}
+	events, err = ensureConsumer(ctx, o.JS, evstream.StreamName, cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sink %s: consumer on %s: %w", t.Ref(), evstream.StreamName, err)
+	}
+	rcfg := cfg
+	rcfg.FilterSubject, rcfg.FilterSubjects = ReplaySubject(t.Workflow, t.Name), nil
+	rcfg.DeliverPolicy = jetstream.DeliverAllPolicy
+	replays, err = ensureConsumer(ctx, o.JS, ReplaysStream, rcfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sink %s: consumer on %s: %w", t.Ref(), ReplaysStream, err)
+	}
+	return events, replays, nil
+}
+
+func ensureConsumer(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	c, err := js.Consumer(ctx, stream, cfg.Durable)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		c, err = js.CreateConsumer(ctx, stream, cfg)
+		if errors.Is(err, jetstream.ErrConsumerExists) {
+			c, err = js.Consumer(ctx, stream, cfg.Durable)
+		} else {
+			return c, err
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	cur := c.CachedInfo().Config
+	if sameFilter(cur, cfg) && cur.AckWait == cfg.AckWait && cur.MaxAckPending == cfg.MaxAckPending {
+		return c, nil
+	}
+	// The start position cannot change; everything else may.
+	cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = cur.DeliverPolicy, cur.OptStartSeq, cur.OptStartTime
+	return js.UpdateConsumer(ctx, stream, cfg)
+}
+
+func sameFilter(a, b jetstream.ConsumerConfig) bool {
+	fa, fb := a.FilterSubjects, b.FilterSubjects
+	if a.FilterSubject != "" {
+		fa = []string{a.FilterSubject}
+	}
+	if b.FilterSubject != "" {
+		fb = []string{b.FilterSubject}
+	}
+	if len(fa) != len(fb) {
+		return false
+	}
+	for i := range fa {
+		if fa[i] != fb[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/paperflow/paperflow/plugins/sdk"
+	"github.com/paperflow/paperflow/plugins/webhook/send"
+)
+
+// Block is the webhook sink.
+type Block struct {
+	sender *send.Sender
+}
+
+var _ sdk.Sink = (*Block)(nil)
+
+// Describe says what the block is.
+func (*Block) Describe() sdk.Descriptor {
+	return sdk.Descriptor{
+		Name: "webhook", Kind: sdk.KindSink, Version: "1.0.0",
+		Description:  "delivers events to an HTTP endpoint, signed, with retries",
+		ConfigSchema: send.ConfigSchema,
+		Events:       send.EventTypes,
+	}
+}
+
+// Configure checks the configuration (secrets already resolved by the
+// host), compiles its templates and jq condition, and reads the host's
+// allow-list of private addresses from PAPERFLOW_WEBHOOK_ALLOW.
+func (b *Block) Configure(_ context.Context, c sdk.Config) error {
+	cfg, err := send.DecodeConfig(c.With)
+	if err != nil {
+		return fmt.Errorf("block %s: %w", c.BlockID, err)
+	}
+	allow, err := send.ParseAllow(os.Getenv(send.AllowEnv))
+	if err != nil {
+		return fmt.Errorf("block %s: %w", c.BlockID, err)
+	}
+	var gone send.GoneStore // in memory without a Host
+	if c.Host != nil {
+		gone = &kvGone{host: c.Host, known: map[string]bool{}}
+	}
+	s, err := send.New(cfg, send.Options{Allow: allow, Gone: gone})
+	if err != nil {
+		return fmt.Errorf("block %s: %w", c.BlockID, err)
+	}
+	b.sender = s
+	return nil
+}
+
+// Deliver sends a batch of events.
+func (b *Block) Deliver(ctx context.Context, events []sdk.Event) []sdk.Delivery {
+	if b.sender == nil {
+		out := make([]sdk.Delivery, len(events))
+		for i := range out {
+			out[i] = sdk.Delivery{Status: sdk.Retry, Reason: `{"reason":"block not configured"}`}
+		}
+		return out
+	}
+	return b.sender.Deliver(ctx, events)
+}
+
+// kvGone remembers endpoints that answered 410 Gone in Host KV, so that
+// every process of this block, now and after a restart, stops sending to
+// them. Keys hold a hash of the URL, never the URL (it may hold a secret).
+type kvGone struct {
+	host  sdk.Host
+	mu    sync.Mutex
+	known map[string]bool
+}
+
+func goneKey(endpoint string) string {
+	sum := sha256.Sum256([]byte(endpoint))
+	return "gone." + hex.EncodeToString(sum[:16])
+}
+
+func (g *kvGone) Gone(ctx context.Context, endpoint string) bool {
+	key := goneKey(endpoint)
+	g.mu.Lock()
+	v, ok := g.known[key]
+	g.mu.Unlock()
+	if ok {
+		return v
+	}
+	_, _, found, err := g.host.KVGet(ctx, key)
+	if err != nil {
+		return false // ask again next time
+	}
+	g.mu.Lock()
+	g.known[key] = found
+	g.mu.Unlock()
+	return found
+}
+
+func (g *kvGone) MarkGone(ctx context.Context, endpoint string) error {
+	key := goneKey(endpoint)
+	g.mu.Lock()
+	g.known[key] = true
+	g.mu.Unlock()
+	_, err := g.host.KVSet(ctx, key, []byte(time.Now().UTC().Format(time.RFC3339)))
+	return err
+}

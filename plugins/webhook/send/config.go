@@ -1,0 +1,351 @@
+// Package send delivers paperflow events over HTTP: one signed request per
+// event, with the rules of the send-webhook block (DESIGN.md, "Webhook
+// delivery"). The webhook block (plugins/webhook) and the host's webhook
+// subscriptions use it alike, so a subscription is sent exactly as a block
+// would send it.
+//
+// A Sender decides, per event, what the host should do next (sdk.Delivery):
+// Delivered on a 2xx answer; Retry on a network error, a timeout, a 3xx (no
+// redirect is followed) or any other 4xx/5xx, with RetryAfter set from a
+// Retry-After header on 429 and 503; Failed on 410 Gone (and the endpoint is
+// remembered as gone) or when the address is refused; Skipped when the event
+// type or the condition does not match. Retry schedules and dead letters are
+// the host's business (host/delivery).
+//
+// Delivery.Reason is a JSON object (see Report) with the HTTP status, a
+// bounded snippet of the response and the request's latency, which the host
+// writes to its attempt log. Reasons never contain the URL, the headers or a
+// secret.
+package send
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/paperflow/paperflow/plugins/sdk/tags"
+)
+
+// EventTypes are the event types a webhook can carry.
+var EventTypes = []string{"DOCUMENTS_CREATED", "EMAILS_CREATED", "SIGNATURES_REQUESTED", "SIGNATURES_COMPLETED", "SIGNATURES_DECLINED"}
+
+// DefaultEvents are the types sent when a configuration names none: the
+// four main ones.
+var DefaultEvents = []string{"DOCUMENTS_CREATED", "EMAILS_CREATED", "SIGNATURES_REQUESTED", "SIGNATURES_COMPLETED"}
+
+// DefaultTimeout bounds one request when the configuration sets none.
+const DefaultTimeout = 10 * time.Second
+
+// MaxTimeout is the longest timeout a configuration may set.
+const MaxTimeout = 5 * time.Minute
+
+// Config is the `with:` of the webhook block, with {{ .secrets.NAME }}
+// already resolved by the host. url, headers, body and the secrets are tag
+// templates over the event envelope ({{eventType}}, {{data.documents.0.url}},
+// {{metadata.workflow}}); a plain string is used as is.
+type Config struct {
+	// URL is where events are sent; http or https.
+	URL string `json:"url"`
+	// Method is POST (default), PUT, PATCH or DELETE.
+	Method string `json:"method,omitempty"`
+	// Headers are added to every request.
+	Headers map[string]string `json:"headers,omitempty"`
+	// Events are the event types to send (DefaultEvents when empty).
+	Events []string `json:"events,omitempty"`
+	// Condition is an optional jq test over the envelope.
+	Condition *Condition `json:"condition,omitempty"`
+	// Body replaces the default body (the envelope exactly as published).
+	Body string `json:"body,omitempty"`
+	// Secret signs every request; Secrets holds several during a rotation.
+	Secret  string   `json:"secret,omitempty"`
+	Secrets []string `json:"secrets,omitempty"`
+	// Timeout bounds one request, as a Go duration ("10s").
+	Timeout string `json:"timeout,omitempty"`
+	// Retry is the host's retry schedule for this sink, e.g. ["1m", "5m"];
+	// the sender only checks it.
+	Retry []string `json:"retry,omitempty"`
+	// AllowPrivate permits private, loopback and link-local addresses.
+	AllowPrivate bool `json:"allow_private,omitempty"`
+}
+
+// Condition joins jq expressions: every one of All, or at least one of
+// Any, must be true (neither false nor null) for the event to be sent.
+type Condition struct {
+	All []string `json:"all,omitempty"`
+	Any []string `json:"any,omitempty"`
+}
+
+// ConfigSchema is the JSON Schema of Config, the block's `with:`. Values
+// may hold tags, so URLs and durations are checked by New, not here.
+var ConfigSchema = json.RawMessage(`{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "type": "object",
+  "additionalProperties": false,
+  "required": ["url"],
+  "properties": {
+    "url": {"type": "string", "minLength": 1, "description": "http(s) URL to deliver to; may use {{ .secrets.NAME }} and envelope tags"},
+    "method": {"enum": ["POST", "PUT", "PATCH", "DELETE"], "default": "POST"},
+    "headers": {"type": "object", "additionalProperties": {"type": "string"}, "description": "extra request headers"},
+    "events": {"type": "array", "uniqueItems": true, "items": {"enum": ["DOCUMENTS_CREATED", "EMAILS_CREATED", "SIGNATURES_REQUESTED", "SIGNATURES_COMPLETED", "SIGNATURES_DECLINED"]},
+      "description": "event types to send; default the four main ones"},
+    "condition": {"type": "object", "additionalProperties": false, "minProperties": 1, "maxProperties": 1,
+      "properties": {
+        "all": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+        "any": {"type": "array", "minItems": 1, "items": {"type": "string"}}
+      }, "description": "jq expressions over the envelope: all must hold, or any"},
+    "body": {"type": "string", "description": "body template over the envelope; default the envelope as published"},
+    "secret": {"type": "string", "description": "signing secret"},
+    "secrets": {"type": "array", "items": {"type": "string"}, "description": "signing secrets during a rotation"},
+    "timeout": {"type": "string", "description": "per request, e.g. 10s"},
+    "retry": {"type": "array", "items": {"type": "string"}, "description": "retry schedule, e.g. [\"1m\", \"5m\", \"30m\"]"},
+    "allow_private": {"type": "boolean", "description": "allow private, loopback and link-local addresses"}
+  }
+}`)
+
+// DecodeConfig parses a `with:` strictly: an unknown key is an error.
+func DecodeConfig(raw []byte) (Config, error) {
+	var c Config
+	if len(raw) == 0 {
+		return c, errors.New("url: required")
+	}
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return c, fmt.Errorf("with: %w", err)
+	}
+	return c, nil
+}
+
+// reserved headers are set by the sender and may not be configured.
+var reserved = []string{"X-Webhook-Signature", "Webhook-Id", "Webhook-Timestamp", "Webhook-Signature", "Host", "Content-Length", "Transfer-Encoding", "Connection"}
+
+// compiled is a checked configuration.
+type compiled struct {
+	url       *tags.Template
+	fixedURL  string // when url has no tags
+	method    string
+	headers   []header
+	body      *tags.Template // nil: the envelope
+	secrets   []string
+	events    map[string]bool
+	cond      *condition
+	timeout   time.Duration
+	needsData bool // templates or a condition read the envelope
+	redact    []string
+}
+
+type header struct {
+	name string
+	tpl  *tags.Template
+}
+
+// compile checks c. Its errors name the key, never the value, which may
+// hold a resolved secret.
+func compile(c Config) (*compiled, error) {
+	out := &compiled{events: map[string]bool{}}
+	var errs []error
+	tpl := func(where, src string) *tags.Template {
+		t, err := tags.Parse(src)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %v", where, syntaxOnly(err)))
+			return nil
+		}
+		for _, r := range t.Refs() {
+			switch r.Kind {
+			case tags.RefSecret:
+				errs = append(errs, fmt.Errorf("%s: %s: the host resolves secrets before the block starts; this one was not resolved", where, r.Tag))
+			case tags.RefBlock:
+				errs = append(errs, fmt.Errorf("%s: %s: a sink sees events, not block outputs; use envelope fields such as {{data.documents.0.url}}", where, r.Tag))
+			case tags.RefField:
+				out.needsData = true
+			}
+		}
+		return t
+	}
+
+	if strings.TrimSpace(c.URL) == "" {
+		errs = append(errs, errors.New("url: required"))
+	} else if out.url = tpl("url", c.URL); out.url != nil && len(out.url.Refs()) == 0 {
+		out.fixedURL = c.URL
+		if err := checkURL(c.URL); err != nil {
+			errs = append(errs, fmt.Errorf("url: %w", err))
+		}
+		out.redact = append(out.redact, urlSecrets(c.URL)...)
+	}
+
+	out.method = strings.ToUpper(c.Method)
+	switch out.method {
+	case "":
+		out.method = http.MethodPost
+	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+	default:
+		errs = append(errs, errors.New("method: want POST, PUT, PATCH or DELETE"))
+	}
+
+	names := make([]string, 0, len(c.Headers))
+	for name := range c.Headers {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		canon := http.CanonicalHeaderKey(name)
+		if !validHeaderName(name) {
+			errs = append(errs, fmt.Errorf("headers: %q is not a valid header name", name))
+			continue
+		}
+		if slices.Contains(reserved, canon) {
+			errs = append(errs, fmt.Errorf("headers: %s is set by paperflow and cannot be configured", canon))
+			continue
+		}
+		if t := tpl("headers."+name, c.Headers[name]); t != nil {
+			out.headers = append(out.headers, header{name: canon, tpl: t})
+		}
+		if len(c.Headers[name]) >= 6 {
+			out.redact = append(out.redact, c.Headers[name])
+		}
+	}
+
+	if c.Body != "" {
+		out.body = tpl("body", c.Body)
+	}
+
+	secrets := c.Secrets
+	if c.Secret != "" {
+		secrets = append([]string{c.Secret}, secrets...)
+	}
+	for i, s := range secrets {
+		t := tpl(fmt.Sprintf("secrets[%d]", i), s)
+		if t == nil {
+			continue
+		}
+		if len(t.Refs()) > 0 {
+			errs = append(errs, fmt.Errorf("secrets[%d]: a signing secret cannot use envelope fields", i))
+			continue
+		}
+		v, _ := t.Render(tags.Scope{})
+		if v == "" {
+			errs = append(errs, fmt.Errorf("secrets[%d]: empty", i))
+			continue
+		}
+		out.secrets = append(out.secrets, v)
+		out.redact = append(out.redact, v)
+	}
+
+	events := c.Events
+	if len(events) == 0 {
+		events = DefaultEvents
+	}
+	for _, e := range events {
+		if !slices.Contains(EventTypes, e) {
+			errs = append(errs, fmt.Errorf("events: unknown event type %q: want one of %s", e, strings.Join(EventTypes, ", ")))
+		}
+		out.events[e] = true
+	}
+
+	if c.Condition != nil {
+		cond, err := compileCondition(*c.Condition)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		out.cond = cond
+		out.needsData = true
+	}
+
+	out.timeout = DefaultTimeout
+	if c.Timeout != "" {
+		d, err := time.ParseDuration(c.Timeout)
+		switch {
+		case err != nil:
+			errs = append(errs, errors.New("timeout: not a duration such as 10s"))
+		case d <= 0 || d > MaxTimeout:
+			errs = append(errs, fmt.Errorf("timeout: want more than 0 and at most %s", MaxTimeout))
+		default:
+			out.timeout = d
+		}
+	}
+	if _, err := ParseSchedule(c.Retry); err != nil {
+		errs = append(errs, err)
+	}
+	return out, errors.Join(errs...)
+}
+
+// ParseSchedule parses a retry schedule such as ["1m", "5m", "30m"].
+func ParseSchedule(in []string) ([]time.Duration, error) {
+	var out []time.Duration
+	for i, s := range in {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("retry[%d]: not a duration such as 5m", i)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// quoted matches the template text a syntax error message quotes.
+var quoted = regexp.MustCompile(`"[^"]*"`)
+
+// syntaxOnly keeps a template error's position and message but not the
+// template text it quotes, which may be a resolved secret.
+func syntaxOnly(err error) string {
+	var se *tags.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%d:%d: %s", se.Line, se.Col, quoted.ReplaceAllString(se.Msg, `"…"`))
+	}
+	return "invalid template"
+}
+
+// checkURL accepts absolute http and https URLs with a host.
+func checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errors.New("not a valid URL")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return errors.New("want an http:// or https:// URL")
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return errors.New("the URL has no host")
+	}
+	return nil
+}
+
+// urlSecrets lists the parts of a URL that may be secret (user info and
+// query values), for redaction.
+func urlSecrets(raw string) []string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	if p, ok := u.User.Password(); ok && len(p) >= 4 {
+		out = append(out, p)
+	}
+	for _, vs := range u.Query() {
+		for _, v := range vs {
+			if len(v) >= 6 {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
+}
+
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
