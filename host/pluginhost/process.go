@@ -2,12 +2,14 @@ package pluginhost
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os/exec"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc/status"
 
 	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"
 	"github.com/paperflow/paperflow/plugins/sdk"
@@ -78,4 +80,24 @@ type Description struct {
 	Events                     []string
 	HasRoutes                  bool
 	Path                       string
+}
+
+// CheckConfig starts the block at path and has it configure itself with
+// config, without Host services, to find what its schema cannot say (a
+// template with a broken tag, a tool it needs that is not installed).
+func CheckConfig(ctx context.Context, path string, in Instance, config []byte, workflowDir string, log *slog.Logger) error {
+	p, err := Launch(path, log)
+	if err != nil {
+		return err
+	}
+	defer p.Kill()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_, err = p.Block().Configure(ctx, &blockv1.ConfigureRequest{
+		Workflow: in.Workflow, BlockId: in.BlockID, Config: config, WorkflowDir: workflowDir,
+	})
+	if err != nil {
+		return errors.New(status.Convert(err).Message())
+	}
+	return nil
 }

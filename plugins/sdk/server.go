@@ -52,6 +52,7 @@ func (s *blockServer) Configure(ctx context.Context, req *blockv1.ConfigureReque
 		Workflow: req.Workflow, BlockID: req.BlockId, With: req.Config,
 		WorkflowDir: req.WorkflowDir, PublicURL: req.PublicUrl,
 	}
+	cfg.Host = noHost{}
 	if req.HostBrokerId != 0 {
 		conn, err := s.broker.Dial(req.HostBrokerId)
 		if err != nil {

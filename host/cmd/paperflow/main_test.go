@@ -39,6 +39,7 @@ func TestMain(m *testing.M) {
 		{"plugins/csv", "../../../plugins/csv"},
 		{"plugins/json", "../../../plugins/json"},
 		{"plugins/noop", "../../../plugins/noop"},
+		{"plugins/template", "../../../plugins/template"},
 		{"plugins/derive", "../../../examples/block-plugin"},
 		{"plugins/testblock", "../../engine/testdata/blocks/testblock"},
 	}
@@ -124,6 +125,21 @@ blocks:
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("output does not mention %q", want)
 		}
+	}
+}
+
+// TestValidateAsksBlocksToConfigure: what only the block can judge (a tag
+// broken inside a template file) is reported at validate time too.
+func TestValidateAsksBlocksToConfigure(t *testing.T) {
+	t.Parallel()
+	dir := writeFiles(t, map[string]string{
+		"items.csv":   "Name\nA\n",
+		"letter.md":   "# Hello {{Name\n",
+		"broken.yaml": "name: broken\nsource: {uses: csv, with: {path: items.csv}}\nblocks:\n  - {id: letter, uses: template, with: {template: letter.md}}\n",
+	})
+	r := paperflow(t, t.TempDir(), "validate", filepath.Join(dir, "broken.yaml"))
+	if r.code != 1 || !regexp.MustCompile(`broken\.yaml:4:5: block "letter": template letter\.md:1:\d+: unclosed tag`).MatchString(r.stdout) {
+		t.Fatalf("exit %d, output:\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
 

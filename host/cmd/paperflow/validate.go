@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -29,7 +31,10 @@ file:line:col: message. The exit code is 1 when any file has a problem.`,
 			cat := catalogFor(cfg, log)
 			bad := 0
 			for _, file := range args {
-				_, problems := workflow.Load(file, cat, workflow.WithSecrets(secrets))
+				wf, problems := workflow.Load(file, cat, workflow.WithSecrets(secrets))
+				if len(problems) == 0 {
+					problems = configureProblems(cmd.Context(), cat, wf, file, log)
+				}
 				if len(problems) > 0 {
 					bad++
 					fmt.Fprintln(cmd.OutOrStdout(), problems.Error())
@@ -43,6 +48,41 @@ file:line:col: message. The exit code is 1 when any file has a problem.`,
 			return nil
 		},
 	}
+}
+
+// configureProblems has every block of a valid workflow configure itself
+// (without Host services), in parallel, and reports what they refuse: what
+// a schema cannot say, such as a template with a broken tag or a tool a
+// block needs that is not installed.
+func configureProblems(ctx context.Context, cat *pluginhost.Catalog, wf *workflow.Workflow, file string, log *slog.Logger) workflow.Problems {
+	defs := append([]workflow.Block{wf.Source}, wf.Blocks...)
+	errs := make([]error, len(defs))
+	var wg sync.WaitGroup
+	for i, def := range defs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			desc, err := cat.Describe(ctx, def.Uses)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			errs[i] = pluginhost.CheckConfig(ctx, desc.Path, pluginhost.Instance{Workflow: wf.Name, BlockID: def.ID}, def.ConfigJSON(), wf.Dir, log)
+		}()
+	}
+	wg.Wait()
+	var out workflow.Problems
+	for i, err := range errs {
+		if err == nil {
+			continue
+		}
+		label := "source"
+		if defs[i].ID != "" {
+			label = fmt.Sprintf("block %q", defs[i].ID)
+		}
+		out = append(out, workflow.Problem{File: file, Line: defs[i].Line, Col: defs[i].Col, Msg: label + ": " + err.Error()})
+	}
+	return out
 }
 
 func catalogFor(cfg *config, log *slog.Logger) *pluginhost.Catalog {
