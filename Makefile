@@ -21,6 +21,9 @@ run: build ## run the demo workflows on embedded NATS; mail goes to paperflow-da
 	$(BIN)/paperflow run workflows/invoices.yaml
 	$(BIN)/paperflow run workflows/email.yaml
 	$(BIN)/paperflow outbox
+	$(BIN)/paperflow run workflows/signature.yaml
+	$(BIN)/paperflow signatures links
+	@echo "To sign: run '$(BIN)/paperflow serve workflows/signature.yaml' and open a link above (order 1 first)."
 
 test: ## run every test (builds the blocks it needs itself)
 	$(GO) vet ./...
@@ -30,7 +33,7 @@ test-short:
 	$(GO) test -short -count=1 ./...
 
 bench: build ## print throughput figures as ratios against in-process baselines
-	$(GO) test -run '^$$' -bench . -benchtime 2s -count 1 ./host/events/ ./plugins/sdk/tags/ ./host/workflow/ ./plugins/csv/ ./plugins/json/ ./host/mail/ ./plugins/template/
+	$(GO) test -run '^$$' -bench . -benchtime 2s -count 1 ./host/events/ ./plugins/sdk/tags/ ./host/workflow/ ./plugins/csv/ ./plugins/json/ ./host/mail/ ./plugins/template/ ./plugins/signature/ ./plugins/signature/pdfsign/
 	$(GO) test -run '^$$' -bench Delivery -benchtime 20000x -count 1 ./host/delivery/
 	$(GO) run ./host/cmd/pfbench -plugins $(BIN)/plugins
 

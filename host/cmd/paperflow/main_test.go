@@ -40,6 +40,7 @@ func TestMain(m *testing.M) {
 		{"plugins/json", "../../../plugins/json"},
 		{"plugins/noop", "../../../plugins/noop"},
 		{"plugins/template", "../../../plugins/template"},
+		{"plugins/signature", "../../../plugins/signature"},
 		{"plugins/derive", "../../../examples/block-plugin"},
 		{"plugins/testblock", "../../engine/testdata/blocks/testblock"},
 	}
@@ -493,4 +494,58 @@ func TestEventsTailAndPlugins(t *testing.T) {
 			t.Errorf("plugins output lacks %q:\n%s", want, r.stdout)
 		}
 	}
+}
+
+// TestSignaturesCommands: a signature workflow run through serve, then
+// its requests listed, its links printed and an invitation resent.
+func TestSignaturesCommands(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	dir := writeFiles(t, map[string]string{
+		"items.csv": "Name,Email\nAda,ada@example.com\n",
+		"letter.md": "# Agreement for {{Name}}\n",
+		"wf.yaml": `name: signing
+source: {uses: csv, with: {path: items.csv}}
+blocks:
+  - {id: letter, uses: template, with: {template: letter.md}}
+  - id: sign
+    uses: signature
+    with:
+      documents: [letter]
+      recipients: [{email: "{{Email}}", name: "{{Name}}", order: 1}, {email: boss@example.com, order: 2}]
+`,
+	})
+	cmd := exec.Command(filepath.Join(binDir, "paperflow"), "--data-dir", data, "--http", "127.0.0.1:0", "serve", filepath.Join(dir, "wf.yaml"))
+	cmd.Env = append(os.Environ(), "PAPERFLOW_NATS_URL=")
+	var serr bytes.Buffer
+	cmd.Stderr = &serr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
+	waitFor(t, func() bool { _, err := os.Stat(filepath.Join(data, "serve.json")); return err == nil })
+	if r := paperflow(t, data, "run", filepath.Join(dir, "wf.yaml")); r.code != 0 || !strings.Contains(r.stdout, "SIGNATURES_REQUESTED   1") {
+		t.Fatalf("run: %d %s %s\nserve: %s", r.code, r.stdout, r.stderr, serr.String())
+	}
+	r := paperflow(t, data, "signatures", "links")
+	if n := strings.Count(r.stdout, "/blocks/signing/sign/sign/"); n != 2 {
+		t.Errorf("links: want 2 signing links, got %d:\n%s%s", n, r.stdout, r.stderr)
+	}
+	r = paperflow(t, data, "signatures", "list", "--json")
+	var reqs []struct {
+		ID         string
+		Status     string
+		Recipients []struct{ Email, Status string }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &reqs); err != nil || len(reqs) != 1 || reqs[0].Status != "pending" {
+		t.Fatalf("list: %v %s %s", err, r.stdout, r.stderr)
+	}
+	before, _ := filepath.Glob(filepath.Join(data, "outbox", "*.eml"))
+	if r := paperflow(t, data, "signatures", "resend", reqs[0].ID, "ada@example.com"); r.code != 0 {
+		t.Fatalf("resend: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	waitFor(t, func() bool {
+		after, _ := filepath.Glob(filepath.Join(data, "outbox", "*.eml"))
+		return len(after) == len(before)+1
+	})
 }

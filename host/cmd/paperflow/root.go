@@ -93,7 +93,7 @@ Quick start:
 	f.StringVar(&cfg.webhookAllow, "webhook-allow", env("PAPERFLOW_WEBHOOK_ALLOW", ""), "CIDRs of private addresses webhooks may reach, e.g. 127.0.0.1/32 [PAPERFLOW_WEBHOOK_ALLOW]")
 	root.PersistentPreRun = func(*cobra.Command, []string) { _ = os.Setenv("PAPERFLOW_WEBHOOK_ALLOW", cfg.webhookAllow) }
 	f.StringVar(&cfg.logLevel, "log-level", env("PAPERFLOW_LOG_LEVEL", "warn"), "log level: debug, info, warn, error [PAPERFLOW_LOG_LEVEL]")
-	root.AddCommand(newRunCmd(cfg), newValidateCmd(cfg), newPluginsCmd(cfg), newEventsCmd(cfg), newServeCmd(cfg), newOutboxCmd(cfg), newRunsCmd(cfg), newWebhooksCmd(cfg), newVersionCmd())
+	root.AddCommand(newRunCmd(cfg), newValidateCmd(cfg), newPluginsCmd(cfg), newEventsCmd(cfg), newServeCmd(cfg), newOutboxCmd(cfg), newRunsCmd(cfg), newWebhooksCmd(cfg), newSignaturesCmd(cfg), newVersionCmd())
 	return root
 }
 

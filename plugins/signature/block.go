@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/paperflow/paperflow/plugins/sdk"
+	"github.com/paperflow/paperflow/plugins/sdk/tags"
+	"github.com/paperflow/paperflow/plugins/signature/pdfsign"
+)
+
+// version is reported by Describe.
+const version = "0.1.0"
+
+// parallel is how many items of a batch are set up at once.
+const parallel = 4
+
+// Block is the signature step. It keeps nothing but its configuration and
+// caches: every request lives in the host's KV, so any process of this
+// block, on any host, can serve a signing link or a scheduled callback.
+type Block struct {
+	cfg    sdk.Config
+	static config
+	// now is the clock (tests set it).
+	now func() time.Time
+
+	sealMu sync.Mutex
+	seal   *pdfsign.Signer // loaded from KV on first use
+}
+
+var (
+	_ sdk.Step      = (*Block)(nil)
+	_ sdk.Router    = (*Block)(nil)
+	_ sdk.Scheduler = (*Block)(nil)
+)
+
+// Describe implements sdk.Block.
+func (b *Block) Describe() sdk.Descriptor {
+	return sdk.Descriptor{
+		Name:         "signature",
+		Kind:         sdk.KindStep,
+		Version:      version,
+		Description:  "asks recipients to sign documents in their browser, in signing order, and makes a digitally sealed signed PDF",
+		ConfigSchema: configSchema,
+		Events:       []string{"SIGNATURES_REQUESTED", "SIGNATURES_COMPLETED", "SIGNATURES_DECLINED"},
+	}
+}
+
+// Configure implements sdk.Block.
+func (b *Block) Configure(_ context.Context, c sdk.Config) error {
+	var cfg config
+	if err := c.Decode(&cfg); err != nil {
+		return fmt.Errorf("signature: %w", err)
+	}
+	if len(cfg.Documents) == 0 {
+		return errors.New("signature: with.documents is required: the ids of earlier blocks whose PDFs are signed, e.g. [contract]")
+	}
+	for i, id := range cfg.Documents {
+		if strings.TrimSpace(id) == "" || tags.HasTags(id) {
+			return fmt.Errorf("signature: documents[%d] %q: give the id of an earlier block, e.g. contract", i, id)
+		}
+	}
+	if len(cfg.Recipients) == 0 {
+		return errors.New("signature: with.recipients is required, e.g. [{email: \"{{Email}}\", name: \"{{Name}}\"}]")
+	}
+	if !tags.HasTags(cfg.ExpiresIn) && !tags.HasTags(cfg.RemindEvery) {
+		if _, _, err := cfg.durations(); err != nil {
+			return fmt.Errorf("signature: %w", err)
+		}
+	}
+	b.cfg, b.static = c, cfg
+	if b.now == nil {
+		b.now = time.Now
+	}
+	return nil
+}
+
+func (b *Block) host() sdk.Host { return b.cfg.Host }
+
+// base is where this block's routes are: <public URL>/blocks/<workflow>/<block>.
+func (b *Block) base() string {
+	return strings.TrimRight(b.cfg.PublicURL, "/") + "/blocks/" + b.cfg.Workflow + "/" + b.cfg.BlockID
+}
+
+func (b *Block) signURL(token string) string    { return b.base() + "/sign/" + token }
+func (b *Block) receiptURL(token string) string { return b.base() + "/receipt/" + token }
+
+// Process implements sdk.Step: one signature request per item.
+func (b *Block) Process(ctx context.Context, items []sdk.Item) []sdk.Result {
+	out := make([]sdk.Result, len(items))
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for i := range items {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			out[i] = b.one(ctx, items[i])
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// one sets up the request of one item: state, links, invitations of the
+// first signing order, scheduled expiry and reminders, and the
+// SIGNATURES_REQUESTED event. A retried item finds its request (the id is
+// derived from run and item) and does not invite anyone twice.
+func (b *Block) one(ctx context.Context, it sdk.Item) sdk.Result {
+	if b.host() == nil {
+		return sdk.Result{Err: errors.New("signature: Process before Configure")}
+	}
+	if b.cfg.PublicURL == "" {
+		return sdk.Result{Err: errors.New("signature: the host has no public URL for signing links: set --public-url (PAPERFLOW_PUBLIC_URL)")}
+	}
+	var with config
+	if err := it.DecodeConfig(b.cfg.With, &with); err != nil {
+		return sdk.Result{Err: fmt.Errorf("signature: %w", err)}
+	}
+	signers, err := with.signers()
+	if err != nil {
+		return sdk.Result{Err: fmt.Errorf("signature: %w", err)}
+	}
+	expires, remind, err := with.durations()
+	if err != nil {
+		return sdk.Result{Err: fmt.Errorf("signature: %w", err)}
+	}
+	from, replyTo, err := with.senders()
+	if err != nil {
+		return sdk.Result{Err: fmt.Errorf("signature: %w", err)}
+	}
+	docs, err := b.itemDocuments(ctx, it, b.static.Documents)
+	if err != nil {
+		return sdk.Result{Err: fmt.Errorf("signature: %w", err)}
+	}
+	now := b.now().UTC()
+	r := &request{
+		ID: requestID(b.cfg.Workflow, b.cfg.BlockID, it.RunID, it.ID), RunID: it.RunID, ItemID: it.ID,
+		Status: statusPending, CreatedAt: now, ExpiresAt: now.Add(expires), RemindEvery: remind,
+		Subject: oneLine(with.Subject, 500), Message: strings.TrimSpace(with.Message),
+		From: from, ReplyTo: replyTo, Documents: docs,
+	}
+	if r.Subject == "" {
+		r.Subject = "Please sign: " + docNames(docs)
+	}
+	for _, s := range signers {
+		r.Recipients = append(r.Recipients, recipient{Email: s.Email, Name: s.Name, Order: s.Order, Status: recipientPending})
+	}
+	r.log(now, "Request created for %s", docNames(docs))
+	created, err := b.create(ctx, r)
+	if err != nil {
+		return sdk.Result{Err: err}
+	}
+	if !created {
+		// A retry of this item: carry on with the stored request.
+		if r, _, err = b.load(ctx, r.ID); err != nil {
+			return sdk.Result{Err: err}
+		}
+	}
+	// One link per recipient for the event; the first signing order gets
+	// the same link by mail.
+	links := make(map[int]string, len(r.Recipients))
+	for i := range r.Recipients {
+		tok, err := b.issueToken(ctx, r.ID, i, false)
+		if err != nil {
+			return sdk.Result{Err: err}
+		}
+		links[i] = tok
+	}
+	if err := b.inviteCurrent(ctx, r.ID, links); err != nil {
+		return sdk.Result{Err: err}
+	}
+	if err := b.scheduleFollowUps(ctx, r); err != nil {
+		return sdk.Result{Err: err}
+	}
+	ev, err := b.requestedEvent(r, links)
+	if err != nil {
+		return sdk.Result{Err: err}
+	}
+	return sdk.Result{
+		Outputs: map[string]any{"request_id": r.ID, "status": statusPending},
+		Events:  []sdk.EventData{ev},
+	}
+}
+
+// itemDocuments collects the item's documents of the named blocks.
+func (b *Block) itemDocuments(ctx context.Context, it sdk.Item, ids []string) ([]document, error) {
+	var blocks map[string]json.RawMessage
+	if len(it.RawBlocks) > 0 {
+		if err := json.Unmarshal(it.RawBlocks, &blocks); err != nil {
+			return nil, fmt.Errorf("earlier blocks' outputs: %w", err)
+		}
+	}
+	var out []document
+	for _, id := range ids {
+		var o struct {
+			Documents []document `json:"documents"`
+			Skipped   bool       `json:"skipped"`
+		}
+		if raw, ok := blocks[id]; ok {
+			if err := json.Unmarshal(raw, &o); err != nil {
+				return nil, fmt.Errorf("documents: outputs of block %s: %w", id, err)
+			}
+		}
+		if len(o.Documents) == 0 {
+			why := "made no documents for this item"
+			if o.Skipped {
+				why = "skipped this item"
+			}
+			return nil, fmt.Errorf("documents: block %s %s: nothing to sign", id, why)
+		}
+		for _, d := range o.Documents {
+			if d.ID == "" {
+				return nil, fmt.Errorf("documents: block %s gave a document without an id", id)
+			}
+			if !strings.HasPrefix(strings.ToLower(d.Mimetype), "application/pdf") {
+				return nil, fmt.Errorf("documents: %q from block %s is %s; only PDFs can be signed (a Word template can make one with formats: [pdf])", d.Name, id, d.Mimetype)
+			}
+			_, data, err := b.host().GetDocument(ctx, d.ID)
+			if err != nil {
+				return nil, sdk.Retryable(fmt.Errorf("documents: %q from block %s: %w", d.Name, id, err))
+			}
+			if err := checkSealable(d.Name, data); err != nil {
+				return nil, err
+			}
+			if d.URL == "" {
+				u, err := b.host().DocumentURL(ctx, d.ID, 0)
+				if err != nil {
+					return nil, sdk.Retryable(err)
+				}
+				d.URL = u
+			}
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+func docNames(docs []document) string {
+	names := make([]string, len(docs))
+	for i, d := range docs {
+		names[i] = d.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// oneLine keeps a header value on one line.
+func oneLine(s string, max int) string { return cleanText(s, max) }
+
+// scheduleFollowUps registers the expiry and the first reminder. The host
+// registers a key once, so calling this again (a retried item) adds
+// nothing.
+func (b *Block) scheduleFollowUps(ctx context.Context, r *request) error {
+	if err := b.host().Schedule(ctx, "expire/"+r.ID, r.ExpiresAt, nil); err != nil {
+		return sdk.Retryable(err)
+	}
+	if r.RemindEvery > 0 {
+		if at := r.CreatedAt.Add(r.RemindEvery); at.Before(r.ExpiresAt) {
+			if err := b.host().Schedule(ctx, reminderKey(r.ID, 1), at, nil); err != nil {
+				return sdk.Retryable(err)
+			}
+		}
+	}
+	return nil
+}
+
+func reminderKey(id string, n int) string { return fmt.Sprintf("remind/%s/%d", id, n) }

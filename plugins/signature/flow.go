@@ -1,0 +1,427 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html"
+	"net/mail"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/paperflow/paperflow/plugins/sdk"
+)
+
+// settleDelay is when the safety-net callback registered before each
+// signature or decline runs settle again, in case the process that
+// recorded it died before finishing the follow-up work.
+const settleDelay = 2 * time.Minute
+
+// settle does whatever a request's state calls for next, and nothing that
+// is done already, so it may run any number of times, on any host:
+// invite the current signing order, seal and store the signed PDFs, emit
+// the final event, send the signed PDFs to everyone.
+func (b *Block) settle(ctx context.Context, id string) error {
+	r, _, err := b.load(ctx, id)
+	if err != nil {
+		return err
+	}
+	switch r.Status {
+	case statusPending:
+		if !b.now().Before(r.ExpiresAt) {
+			return b.expire(ctx, id)
+		}
+		return b.inviteCurrent(ctx, id, nil)
+	case statusSealing:
+		return b.complete(ctx, r)
+	case statusCompleted, statusDeclined:
+		if !r.Emitted {
+			return b.emitFinal(ctx, id)
+		}
+	}
+	return nil
+}
+
+// inviteCurrent mails every recipient of the current signing order who has
+// not been invited yet, with links[i] when given (else a new token), and
+// records the invitation. The mail's idempotency key makes a repeated call
+// (two hosts, a retried item) send nothing new.
+func (b *Block) inviteCurrent(ctx context.Context, id string, links map[int]string) error {
+	r, _, err := b.load(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !r.open(b.now()) {
+		return nil
+	}
+	cur := r.currentOrder()
+	for i, rc := range r.Recipients {
+		if rc.Order != cur || rc.Status != recipientPending || !rc.InvitedAt.IsZero() {
+			continue
+		}
+		tok := links[i]
+		if tok == "" {
+			if tok, err = b.issueToken(ctx, id, i, false); err != nil {
+				return err
+			}
+		}
+		if err := b.sendLink(ctx, r, i, tok, "invite"); err != nil {
+			return err
+		}
+		_, err := b.change(ctx, id, func(x *request) (bool, error) {
+			if !x.Recipients[i].InvitedAt.IsZero() {
+				return false, nil
+			}
+			now := b.now()
+			x.Recipients[i].InvitedAt = now.UTC()
+			x.log(now, "Invitation sent to %s (signing order %d)", rc.Email, rc.Order)
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mailKey is the idempotency key of one mail of a request: per block,
+// request, recipient and purpose.
+func (b *Block) mailKey(r *request, i int, purpose string) string {
+	return "signature/" + b.cfg.Workflow + "/" + b.cfg.BlockID + "/" + r.ID + "/" + strconv.Itoa(i) + "/" + purpose
+}
+
+func address(rc recipient) string {
+	return (&mail.Address{Name: rc.Name, Address: rc.Email}).String()
+}
+
+// sendLink mails recipient i their signing link: an invitation, a
+// reminder ("remind-<n>") or a resent invitation ("resend-<n>").
+func (b *Block) sendLink(ctx context.Context, r *request, i int, token, purpose string) error {
+	rc := r.Recipients[i]
+	link := b.signURL(token)
+	subject := r.Subject
+	if strings.HasPrefix(purpose, "remind") {
+		subject = "Reminder: " + subject
+	}
+	greeting := "Hello"
+	if rc.Name != "" {
+		greeting += " " + rc.Name
+	}
+	expires := r.ExpiresAt.UTC().Format("2 January 2006, 15:04 UTC")
+	var text strings.Builder
+	if r.Message != "" {
+		text.WriteString(r.Message + "\n\n")
+	}
+	fmt.Fprintf(&text, "%s,\n\nyou are asked to sign: %s.\nOpen this link to read the document and sign it (or decline):\n\n%s\n\n"+
+		"The link is personal: whoever has it can sign in your name, so please do not forward this email.\nIt works until %s.\n",
+		greeting, docNames(r.Documents), link, expires)
+	var h strings.Builder
+	h.WriteString(`<!doctype html><html><body style="font-family:sans-serif;line-height:1.5">`)
+	if r.Message != "" {
+		fmt.Fprintf(&h, `<p style="white-space:pre-line">%s</p>`, html.EscapeString(r.Message))
+	}
+	fmt.Fprintf(&h, `<p>%s,</p><p>you are asked to sign: %s.</p>`+
+		`<p><a href="%s" style="display:inline-block;padding:12px 20px;background:#1f4fbf;color:#fff;border-radius:6px;text-decoration:none">Review and sign</a></p>`+
+		`<p style="color:#555;font-size:90%%">Or open this link: %s<br>The link is personal: whoever has it can sign in your name, so please do not forward this email. It works until %s.</p></body></html>`,
+		html.EscapeString(greeting), html.EscapeString(docNames(r.Documents)), html.EscapeString(link), html.EscapeString(link), html.EscapeString(expires))
+	_, err := b.host().SendMail(ctx, sdk.Mail{
+		From: r.From, ReplyTo: r.ReplyTo, To: []string{address(rc)}, Subject: subject,
+		Text: text.String(), HTML: h.String(), IdempotencyKey: b.mailKey(r, i, purpose),
+	})
+	if err != nil {
+		return sdk.Retryable(fmt.Errorf("invite %s: %w", rc.Email, err))
+	}
+	return nil
+}
+
+// complete seals the documents of a request everyone signed, stores them
+// and moves the request to completed. Only the caller whose
+// compare-and-set made that move emits the event; a concurrent caller's
+// PDFs are dropped.
+func (b *Block) complete(ctx context.Context, r *request) error {
+	signed, err := b.sealDocuments(ctx, r)
+	if err != nil {
+		return err
+	}
+	won := false
+	_, err = b.change(ctx, r.ID, func(x *request) (bool, error) {
+		won = false
+		if x.Status != statusSealing {
+			return false, nil
+		}
+		now := b.now()
+		x.Status, x.Signed, won = statusCompleted, signed, true
+		x.log(now, "Signed documents sealed and stored: %s", docNames(signed))
+		return true, nil
+	})
+	if err != nil || !won {
+		return err
+	}
+	return b.emitFinal(ctx, r.ID)
+}
+
+// emitFinal publishes SIGNATURES_COMPLETED or SIGNATURES_DECLINED, mails
+// the signed PDFs to every recipient of a completed request, and records
+// that it did. Run twice, the event id (the host derives it from run,
+// item, block and type) keeps the second publication out of the stream,
+// and the mails' idempotency keys keep the second mails unsent.
+func (b *Block) emitFinal(ctx context.Context, id string) error {
+	r, _, err := b.load(ctx, id)
+	if err != nil || r.Emitted {
+		return err
+	}
+	var ev sdk.EventData
+	switch r.Status {
+	case statusCompleted:
+		ev, err = b.completedEvent(ctx, r)
+	case statusDeclined:
+		ev, err = b.declinedEvent(ctx, r)
+	default:
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := b.host().Emit(ctx, r.RunID, r.ItemID, ev); err != nil {
+		return sdk.Retryable(err)
+	}
+	if r.Status == statusCompleted {
+		for i := range r.Recipients {
+			if err := b.sendSigned(ctx, r, i); err != nil {
+				return err
+			}
+		}
+	}
+	_, err = b.change(ctx, id, func(x *request) (bool, error) {
+		if x.Emitted {
+			return false, nil
+		}
+		x.Emitted = true
+		x.log(b.now(), "%s event sent", ev.Type)
+		return true, nil
+	})
+	return err
+}
+
+// sendSigned mails recipient i the signed PDFs.
+func (b *Block) sendSigned(ctx context.Context, r *request, i int) error {
+	rc := r.Recipients[i]
+	m := sdk.Mail{
+		From: r.From, ReplyTo: r.ReplyTo, To: []string{address(rc)}, Subject: "Signed: " + docNames(r.Documents),
+		Text:           fmt.Sprintf("Everyone has signed %s.\nThe signed PDF is attached; it carries a digital seal and an audit trail page.\n", docNames(r.Documents)),
+		IdempotencyKey: b.mailKey(r, i, "signed"),
+	}
+	for _, d := range r.Signed {
+		m.Attachments = append(m.Attachments, sdk.Attachment{DocumentID: d.ID, Filename: d.Name})
+	}
+	if _, err := b.host().SendMail(ctx, m); err != nil {
+		return sdk.Retryable(fmt.Errorf("send signed documents to %s: %w", rc.Email, err))
+	}
+	return nil
+}
+
+// expire closes a request whose time is up.
+func (b *Block) expire(ctx context.Context, id string) error {
+	_, err := b.change(ctx, id, func(x *request) (bool, error) {
+		if x.Status != statusPending {
+			return false, nil
+		}
+		now := b.now()
+		x.Status = statusExpired
+		x.log(now, "Request expired")
+		return true, nil
+	})
+	return err
+}
+
+// remind re-sends the link to the pending, already invited recipients of
+// the current order and registers the next reminder.
+func (b *Block) remind(ctx context.Context, id string, n int) error {
+	r, _, err := b.load(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !r.open(b.now()) {
+		return nil
+	}
+	cur := r.currentOrder()
+	for i, rc := range r.Recipients {
+		if rc.Order != cur || rc.Status != recipientPending || rc.InvitedAt.IsZero() || rc.Reminders >= n {
+			continue
+		}
+		tok, err := b.issueToken(ctx, id, i, false)
+		if err != nil {
+			return err
+		}
+		if err := b.sendLink(ctx, r, i, tok, "remind-"+strconv.Itoa(n)); err != nil {
+			return err
+		}
+		if _, err := b.change(ctx, id, func(x *request) (bool, error) {
+			if x.Recipients[i].Reminders >= n {
+				return false, nil
+			}
+			x.Recipients[i].Reminders = n
+			x.log(b.now(), "Reminder %d sent to %s", n, rc.Email)
+			return true, nil
+		}); err != nil {
+			return err
+		}
+	}
+	if next := r.CreatedAt.Add(time.Duration(n+1) * r.RemindEvery); r.RemindEvery > 0 && next.Before(r.ExpiresAt) {
+		if err := b.host().Schedule(ctx, reminderKey(id, n+1), next, nil); err != nil {
+			return sdk.Retryable(err)
+		}
+	}
+	return nil
+}
+
+// resend mails a new link to recipient i if they may sign now; the n-th
+// resend of a recipient is sent once.
+func (b *Block) resend(ctx context.Context, id string, i int, n string) error {
+	r, _, err := b.load(ctx, id)
+	if err != nil {
+		return err
+	}
+	if i < 0 || i >= len(r.Recipients) {
+		return fmt.Errorf("signature request %s has no recipient %d", id, i)
+	}
+	rc := r.Recipients[i]
+	if !r.open(b.now()) || rc.Status != recipientPending || rc.Order != r.currentOrder() {
+		return fmt.Errorf("signature request %s: %s cannot sign now (request %s, recipient %s)", id, rc.Email, r.Status, rc.Status)
+	}
+	tok, err := b.issueToken(ctx, id, i, false)
+	if err != nil {
+		return err
+	}
+	if err := b.sendLink(ctx, r, i, tok, "resend-"+n); err != nil {
+		return err
+	}
+	_, err = b.change(ctx, id, func(x *request) (bool, error) {
+		if x.Recipients[i].InvitedAt.IsZero() {
+			x.Recipients[i].InvitedAt = b.now().UTC()
+		}
+		x.log(b.now(), "Invitation sent again to %s", rc.Email)
+		return true, nil
+	})
+	return err
+}
+
+// Scheduled implements sdk.Scheduler. Keys:
+//
+//	expire/<request>            the request's time is up
+//	remind/<request>/<n>        the n-th reminder
+//	settle/<request>/<x>        finish what a signature or decline started
+//	resend/<request>/<i>/<n>    send recipient i a new link (n makes it unique)
+//
+// An error that waiting cannot fix is logged and the callback dropped;
+// others are returned, and the host calls again later.
+func (b *Block) Scheduled(ctx context.Context, key string, _ []byte) error {
+	kind, rest, _ := strings.Cut(key, "/")
+	id, arg, _ := strings.Cut(rest, "/")
+	var err error
+	switch kind {
+	case "expire":
+		err = b.expire(ctx, id)
+	case "remind":
+		n, perr := strconv.Atoi(arg)
+		if perr != nil || n < 1 {
+			err = fmt.Errorf("bad reminder key %q", key)
+			break
+		}
+		err = b.remind(ctx, id, n)
+	case "settle":
+		err = b.settle(ctx, id)
+	case "resend":
+		who, n, _ := strings.Cut(arg, "/")
+		i, perr := strconv.Atoi(who)
+		if perr != nil {
+			err = fmt.Errorf("bad resend key %q", key)
+			break
+		}
+		err = b.resend(ctx, id, i, n)
+	default:
+		err = fmt.Errorf("unknown callback %q", key)
+	}
+	if err == nil || errors.Is(err, errNoRequest) {
+		return nil
+	}
+	var be *sdk.Error
+	if errors.As(err, &be) && be.Retryable {
+		return err
+	}
+	b.host().Log(ctx, "error", "signature: scheduled callback dropped", map[string]any{"key": key, "err": err.Error()})
+	return nil
+}
+
+// The events' data, as the schemas in schemas/events describe it.
+type eventDocument struct {
+	ID       string `json:"id"`
+	URL      string `json:"url"`
+	Name     string `json:"name"`
+	Mimetype string `json:"mimetype"`
+}
+
+type eventRecipient struct {
+	Email        string `json:"email"`
+	Name         string `json:"name,omitempty"`
+	Order        int    `json:"order"`
+	Status       string `json:"status"`
+	SignatureURL string `json:"signature_url"`
+	SignedAt     string `json:"signed_at,omitempty"`
+}
+
+func eventDocuments(docs []document) []eventDocument {
+	out := make([]eventDocument, len(docs))
+	for i, d := range docs {
+		out[i] = eventDocument{ID: d.ID, URL: d.URL, Name: d.Name, Mimetype: d.Mimetype}
+	}
+	return out
+}
+
+func (b *Block) requestedEvent(r *request, links map[int]string) (sdk.EventData, error) {
+	rs := make([]eventRecipient, len(r.Recipients))
+	for i, rc := range r.Recipients {
+		rs[i] = eventRecipient{Email: rc.Email, Name: rc.Name, Order: rc.Order, Status: "PENDING", SignatureURL: b.signURL(links[i])}
+	}
+	return sdk.NewEvent("SIGNATURES_REQUESTED", map[string]any{"documents": eventDocuments(r.Documents), "recipients": rs})
+}
+
+// finalRecipients lists the recipients for a final event. Their signing
+// links no longer work, so signature_url is a receipt link instead: it
+// shows the request's outcome and, once completed, fresh links to the
+// signed PDFs.
+func (b *Block) finalRecipients(ctx context.Context, r *request) ([]eventRecipient, error) {
+	rs := make([]eventRecipient, len(r.Recipients))
+	for i, rc := range r.Recipients {
+		tok, err := b.issueToken(ctx, r.ID, i, true)
+		if err != nil {
+			return nil, err
+		}
+		e := eventRecipient{Email: rc.Email, Name: rc.Name, Order: rc.Order, Status: "PENDING", SignatureURL: b.receiptURL(tok)}
+		switch rc.Status {
+		case recipientSigned:
+			e.Status, e.SignedAt = "COMPLETED", rc.SignedAt.UTC().Format(time.RFC3339)
+		case recipientDeclined:
+			e.Status = "DECLINED"
+		}
+		rs[i] = e
+	}
+	return rs, nil
+}
+
+func (b *Block) completedEvent(ctx context.Context, r *request) (sdk.EventData, error) {
+	rs, err := b.finalRecipients(ctx, r)
+	if err != nil {
+		return sdk.EventData{}, err
+	}
+	return sdk.NewEvent("SIGNATURES_COMPLETED", map[string]any{"documents": eventDocuments(r.Signed), "recipients": rs})
+}
+
+func (b *Block) declinedEvent(ctx context.Context, r *request) (sdk.EventData, error) {
+	rs, err := b.finalRecipients(ctx, r)
+	if err != nil {
+		return sdk.EventData{}, err
+	}
+	return sdk.NewEvent("SIGNATURES_DECLINED", map[string]any{"documents": eventDocuments(r.Documents), "recipients": rs, "reason": r.Reason})
+}

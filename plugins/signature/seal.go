@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/paperflow/paperflow/plugins/sdk"
+	"github.com/paperflow/paperflow/plugins/signature/pdfsign"
+	"github.com/paperflow/paperflow/plugins/template/fonts"
+)
+
+// sealKey holds the certificate and key that seal the signed PDFs, made on
+// first use and shared by every process of this block through the KV.
+const sealKey = "seal.pem"
+
+// consentText is what a signer agrees to by ticking the box; the audit
+// trail quotes it.
+const consentText = "I agree to sign this document electronically, and that my typed (or drawn) signature is as binding as a handwritten one."
+
+// sealer returns the sealing certificate and key, creating them on the
+// first call of any process (compare-and-set: the first one stored wins).
+func (b *Block) sealer(ctx context.Context) (*pdfsign.Signer, error) {
+	b.sealMu.Lock()
+	defer b.sealMu.Unlock()
+	if b.seal != nil {
+		return b.seal, nil
+	}
+	for range 2 {
+		raw, _, found, err := b.host().KVGet(ctx, sealKey)
+		if err != nil {
+			return nil, sdk.Retryable(err)
+		}
+		if found {
+			s, err := pdfsign.ParsePEM(raw)
+			if err != nil {
+				return nil, fmt.Errorf("sealing certificate in the block state: %w", err)
+			}
+			b.seal = s
+			return s, nil
+		}
+		s, err := pdfsign.NewSelfSigned(fmt.Sprintf("paperflow document seal (%s/%s)", b.cfg.Workflow, b.cfg.BlockID), b.now())
+		if err != nil {
+			return nil, err
+		}
+		pemBytes, err := s.MarshalPEM()
+		if err != nil {
+			return nil, err
+		}
+		_, err = b.host().KVPut(ctx, sealKey, pemBytes, 0)
+		if err == nil {
+			b.seal = s
+			return s, nil
+		}
+		if !errors.Is(err, sdk.ErrConflict) {
+			return nil, sdk.Retryable(err)
+		}
+		// Another process stored one first: use that.
+	}
+	return nil, sdk.Retryable(errors.New("sealing certificate: could not store or load it"))
+}
+
+// pageFonts are the template block's DejaVu faces, so names in any
+// European script come out right on the signature and audit pages.
+var pageFonts = pdfsign.Fonts{Regular: fonts.Regular.Data, Bold: fonts.Bold.Data, Has: fonts.Regular.Has}
+
+// sealDocuments makes and stores the signed PDF of each document.
+func (b *Block) sealDocuments(ctx context.Context, r *request) ([]document, error) {
+	s, err := b.sealer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rec := pdfsign.Record{RequestID: r.ID, Consent: consentText}
+	order := slices.Clone(r.Recipients)
+	slices.SortStableFunc(order, func(a, c recipient) int {
+		if a.Order != c.Order {
+			return a.Order - c.Order
+		}
+		return a.SignedAt.Compare(c.SignedAt)
+	})
+	for _, rc := range order {
+		sig := pdfsign.Signature{Name: rc.Signature, Email: rc.Email, Order: rc.Order, SignedAt: rc.SignedAt, IP: rc.IP, UserAgent: rc.UserAgent}
+		if rc.RemoteAddr != "" && rc.RemoteAddr != rc.IP {
+			sig.IP += " (connection from " + rc.RemoteAddr + ")"
+		}
+		if rc.Drawn {
+			i := slices.IndexFunc(r.Recipients, func(x recipient) bool { return x.Email == rc.Email })
+			raw, _, found, err := b.host().KVGet(ctx, imageKey(r.ID, i))
+			if err != nil {
+				return nil, sdk.Retryable(err)
+			}
+			if found {
+				sig.Image = raw
+			}
+		}
+		rec.Signatures = append(rec.Signatures, sig)
+	}
+	for _, t := range r.Trail {
+		rec.Trail = append(rec.Trail, pdfsign.AuditEvent{At: t.At, What: t.What})
+	}
+	now := b.now()
+	out := make([]document, 0, len(r.Documents))
+	for _, d := range r.Documents {
+		_, data, err := b.host().GetDocument(ctx, d.ID)
+		if err != nil {
+			return nil, sdk.Retryable(err)
+		}
+		rec.Document = d.Name
+		sealed, err := pdfsign.Seal(data, rec, s, pdfsign.Options{Fonts: pageFonts, Now: now})
+		if err != nil {
+			return nil, fmt.Errorf("seal %q: %w", d.Name, err)
+		}
+		nd, err := b.host().PutDocument(ctx, signedName(d.Name), "application/pdf", sealed)
+		if err != nil {
+			return nil, sdk.Retryable(err)
+		}
+		out = append(out, document{ID: nd.ID, Name: nd.Name, Mimetype: nd.Mimetype, URL: nd.URL})
+	}
+	return out, nil
+}
+
+// signedName is "Contract (signed).pdf" for "Contract.pdf".
+func signedName(name string) string {
+	base := name
+	if strings.HasSuffix(strings.ToLower(base), ".pdf") {
+		base = base[:len(base)-4]
+	}
+	return base + " (signed).pdf"
+}
+
+// checkSealable fails early, when the request is made, for a document the
+// block could not seal once everyone has signed.
+func checkSealable(name string, data []byte) error {
+	if !bytes.HasPrefix(bytes.TrimLeft(data, "\x00\t\r\n "), []byte("%PDF-")) {
+		return fmt.Errorf("documents: %q is not a PDF file", name)
+	}
+	if bytes.Contains(data, []byte("/Encrypt")) {
+		return fmt.Errorf("documents: %q is encrypted (password-protected); a signed PDF cannot be made from it: produce it without a password", name)
+	}
+	return nil
+}
