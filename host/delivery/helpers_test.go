@@ -23,6 +23,7 @@ import (
 	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/delivery"
 	"github.com/paperflow/paperflow/host/events"
+	"github.com/paperflow/paperflow/plugins/sdk/conformance"
 	"github.com/paperflow/paperflow/plugins/webhook/send"
 	"github.com/paperflow/paperflow/plugins/webhook/verify"
 )
@@ -43,15 +44,8 @@ func newBus(t testing.TB) *bus.Bus {
 	return b
 }
 
-type testLog struct{ t testing.TB }
-
-func (l testLog) Write(p []byte) (int, error) {
-	l.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
-
 func logger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return conformance.Logger(t, slog.LevelWarn)
 }
 
 func options(t testing.TB, b *bus.Bus) delivery.Options {

@@ -13,7 +13,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -229,5 +228,3 @@ func (e *Engine) Schedule(ctx context.Context, in pluginhost.Instance, key strin
 	}
 	return nil
 }
-
-var errStopped = errors.New("engine stopped")

@@ -9,11 +9,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/santhosh-tekuri/jsonschema/v5"
 
 	"github.com/paperflow/paperflow/host/bus"
@@ -22,6 +20,7 @@ import (
 	"github.com/paperflow/paperflow/host/mail"
 	"github.com/paperflow/paperflow/host/pluginhost"
 	"github.com/paperflow/paperflow/host/workflow"
+	"github.com/paperflow/paperflow/plugins/sdk/conformance"
 )
 
 // pluginDir holds the blocks the tests use, built once by TestMain.
@@ -69,7 +68,7 @@ func newEnv(t *testing.T, tweaks ...func(*engine.Options)) *testEnv {
 	opts := engine.Options{
 		Bus: b, Plugins: pluginhost.Registry{Dir: pluginDir}, PublicURL: "http://127.0.0.1:8080",
 		Mail: mail.Outbox{Dir: filepath.Join(dir, "outbox")}, RetryDelay: 20 * time.Millisecond,
-		Log: slog.New(slog.NewTextHandler(newTestLog(t), &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Log: conformance.Logger(t, slog.LevelWarn),
 	}
 	for _, tw := range tweaks {
 		tw(&opts)
@@ -79,31 +78,6 @@ func newEnv(t *testing.T, tweaks ...func(*engine.Options)) *testEnv {
 		t.Fatal(err)
 	}
 	return &testEnv{bus: b, engine: e, dir: dir}
-}
-
-// testLog sends log lines to the test's log until the test ends; block
-// processes may still log (exiting) after that, which testing forbids.
-type testLog struct{ w *safeTestWriter }
-
-type safeTestWriter struct {
-	mu   sync.Mutex
-	t    testing.TB
-	done bool
-}
-
-func newTestLog(t testing.TB) testLog {
-	w := &safeTestWriter{t: t}
-	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
-	return testLog{w}
-}
-
-func (l testLog) Write(p []byte) (int, error) {
-	l.w.mu.Lock()
-	defer l.w.mu.Unlock()
-	if !l.w.done {
-		l.w.t.Log(strings.TrimSpace(string(p)))
-	}
-	return len(p), nil
 }
 
 // load writes a workflow and its CSV into a temp dir and loads it.
@@ -127,32 +101,15 @@ func (env *testEnv) load(t *testing.T, wfYAML, csvText string, secrets workflow.
 // published reads every event of a run straight from the stream.
 func (env *testEnv) published(t *testing.T, runID string) []events.Envelope {
 	t.Helper()
-	ctx := context.Background()
-	cons, err := env.bus.JS.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []events.Envelope
-	for {
-		batch, err := cons.FetchNoWait(500)
-		if err != nil {
+	for _, raw := range conformance.RunEvents(t, env.bus.JS, runID) {
+		var ev events.Envelope
+		if err := json.Unmarshal(raw, &ev); err != nil {
 			t.Fatal(err)
 		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			var env events.Envelope
-			if err := json.Unmarshal(m.Data(), &env); err != nil {
-				t.Fatal(err)
-			}
-			if env.Metadata.RunID == runID {
-				out = append(out, env)
-			}
-		}
-		if n == 0 {
-			return out
-		}
+		out = append(out, ev)
 	}
+	return out
 }
 
 func TestRunThroughSteps(t *testing.T) {

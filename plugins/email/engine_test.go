@@ -17,11 +17,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/engine"
@@ -31,6 +28,7 @@ import (
 	"github.com/paperflow/paperflow/host/pluginhost"
 	"github.com/paperflow/paperflow/host/workflow"
 	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"
+	"github.com/paperflow/paperflow/plugins/sdk/conformance"
 )
 
 // pluginDir holds csv, makedoc and this block, built once by TestMain for
@@ -93,7 +91,7 @@ func newEnv(t *testing.T, o smtptest.Options) *testEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tr.Close() })
-	log := slog.New(slog.NewTextHandler(newTestLog(t), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := conformance.Logger(t, slog.LevelWarn)
 	e, err := engine.New(ctx, engine.Options{
 		Bus: b, Plugins: pluginhost.Registry{Dir: pluginDir}, PublicURL: "http://127.0.0.1:8080",
 		Mail: tr, Log: log, RetryDelay: 20 * time.Millisecond,
@@ -127,32 +125,15 @@ func (env *testEnv) load(t *testing.T, wfYAML string, files map[string]string) *
 // published reads the run's events from the PAPERFLOW_EVENTS stream.
 func (env *testEnv) published(t *testing.T, runID string) []events.Envelope {
 	t.Helper()
-	ctx := context.Background()
-	cons, err := env.bus.JS.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []events.Envelope
-	for {
-		batch, err := cons.FetchNoWait(500)
-		if err != nil {
+	for _, raw := range conformance.RunEvents(t, env.bus.JS, runID) {
+		var ev events.Envelope
+		if err := json.Unmarshal(raw, &ev); err != nil {
 			t.Fatal(err)
 		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			var ev events.Envelope
-			if err := json.Unmarshal(m.Data(), &ev); err != nil {
-				t.Fatal(err)
-			}
-			if ev.Metadata.RunID == runID {
-				out = append(out, ev)
-			}
-		}
-		if n == 0 {
-			return out
-		}
+		out = append(out, ev)
 	}
+	return out
 }
 
 // checkpoint reads the outputs a block recorded for an item.
@@ -442,29 +423,4 @@ func readParts(t *testing.T, contentType string, body io.Reader) map[string]stri
 	}
 	walk(contentType, body)
 	return out
-}
-
-// testLog sends log lines to the test's log until the test ends; block
-// processes may still log (exiting) after that, which testing forbids.
-type testLog struct{ w *safeWriter }
-
-type safeWriter struct {
-	mu   sync.Mutex
-	t    testing.TB
-	done bool
-}
-
-func newTestLog(t testing.TB) testLog {
-	w := &safeWriter{t: t}
-	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
-	return testLog{w}
-}
-
-func (l testLog) Write(p []byte) (int, error) {
-	l.w.mu.Lock()
-	defer l.w.mu.Unlock()
-	if !l.w.done {
-		l.w.t.Log(strings.TrimSpace(string(p)))
-	}
-	return len(p), nil
 }

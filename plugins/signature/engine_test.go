@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,6 +29,7 @@ import (
 	"github.com/paperflow/paperflow/host/mail"
 	"github.com/paperflow/paperflow/host/pluginhost"
 	"github.com/paperflow/paperflow/host/workflow"
+	"github.com/paperflow/paperflow/plugins/sdk/conformance"
 )
 
 // pluginDir holds csv, makepdf and this block, built once by TestMain for
@@ -90,7 +90,7 @@ func newHostEnv(t testing.TB) *hostEnv {
 		t.Fatal(err)
 	}
 	env := &hostEnv{bus: b, outbox: mail.Outbox{Dir: filepath.Join(dir, "outbox")}, url: "http://" + ln.Addr().String(),
-		log: slog.New(slog.NewTextHandler(newTestLog(t), &slog.HandlerOptions{Level: slog.LevelWarn}))}
+		log: conformance.Logger(t, slog.LevelWarn)}
 	env.engine, err = engine.New(ctx, engine.Options{
 		Bus: b, Plugins: pluginhost.Registry{Dir: pluginDir}, PublicURL: env.url,
 		Mail: env.outbox, Log: env.log, RetryDelay: 20 * time.Millisecond,
@@ -257,31 +257,6 @@ func plainText(t testing.TB, contentType string, body io.Reader) string {
 			return string(b)
 		}
 	}
-}
-
-// testLog sends log lines to the test's log until the test ends; block
-// processes may still log (exiting) after that, which testing forbids.
-type testLog struct{ w *safeTestWriter }
-
-type safeTestWriter struct {
-	mu   sync.Mutex
-	t    testing.TB
-	done bool
-}
-
-func newTestLog(t testing.TB) testLog {
-	w := &safeTestWriter{t: t}
-	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
-	return testLog{w}
-}
-
-func (l testLog) Write(p []byte) (int, error) {
-	l.w.mu.Lock()
-	defer l.w.mu.Unlock()
-	if !l.w.done {
-		l.w.t.Log(strings.TrimSpace(string(p)))
-	}
-	return len(p), nil
 }
 
 const signWorkflow = `name: hiring

@@ -22,14 +22,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/engine"
 	"github.com/paperflow/paperflow/host/events"
 	"github.com/paperflow/paperflow/host/mail"
 	"github.com/paperflow/paperflow/host/pluginhost"
 	"github.com/paperflow/paperflow/host/workflow"
+	"github.com/paperflow/paperflow/plugins/sdk/conformance"
 )
 
 // TestWorkflowOnEngine runs a real workflow on a real engine with an
@@ -168,7 +167,7 @@ func startEngine(t *testing.T, dir string) (*bus.Bus, *engine.Engine) {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	log := slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := conformance.Logger(t, slog.LevelWarn)
 	e, err := engine.New(ctx, engine.Options{
 		Bus: b, Plugins: pluginhost.Registry{Dir: plugins}, PublicURL: "http://127.0.0.1:1",
 		Mail: mail.Outbox{Dir: filepath.Join(dir, "outbox")}, RetryDelay: 10 * time.Millisecond, Log: log,
@@ -220,33 +219,7 @@ func TestLargeDocumentReachesTheHost(t *testing.T) {
 
 // publishedEvents reads every event of a run from the JetStream stream.
 func publishedEvents(t *testing.T, b *bus.Bus, runID string) [][]byte {
-	t.Helper()
-	ctx := context.Background()
-	cons, err := b.JS.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out [][]byte
-	for {
-		batch, err := cons.FetchNoWait(100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			var env events.Envelope
-			if err := json.Unmarshal(m.Data(), &env); err != nil {
-				t.Fatal(err)
-			}
-			if env.Metadata.RunID == runID {
-				out = append(out, append([]byte(nil), m.Data()...))
-			}
-		}
-		if n == 0 {
-			return out
-		}
-	}
+	return conformance.RunEvents(t, b.JS, runID)
 }
 
 // fetch gets a document through the host's document handler.
@@ -266,11 +239,4 @@ func fetch(t *testing.T, base, docURL string) ([]byte, string) {
 		t.Fatalf("GET %s: %d %s", u.RequestURI(), resp.StatusCode, body)
 	}
 	return body, resp.Header.Get("Content-Type")
-}
-
-type testLog struct{ t *testing.T }
-
-func (l testLog) Write(p []byte) (int, error) {
-	l.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"mime"
 	"net/mail"
 	"os"
 
@@ -30,8 +31,11 @@ func newOutboxCmd(cfg *config) *cobra.Command {
 					fmt.Fprintf(out, "%s: unreadable: %v\n", f, err)
 					continue
 				}
-				dec := new(mimeDecoder)
-				fmt.Fprintf(out, "%s\n  To: %s\n  Subject: %s\n", f, m.Header.Get("To"), dec.decode(m.Header.Get("Subject")))
+				subject, err := new(mime.WordDecoder).DecodeHeader(m.Header.Get("Subject"))
+				if err != nil {
+					subject = m.Header.Get("Subject")
+				}
+				fmt.Fprintf(out, "%s\n  To: %s\n  Subject: %s\n", f, m.Header.Get("To"), subject)
 			}
 			fmt.Fprintf(out, "%d message(s) in %s\n", len(files), cfg.outbox().Dir)
 			return nil
