@@ -57,6 +57,9 @@ func (b *Block) Configure(_ context.Context, c sdk.Config) error {
 	if err := c.Decode(&cfg); err != nil {
 		return fmt.Errorf("signature: %w", err)
 	}
+	if _, err := configuredSealer(); err != nil {
+		return fmt.Errorf("signature: %w", err)
+	}
 	if len(cfg.Documents) == 0 {
 		return errors.New("signature: with.documents is required: the ids of earlier blocks whose PDFs are signed, e.g. [contract]")
 	}

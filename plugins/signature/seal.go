@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 
@@ -21,13 +22,39 @@ const sealKey = "seal.pem"
 // trail quotes it.
 const consentText = "I agree to sign this document electronically, and that my typed (or drawn) signature is as binding as a handwritten one."
 
-// sealer returns the sealing certificate and key, creating them on the
-// first call of any process (compare-and-set: the first one stored wins).
+// SigningCertEnv names the PEM file (certificate, chain, key) the host
+// configured to seal signed PDFs (paperflow --signing-cert).
+const SigningCertEnv = "PAPERFLOW_SIGNING_CERT"
+
+// configuredSealer loads the host's configured certificate, if any.
+func configuredSealer() (*pdfsign.Signer, error) {
+	path := os.Getenv(SigningCertEnv)
+	if path == "" {
+		return nil, nil
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("signing certificate (--signing-cert): %w", err)
+	}
+	s, err := pdfsign.ParsePEM(raw)
+	if err != nil {
+		return nil, fmt.Errorf("signing certificate %s (--signing-cert): %w", path, err)
+	}
+	return s, nil
+}
+
+// sealer returns the sealing certificate and key: the host's configured
+// one, or else a self-signed one created on the first call of any process
+// (compare-and-set: the first one stored wins).
 func (b *Block) sealer(ctx context.Context) (*pdfsign.Signer, error) {
 	b.sealMu.Lock()
 	defer b.sealMu.Unlock()
 	if b.seal != nil {
 		return b.seal, nil
+	}
+	if s, err := configuredSealer(); s != nil || err != nil {
+		b.seal = s
+		return s, err
 	}
 	for range 2 {
 		raw, _, found, err := b.host().KVGet(ctx, sealKey)

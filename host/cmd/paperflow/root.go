@@ -37,6 +37,9 @@ type config struct {
 	// webhookAllow lists private ranges webhooks may reach; it is passed
 	// on as PAPERFLOW_WEBHOOK_ALLOW, which block processes inherit.
 	webhookAllow string
+	// signingCert is the PEM file that seals signed PDFs, passed on to
+	// block processes as PAPERFLOW_SIGNING_CERT.
+	signingCert string
 }
 
 // exitError carries a specific exit code.
@@ -91,7 +94,17 @@ Quick start:
 	f.StringVar(&cfg.pluginDir, "plugins", env("PAPERFLOW_PLUGIN_DIR", ""), "directory of block plugins (default: plugins/ next to the paperflow binary) [PAPERFLOW_PLUGIN_DIR]")
 	f.StringVar(&cfg.secretFile, "secrets", env("PAPERFLOW_SECRETS_FILE", ""), "file of NAME=value secrets, besides PAPERFLOW_SECRET_<NAME> variables [PAPERFLOW_SECRETS_FILE]")
 	f.StringVar(&cfg.webhookAllow, "webhook-allow", env("PAPERFLOW_WEBHOOK_ALLOW", ""), "CIDRs of private addresses webhooks may reach, e.g. 127.0.0.1/32 [PAPERFLOW_WEBHOOK_ALLOW]")
-	root.PersistentPreRun = func(*cobra.Command, []string) { _ = os.Setenv("PAPERFLOW_WEBHOOK_ALLOW", cfg.webhookAllow) }
+	f.StringVar(&cfg.signingCert, "signing-cert", env("PAPERFLOW_SIGNING_CERT", ""), "PEM file with the certificate (and chain) and key that seal signed PDFs; empty: a self-signed one made on first use and kept in NATS [PAPERFLOW_SIGNING_CERT]")
+	// Blocks are child processes: settings meant for them travel in their
+	// environment.
+	root.PersistentPreRun = func(*cobra.Command, []string) {
+		_ = os.Setenv("PAPERFLOW_WEBHOOK_ALLOW", cfg.webhookAllow)
+		if cfg.signingCert != "" {
+			if abs, err := filepath.Abs(cfg.signingCert); err == nil {
+				_ = os.Setenv("PAPERFLOW_SIGNING_CERT", abs)
+			}
+		}
+	}
 	f.StringVar(&cfg.logLevel, "log-level", env("PAPERFLOW_LOG_LEVEL", "warn"), "log level: debug, info, warn, error [PAPERFLOW_LOG_LEVEL]")
 	root.AddCommand(newRunCmd(cfg), newValidateCmd(cfg), newPluginsCmd(cfg), newEventsCmd(cfg), newServeCmd(cfg), newOutboxCmd(cfg), newRunsCmd(cfg), newWebhooksCmd(cfg), newSignaturesCmd(cfg), newVersionCmd())
 	return root
