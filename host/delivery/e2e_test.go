@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -19,6 +18,7 @@ import (
 	"github.com/paperflow/paperflow/host/mail"
 	"github.com/paperflow/paperflow/host/pluginhost"
 	"github.com/paperflow/paperflow/host/workflow"
+	"github.com/paperflow/paperflow/plugins/sdk/conformance"
 	"github.com/paperflow/paperflow/plugins/webhook/verify"
 )
 
@@ -32,17 +32,13 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	pluginDir = dir
-	for name, pkg := range map[string]string{
+	if err := conformance.BuildBlocks(dir, map[string]string{
 		"csv":       "../../plugins/csv",
 		"webhook":   "../../plugins/webhook",
 		"testblock": "../engine/testdata/blocks/testblock",
-	} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
-		cmd.Stderr = os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintf(os.Stderr, "build block %s: %v\n", name, err)
-			os.Exit(1)
-		}
+	}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

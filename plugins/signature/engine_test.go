@@ -46,14 +46,10 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	for name, pkg := range map[string]string{"signature": ".", "csv": "../csv", "makepdf": "./testdata/blocks/makepdf"} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
-		cmd.Stderr = os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintf(os.Stderr, "build block %s: %v\n", name, err)
-			os.RemoveAll(dir)
-			os.Exit(1)
-		}
+	if err := conformance.BuildBlocks(dir, map[string]string{"signature": ".", "csv": "../csv", "makepdf": "./testdata/blocks/makepdf"}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
 	}
 	pluginDir = dir
 	code := m.Run()

@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/paperflow/paperflow/plugins/sdk/conformance"
 )
 
 // binDir holds bin/paperflow and bin/plugins/*, built once by TestMain the
@@ -34,23 +35,19 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	builds := [][2]string{
-		{"paperflow", "."},
-		{"plugins/csv", "../../../plugins/csv"},
-		{"plugins/json", "../../../plugins/json"},
-		{"plugins/noop", "../../../plugins/noop"},
-		{"plugins/template", "../../../plugins/template"},
-		{"plugins/signature", "../../../plugins/signature"},
-		{"plugins/derive", "../../../examples/block-plugin"},
-		{"plugins/testblock", "../../engine/testdata/blocks/testblock"},
-	}
-	for _, b := range builds {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b[0]), b[1])
-		cmd.Stderr = os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintf(os.Stderr, "build %s: %v\n", b[0], err)
-			os.Exit(1)
-		}
+	err = conformance.BuildBlocks(dir, map[string]string{
+		"paperflow":         ".",
+		"plugins/csv":       "../../../plugins/csv",
+		"plugins/json":      "../../../plugins/json",
+		"plugins/noop":      "../../../plugins/noop",
+		"plugins/template":  "../../../plugins/template",
+		"plugins/signature": "../../../plugins/signature",
+		"plugins/derive":    "../../../examples/block-plugin",
+		"plugins/testblock": "../../engine/testdata/blocks/testblock",
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

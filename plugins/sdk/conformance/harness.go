@@ -3,7 +3,11 @@ package conformance
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -47,4 +51,18 @@ func RunEvents(t testing.TB, js jetstream.JetStream, runID string) [][]byte {
 			return out
 		}
 	}
+}
+
+// BuildBlocks compiles block main packages into dir, each binary at the
+// path given by its key (e.g. "csv" or "plugins/csv"), for a TestMain
+// that runs workflows through the real engine.
+func BuildBlocks(dir string, pkgs map[string]string) error {
+	for name, pkg := range pkgs {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("build block %s from %s: %w", name, pkg, err)
+		}
+	}
+	return nil
 }
