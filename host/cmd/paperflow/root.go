@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -174,6 +175,21 @@ func (c *config) openEngine(ctx context.Context, log *slog.Logger, listen string
 		return nil, nil, err
 	}
 	return b, e, nil
+}
+
+// inspectEngine is an engine on an open bus for commands that read or
+// queue state (runs, resend, following a handed-over run): it runs no
+// blocks, so mail stays with the outbox.
+func (c *config) inspectEngine(ctx context.Context, b *bus.Bus, log *slog.Logger) (*engine.Engine, error) {
+	return engine.New(ctx, engine.Options{Bus: b, Plugins: c.registry(), PublicURL: c.public(), Mail: c.outbox(), Log: log})
+}
+
+// printJSON writes v indented, the --output json / --json form of every
+// command.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 func newVersionCmd() *cobra.Command {

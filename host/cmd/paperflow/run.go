@@ -76,9 +76,7 @@ func runWorkflow(ctx context.Context, cfg *config, file, resume, output string, 
 		return err
 	}
 	if output == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(sum); err != nil {
+		if err := printJSON(stdout, sum); err != nil {
 			return err
 		}
 	} else {
@@ -132,7 +130,7 @@ func runOnHost(ctx context.Context, cfg *config, file, resume string, bar *progr
 		return nil, true, fmt.Errorf("host refused the run: %s", reply.Error)
 	}
 	bar.start(reply.RunID)
-	e, err := engine.New(ctx, engine.Options{Bus: b, Plugins: cfg.registry(), PublicURL: cfg.public(), Mail: cfg.outbox(), Log: log})
+	e, err := cfg.inspectEngine(ctx, b, log)
 	if err != nil {
 		return nil, true, err
 	}

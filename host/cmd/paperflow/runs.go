@@ -1,13 +1,10 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-
-	"github.com/paperflow/paperflow/host/engine"
 )
 
 func newRunsCmd(cfg *config) *cobra.Command {
@@ -23,7 +20,7 @@ func newRunsCmd(cfg *config) *cobra.Command {
 				return err
 			}
 			defer b.Close()
-			e, err := engine.New(ctx, engine.Options{Bus: b, Plugins: cfg.registry(), PublicURL: cfg.public(), Mail: cfg.outbox(), Log: cfg.logger(cmd.ErrOrStderr())})
+			e, err := cfg.inspectEngine(ctx, b, cfg.logger(cmd.ErrOrStderr()))
 			if err != nil {
 				return err
 			}
@@ -33,9 +30,7 @@ func newRunsCmd(cfg *config) *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(runs)
+				return printJSON(out, runs)
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "RUN\tWORKFLOW\tSTATUS\tITEMS READ\tSTARTED\tERROR")

@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/paperflow/paperflow/host/bus"
-	"github.com/paperflow/paperflow/host/engine"
 	"github.com/paperflow/paperflow/host/events"
 	"github.com/paperflow/paperflow/host/pluginhost"
 )
@@ -58,9 +57,7 @@ func newSignaturesCmd(cfg *config) *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(reqs)
+				return printJSON(out, reqs)
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "REQUEST\tWORKFLOW/BLOCK\tRUN\tITEM\tSTATUS\tRECIPIENTS")
@@ -99,7 +96,7 @@ func newSignaturesCmd(cfg *config) *cobra.Command {
 					if !strings.EqualFold(rc.Email, args[1]) {
 						continue
 					}
-					e, err := engine.New(ctx, engine.Options{Bus: b, Plugins: cfg.registry(), PublicURL: cfg.public(), Mail: cfg.outbox(), Log: cfg.logger(cmd.ErrOrStderr())})
+					e, err := cfg.inspectEngine(ctx, b, cfg.logger(cmd.ErrOrStderr()))
 					if err != nil {
 						return err
 					}

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"strings"
@@ -56,12 +54,6 @@ func withBus(cmd *cobra.Command, cfg *config, fn func(ctx context.Context, b *bu
 		return err
 	}
 	return fn(ctx, b)
-}
-
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 func newDeliveriesCmd(cfg *config) *cobra.Command {
