@@ -110,3 +110,13 @@ func (c *Catalog) Lookup(uses string) (workflow.BlockSpec, bool) {
 
 // Names lists the installed blocks.
 func (c *Catalog) Names() []string { return c.Registry.Names() }
+
+// Broken says why a block that is installed could not be described; nil
+// when it is fine or not installed at all.
+func (c *Catalog) Broken(uses string) error {
+	if _, err := c.Registry.Path(uses); err != nil {
+		return nil
+	}
+	_, err := c.Describe(context.Background(), uses)
+	return err
+}

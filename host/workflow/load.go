@@ -444,10 +444,16 @@ func (l *loader) block(m map[string]any, ptr string, index int, order blockOrder
 	if b.Uses != "" && !l.flagged[ptr+"/uses"] {
 		spec, ok := l.cat.Lookup(b.Uses)
 		switch {
+		case !ok && brokenBlock(l.cat, b.Uses) != nil:
+			l.prob(ptr+"/uses", false, "block %q is installed but cannot be used: %v", b.Uses, brokenBlock(l.cat, b.Uses))
 		case !ok:
 			names := append([]string(nil), l.cat.Names()...)
 			sort.Strings(names)
-			l.prob(ptr+"/uses", false, "unknown block %q%s: installed blocks are %s", b.Uses, didYouMean(b.Uses, names), strings.Join(names, ", "))
+			if len(names) == 0 {
+				l.prob(ptr+"/uses", false, "unknown block %q: no blocks are installed in the plugin directory; build them with `make build` or point --plugins (PAPERFLOW_PLUGIN_DIR) at them", b.Uses)
+			} else {
+				l.prob(ptr+"/uses", false, "unknown block %q%s: installed blocks are %s", b.Uses, didYouMean(b.Uses, names), strings.Join(names, ", "))
+			}
 		case index < 0 && spec.Kind != KindSource:
 			l.prob(ptr+"/uses", false, "%q is a %s block, not a source: use a source here (%s) and put %q under blocks:",
 				b.Uses, spec.Kind, strings.Join(l.namesOf(KindSource), ", "), b.Uses)

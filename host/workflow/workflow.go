@@ -55,6 +55,20 @@ type Catalog interface {
 	Names() []string
 }
 
+// BrokenBlocks is implemented by catalogs that can say why an installed
+// block could not be described (it crashed, it speaks another protocol
+// version), so the loader reports that rather than "unknown block".
+type BrokenBlocks interface {
+	Broken(uses string) error
+}
+
+func brokenBlock(c Catalog, uses string) error {
+	if b, ok := c.(BrokenBlocks); ok {
+		return b.Broken(uses)
+	}
+	return nil
+}
+
 // Workflow is a loaded, checked workflow file.
 type Workflow struct {
 	Name        string
