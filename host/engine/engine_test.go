@@ -95,16 +95,7 @@ func (env *testEnv) load(t *testing.T, wfYAML, csvText string, secrets workflow.
 
 // published reads every event of a run straight from the stream.
 func (env *testEnv) published(t *testing.T, runID string) []events.Envelope {
-	t.Helper()
-	var out []events.Envelope
-	for _, raw := range conformance.RunEvents(t, env.bus.JS, runID) {
-		var ev events.Envelope
-		if err := json.Unmarshal(raw, &ev); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, ev)
-	}
-	return out
+	return conformance.RunEnvelopes(t, env.bus.JS, runID)
 }
 
 func TestRunThroughSteps(t *testing.T) {

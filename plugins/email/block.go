@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -107,18 +106,7 @@ func loadTemplate(dir, path string) (*tags.Template, error) {
 
 // Process implements sdk.Step: one email per item, a few at a time.
 func (b *Block) Process(ctx context.Context, items []sdk.Item) []sdk.Result {
-	out := make([]sdk.Result, len(items))
-	sem := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
-	for i := range items {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			out[i] = b.one(ctx, items[i])
-		})
-	}
-	wg.Wait()
-	return out
+	return sdk.ProcessEach(ctx, items, parallel, b.one)
 }
 
 // one sends the email of one item, or says why it did not.

@@ -119,16 +119,7 @@ func (env *testEnv) load(t *testing.T, wfYAML string, files map[string]string) *
 
 // published reads the run's events from the PAPERFLOW_EVENTS stream.
 func (env *testEnv) published(t *testing.T, runID string) []events.Envelope {
-	t.Helper()
-	var out []events.Envelope
-	for _, raw := range conformance.RunEvents(t, env.bus.JS, runID) {
-		var ev events.Envelope
-		if err := json.Unmarshal(raw, &ev); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, ev)
-	}
-	return out
+	return conformance.RunEnvelopes(t, env.bus.JS, runID)
 }
 
 // checkpoint reads the outputs a block recorded for an item.

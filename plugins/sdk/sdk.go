@@ -33,6 +33,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -299,3 +300,20 @@ type Delivery struct {
 }
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// ProcessEach runs one per item with at most parallel items at once and
+// returns the results in item order: the body of most steps' Process.
+func ProcessEach(ctx context.Context, items []Item, parallel int, one func(context.Context, Item) Result) []Result {
+	out := make([]Result, len(items))
+	sem := make(chan struct{}, max(parallel, 1))
+	var wg sync.WaitGroup
+	for i := range items {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			out[i] = one(ctx, items[i])
+		})
+	}
+	wg.Wait()
+	return out
+}

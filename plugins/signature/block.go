@@ -95,18 +95,7 @@ func (b *Block) receiptURL(token string) string { return b.base() + "/receipt/" 
 
 // Process implements sdk.Step: one signature request per item.
 func (b *Block) Process(ctx context.Context, items []sdk.Item) []sdk.Result {
-	out := make([]sdk.Result, len(items))
-	sem := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
-	for i := range items {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			out[i] = b.one(ctx, items[i])
-		})
-	}
-	wg.Wait()
-	return out
+	return sdk.ProcessEach(ctx, items, parallel, b.one)
 }
 
 // one sets up the request of one item: state, links, invitations of the

@@ -66,3 +66,17 @@ func BuildBlocks(dir string, pkgs map[string]string) error {
 	}
 	return nil
 }
+
+// RunEnvelopes is RunEvents decoded.
+func RunEnvelopes(t testing.TB, js jetstream.JetStream, runID string) []events.Envelope {
+	t.Helper()
+	var out []events.Envelope
+	for _, raw := range RunEvents(t, js, runID) {
+		var env events.Envelope
+		if err := json.Unmarshal(raw, &env); err != nil {
+			t.Fatalf("event is not JSON: %v", err)
+		}
+		out = append(out, env)
+	}
+	return out
+}
