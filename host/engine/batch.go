@@ -272,7 +272,7 @@ func (rs *runState) call(ctx context.Context, b pluginhost.Caller, wire []*block
 // then checkpoints them.
 func (rs *runState) applyResults(ctx context.Context, st *stepBlock, todo []*item, results []*blockv1.ItemResult) error {
 	def := st.def
-	var raws [][]byte
+	var checked []events.Checked
 	type pendingCP struct {
 		it *item
 		cp checkpoint
@@ -293,20 +293,20 @@ func (rs *runState) applyResults(ctx context.Context, st *stepBlock, todo []*ite
 			it.fail(def.ID, err.Error())
 			continue
 		}
-		evRaws, counts, err := rs.buildEvents(def.ID, it.in.ID, r.Events)
+		evs, counts, err := rs.buildEvents(def.ID, it.in.ID, r.Events)
 		if err != nil {
 			it.fail(def.ID, err.Error())
 			continue
 		}
-		raws = append(raws, evRaws...)
+		checked = append(checked, evs...)
 		it.outputs[def.ID] = outputs
 		for k, n := range counts {
 			it.events[k] += n
 		}
 		cps = append(cps, pendingCP{it, checkpoint{Outputs: outputs, Events: counts}})
 	}
-	if len(raws) > 0 {
-		for i, err := range rs.e.publisher.PublishBatch(ctx, raws) {
+	if len(checked) > 0 {
+		for i, err := range rs.e.publisher.PublishChecked(ctx, checked) {
 			if err != nil {
 				return fmt.Errorf("block %s: publish event %d of batch: %w", def.ID, i, err)
 			}
@@ -367,11 +367,11 @@ func mergeOutputs(r *blockv1.ItemResult) (json.RawMessage, error) {
 
 // buildEvents wraps a step's events in envelopes and validates them all;
 // one invalid event fails the item and none of its events is published.
-func (rs *runState) buildEvents(blockID, itemID string, evs []*blockv1.EventData) ([][]byte, map[string]int, error) {
+func (rs *runState) buildEvents(blockID, itemID string, evs []*blockv1.EventData) ([]events.Checked, map[string]int, error) {
 	if len(evs) == 0 {
 		return nil, nil, nil
 	}
-	raws := make([][]byte, 0, len(evs))
+	out := make([]events.Checked, 0, len(evs))
 	counts := map[string]int{}
 	now := time.Now().UTC()
 	for _, ev := range evs {
@@ -388,13 +388,14 @@ func (rs *runState) buildEvents(blockID, itemID string, evs []*blockv1.EventData
 		if err != nil {
 			return nil, nil, fmt.Errorf("block %s: %s event: %w", blockID, ev.Type, err)
 		}
-		if err := rs.e.validator.Validate(raw); err != nil {
+		c, err := rs.e.validator.Check(raw)
+		if err != nil {
 			return nil, nil, fmt.Errorf("block %s: %s event is not valid, not published: %w", blockID, ev.Type, err)
 		}
-		raws = append(raws, raw)
+		out = append(out, c)
 		counts[ev.Type]++
 	}
-	return raws, counts, nil
+	return out, counts, nil
 }
 
 // finish records outcomes of finished items, then acknowledges them;

@@ -62,8 +62,27 @@ func (p *Publisher) PublishBatch(ctx context.Context, raws [][]byte) []error {
 		}
 		msgs[i] = message(h, raw)
 	}
+	p.publishAll(ctx, msgs, errs)
+	return errs
+}
 
-	futures := make([]jetstream.PubAckFuture, len(raws))
+// PublishChecked is PublishBatch for events already validated with
+// Validator.Check.
+func (p *Publisher) PublishChecked(ctx context.Context, events []Checked) []error {
+	errs := make([]error, len(events))
+	msgs := make([]*nats.Msg, len(events))
+	for i, c := range events {
+		msgs[i] = message(c.h, c.raw)
+	}
+	p.publishAll(ctx, msgs, errs)
+	return errs
+}
+
+// publishAll publishes msgs (nil entries skipped) without waiting in
+// between, then waits for their acks, recording failures in errs.
+func (p *Publisher) publishAll(ctx context.Context, msgs []*nats.Msg, errs []error) {
+
+	futures := make([]jetstream.PubAckFuture, len(msgs))
 	for i, msg := range msgs {
 		if msg == nil {
 			continue
@@ -90,7 +109,6 @@ func (p *Publisher) PublishBatch(ctx context.Context, raws [][]byte) []error {
 			errs[i] = waitAck(ctx, f)
 		}
 	}
-	return errs
 }
 
 // waitAck waits for f's ack. An ack that has already arrived wins over a

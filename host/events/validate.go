@@ -178,6 +178,27 @@ func (v *Validator) Validate(raw []byte) error {
 	return err
 }
 
+// Checked is an event that passed validation, ready to publish without
+// being validated again.
+type Checked struct {
+	h   header
+	raw []byte
+}
+
+// ID is the checked event's id.
+func (c Checked) ID() string { return c.h.id }
+
+// Check validates raw like Validate and keeps what publishing needs, so a
+// caller that must validate a group of events before publishing any of
+// them (all of one item's, or none) pays for validation once.
+func (v *Validator) Check(raw []byte) (Checked, error) {
+	h, err := v.check(raw)
+	if err != nil {
+		return Checked{}, err
+	}
+	return Checked{h: h, raw: raw}, nil
+}
+
 // header is what publishing needs from a valid event, read during validation
 // so the event is decoded once.
 type header struct {
