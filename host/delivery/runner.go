@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/paperflow/paperflow/host/metrics"
 	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"
 )
 
@@ -57,6 +59,8 @@ func (r *runner) stop() {
 
 func (r *runner) run() {
 	defer close(r.done)
+	untrack := metrics.TrackQueue(r.t.Ref(), r.queueDepth)
+	defer untrack()
 	msgs := make(chan jetstream.Msg, r.o.BatchSize)
 	var pumps sync.WaitGroup
 	var iters []jetstream.MessagesContext
@@ -84,6 +88,20 @@ func (r *runner) run() {
 		_ = m.Nak()
 	}
 	r.batches.Wait()
+}
+
+// queueDepth reads the target's consumers: events handed out and not
+// settled (waiting for a retry, or in flight) and events not handed out.
+func (r *runner) queueDepth(ctx context.Context) (retryPending, backlog uint64, err error) {
+	for _, c := range r.cons {
+		info, err := c.Info(ctx)
+		if err != nil {
+			return 0, 0, err
+		}
+		retryPending += uint64(max(info.NumAckPending, 0))
+		backlog += info.NumPending
+	}
+	return retryPending, backlog, nil
 }
 
 // batch cuts msgs into batches until ctx ends.
@@ -306,7 +324,24 @@ func (s *settlement) settle(m jetstream.Msg, ev *blockv1.Event, info msgInfo, re
 			_ = m.Nak()
 		}
 	}
-	s.log(a)
+	metrics.Delivery(r.t.Ref(), outcome(a))
+	s.log(a, ev)
+}
+
+// outcome is an attempt's outcome in paperflow_deliveries_total.
+func outcome(a Attempt) string {
+	switch {
+	case a.DeadLettered && (a.HTTPStatus == http.StatusGone || strings.Contains(a.Reason, "410 Gone")):
+		return metrics.Disabled
+	case a.DeadLettered:
+		return metrics.Dead
+	case a.Status == "delivered":
+		return metrics.Delivered
+	case a.Status == "skipped":
+		return metrics.Skipped
+	default: // retry, error, or failed but not stored as a dead letter yet
+		return metrics.Retry
+	}
 }
 
 func (s *settlement) deadLetter(m jetstream.Msg, ev *blockv1.Event, info msgInfo, a *Attempt, reason string) {
@@ -337,7 +372,7 @@ func (s *settlement) deadLetter(m jetstream.Msg, ev *blockv1.Event, info msgInfo
 	s.deadMsgs = append(s.deadMsgs, m)
 }
 
-func (s *settlement) log(a Attempt) {
+func (s *settlement) log(a Attempt, ev *blockv1.Event) {
 	r := s.r
 	lvl := slog.LevelDebug
 	if a.Status != "delivered" && a.Status != "skipped" {
@@ -347,10 +382,28 @@ func (s *settlement) log(a Attempt) {
 		lvl = slog.LevelWarn
 	}
 	if r.log.Enabled(context.Background(), lvl) {
-		r.log.Log(context.Background(), lvl, "delivery attempt", "event", a.EventID, "attempt", a.Attempt, "status", a.Status,
+		o := origin(ev.Envelope)
+		r.log.Log(context.Background(), lvl, "delivery attempt", "event", a.EventID, "type", a.EventType,
+			"run", o.RunID, "item", o.ItemID, "attempt", a.Attempt, "status", a.Status,
 			"http_status", a.HTTPStatus, "reason", a.Reason, "dead_lettered", a.DeadLettered)
 	}
 	s.attempts = append(s.attempts, a)
+}
+
+// eventOrigin is the run and item an event came from, for logs.
+type eventOrigin struct {
+	RunID  string `json:"run_id"`
+	ItemID string `json:"item_id"`
+}
+
+// origin reads an envelope's metadata; an envelope without it gives
+// empty fields.
+func origin(envelope []byte) eventOrigin {
+	var env struct {
+		Metadata eventOrigin `json:"metadata"`
+	}
+	_ = json.Unmarshal(envelope, &env)
+	return env.Metadata
 }
 
 // attemptsPerRecord bounds the attempts stored in one message of the

@@ -3,10 +3,13 @@ package events
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/paperflow/paperflow/host/metrics"
 )
 
 // Publisher validates events and publishes them to the PAPERFLOW_EVENTS
@@ -35,9 +38,11 @@ func (p *Publisher) Publish(ctx context.Context, raw []byte) (eventID string, er
 		return "", err
 	}
 	msg := message(h, raw)
-	if _, err := p.js.PublishMsg(ctx, msg); err != nil {
+	ack, err := p.js.PublishMsg(ctx, msg)
+	if err != nil {
 		return h.id, fmt.Errorf("publish event %s (%s) on %s: %w", h.id, h.typ, msg.Subject, err)
 	}
+	count(msg, ack)
 	return h.id, nil
 }
 
@@ -115,20 +120,31 @@ func (p *Publisher) publishAll(ctx context.Context, msgs []*nats.Msg, errs []err
 // context that has meanwhile ended, so a stored event is not reported failed.
 func waitAck(ctx context.Context, f jetstream.PubAckFuture) error {
 	select {
-	case <-f.Ok():
+	case ack := <-f.Ok():
+		count(f.Msg(), ack)
 		return nil
 	case err := <-f.Err():
 		return publishError(f.Msg(), err)
 	default:
 	}
 	select {
-	case <-f.Ok():
+	case ack := <-f.Ok():
+		count(f.Msg(), ack)
 		return nil
 	case err := <-f.Err():
 		return publishError(f.Msg(), err)
 	case <-ctx.Done():
 		return publishError(f.Msg(), fmt.Errorf("no ack: %w", ctx.Err()))
 	}
+}
+
+// count records a stored event in paperflow_events_published_total; a
+// duplicate JetStream dropped was counted when it was first stored.
+func count(msg *nats.Msg, ack *jetstream.PubAck) {
+	if ack != nil && ack.Duplicate {
+		return
+	}
+	metrics.EventPublished(msg.Subject[strings.LastIndexByte(msg.Subject, '.')+1:])
 }
 
 func publishError(msg *nats.Msg, err error) error {

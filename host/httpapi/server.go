@@ -1,6 +1,6 @@
-// Package httpapi is the host's HTTP server: health, documents at signed
-// URLs, the pages and callbacks blocks serve (/blocks/<workflow>/<block>/),
-// and the run API.
+// Package httpapi is the host's HTTP server: health, metrics, documents at
+// signed URLs, the pages and callbacks blocks serve
+// (/blocks/<workflow>/<block>/), and the run API.
 package httpapi
 
 import (
@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/paperflow/paperflow/host/metrics"
 	"github.com/paperflow/paperflow/host/pluginhost"
 	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"
 )
@@ -55,11 +56,19 @@ func (s *Server) Mount(workflow, block string, b *pluginhost.Block) {
 // SetReady installs the readiness check behind /readyz.
 func (s *Server) SetReady(f func() error) { s.ready = f }
 
-// Handler returns the router.
+// Handler returns the router. Every request is counted in
+// paperflow_http_requests_total by route pattern and status code.
+//
+// GET /metrics serves the Prometheus metrics of package metrics. Like
+// /healthz and /readyz it needs no API token: the figures hold no item data
+// and no secrets (labels are workflow, block, sink and event type names).
+// Where even those names are private, keep --http on a private address or
+// put /metrics behind the proxy's own access control.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", metrics.Handler())
 	mux.Handle("GET /documents/", s.Documents)
 	mux.HandleFunc("/blocks/{workflow}/{block}/", s.blockRoute)
 	mux.HandleFunc("POST /api/runs", s.auth(s.startRun))
@@ -67,7 +76,7 @@ func (s *Server) Handler() http.Handler {
 	if s.Subscriptions != nil {
 		s.Subscriptions.Register(mux)
 	}
-	return mux
+	return metrics.InstrumentHTTP(mux)
 }
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {

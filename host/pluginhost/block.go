@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/paperflow/paperflow/host/metrics"
 	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"
 )
 
@@ -134,7 +135,8 @@ func (b *Block) current(ctx context.Context) (*Process, error) {
 		return nil, fmt.Errorf("block %s: restart failed: %w", b.spec.BlockID, err)
 	}
 	b.restarts.Add(1)
-	b.log.Info("block restarted", "restarts", b.restarts.Load())
+	metrics.PluginRestarted(b.spec.Uses)
+	b.log.Info("block restarted", "uses", b.spec.Uses, "restarts", b.restarts.Load())
 	return b.proc, nil
 }
 
@@ -166,8 +168,9 @@ func processFailed(ctx context.Context, p *Process, err error) bool {
 }
 
 // call runs f on a live process, retrying on fresh processes when the
-// process failed.
+// process failed. Its whole time, restarts included, is the call's latency.
 func call[T any](ctx context.Context, b *Block, what string, f func(ctx context.Context, c blockv1.BlockClient) (T, error)) (T, error) {
+	defer metrics.BlockCall(b.spec.Workflow, b.spec.BlockID, what, time.Now())
 	var zero T
 	var lastErr error
 	for attempt := 1; attempt <= MaxCallAttempts; attempt++ {
@@ -206,7 +209,7 @@ func (e *CallError) Error() string { return fmt.Sprintf("block %s: %s: %s", e.Bl
 
 // Process runs a step over a batch of items.
 func (b *Block) Process(ctx context.Context, items []*blockv1.Item) ([]*blockv1.ItemResult, error) {
-	resp, err := call(ctx, b, "process", func(ctx context.Context, c blockv1.BlockClient) (*blockv1.ProcessResponse, error) {
+	resp, err := call(ctx, b, metrics.CallProcess, func(ctx context.Context, c blockv1.BlockClient) (*blockv1.ProcessResponse, error) {
 		return c.Process(ctx, &blockv1.ProcessRequest{Items: items}, bigMessages...)
 	})
 	if err != nil {
@@ -220,7 +223,7 @@ func (b *Block) Process(ctx context.Context, items []*blockv1.Item) ([]*blockv1.
 
 // Deliver hands a sink a batch of events.
 func (b *Block) Deliver(ctx context.Context, events []*blockv1.Event) ([]*blockv1.DeliveryResult, error) {
-	resp, err := call(ctx, b, "deliver", func(ctx context.Context, c blockv1.BlockClient) (*blockv1.DeliverResponse, error) {
+	resp, err := call(ctx, b, metrics.CallDeliver, func(ctx context.Context, c blockv1.BlockClient) (*blockv1.DeliverResponse, error) {
 		return c.Deliver(ctx, &blockv1.DeliverRequest{Events: events}, bigMessages...)
 	})
 	if err != nil {
@@ -282,6 +285,7 @@ func (b *Block) readOnce(ctx context.Context, p *Process, runID string, read *in
 		return err
 	}
 	for {
+		start := time.Now()
 		batch, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
 			return nil
@@ -289,6 +293,7 @@ func (b *Block) readOnce(ctx context.Context, p *Process, runID string, read *in
 		if err != nil {
 			return err
 		}
+		metrics.BlockCall(b.spec.Workflow, b.spec.BlockID, metrics.CallRead, start)
 		if err := fn(batch.Items); err != nil {
 			return &consumerError{err}
 		}

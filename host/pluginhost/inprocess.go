@@ -2,9 +2,11 @@ package pluginhost
 
 import (
 	"context"
+	"time"
 
 	"google.golang.org/grpc/status"
 
+	"github.com/paperflow/paperflow/host/metrics"
 	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"
 	"github.com/paperflow/paperflow/plugins/sdk"
 )
@@ -12,8 +14,8 @@ import (
 // Embedded is a step block running inside the host process. It skips only
 // the process boundary: items are converted exactly as over gRPC.
 type Embedded struct {
-	id  string
-	srv blockv1.BlockServer
+	workflow, id string
+	srv          blockv1.BlockServer
 }
 
 var _ Caller = (*Embedded)(nil)
@@ -26,11 +28,12 @@ func StartEmbedded(ctx context.Context, spec Spec, b sdk.Block) (*Embedded, erro
 	}); err != nil {
 		return nil, &CallError{Block: spec.BlockID, Op: "configure", Msg: status.Convert(err).Message()}
 	}
-	return &Embedded{id: spec.BlockID, srv: srv}, nil
+	return &Embedded{workflow: spec.Workflow, id: spec.BlockID, srv: srv}, nil
 }
 
 // Process calls the block directly.
 func (e *Embedded) Process(ctx context.Context, items []*blockv1.Item) ([]*blockv1.ItemResult, error) {
+	defer metrics.BlockCall(e.workflow, e.id, metrics.CallProcess, time.Now())
 	resp, err := e.srv.Process(ctx, &blockv1.ProcessRequest{Items: items})
 	if err != nil {
 		return nil, &CallError{Block: e.id, Op: "process", Msg: status.Convert(err).Message()}
