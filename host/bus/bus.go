@@ -30,7 +30,8 @@ type Options struct {
 	// (e.g. "127.0.0.1:4222") so other processes (a second `paperflow run`,
 	// a subscriber) can share it. Empty: in-process connections only.
 	Listen string
-	// Replicas for streams, KV buckets and the object store (cluster only).
+	// Replicas for streams, KV buckets and the object store. 0 picks 3
+	// when the server is part of a cluster of 3 or more nodes, else 1.
 	Replicas int
 	// Name identifies this connection in NATS monitoring.
 	Name   string
@@ -57,7 +58,7 @@ func Open(ctx context.Context, o Options) (*Bus, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	b := &Bus{Replicas: max(o.Replicas, 1), log: log}
+	b := &Bus{Replicas: o.Replicas, log: log}
 	name := o.Name
 	if name == "" {
 		name = "paperflow"
@@ -87,6 +88,12 @@ func Open(ctx context.Context, o Options) (*Bus, error) {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	b.JS = js
+	if b.Replicas <= 0 {
+		b.Replicas = 1
+		if nc.ConnectedClusterName() != "" && len(nc.Servers()) >= 3 {
+			b.Replicas = 3
+		}
+	}
 	if _, err := js.AccountInfo(ctx); err != nil {
 		b.Close()
 		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/events"
+	"github.com/paperflow/paperflow/host/metrics"
 	"github.com/paperflow/paperflow/host/pluginhost"
 	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"
 	"github.com/paperflow/paperflow/plugins/sdk/tags"
@@ -67,7 +68,7 @@ func (rs *runState) processBatch(ctx context.Context, msgs []jetstream.Msg) erro
 		}
 		items = append(items, it)
 	}
-	stopBeat := heartbeat(items)
+	stopBeat := heartbeat(items, rs.e.opts.ItemTimeout/4)
 	defer stopBeat()
 	if err := rs.loadCheckpoints(ctx, items); err != nil {
 		return err
@@ -89,10 +90,10 @@ func sourceLabel(id string) string {
 
 // heartbeat tells NATS the batch's items are still being worked on, so a
 // long batch is not redelivered to another worker; it stops when called.
-func heartbeat(items []*item) func() {
+func heartbeat(items []*item, every time.Duration) func() {
 	done := make(chan struct{})
 	go func() {
-		t := time.NewTicker(itemAckWait / 3)
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
@@ -199,24 +200,25 @@ func (rs *runState) runStep(ctx context.Context, st *stepBlock, items []*item) e
 		if def.If != "" || !def.Static() {
 			scope, err := it.scope(rs)
 			if err != nil {
-				it.fail(def.ID, err.Error())
+				rs.failAt(it, def.ID, err.Error())
 				continue
 			}
 			if def.If != "" {
 				ok, err := def.Runs(scope)
 				if err != nil {
-					it.fail(def.ID, fmt.Sprintf("block %s: if: %v", def.ID, err))
+					rs.failAt(it, def.ID, fmt.Sprintf("block %s: if: %v", def.ID, err))
 					continue
 				}
 				if !ok {
 					it.outputs[def.ID] = json.RawMessage(`{"skipped":true}`)
+					metrics.BlockItem(rs.wf.Name, def.ID, metrics.Skipped)
 					continue
 				}
 			}
 			if !def.Static() {
 				cfg, err := def.ResolveWith(scope)
 				if err != nil {
-					it.fail(def.ID, fmt.Sprintf("block %s: with: %v", def.ID, err))
+					rs.failAt(it, def.ID, fmt.Sprintf("block %s: with: %v", def.ID, err))
 					continue
 				}
 				w.Config = cfg
@@ -233,6 +235,12 @@ func (rs *runState) runStep(ctx context.Context, st *stepBlock, items []*item) e
 		return err
 	}
 	return rs.applyResults(ctx, st, todo, results)
+}
+
+// failAt fails it at block and counts it in the block's failed items.
+func (rs *runState) failAt(it *item, block, msg string) {
+	it.fail(block, msg)
+	metrics.BlockItem(rs.wf.Name, block, metrics.Failed)
 }
 
 // call runs Process; when the block rejects the whole batch (a panic, a
@@ -283,20 +291,26 @@ func (rs *runState) applyResults(ctx context.Context, st *stepBlock, todo []*ite
 		if r.Error != "" {
 			if r.Retryable {
 				it.state, it.block, it.err = retry, def.ID, r.Error
+				metrics.BlockItem(rs.wf.Name, def.ID, metrics.Retry)
 			} else {
-				it.fail(def.ID, r.Error)
+				rs.failAt(it, def.ID, r.Error)
 			}
 			continue
 		}
 		outputs, err := mergeOutputs(r)
 		if err != nil {
-			it.fail(def.ID, err.Error())
+			rs.failAt(it, def.ID, err.Error())
 			continue
 		}
 		evs, counts, err := rs.buildEvents(def.ID, it.in.ID, r.Events)
 		if err != nil {
-			it.fail(def.ID, err.Error())
+			rs.failAt(it, def.ID, err.Error())
 			continue
+		}
+		if r.Skipped {
+			metrics.BlockItem(rs.wf.Name, def.ID, metrics.Skipped)
+		} else {
+			metrics.BlockItem(rs.wf.Name, def.ID, metrics.Succeeded)
 		}
 		checked = append(checked, evs...)
 		it.outputs[def.ID] = outputs
@@ -438,6 +452,11 @@ func (rs *runState) finish(ctx context.Context, items []*item) error {
 			return fmt.Errorf("record outcomes: %w", err)
 		}
 		futures = append(futures, f)
+		// Counted once sent, not once acked: the run may end (and cancel
+		// ctx) as soon as the record is stored, before its ack is read.
+		for _, o := range outcomes {
+			metrics.ItemDone(rs.wf.Name, o.Status)
+		}
 	}
 	if err := waitAll(ctx, futures); err != nil {
 		return fmt.Errorf("record outcomes: %w", err)

@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -53,6 +55,13 @@ type Options struct {
 	// CallTimeout bounds one call to a block; a block that takes longer
 	// counts as hung and is restarted (default 60s).
 	CallTimeout time.Duration
+	// ItemTimeout is how long a host may go silent before the items it
+	// holds, and the reading of a source it holds, pass to another host
+	// (default 30s). A host at work signals every ItemTimeout/4.
+	ItemTimeout time.Duration
+	// HostID names this host in source leases (default host name, pid
+	// and a random suffix).
+	HostID string
 	// RetryDelay is the first delay before a retryable item is tried
 	// again; it doubles per attempt (default 1s).
 	RetryDelay time.Duration
@@ -68,6 +77,10 @@ type Engine struct {
 	mailFrom  string
 	domain    string
 	catalog   *pluginhost.Catalog
+	hostID    string
+	// active holds the ids of runs this engine works on, so a host never
+	// joins a run twice.
+	active sync.Map
 }
 
 // New prepares an engine on an open bus.
@@ -80,6 +93,13 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	}
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 5
+	}
+	if o.ItemTimeout <= 0 {
+		o.ItemTimeout = 30 * time.Second
+	}
+	if o.HostID == "" {
+		name, _ := os.Hostname()
+		o.HostID = fmt.Sprintf("%s-%d-%s", name, os.Getpid(), NewRunID()[16:])
 	}
 	if o.RetryDelay <= 0 {
 		o.RetryDelay = time.Second
@@ -107,7 +127,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	}
 	e := &Engine{
 		opts: o, log: o.Log, validator: v, publisher: events.NewPublisher(o.Bus.JS, v), docs: docs, mailFrom: o.MailFrom,
-		catalog: &pluginhost.Catalog{Registry: o.Plugins, Log: o.Log},
+		catalog: &pluginhost.Catalog{Registry: o.Plugins, Log: o.Log}, hostID: o.HostID,
 	}
 	if u, err := url.Parse(o.PublicURL); err == nil && u.Hostname() != "" {
 		e.domain = u.Hostname()

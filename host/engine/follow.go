@@ -86,3 +86,46 @@ func (e *Engine) Runs(ctx context.Context) ([]RunInfo, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].ID > out[j].ID })
 	return out, nil
 }
+
+// WatchRuns sends every run record, then each change to one, until ctx
+// ends or the watch breaks (the channel is closed then).
+func (e *Engine) WatchRuns(ctx context.Context) (<-chan RunInfo, error) {
+	w, err := e.opts.Store.Runs.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan RunInfo)
+	go func() {
+		defer close(out)
+		defer func() { _ = w.Stop() }()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ent, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if ent == nil {
+					continue
+				}
+				var rec runRecord
+				if json.Unmarshal(ent.Value(), &rec) != nil {
+					continue
+				}
+				select {
+				case out <- rec:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
+// Working reports whether this engine works on the run.
+func (e *Engine) Working(runID string) bool {
+	_, ok := e.active.Load(runID)
+	return ok
+}

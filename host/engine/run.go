@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
@@ -18,7 +17,6 @@ import (
 	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/pluginhost"
 	"github.com/paperflow/paperflow/host/workflow"
-	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"
 	"github.com/paperflow/paperflow/plugins/sdk"
 )
 
@@ -63,21 +61,19 @@ type ItemError struct {
 	Error  string `json:"error"`
 }
 
-// itemAckWait is how long a host may hold an item without a sign of life
-// before NATS hands it to another worker; a batch in progress signals
-// every itemAckWait/3.
-const itemAckWait = 30 * time.Second
-
 // MaxReportedErrors bounds Summary.Errors; the count is in Failed.
 const MaxReportedErrors = 1000
 
 // runRecord is a run's entry in the runs bucket.
 type runRecord struct {
-	ID         string    `json:"id"`
-	Workflow   string    `json:"workflow"`
-	File       string    `json:"file"`
-	Status     string    `json:"status"` // running, completed, failed
-	Enqueued   int64     `json:"enqueued"`
+	ID       string `json:"id"`
+	Workflow string `json:"workflow"`
+	File     string `json:"file"`
+	Status   string `json:"status"` // running, completed, failed
+	Enqueued int64  `json:"enqueued"`
+	// Resumes counts `--resume`s: after one, the items consumer is new,
+	// so every worker reads checkpoints even for first deliveries.
+	Resumes    int       `json:"resumes,omitempty"`
 	SourceDone bool      `json:"source_done"`
 	Error      string    `json:"error,omitempty"`
 	Created    time.Time `json:"created"`
@@ -120,112 +116,124 @@ type stepBlock struct {
 
 // Run runs wf to the end of its synchronous work: every item read and
 // through every step. Sinks and later events (signatures) are the
-// business of `paperflow serve`.
+// business of `paperflow serve`. Other hosts on the same NATS may join the
+// run (Join) and share its items; Run returns when every item has an
+// outcome, whoever processed it.
 func (e *Engine) Run(ctx context.Context, wf *workflow.Workflow, ro RunOptions) (*Summary, error) {
 	start := time.Now()
 	rec, err := e.openRun(ctx, wf, ro.RunID)
 	if err != nil {
 		return nil, err
 	}
+	defer e.release(rec.ID)
 	if ro.OnStart != nil {
 		ro.OnStart(rec.ID)
 	}
-	rs := &runState{e: e, wf: wf, runID: rec.ID, resume: ro.RunID != "", secrets: ro.Secrets}
-	if err := rs.startBlocks(ctx); err != nil {
-		e.finishRun(rec, err)
-		return nil, err
-	}
-	defer rs.close()
-
-	if rs.resume {
+	resumed := ro.RunID != ""
+	if resumed {
 		// Items the interrupted process held are still in the work queue
 		// but pending on the old consumer until its ack wait ends; a fresh
 		// consumer hands them out at once (checkpoints keep finished
 		// blocks from running again).
-		_ = e.opts.Store.Items.DeleteConsumer(ctx, "run-"+rec.ID)
+		_ = e.opts.Store.Items.DeleteConsumer(ctx, consumerName(rec.ID))
 	}
-	cons, err := e.opts.Store.Items.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:       "run-" + rec.ID,
+	if _, err := e.opts.Store.Items.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:       consumerName(rec.ID),
 		FilterSubject: bus.ItemsSubject(wf.Name, rec.ID),
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       itemAckWait,
+		AckWait:       e.opts.ItemTimeout,
 		MaxAckPending: e.opts.Workers * e.opts.BatchSize * 4,
-	})
-	if err != nil {
+	}); err != nil {
+		e.finishRun(rec.ID, err)
 		return nil, fmt.Errorf("run %s: items consumer: %w", rec.ID, err)
 	}
+	sum, err := e.participate(ctx, wf, rec, ro, resumed)
+	if err != nil {
+		return nil, err
+	}
+	sum.Seconds = time.Since(start).Seconds()
+	return sum, nil
+}
+
+// ErrJoined is returned by Join for a run this engine already works on.
+var ErrJoined = errors.New("already working on this run")
+
+// Join works on a run another host started: it takes items from the run's
+// queue, and the reading of its source if the host reading it goes silent
+// for ItemTimeout. It returns when every item has an outcome, or with the
+// run's error when it fails.
+func (e *Engine) Join(ctx context.Context, wf *workflow.Workflow, runID string, ro RunOptions) (*Summary, error) {
+	if !e.claim(runID) {
+		return nil, ErrJoined
+	}
+	defer e.release(runID)
+	rec, err := e.loadRun(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Workflow != wf.Name {
+		return nil, fmt.Errorf("run %s belongs to workflow %q, not %q", runID, rec.Workflow, wf.Name)
+	}
+	if rec.Status != "running" {
+		return nil, fmt.Errorf("run %s is %s", runID, rec.Status)
+	}
+	start := time.Now()
+	sum, err := e.participate(ctx, wf, rec, ro, false)
+	if err != nil {
+		return nil, err
+	}
+	sum.Seconds = time.Since(start).Seconds()
+	return sum, nil
+}
+
+func consumerName(runID string) string { return "run-" + runID }
+
+// participate runs this host's share of a run: workers on the run's item
+// queue, the source when this host holds the source lease, and a tracker
+// of every item's outcome that ends the run when all are in.
+func (e *Engine) participate(ctx context.Context, wf *workflow.Workflow, rec *runRecord, ro RunOptions, takeSource bool) (*Summary, error) {
+	rs := &runState{e: e, wf: wf, runID: rec.ID, resume: rec.Resumes > 0, secrets: ro.Secrets}
+	if err := rs.startBlocks(ctx); err != nil {
+		e.finishRun(rec.ID, err)
+		return nil, err
+	}
+	defer rs.close()
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	tr := newTracker(rec)
 	g, gctx := errgroup.WithContext(runCtx)
 	g.Go(func() error { return e.track(gctx, rec.ID, tr, ro.Progress, stop) })
+	g.Go(func() error { return e.watchRun(gctx, rec.ID, tr) })
 	if !rec.SourceDone {
-		g.Go(func() error { return rs.feed(gctx, rec, tr) })
+		g.Go(func() error { return rs.readSource(gctx, tr, takeSource) })
 	}
 	for range e.opts.Workers {
-		g.Go(func() error { return rs.work(gctx, cons) })
+		g.Go(func() error { return rs.work(gctx) })
 	}
-	err = g.Wait()
+	err := g.Wait()
 	if errors.Is(err, context.Canceled) && ctx.Err() == nil {
 		err = nil // stopped by the tracker: the run is complete
 	}
 	if err != nil {
-		if ctx.Err() == nil {
-			e.finishRun(rec, err)
+		var rf *runFailedError
+		if ctx.Err() == nil && !errors.As(err, &rf) {
+			e.finishRun(rec.ID, err)
 		}
 		return nil, err
 	}
-	e.finishRun(rec, nil)
-	_ = e.opts.Store.Items.DeleteConsumer(context.Background(), "run-"+rec.ID)
-	sum := tr.summary(wf.Name)
-	sum.Seconds = time.Since(start).Seconds()
-	return sum, nil
+	e.finishRun(rec.ID, nil)
+	_ = e.opts.Store.Items.DeleteConsumer(context.Background(), consumerName(rec.ID))
+	return tr.summary(wf.Name), nil
 }
 
-func (e *Engine) openRun(ctx context.Context, wf *workflow.Workflow, runID string) (*runRecord, error) {
-	kv := e.opts.Store.Runs
-	if runID == "" {
-		rec := &runRecord{ID: NewRunID(), Workflow: wf.Name, File: wf.File, Status: "running", Created: time.Now().UTC()}
-		raw, _ := json.Marshal(rec)
-		if _, err := kv.Create(ctx, rec.ID, raw); err != nil {
-			return nil, fmt.Errorf("create run record: %w", err)
-		}
-		return rec, nil
-	}
-	ent, err := kv.Get(ctx, runID)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, fmt.Errorf("run %s not found (list runs with `paperflow runs`; runs are kept %s)", runID, bus.Retention)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load run %s: %w", runID, err)
-	}
-	rec := &runRecord{}
-	if err := json.Unmarshal(ent.Value(), rec); err != nil {
-		return nil, fmt.Errorf("run %s: corrupt record: %w", runID, err)
-	}
-	if rec.Workflow != wf.Name {
-		return nil, fmt.Errorf("run %s belongs to workflow %q, not %q", runID, rec.Workflow, wf.Name)
-	}
-	rec.Status = "running"
-	e.saveRun(rec)
-	return rec, nil
+// claim marks a run as worked on by this engine; false if it already is.
+func (e *Engine) claim(runID string) bool {
+	_, loaded := e.active.LoadOrStore(runID, true)
+	return !loaded
 }
 
-func (e *Engine) saveRun(rec *runRecord) {
-	raw, _ := json.Marshal(rec)
-	if _, err := e.opts.Store.Runs.Put(context.Background(), rec.ID, raw); err != nil {
-		e.log.Warn("save run record", "run", rec.ID, "err", err)
-	}
-}
-
-func (e *Engine) finishRun(rec *runRecord, err error) {
-	rec.Status, rec.Finished = "completed", time.Now().UTC()
-	if err != nil {
-		rec.Status, rec.Error = "failed", err.Error()
-	}
-	e.saveRun(rec)
-}
+func (e *Engine) release(runID string) { e.active.Delete(runID) }
 
 func (rs *runState) startBlocks(ctx context.Context) error {
 	wf := rs.wf
@@ -300,82 +308,85 @@ func (rs *runState) close() {
 	}
 }
 
-// itemMsg is one item in the work queue.
-type itemMsg struct {
-	ID     string          `json:"id"`
-	Origin string          `json:"origin,omitempty"`
-	Fields json.RawMessage `json:"fields,omitempty"`
-	Error  string          `json:"error,omitempty"`
-}
-
-// feed reads the source into the work queue. Each batch is acknowledged by
-// NATS before the run record counts it, so a resumed run skips exactly the
-// items already queued (and Nats-Msg-Id absorbs the overlap).
-func (rs *runState) feed(ctx context.Context, rec *runRecord, tr *tracker) error {
-	e := rs.e
-	subject := bus.ItemsSubject(rs.wf.Name, rs.runID)
-	seq := rec.Enqueued
-	err := rs.source.Read(ctx, rs.runID, rec.Enqueued, func(items []*blockv1.Item) error {
-		futures := make([]jetstream.PubAckFuture, 0, len(items))
-		for _, it := range items {
-			seq++
-			raw, err := json.Marshal(itemMsg{ID: strconv.FormatInt(seq, 10), Origin: it.Origin, Fields: it.Fields, Error: it.Error})
-			if err != nil {
-				return err
-			}
-			msg := nats.NewMsg(subject)
-			msg.Data = raw
-			msg.Header.Set(jetstream.MsgIDHeader, rs.runID+"."+strconv.FormatInt(seq, 10))
-			f, err := e.opts.Bus.JS.PublishMsgAsync(msg)
-			if err != nil {
-				return fmt.Errorf("queue item %d: %w", seq, err)
-			}
-			futures = append(futures, f)
-		}
-		for _, f := range futures {
-			select {
-			case <-f.Ok():
-			case err := <-f.Err():
-				return fmt.Errorf("queue item: %w", err)
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		rec.Enqueued = seq
-		e.saveRun(rec)
-		tr.setRead(seq, false)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("source %s (%s): %w", rs.wf.Source.ID, rs.wf.Source.Uses, err)
-	}
-	rec.SourceDone = true
-	e.saveRun(rec)
-	tr.setRead(seq, true)
-	return nil
-}
-
 // work fetches batches of items and runs them through the steps until
-// the run context ends.
-func (rs *runState) work(ctx context.Context, cons jetstream.Consumer) error {
+// the run context ends. A batch that fails for want of NATS is handed
+// back to the queue and tried again; checkpoints and event ids keep the
+// second try from redoing or republishing anything.
+func (rs *runState) work(ctx context.Context) error {
+	e := rs.e
+	var cons jetstream.Consumer
+	var failingSince time.Time
+	pause := 50 * time.Millisecond
+	trouble := func(what string, err error) error {
+		if failingSince.IsZero() {
+			failingSince = time.Now()
+		}
+		if time.Since(failingSince) > maxStall {
+			return fmt.Errorf("%s: %w (for %s)", what, err, maxStall)
+		}
+		e.log.Warn(what+"; trying again", "run", rs.runID, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(pause):
+		}
+		pause = min(pause*2, 2*time.Second)
+		return nil
+	}
 	for ctx.Err() == nil {
-		batch, err := cons.Fetch(rs.e.opts.BatchSize, jetstream.FetchMaxWait(250*time.Millisecond))
+		if cons == nil {
+			c, err := e.opts.Store.Items.Consumer(ctx, consumerName(rs.runID))
+			if err != nil {
+				if ctx.Err() != nil {
+					break
+				}
+				if err := trouble("find the items consumer", err); err != nil {
+					return err
+				}
+				continue
+			}
+			cons = c
+		}
+		batch, err := cons.Fetch(e.opts.BatchSize, jetstream.FetchMaxWait(250*time.Millisecond))
 		if err != nil {
 			if ctx.Err() != nil {
-				return ctx.Err()
+				break
 			}
-			return fmt.Errorf("fetch items: %w", err)
+			cons = nil
+			if err := trouble("fetch items", err); err != nil {
+				return err
+			}
+			continue
 		}
 		var msgs []jetstream.Msg
 		for m := range batch.Messages() {
 			msgs = append(msgs, m)
 		}
+		if err := batch.Error(); err != nil && len(msgs) == 0 && !errors.Is(err, nats.ErrTimeout) {
+			if ctx.Err() != nil {
+				break
+			}
+			cons = nil
+			if err := trouble("fetch items", err); err != nil {
+				return err
+			}
+			continue
+		}
 		if len(msgs) == 0 {
 			continue
 		}
 		if err := rs.processBatch(ctx, msgs); err != nil {
-			return err
+			if ctx.Err() != nil {
+				break
+			}
+			for _, m := range msgs {
+				_ = m.Nak()
+			}
+			if err := trouble("batch failed", err); err != nil {
+				return err
+			}
+			continue
 		}
+		failingSince, pause = time.Time{}, 50*time.Millisecond
 	}
 	return ctx.Err()
 }
@@ -398,12 +409,23 @@ func newTracker(rec *runRecord) *tracker {
 
 func (t *tracker) setRead(n int64, done bool) {
 	t.mu.Lock()
-	t.read, t.sourceDone = n, done
+	changed := n > t.read || (done && !t.sourceDone)
+	t.read, t.sourceDone = max(t.read, n), t.sourceDone || done
 	t.mu.Unlock()
+	if !changed {
+		return
+	}
 	select {
 	case t.changed <- struct{}{}:
 	default:
 	}
+}
+
+// queued is how many items are queued so far, and whether that is all.
+func (t *tracker) queued() (int64, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.read, t.sourceDone
 }
 
 func (t *tracker) add(o outcome) {
@@ -445,36 +467,16 @@ func (t *tracker) summary(wf string) *Summary {
 // track follows the run's outcomes from the start of the stream and calls
 // stop when every read item has an outcome.
 func (e *Engine) track(ctx context.Context, runID string, tr *tracker, progress func(Progress), stop func()) error {
-	cons, err := e.opts.Store.Outcomes.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{bus.OutcomesSubject(runID)},
-	})
-	if err != nil {
-		return fmt.Errorf("follow outcomes: %w", err)
-	}
-	msgs, err := cons.Messages()
-	if err != nil {
-		return fmt.Errorf("follow outcomes: %w", err)
-	}
-	defer msgs.Stop()
 	incoming := make(chan struct{}, 1)
-	go func() {
-		for {
-			m, err := msgs.Next()
-			if err != nil {
-				return
-			}
-			var batch []outcome
-			if json.Unmarshal(m.Data(), &batch) == nil {
-				for _, o := range batch {
-					tr.add(o)
-				}
-			}
-			select {
-			case incoming <- struct{}{}:
-			default:
-			}
+	go e.followOutcomes(ctx, runID, func(batch []outcome) {
+		for _, o := range batch {
+			tr.add(o)
 		}
-	}()
+		select {
+		case incoming <- struct{}{}:
+		default:
+		}
+	})
 	for {
 		p, done := tr.progress()
 		if progress != nil {
@@ -489,6 +491,44 @@ func (e *Engine) track(ctx context.Context, runID string, tr *tracker, progress 
 			return ctx.Err()
 		case <-incoming:
 		case <-tr.changed:
+		}
+	}
+}
+
+// followOutcomes hands each recorded batch of a run's outcomes to add,
+// until ctx ends. When the consumer breaks (a NATS node failing over) it
+// reads again from the start: the tracker counts each item once.
+func (e *Engine) followOutcomes(ctx context.Context, runID string, add func([]outcome)) {
+	for ctx.Err() == nil {
+		cons, err := e.opts.Store.Outcomes.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+			FilterSubjects: []string{bus.OutcomesSubject(runID)},
+		})
+		if err == nil {
+			var msgs jetstream.MessagesContext
+			if msgs, err = cons.Messages(); err == nil {
+				stopOnDone := context.AfterFunc(ctx, msgs.Stop)
+				for {
+					m, nerr := msgs.Next()
+					if nerr != nil {
+						err = nerr
+						break
+					}
+					var batch []outcome
+					if json.Unmarshal(m.Data(), &batch) == nil {
+						add(batch)
+					}
+				}
+				stopOnDone()
+				msgs.Stop()
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		e.log.Warn("following outcomes; starting again", "run", runID, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
 		}
 	}
 }

@@ -113,5 +113,5 @@ func (c *config) openBus(ctx context.Context) (*bus.Bus, error) {
 			url = st.NATSURL
 		}
 	}
-	return bus.Open(ctx, bus.Options{URL: url, DataDir: c.dataDir, Logger: c.logger(os.Stderr)})
+	return bus.Open(ctx, bus.Options{URL: url, DataDir: c.dataDir, Replicas: c.replicas, Logger: c.logger(os.Stderr)})
 }

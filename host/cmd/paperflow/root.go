@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -35,6 +37,11 @@ type config struct {
 	secretFile string
 	logLevel   string
 	batchSize  int
+	// replicas of paperflow's streams and buckets; 0 picks 3 on a
+	// cluster of 3 or more nodes, else 1.
+	replicas int
+	// itemTimeout: how long a silent host keeps its items and its source.
+	itemTimeout time.Duration
 	// webhookAllow lists private ranges webhooks may reach; it is passed
 	// on as PAPERFLOW_WEBHOOK_ALLOW, which block processes inherit.
 	webhookAllow string
@@ -58,6 +65,20 @@ func exitCode(err error) int {
 		return ee.code
 	}
 	return 1
+}
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return n
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
+		return d
+	}
+	return def
 }
 
 func env(name, def string) string {
@@ -106,6 +127,9 @@ Quick start:
 			}
 		}
 	}
+	f.IntVar(&cfg.batchSize, "batch", envInt("PAPERFLOW_BATCH", 64), "items per block call, for runs this process works on [PAPERFLOW_BATCH]")
+	f.IntVar(&cfg.replicas, "replicas", envInt("PAPERFLOW_NATS_REPLICAS", 0), "replicas of paperflow's streams, KV buckets and object store; 0: 3 on a NATS cluster of 3+ nodes, else 1 [PAPERFLOW_NATS_REPLICAS]")
+	f.DurationVar(&cfg.itemTimeout, "item-timeout", envDuration("PAPERFLOW_ITEM_TIMEOUT", 30*time.Second), "how long a host may go silent before its items and the source it reads pass to another host [PAPERFLOW_ITEM_TIMEOUT]")
 	f.StringVar(&cfg.logLevel, "log-level", env("PAPERFLOW_LOG_LEVEL", "warn"), "log level: debug, info, warn, error [PAPERFLOW_LOG_LEVEL]")
 	root.AddCommand(newRunCmd(cfg), newValidateCmd(cfg), newPluginsCmd(cfg), newEventsCmd(cfg), newServeCmd(cfg), newOutboxCmd(cfg), newRunsCmd(cfg), newWebhooksCmd(cfg), newSignaturesCmd(cfg), newVersionCmd())
 	return root
@@ -163,12 +187,13 @@ func (c *config) openEngine(ctx context.Context, log *slog.Logger, listen string
 	if err != nil {
 		return nil, nil, err
 	}
-	b, err := bus.Open(ctx, bus.Options{URL: c.natsURL, DataDir: c.dataDir, Listen: listen, Logger: log})
+	b, err := bus.Open(ctx, bus.Options{URL: c.natsURL, DataDir: c.dataDir, Listen: listen, Replicas: c.replicas, Logger: log})
 	if err != nil {
 		return nil, nil, err
 	}
 	e, err := engine.New(ctx, engine.Options{
 		Bus: b, Plugins: c.registry(), PublicURL: c.public(), Mail: transport, MailFrom: mailFrom, Log: log, BatchSize: c.batchSize,
+		ItemTimeout: c.itemTimeout,
 	})
 	if err != nil {
 		b.Close()

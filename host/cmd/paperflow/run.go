@@ -44,7 +44,6 @@ finished blocks are not redone and no event is published twice.`,
 		},
 	}
 	cmd.Flags().StringVar(&resume, "resume", "", "resume the run with this id")
-	cmd.Flags().IntVar(&cfg.batchSize, "batch", 64, "items per block call")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "summary format: text or json")
 	return cmd
 }

@@ -99,6 +99,8 @@ type host struct {
 
 	mu     sync.Mutex
 	blocks map[string]*pluginhost.Block // "<workflow>/<block>" with routes or callbacks
+	// skipped are runs whose workflow file does not load on this host.
+	skipped map[string]bool
 }
 
 func serve(ctx context.Context, cfg *config, natsListen string, files []string) error {
@@ -130,7 +132,7 @@ func serve(ctx context.Context, cfg *config, natsListen string, files []string) 
 	if err != nil {
 		return err
 	}
-	h := &host{cfg: cfg, log: log, engine: e, secrets: secrets, ctx: ctx, blocks: map[string]*pluginhost.Block{}, delivery: dispatcher}
+	h := &host{cfg: cfg, log: log, engine: e, secrets: secrets, ctx: ctx, blocks: map[string]*pluginhost.Block{}, skipped: map[string]bool{}, delivery: dispatcher}
 	api := &httpapi.Server{Documents: e.Documents(), Runs: h, Token: cfg.apiToken, Log: log,
 		Subscriptions: &httpapi.Subscriptions{Store: subs, JS: b.JS, Token: cfg.apiToken, Log: log}}
 	api.SetReady(func() error {
@@ -158,6 +160,7 @@ func serve(ctx context.Context, cfg *config, natsListen string, files []string) 
 	}
 	defer func() { _ = sub.Unsubscribe() }()
 	go h.runSchedules(ctx)
+	go h.joinRuns(ctx)
 
 	ln, err := net.Listen("tcp", cfg.httpAddr)
 	if err != nil {
@@ -294,6 +297,59 @@ func (h *host) StartRun(_ context.Context, file, resume string) (string, error) 
 	case err := <-failed:
 		return "", err
 	}
+}
+
+// joinRuns has this host work on every running run started by another
+// host on the same NATS (or left behind by a host that died), so several
+// hosts share a run's items. A run whose workflow file this host cannot
+// load is left to the others.
+func (h *host) joinRuns(ctx context.Context) {
+	for ctx.Err() == nil {
+		w, err := h.engine.WatchRuns(ctx)
+		if err != nil {
+			h.log.Warn("watch runs; trying again", "err", err)
+		} else {
+			for rec := range w {
+				if rec.Status == "running" {
+					h.join(ctx, rec)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (h *host) join(ctx context.Context, rec engine.RunInfo) {
+	if h.engine.Working(rec.ID) {
+		return
+	}
+	h.mu.Lock()
+	if h.skipped[rec.ID] {
+		h.mu.Unlock()
+		return
+	}
+	h.mu.Unlock()
+	wf, problems := workflow.Load(rec.File, catalogFor(h.cfg, h.log), workflow.WithSecrets(h.secrets))
+	if len(problems) > 0 || wf.Name != rec.Workflow {
+		h.log.Warn("cannot join run: its workflow file does not load here; other hosts will run it", "run", rec.ID, "file", rec.File, "problems", len(problems))
+		h.mu.Lock()
+		h.skipped[rec.ID] = true
+		h.mu.Unlock()
+		return
+	}
+	go func() {
+		sum, err := h.engine.Join(ctx, wf, rec.ID, engine.RunOptions{Secrets: h.secrets})
+		switch {
+		case errors.Is(err, engine.ErrJoined) || ctx.Err() != nil:
+		case err != nil:
+			h.log.Warn("joined run ended", "run", rec.ID, "workflow", wf.Name, "err", err)
+		default:
+			h.log.Info("joined run finished", "run", sum.RunID, "workflow", wf.Name, "items", sum.Items, "failed", sum.Failed)
+		}
+	}()
 }
 
 // ListRuns lists the runs kept in NATS.

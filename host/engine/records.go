@@ -1,0 +1,150 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/paperflow/paperflow/host/bus"
+	"github.com/paperflow/paperflow/host/workflow"
+)
+
+// openRun creates the record of a new run, or marks an earlier one
+// running again for a resume; either way this engine claims the run.
+func (e *Engine) openRun(ctx context.Context, wf *workflow.Workflow, runID string) (*runRecord, error) {
+	file := wf.File
+	if abs, err := filepath.Abs(file); err == nil {
+		file = abs
+	}
+	if runID == "" {
+		rec := &runRecord{ID: NewRunID(), Workflow: wf.Name, File: file, Status: "running", Created: time.Now().UTC()}
+		e.claim(rec.ID)
+		raw, _ := json.Marshal(rec)
+		if _, err := e.opts.Store.Runs.Create(ctx, rec.ID, raw); err != nil {
+			e.release(rec.ID)
+			return nil, fmt.Errorf("create run record: %w", err)
+		}
+		return rec, nil
+	}
+	if !e.claim(runID) {
+		return nil, fmt.Errorf("run %s: %w", runID, ErrJoined)
+	}
+	rec, err := e.updateRun(ctx, runID, func(rec *runRecord) error {
+		if rec.Workflow != wf.Name {
+			return fmt.Errorf("run %s belongs to workflow %q, not %q", runID, rec.Workflow, wf.Name)
+		}
+		rec.Status, rec.Error, rec.Finished = "running", "", time.Time{}
+		rec.Resumes++
+		return nil
+	})
+	if err != nil {
+		e.release(runID)
+		return nil, err
+	}
+	return rec, nil
+}
+
+func (e *Engine) loadRun(ctx context.Context, runID string) (*runRecord, error) {
+	rec, _, err := e.getRun(ctx, runID)
+	return rec, err
+}
+
+func (e *Engine) getRun(ctx context.Context, runID string) (*runRecord, uint64, error) {
+	ent, err := e.opts.Store.Runs.Get(ctx, runID)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, 0, fmt.Errorf("run %s not found (list runs with `paperflow runs`; runs are kept %s)", runID, bus.Retention)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("load run %s: %w", runID, err)
+	}
+	rec := &runRecord{}
+	if err := json.Unmarshal(ent.Value(), rec); err != nil {
+		return nil, 0, fmt.Errorf("run %s: corrupt record: %w", runID, err)
+	}
+	return rec, ent.Revision(), nil
+}
+
+// updateRun changes a run record with compare-and-set, so hosts sharing
+// the run never overwrite each other's progress.
+func (e *Engine) updateRun(ctx context.Context, runID string, change func(*runRecord) error) (*runRecord, error) {
+	for attempt := 0; ; attempt++ {
+		rec, rev, err := e.getRun(ctx, runID)
+		if err != nil {
+			return nil, err
+		}
+		if err := change(rec); err != nil {
+			return nil, err
+		}
+		raw, _ := json.Marshal(rec)
+		_, err = e.opts.Store.Runs.Update(ctx, runID, raw, rev)
+		if err == nil {
+			return rec, nil
+		}
+		if attempt >= 50 || ctx.Err() != nil {
+			return nil, fmt.Errorf("update run %s: %w", runID, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * 20 * time.Millisecond):
+		}
+	}
+}
+
+// finishRun records the end of a run once: the first host to see the
+// run complete (or fail) writes it.
+func (e *Engine) finishRun(runID string, runErr error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := e.updateRun(ctx, runID, func(rec *runRecord) error {
+		if rec.Status != "running" {
+			return errUnchanged
+		}
+		rec.Status, rec.Finished = "completed", time.Now().UTC()
+		if runErr != nil {
+			rec.Status, rec.Error = "failed", runErr.Error()
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errUnchanged) {
+		e.log.Warn("record the end of the run", "run", runID, "err", err)
+	}
+	if runErr == nil {
+		_ = e.opts.Store.HostKV.Purge(ctx, sourceLeaseKey(runID))
+	}
+}
+
+var errUnchanged = errors.New("unchanged")
+
+// runFailedError is a run that failed on another host.
+type runFailedError struct{ id, reason string }
+
+func (e *runFailedError) Error() string { return fmt.Sprintf("run %s failed: %s", e.id, e.reason) }
+
+// watchRun keeps the tracker's count of read items current from the run
+// record (another host may be reading the source) and stops the run when
+// another host records it failed.
+func (e *Engine) watchRun(ctx context.Context, runID string, tr *tracker) error {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		rec, err := e.loadRun(ctx, runID)
+		if err != nil {
+			continue // NATS may be failing over; the next tick tries again
+		}
+		if rec.Status == "failed" {
+			return &runFailedError{id: runID, reason: rec.Error}
+		}
+		tr.setRead(rec.Enqueued, rec.SourceDone)
+	}
+}
