@@ -26,7 +26,9 @@ type Outbox struct {
 	MaxMessageBytes int64
 }
 
-// Send writes the message atomically (temp file, then rename).
+// Send writes the message atomically (temp file, then rename). Messages
+// carry signing links and documents, so the directory and the files are
+// for the host's user only (0700, 0600).
 func (o Outbox) Send(_ context.Context, b *Built) error {
 	max := o.MaxMessageBytes
 	if max <= 0 {
@@ -35,13 +37,13 @@ func (o Outbox) Send(_ context.Context, b *Built) error {
 	if err := b.checkSize(max); err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
-	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return fmt.Errorf("outbox %s: %w", o.Dir, err)
 	}
 	sum := sha256.Sum256([]byte(b.MessageID))
 	name := time.Now().UTC().Format("20060102T150405.000000000") + "-" + hex.EncodeToString(sum[:6]) + ".eml"
 	tmp := filepath.Join(o.Dir, "."+name+".tmp")
-	if err := os.WriteFile(tmp, b.Raw, 0o644); err != nil {
+	if err := os.WriteFile(tmp, b.Raw, 0o600); err != nil {
 		return fmt.Errorf("outbox write: %w", err)
 	}
 	if err := os.Rename(tmp, filepath.Join(o.Dir, name)); err != nil {

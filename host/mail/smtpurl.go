@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/mail"
 	"net/url"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -230,7 +231,10 @@ func parseSMTPURL(raw string) (SMTPConfig, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err // url.Error repeats the URL, password included
 		}
-		return c, fmt.Errorf("SMTP URL %s: %v (percent-encode special characters in the user name and password)", RedactURL(raw), err)
+		// The rest may still quote part of it: a "/" in a password ends
+		// the host, so `invalid port ":<start of password>"`.
+		return c, fmt.Errorf("SMTP URL %s: %s (percent-encode special characters in the user name and password: %%2F for /, %%23 for #, %%3F for ?, %%40 for @, %%25 for %%)",
+			RedactURL(raw), quotedInput.ReplaceAllString(err.Error(), "…"))
 	}
 	switch u.Scheme {
 	case "smtp":
@@ -278,8 +282,12 @@ func parseSMTPURL(raw string) (SMTPConfig, error) {
 	return c, nil
 }
 
+// quotedInput matches what a net/url error quotes of its input.
+var quotedInput = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
 // RedactURL returns the URL with its password replaced, for logs and
-// errors.
+// errors, and the values of unknown query parameters too (a password put
+// there by mistake).
 func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -290,7 +298,40 @@ func RedactURL(raw string) string {
 		}
 		return scheme + "://…"
 	}
+	if q, err := url.ParseQuery(u.RawQuery); err != nil {
+		u.RawQuery = "…"
+	} else {
+		hidden := false
+		for k := range q {
+			if _, known := smtpQuery[k]; !known {
+				q[k], hidden = []string{"xxxxx"}, true
+			}
+		}
+		if hidden {
+			u.RawQuery = q.Encode()
+		}
+	}
 	return u.Redacted()
+}
+
+// String prints the configuration as %+v would, with the password
+// replaced, so that a config in a log line or an error does not show it.
+func (c SMTPConfig) String() string {
+	type fields SMTPConfig // without methods: no recursion
+	f := fields(c)
+	if f.Password != "" {
+		f.Password = "xxxxx"
+	}
+	return fmt.Sprintf("%+v", f)
+}
+
+// GoString is String, so %#v does not print the password either.
+func (c SMTPConfig) GoString() string { return c.String() }
+
+// LogValue logs the configuration without its password.
+func (c SMTPConfig) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("host", c.Host), slog.Int("port", c.Port), slog.String("user", c.Username),
+		slog.Bool("password", c.Password != ""), slog.String("tls", string(c.Security)))
 }
 
 // parseSize reads a byte count: 1048576, 512KiB, 10MiB, 10MB.

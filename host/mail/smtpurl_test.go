@@ -1,6 +1,8 @@
 package mail_test
 
 import (
+	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -83,12 +85,68 @@ func TestParseSMTPURL(t *testing.T) {
 	}
 }
 
+// TestSMTPURLErrorsHideThePassword covers passwords that break the URL
+// (an unencoded /, #, ? or %), where net/url's own message would quote
+// part of them.
+func TestSMTPURLErrorsHideThePassword(t *testing.T) {
+	t.Parallel()
+	for _, raw := range []string{
+		"smtp://user:hunter2/x@mail.example.com:587",
+		"smtp://user:hunter2#x@mail.example.com",
+		"smtp://user:hunter2?x@mail.example.com",
+		"smtp://user:hunter2%zz@mail.example.com",
+		"smtp://user:hu%nter2@mail.example.com",
+		"smtp://user:hunter2 x@mail.example.com",
+		"smtp://user:hunter2@[::1",
+		"smtp://user:hunter2@mail.example.com?password=hunter2",
+		"smtp://user:hunter2@mail.example.com:99999?token=hunter2",
+	} {
+		_, err := mail.ParseSMTPURL(raw)
+		if err == nil {
+			t.Errorf("%s: accepted", raw)
+			continue
+		}
+		for _, part := range []string{"hunter2", "hunt", "nter", "%zz", "%nt"} {
+			if strings.Contains(err.Error(), part) {
+				t.Errorf("%s: the error shows %q: %v", raw, part, err)
+			}
+		}
+		if !strings.Contains(err.Error(), "SMTP URL") {
+			t.Errorf("%s: %v", raw, err)
+		}
+	}
+}
+
+// TestSMTPConfigPrintsNoPassword: a parsed config that ends up in a log
+// line or an error by mistake does not show the password.
+func TestSMTPConfigPrintsNoPassword(t *testing.T) {
+	t.Parallel()
+	c, err := mail.ParseSMTPURL("smtp://ada:hunter2@mail.example.com:2525?from=billing%40example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	log.Info("smtp", "config", c)
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("smtp", "config", c)
+	for _, s := range []string{fmt.Sprint(c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), fmt.Sprintf("%v", &c), fmt.Errorf("dial %v", c).Error(), buf.String()} {
+		if strings.Contains(s, "hunter2") {
+			t.Errorf("shows the password: %s", s)
+		}
+		if !strings.Contains(s, "mail.example.com") {
+			t.Errorf("does not name the server: %s", s)
+		}
+	}
+}
+
 func TestRedactURL(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
-		"smtp://u:secret@h:587?tls=none": "smtp://u:xxxxx@h:587?tls=none",
-		"smtps://h":                      "smtps://h",
-		"smtp://u:sec%zzret@h":           "smtp://…",
+		"smtp://u:secret@h:587?tls=none":      "smtp://u:xxxxx@h:587?tls=none",
+		"smtps://h":                           "smtps://h",
+		"smtp://u:sec%zzret@h":                "smtp://…",
+		"smtp://u:secret@h?password=secret":   "smtp://u:xxxxx@h?password=xxxxx",
+		"smtp://h?from=a%40example.com&tsl=1": "smtp://h?from=a%40example.com&tsl=xxxxx",
 	} {
 		if got := mail.RedactURL(in); got != want {
 			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)

@@ -31,6 +31,11 @@ type Block struct {
 
 	sealMu sync.Mutex
 	seal   *pdfsign.Signer // loaded from KV on first use
+
+	// rateLimits are the signing pages' limits in this process (limits.go);
+	// tests may set them before the first request.
+	limitsOnce sync.Once
+	rateLimits *signLimits
 }
 
 var (

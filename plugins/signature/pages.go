@@ -43,6 +43,8 @@ const maxForm = 1 << 20
 //
 // Any token that is unknown, expired, used or for another page gets the
 // same kind of plain error page, which shows nothing of the request.
+// Failed lookups and POSTs are rate limited per client address, and POSTs
+// also per link (limits.go): over the limit, 429 with Retry-After.
 func (b *Block) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	h := w.Header()
@@ -84,8 +86,17 @@ var (
 )
 
 // signable finds the request and recipient of a signing token and says
-// whether that recipient can sign now.
-func (b *Block) signable(ctx context.Context, token string) (*request, int, *pageState) {
+// whether that recipient can sign now. A token that names no recipient
+// counts against the client's failed lookups.
+func (b *Block) signable(r *http.Request, token string) (*request, int, *pageState) {
+	req, i, state := b.findSignable(r.Context(), token)
+	if state == &linkInvalid {
+		b.lookupFailed(r)
+	}
+	return req, i, state
+}
+
+func (b *Block) findSignable(ctx context.Context, token string) (*request, int, *pageState) {
 	rec, err := b.lookupToken(ctx, token)
 	if errors.Is(err, errBadToken) || (err == nil && rec.Receipt) {
 		return nil, 0, &linkInvalid
@@ -136,7 +147,10 @@ type pageDocument struct{ Name, Path string }
 
 func (b *Block) signPage(w http.ResponseWriter, r *http.Request, token string) {
 	ctx := r.Context()
-	req, i, blocked := b.signable(ctx, token)
+	if !b.lookupAllowed(w, r) {
+		return
+	}
+	req, i, blocked := b.signable(r, token)
 	if blocked != nil {
 		b.messageState(w, *blocked)
 		return
@@ -214,13 +228,18 @@ const (
 )
 
 func (b *Block) signPost(w http.ResponseWriter, r *http.Request, token string) {
-	ctx := r.Context()
+	if !b.postAllowed(w, r) || !b.lookupAllowed(w, r) {
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
 		b.message(w, http.StatusBadRequest, "Could not read the form", "Go back, and try again.")
 		return
 	}
-	req, i, blocked := b.signable(ctx, token)
+	req, i, blocked := b.signable(r, token)
+	if req != nil && !b.tokenPostAllowed(w, token) {
+		return
+	}
 	submission := r.PostFormValue("submission")
 	if !validSubmission(submission) {
 		submission = ""
@@ -405,7 +424,10 @@ func (b *Block) thanks(w http.ResponseWriter, req *request, i int) {
 
 func (b *Block) serveDocument(w http.ResponseWriter, r *http.Request, token, index string) {
 	ctx := r.Context()
-	req, _, blocked := b.signable(ctx, token)
+	if !b.lookupAllowed(w, r) {
+		return
+	}
+	req, _, blocked := b.signable(r, token)
 	if blocked != nil {
 		b.messageState(w, *blocked)
 		return
@@ -439,8 +461,12 @@ func (b *Block) serveDocument(w http.ResponseWriter, r *http.Request, token, ind
 
 func (b *Block) receiptPage(w http.ResponseWriter, r *http.Request, token string) {
 	ctx := r.Context()
+	if !b.lookupAllowed(w, r) {
+		return
+	}
 	rec, err := b.lookupToken(ctx, token)
 	if errors.Is(err, errBadToken) || (err == nil && !rec.Receipt) {
+		b.lookupFailed(r)
 		b.messageState(w, linkInvalid)
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/paperflow/paperflow/plugins/sdk"
@@ -65,6 +66,118 @@ func TestInProcess(t *testing.T) {
 	}
 	if string(body) != env || (verify.Verifier{Secrets: []string{"s"}}).Verify(got, body) != nil {
 		t.Errorf("body %s or signature wrong", body)
+	}
+}
+
+// TestFailingEndpointKeepsSecretsOut checks that what a failed delivery
+// reports (the Reason the host keeps in its attempt log and logs) holds no
+// secret of the configuration and no signature, whatever the endpoint
+// echoes back.
+func TestFailingEndpointKeepsSecretsOut(t *testing.T) {
+	const (
+		signing  = "whsec_c2lnbmluZy1zZWNyZXQtZm9yLXRoZS10ZXN0"
+		bearer   = "tok_3f9a7c1e5b2d4f60a8"
+		queryKey = "qk_77aa11bb22cc33dd"
+		pathKey  = "XyZ0123456789abcdefGHIJ"
+		password = "pw-Hunter2-secret"
+	)
+	var mu sync.Mutex
+	var sent []http.Header
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		sent = append(sent, r.Header.Clone())
+		mu.Unlock()
+		switch r.URL.Query().Get("echo") {
+		case "headers":
+			w.WriteHeader(http.StatusBadRequest)
+			_ = r.Header.Write(w)
+		case "token":
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"error":"invalid token `+strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")+`"}`)
+		case "url":
+			w.WriteHeader(http.StatusNotFound)
+			u, p, _ := r.BasicAuth()
+			_, _ = io.WriteString(w, "no hook at "+r.URL.String()+" for "+u+":"+p)
+		case "signature":
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = io.WriteString(w, "bad signature "+r.Header.Get("X-Webhook-Signature")+" / "+r.Header.Get("Webhook-Signature"))
+		}
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	t.Setenv("PAPERFLOW_WEBHOOK_ALLOW", "127.0.0.1/32")
+	for _, c := range []struct{ name, url string }{
+		{"endpoint echoes every header", "http://" + host + "/hook?echo=headers"},
+		{"endpoint echoes the bearer token", "http://" + host + "/hook?echo=token"},
+		{"endpoint echoes the URL", "http://user:" + password + "@" + host + "/services/" + pathKey + "?echo=url&key=" + queryKey},
+		{"endpoint echoes the signatures", "http://" + host + "/hook?echo=signature"},
+		{"endpoint unreachable", "http://user:" + password + "@127.0.0.1:9/services/" + pathKey + "?key=" + queryKey},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			with, _ := json.Marshal(map[string]any{
+				"url": c.url, "secret": signing, "timeout": "2s",
+				"headers": map[string]string{"Authorization": "Bearer " + bearer},
+			})
+			b := &Block{}
+			if err := b.Configure(context.Background(), sdk.Config{BlockID: "notify", With: with}); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			sent = nil
+			mu.Unlock()
+			env := `{"eventId":"e1","eventType":"EMAILS_CREATED","data":{},"metadata":{}}`
+			d := b.Deliver(context.Background(), []sdk.Event{{ID: "e1", Type: "EMAILS_CREATED", Envelope: json.RawMessage(env), Attempt: 1}})
+			if d[0].Status == sdk.Delivered {
+				t.Fatalf("delivered: %+v", d[0])
+			}
+			secrets := []string{signing, bearer, queryKey, pathKey, password}
+			mu.Lock()
+			for _, h := range sent {
+				for _, name := range []string{"X-Webhook-Signature", "Webhook-Signature"} {
+					v := h.Get(name)
+					secrets = append(secrets, v)
+					for _, part := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '=' }) {
+						if len(part) >= 40 {
+							secrets = append(secrets, part)
+						}
+					}
+				}
+			}
+			mu.Unlock()
+			for _, s := range secrets {
+				if s != "" && strings.Contains(d[0].Reason, s) {
+					t.Errorf("the reason shows %q:\n%s", s, d[0].Reason)
+				}
+			}
+			if c.name != "endpoint unreachable" && !strings.Contains(d[0].Reason, "[redacted]") {
+				t.Errorf("nothing redacted; did the endpoint echo? %s", d[0].Reason)
+			}
+		})
+	}
+}
+
+// TestConfigureErrorsKeepSecretsOut checks that a configuration the block
+// refuses is reported by key, not by a value that may be a resolved secret.
+func TestConfigureErrorsKeepSecretsOut(t *testing.T) {
+	const secret = "s3cr3t-Value-0123456789"
+	for _, with := range []map[string]any{
+		{"url": "ftp://user:" + secret + "@example.com/"},
+		{"url": "https://example.com/?key=" + secret, "method": "GET"},
+		{"url": "https://example.com/", "headers": map[string]string{"X-Key": secret + "{{"}},
+		{"url": "https://example.com/", "secrets": []string{secret + "{{#if}}"}},
+		{"url": "https://example.com/", "timeout": secret},
+		{"url": "https://example.com/", "retry": []string{secret}},
+		{"url": "https://example.com/" + secret + "{{nope", "secret": secret},
+	} {
+		raw, _ := json.Marshal(with)
+		err := (&Block{}).Configure(context.Background(), sdk.Config{BlockID: "notify", With: raw})
+		if err == nil {
+			t.Errorf("%s: accepted", raw)
+			continue
+		}
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("the error shows the secret: %v", err)
+		}
 	}
 }
 

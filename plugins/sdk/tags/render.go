@@ -205,6 +205,11 @@ func (r *renderer) expr(e *expr, at *tagPos, section bool) (any, error) {
 		c := &e.pipes[i]
 		var err error
 		if v, err = c.h.fn(v, c); err != nil {
+			if e.o.kind == opSecret {
+				// Helpers quote the value they could not use; a
+				// secret's must not reach an error message.
+				err = fmt.Errorf("helper %q cannot use the value of secret %s (not shown here)", c.h.name, e.o.name)
+			}
 			return nil, &RenderError{Tag: at.tag, Line: at.line, Col: at.col, Err: err}
 		}
 	}

@@ -283,6 +283,9 @@ func TestRenderErrors(t *testing.T) {
 		{`{{"1,5" | currency "EUR"}}`, `{{"1,5" | currency "EUR"}} at 1:1: "1,5" is not an amount`},
 		{"{{#each Name}}x{{/each}}", `{{#each Name}} at 1:1: "Name" is text, not a list`},
 		{"{{#each customer}}x{{/each}}", `{{#each customer}} at 1:1: "customer" is not a list`},
+		// A secret's value is never quoted.
+		{"{{ .secrets.KEY | number 2 }}", `{{ .secrets.KEY | number 2 }} at 1:1: helper "number" cannot use the value of secret KEY (not shown here)`},
+		{"{{ .secrets.KEY | upper | date }}", `{{ .secrets.KEY | upper | date }} at 1:1: helper "date" cannot use the value of secret KEY (not shown here)`},
 	} {
 		t.Run(tc.src, func(t *testing.T) {
 			tpl, err := Parse(tc.src)

@@ -207,7 +207,10 @@ func compile(c Config) (*compiled, error) {
 			out.headers = append(out.headers, header{name: canon, tpl: t})
 		}
 		if len(c.Headers[name]) >= 6 {
+			// The whole value, and its words: a receiver may echo only
+			// the token of "Bearer <token>".
 			out.redact = append(out.redact, c.Headers[name])
+			out.redact = append(out.redact, secretWords(c.Headers[name], 8)...)
 		}
 	}
 
@@ -316,8 +319,9 @@ func checkURL(raw string) error {
 	return nil
 }
 
-// urlSecrets lists the parts of a URL that may be secret (user info and
-// query values), for redaction.
+// urlSecrets lists the parts of a URL that may be secret (user info,
+// query values, and long path segments such as the key in
+// /services/T0/B0/<key>), for redaction.
 func urlSecrets(raw string) []string {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -326,6 +330,11 @@ func urlSecrets(raw string) []string {
 	var out []string
 	if p, ok := u.User.Password(); ok && len(p) >= 4 {
 		out = append(out, p)
+	}
+	for _, seg := range strings.Split(u.Path, "/") {
+		if len(seg) >= 20 {
+			out = append(out, seg)
+		}
 	}
 	for _, vs := range u.Query() {
 		for _, v := range vs {

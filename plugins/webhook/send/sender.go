@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -193,6 +194,7 @@ func (s *Sender) one(ctx context.Context, ev sdk.Event) sdk.Delivery {
 		req.Header.Set(h.name, v)
 	}
 	s.signer.Sign(req.Header, ev.ID, s.o.Now().Unix(), body)
+	redact = append(signatureParts(req.Header), redact...)
 
 	start := time.Now()
 	resp, err := s.client.Do(req)
@@ -302,14 +304,49 @@ func readCapped(body io.Reader) string {
 }
 
 // redactAll removes values that may be secrets from text a receiver sent
-// back (some echo the request).
+// back (some echo the request). Longer values go first, so a value that
+// holds a shorter one is not left half shown.
 func redactAll(s string, values []string) string {
+	if s == "" || len(values) == 0 {
+		return s
+	}
+	values = slices.Clone(values)
+	slices.SortFunc(values, func(a, b string) int { return len(b) - len(a) })
 	for _, v := range values {
 		if v != "" && strings.Contains(s, v) {
 			s = strings.ReplaceAll(s, v, "[redacted]")
 		}
 	}
 	return s
+}
+
+// signatureParts are a signed request's signature headers and each
+// signature in them, for redaction: a receiver that echoes one back must
+// not put a valid signature of this body in the attempt log.
+func signatureParts(h http.Header) []string {
+	var out []string
+	for _, name := range []string{verify.SignatureHeader, verify.StandardSignatureHeader} {
+		v := h.Get(name)
+		if v == "" {
+			continue
+		}
+		out = append(out, v)
+		out = append(out, secretWords(v, 16)...)
+	}
+	return out
+}
+
+// secretWords splits a header value at spaces, commas and "=" and keeps
+// the words of at least min bytes: the token of "Bearer <token>", each
+// signature of "t=…,v1=…,v1=…".
+func secretWords(v string, min int) []string {
+	var out []string
+	for _, w := range strings.FieldsFunc(v, func(r rune) bool { return r == ' ' || r == ',' || r == '\t' || r == '=' }) {
+		if len(w) >= min {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 // retryAfter parses a Retry-After header: seconds or an HTTP date. It is
