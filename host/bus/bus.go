@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,7 +80,7 @@ func Open(ctx context.Context, o Options) (*Bus, error) {
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		b.Close()
-		return nil, fmt.Errorf("connect to NATS at %s: %w (is the server running? set --nats or PAPERFLOW_NATS_URL)", url, err)
+		return nil, fmt.Errorf("connect to NATS at %s: %w (is the server running? set --nats or PAPERFLOW_NATS_URL)", RedactURL(url), err)
 	}
 	b.NC = nc
 	js, err := jetstream.New(nc)
@@ -102,6 +103,17 @@ func Open(ctx context.Context, o Options) (*Bus, error) {
 		return nil, fmt.Errorf("jetstream account info: %w", err)
 	}
 	return b, nil
+}
+
+// RedactURL hides the passwords of a NATS URL list for messages.
+func RedactURL(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err == nil {
+			parts[i] = u.Redacted()
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 func startEmbedded(o Options) (*server.Server, error) {

@@ -54,9 +54,15 @@ type Options struct {
 	// StopGrace is how long Stop lets batches in flight finish before it
 	// cancels them (default 15s).
 	StopGrace time.Duration
+	// Redact removes secret values from what a sink reports (a receiver
+	// may echo a secret back) before it reaches the attempt log.
+	Redact func(string) string
 }
 
 func (o *Options) defaults() {
+	if o.Redact == nil {
+		o.Redact = func(s string) string { return s }
+	}
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}

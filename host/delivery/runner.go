@@ -279,13 +279,13 @@ func (s *settlement) settle(m jetstream.Msg, ev *blockv1.Event, info msgInfo, re
 	status := blockv1.DeliveryStatus_DELIVERY_STATUS_UNSPECIFIED
 	var after time.Duration
 	if callErr != nil {
-		a.Status, a.Reason = "error", clip(callErr.Error(), maxReason)
+		a.Status, a.Reason = "error", clip(r.o.Redact(callErr.Error()), maxReason)
 	} else {
 		status, after = res.Status, retryAfter(res)
 		rep, structured := parseReason(res.Reason)
-		a.Reason = clip(rep.Reason, maxReason)
+		a.Reason = clip(r.o.Redact(rep.Reason), maxReason)
 		if structured {
-			a.HTTPStatus, a.Response = rep.HTTPStatus, rep.Response
+			a.HTTPStatus, a.Response = rep.HTTPStatus, r.o.Redact(rep.Response)
 			if rep.LatencyMS > 0 {
 				a.LatencyMS = rep.LatencyMS
 			}

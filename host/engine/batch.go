@@ -428,7 +428,7 @@ func (rs *runState) finish(ctx context.Context, items []*item) error {
 			}
 			if attempt < uint64(e.opts.MaxAttempts) {
 				delay := e.opts.RetryDelay << (attempt - 1)
-				e.log.Warn("item will be retried", "run", rs.runID, "item", it.in.ID, "block", it.block, "attempt", attempt, "in", delay, "err", it.err)
+				e.log.Warn("item will be retried", "run", rs.runID, "item", it.in.ID, "block", it.block, "attempt", attempt, "in", delay, "err", rs.redact.Replace(it.err))
 				_ = it.msg.NakWithDelay(delay)
 				continue
 			}
@@ -436,6 +436,8 @@ func (rs *runState) finish(ctx context.Context, items []*item) error {
 		}
 		o := outcome{Item: it.in.ID, Origin: it.in.Origin, Status: "succeeded", Events: it.events}
 		if it.state == failed {
+			// A block's error text may quote its resolved configuration.
+			it.err = rs.redact.Replace(it.err)
 			o.Status, o.Block, o.Error = "failed", it.block, it.err
 			e.log.Warn("item failed", "run", rs.runID, "item", it.in.ID, "origin", it.in.Origin, "block", it.block, "err", it.err)
 		}
@@ -458,7 +460,11 @@ func (rs *runState) finish(ctx context.Context, items []*item) error {
 			metrics.ItemDone(rs.wf.Name, o.Status)
 		}
 	}
-	if err := waitAll(ctx, futures); err != nil {
+	// The run may end (and cancel ctx) as soon as this record is stored;
+	// the items are still acknowledged then, so none stays in the queue.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := waitAll(wctx, futures); err != nil {
 		return fmt.Errorf("record outcomes: %w", err)
 	}
 	for _, m := range acks {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -107,6 +108,9 @@ type runState struct {
 	secrets workflow.Secrets
 	source  *pluginhost.Block
 	steps   []*stepBlock
+	// redact replaces secret values in item errors before they are
+	// recorded, logged or printed.
+	redact *strings.Replacer
 }
 
 type stepBlock struct {
@@ -192,7 +196,7 @@ func consumerName(runID string) string { return "run-" + runID }
 // queue, the source when this host holds the source lease, and a tracker
 // of every item's outcome that ends the run when all are in.
 func (e *Engine) participate(ctx context.Context, wf *workflow.Workflow, rec *runRecord, ro RunOptions, takeSource bool) (*Summary, error) {
-	rs := &runState{e: e, wf: wf, runID: rec.ID, resume: rec.Resumes > 0, secrets: ro.Secrets}
+	rs := &runState{e: e, wf: wf, runID: rec.ID, resume: rec.Resumes > 0, secrets: ro.Secrets, redact: ro.Secrets.Redactor()}
 	if err := rs.startBlocks(ctx); err != nil {
 		e.finishRun(rec.ID, err)
 		return nil, err
@@ -223,7 +227,10 @@ func (e *Engine) participate(ctx context.Context, wf *workflow.Workflow, rec *ru
 		return nil, err
 	}
 	e.finishRun(rec.ID, nil)
+	// Every item has its outcome: what is left of the run in the queue
+	// (an ack lost with a host) is of no more use.
 	_ = e.opts.Store.Items.DeleteConsumer(context.Background(), consumerName(rec.ID))
+	_ = e.opts.Store.Items.Purge(context.Background(), jetstream.WithPurgeSubject(bus.ItemsSubject(wf.Name, rec.ID)))
 	return tr.summary(wf.Name), nil
 }
 

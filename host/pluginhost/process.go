@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/exec"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
@@ -27,7 +30,8 @@ func Launch(path string, log *slog.Logger) (*Process, error) {
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
 		Plugins:          sdk.PluginMap(nil),
-		Cmd:              exec.Command(path),
+		Cmd:              blockCommand(path),
+		SkipHostEnv:      true,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		Logger:           newHCLogger(log, "plugin"),
 		StartTimeout:     30 * time.Second,
@@ -44,6 +48,20 @@ func Launch(path string, log *slog.Logger) (*Process, error) {
 		return nil, fmt.Errorf("start block %s: %w", path, err)
 	}
 	return &Process{Path: path, client: client, rpc: raw.(*sdk.Client)}, nil
+}
+
+// hostOnlyEnv are environment variables for the host alone: the secrets
+// and credentials it resolves itself never reach a block process.
+var hostOnlyEnv = []string{"PAPERFLOW_SECRET_", "PAPERFLOW_API_TOKEN=", "PAPERFLOW_SMTP_URL=", "PAPERFLOW_NATS_URL=", "PAPERFLOW_SECRETS_FILE="}
+
+func blockCommand(path string) *exec.Cmd {
+	cmd := exec.Command(path)
+	for _, kv := range os.Environ() {
+		if !slices.ContainsFunc(hostOnlyEnv, func(p string) bool { return strings.HasPrefix(kv, p) }) {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	return cmd
 }
 
 // Block is the gRPC client of the block.

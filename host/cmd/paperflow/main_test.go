@@ -546,3 +546,38 @@ blocks:
 		return len(after) == len(before)+1
 	})
 }
+
+// TestSecretsStayOutOfOutput: a secret resolved into a block's
+// configuration and quoted back in the block's error reaches neither the
+// JSON summary nor the log; an API token from the environment is not
+// shown by --help.
+func TestSecretsStayOutOfOutput(t *testing.T) {
+	t.Parallel()
+	const secret = "hunter2-very-secret"
+	dir := writeFiles(t, map[string]string{
+		"items.csv": "Name,behaviour\nAda,echo\nBob,\n",
+		"wf.yaml": `name: secretive
+source: {uses: csv, with: {path: items.csv}}
+blocks:
+  - {id: leaky, uses: testblock, with: {message: "key {{ .secrets.TOKEN }}"}}
+`,
+	})
+	cmd := exec.Command(filepath.Join(binDir, "paperflow"), "--data-dir", t.TempDir(), "--log-level", "debug", "run", filepath.Join(dir, "wf.yaml"), "--output", "json")
+	cmd.Env = append(os.Environ(), "PAPERFLOW_NATS_URL=", "PAPERFLOW_SECRET_TOKEN="+secret)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	_ = cmd.Run()
+	if !strings.Contains(out.String(), `"failed": 1`) || !strings.Contains(out.String(), "[secret TOKEN]") {
+		t.Fatalf("want one failed item whose error names the secret, got\n%s\n%s", out.String(), errb.String())
+	}
+	if strings.Contains(out.String()+errb.String(), secret) {
+		t.Errorf("the secret's value is in the output:\n%s\n%s", out.String(), errb.String())
+	}
+
+	help := exec.Command(filepath.Join(binDir, "paperflow"), "serve", "--help")
+	help.Env = append(os.Environ(), "PAPERFLOW_API_TOKEN="+secret, "PAPERFLOW_SMTP_URL=smtp://u:"+secret+"@127.0.0.1:25")
+	text, _ := help.CombinedOutput()
+	if strings.Contains(string(text), secret) {
+		t.Errorf("--help shows a credential from the environment:\n%s", text)
+	}
+}

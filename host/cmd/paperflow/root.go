@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,11 +16,13 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/engine"
 	"github.com/paperflow/paperflow/host/mail"
 	"github.com/paperflow/paperflow/host/pluginhost"
+	"github.com/paperflow/paperflow/host/workflow"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -131,6 +135,7 @@ Quick start:
 	f.IntVar(&cfg.replicas, "replicas", envInt("PAPERFLOW_NATS_REPLICAS", 0), "replicas of paperflow's streams, KV buckets and object store; 0: 3 on a NATS cluster of 3+ nodes, else 1 [PAPERFLOW_NATS_REPLICAS]")
 	f.DurationVar(&cfg.itemTimeout, "item-timeout", envDuration("PAPERFLOW_ITEM_TIMEOUT", 30*time.Second), "how long a host may go silent before its items and the source it reads pass to another host [PAPERFLOW_ITEM_TIMEOUT]")
 	f.StringVar(&cfg.logLevel, "log-level", env("PAPERFLOW_LOG_LEVEL", "warn"), "log level: debug, info, warn, error [PAPERFLOW_LOG_LEVEL]")
+	hideDefaults(f, "api-token", "smtp", "nats")
 	root.AddCommand(newRunCmd(cfg), newValidateCmd(cfg), newPluginsCmd(cfg), newEventsCmd(cfg), newServeCmd(cfg), newOutboxCmd(cfg), newRunsCmd(cfg), newWebhooksCmd(cfg), newSignaturesCmd(cfg), newVersionCmd())
 	return root
 }
@@ -140,7 +145,40 @@ func (c *config) logger(w io.Writer) *slog.Logger {
 	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
 		level = slog.LevelWarn
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+	h := slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})
+	return slog.New(workflow.RedactHandler(h, c.logSecrets()))
+}
+
+// logSecrets are the values no log line may show: the workflow secrets,
+// the API token and the passwords in the SMTP and NATS URLs.
+func (c *config) logSecrets() workflow.Secrets {
+	out := workflow.Secrets{}
+	if s, err := workflow.LoadSecrets(c.secretFile, os.Environ()); err == nil {
+		maps.Copy(out, s)
+	}
+	if c.apiToken != "" {
+		out["API_TOKEN"] = c.apiToken
+	}
+	for name, raw := range map[string]string{"SMTP_PASSWORD": c.smtpURL, "NATS_PASSWORD": c.natsURL} {
+		for _, one := range strings.Split(raw, ",") {
+			if u, err := url.Parse(strings.TrimSpace(one)); err == nil && u.User != nil {
+				if pw, ok := u.User.Password(); ok {
+					out[name] = pw
+				}
+			}
+		}
+	}
+	return out
+}
+
+// hideDefaults keeps values taken from the environment out of --help:
+// they may be credentials.
+func hideDefaults(f *pflag.FlagSet, names ...string) {
+	for _, n := range names {
+		if fl := f.Lookup(n); fl != nil && fl.DefValue != "" {
+			fl.DefValue = "from the environment"
+		}
+	}
 }
 
 func (c *config) registry() pluginhost.Registry {

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
+	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/delivery"
 	"github.com/paperflow/paperflow/host/engine"
 	"github.com/paperflow/paperflow/host/httpapi"
@@ -124,7 +125,7 @@ func serve(ctx context.Context, cfg *config, natsListen string, files []string) 
 	if err != nil {
 		return err
 	}
-	dispatcher, err := delivery.Start(ctx, delivery.Options{JS: b.JS, Replicas: b.Replicas, Log: log})
+	dispatcher, err := delivery.Start(ctx, delivery.Options{JS: b.JS, Replicas: b.Replicas, Log: log, Redact: cfg.logSecrets().Redactor().Replace})
 	if err != nil {
 		return err
 	}
@@ -179,7 +180,7 @@ func serve(ctx context.Context, cfg *config, natsListen string, files []string) 
 		return fmt.Errorf("write %s: %w", serveStatePath(cfg.dataDir), err)
 	}
 	defer os.Remove(serveStatePath(cfg.dataDir))
-	fmt.Fprintf(os.Stderr, "paperflow %s serving on http://%s (public URL %s), NATS %s\n", version, ln.Addr(), cfg.public(), natsURL)
+	fmt.Fprintf(os.Stderr, "paperflow %s serving on http://%s (public URL %s), NATS %s\n", version, ln.Addr(), cfg.public(), bus.RedactURL(natsURL))
 	if cfg.apiToken == "" {
 		fmt.Fprintln(os.Stderr, "note: no --api-token set: the /api/ endpoints refuse every call")
 	}

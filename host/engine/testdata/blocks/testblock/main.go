@@ -117,6 +117,10 @@ func (b *block) one(ctx context.Context, it sdk.Item) sdk.Result {
 	if err := it.DecodeConfig(b.cfg.With, &with); err != nil {
 		return sdk.Result{Err: err}
 	}
+	if behaviour == "echo" {
+		// A careless block quoting its resolved configuration.
+		return sdk.Result{Err: fmt.Errorf("refused with message %q", with.Message)}
+	}
 	res := sdk.Result{Outputs: map[string]any{"message": with.Message, "tag": with.Tag}}
 	if b.with.Emit {
 		url := "http://127.0.0.1/doc/" + it.ID
