@@ -19,17 +19,30 @@ import (
 	"github.com/paperflow/paperflow/plugins/sdk/tags"
 )
 
-// maxSyntaxScan bounds the lines of a file whose syntax error is located by
-// parsing its prefixes; longer files get the line yaml.v3 gives.
-const maxSyntaxScan = 5000
+// maxSyntaxScanBytes bounds the work of locating a syntax error by parsing
+// prefixes of the file: the prefixes parsed add up to at most this many
+// bytes, and past it the line yaml.v3 gives is reported. Every prefix of a
+// file that opens a bracket on its first line and never closes it fails,
+// each only after being parsed to its end, so without a bound a file of a
+// few thousand lines took minutes.
+const maxSyntaxScanBytes = 1 << 20
 
-// maxNodes bounds the values a file may expand to through YAML aliases.
-const maxNodes = 100_000
+// Limits on the values a file may expand to. YAML aliases repeat a value
+// wherever they are used, and every value is kept with its JSON pointer, the
+// keys on the way to it, for the positions of problems. Without the limits a
+// file of a few hundred bytes makes the loader build gigabytes: a "billion
+// laughs" (lists of aliases to lists of aliases), a long key above many
+// aliased values, or an alias inside the value it names.
+const (
+	maxNodes         = 100_000  // values, aliases expanded
+	maxDepth         = 100      // maps and lists inside each other
+	maxExpandedBytes = 32 << 20 // the text of every value and of its pointer, added up
+)
 
 // Load reads, checks and compiles the workflow file at path. It returns the
 // workflow, or nil and every problem found, sorted by position.
 func Load(path string, cat Catalog, opts ...Option) (*Workflow, Problems) {
-	l := &loader{file: path, cat: cat, at: map[string]loc{}, flagged: map[string]bool{}, tpls: map[string]*tags.Template{}}
+	l := &loader{file: path, cat: cat, at: map[string]loc{}, flagged: map[string]bool{}, tpls: map[string]*tags.Template{}, open: map[*yaml.Node]bool{}}
 	for _, o := range opts {
 		o(&l.opts)
 	}
@@ -43,6 +56,7 @@ func Load(path string, cat Catalog, opts ...Option) (*Workflow, Problems) {
 		return nil, Problems{{File: path, Msg: fmt.Sprintf("cannot read the workflow file: %v", err)}}
 	}
 	l.lines = strings.Split(string(data), "\n")
+	l.endLine, l.endCol = endOf(data)
 
 	root, ok := l.parse(data)
 	if ok {
@@ -63,6 +77,8 @@ type loc struct{ key, val *yaml.Node }
 type loader struct {
 	file, dir string
 	lines     []string
+	endLine   int // the position just past the last character
+	endCol    int
 	cat       Catalog
 	opts      options
 	probs     Problems
@@ -70,10 +86,19 @@ type loader struct {
 	at        map[string]loc            // JSON pointer → position
 	flagged   map[string]bool           // pointers that already have a schema problem
 	tpls      map[string]*tags.Template // JSON pointer of a string → its template
-	nodes     int
+	nodes     int                       // values built so far
+	expanded  int                       // bytes of text and pointers built so far
+	depth     int                       // maps and lists around the value being built
+	open      map[*yaml.Node]bool       // maps and lists being built, to catch an alias inside its own value
+	full      bool                      // a limit was reached: build no more
 }
 
 func (l *loader) add(line, col int, format string, args ...any) {
+	// yaml.v3 places an empty value at the very end of a file (a lone
+	// "---", or "key:" without a line break) on the line after the last.
+	if line > l.endLine {
+		line, col = l.endLine, l.endCol
+	}
 	l.probs = append(l.probs, Problem{File: l.file, Line: line, Col: col, Msg: fmt.Sprintf(format, args...)})
 }
 
@@ -110,7 +135,7 @@ func (l *loader) parse(data []byte) (any, bool) {
 		if errors.Is(err, io.EOF) {
 			l.add(1, 1, "the workflow file is empty: it needs at least name: and source:")
 		} else {
-			l.yamlError(err)
+			l.yamlError(data, err)
 		}
 		return nil, false
 	}
@@ -123,7 +148,7 @@ func (l *loader) parse(data []byte) (any, bool) {
 		}
 		l.add(line, col, "a second YAML document: a workflow file holds one workflow; move this one to its own file")
 	case !errors.Is(err, io.EOF):
-		l.yamlError(err)
+		l.yamlError(data, err)
 	}
 	if len(doc.Content) == 0 {
 		l.add(1, 1, "the workflow file is empty: it needs at least name: and source:")
@@ -138,37 +163,142 @@ func (l *loader) parse(data []byte) (any, bool) {
 // enclosing map or list starts, often lines before the mistake, so the line
 // reported is the first one the file cannot be read up to: the last line of
 // the longest prefix that does not parse, plus one.
-func (l *loader) yamlError(err error) {
+func (l *loader) yamlError(data []byte, err error) {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	line := 0
 	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = m[2]
 	}
-	if len(l.lines) <= maxSyntaxScan {
-		for n := len(l.lines) - 1; n >= 0; n-- {
-			var doc yaml.Node
-			if yaml.Unmarshal([]byte(strings.Join(l.lines[:n], "\n")), &doc) == nil {
-				line = n + 1
-				break
-			}
-		}
+	if readerProblems[msg] && l.unreadable(data, msg) {
+		return
+	}
+	if n, ok := l.longestReadable(data); ok {
+		line = n + 1
+	}
+	if line == 0 {
+		line = 1 // yaml.v3 leaves the line out of errors on the first line
 	}
 	l.add(line, 0, "invalid YAML: %s", msg)
+}
+
+// longestReadable returns the most lines at the start of the file that
+// parse, if it finds them within maxSyntaxScanBytes.
+func (l *loader) longestReadable(data []byte) (int, bool) {
+	ends := make([]int, len(l.lines)) // ends[n]: bytes in the first n lines, without the last line break
+	for i, off := 1, 0; i < len(l.lines); i++ {
+		off += len(l.lines[i-1])
+		ends[i] = off
+		off++
+	}
+	budget := maxSyntaxScanBytes
+	for n := len(l.lines) - 1; n >= 0; n-- {
+		if budget -= ends[n]; budget < 0 {
+			return 0, false
+		}
+		var doc yaml.Node
+		if yaml.Unmarshal(data[:ends[n]], &doc) == nil {
+			return n, true
+		}
+	}
+	return 0, false
+}
+
+// readerProblems are yaml.v3's messages about bytes that are not text. They
+// come without a position, so unreadable finds the character.
+var readerProblems = map[string]bool{
+	"invalid leading UTF-8 octet":        true,
+	"incomplete UTF-8 octet sequence":    true,
+	"invalid trailing UTF-8 octet":       true,
+	"invalid length of a UTF-8 sequence": true,
+	"invalid Unicode character":          true,
+	"control characters are not allowed": true,
+	"incomplete UTF-16 character":        true,
+	"unexpected low surrogate area":      true,
+	"incomplete UTF-16 surrogate pair":   true,
+	"expected low surrogate area":        true,
+}
+
+// unreadable reports the first character of data that YAML does not allow,
+// at its line and column (in characters, as yaml.v3 counts them). It
+// reports nothing and returns false if it finds none.
+func (l *loader) unreadable(data []byte, msg string) bool {
+	if bytes.HasPrefix(data, []byte{0xFF, 0xFE}) || bytes.HasPrefix(data, []byte{0xFE, 0xFF}) {
+		l.add(1, 1, "invalid YAML: %s: the file is UTF-16 (it starts with a byte order mark); save it as UTF-8", msg)
+		return true
+	}
+	data = bytes.TrimPrefix(data, []byte{0xEF, 0xBB, 0xBF})
+	line, col := 1, 1
+	for len(data) > 0 {
+		r, size := utf8.DecodeRune(data)
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			l.add(line, col, "invalid YAML: byte 0x%02X is not UTF-8: save the file as UTF-8", data[0])
+			return true
+		case !yamlChar(r):
+			l.add(line, col, "invalid YAML: character %U is not allowed in YAML: remove it, or write it as an escape inside a double-quoted string", r)
+			return true
+		case lineBreak(r, data[size:]):
+			line, col = line+1, 1
+		default:
+			col++
+		}
+		data = data[size:]
+	}
+	return false
+}
+
+// endOf returns the line and column just past the last character of data.
+func endOf(data []byte) (line, col int) {
+	line, col = 1, 1
+	for len(data) > 0 {
+		r, size := utf8.DecodeRune(data)
+		data = data[size:]
+		if lineBreak(r, data) {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	return line, col
+}
+
+// lineBreak reports whether r, followed by rest, ends a line for yaml.v3:
+// \n, \r not followed by \n, and the Unicode line breaks NEL, LS and PS.
+func lineBreak(r rune, rest []byte) bool {
+	switch r {
+	case '\n', 0x85, 0x2028, 0x2029:
+		return true
+	case '\r':
+		return len(rest) == 0 || rest[0] != '\n'
+	}
+	return false
+}
+
+// yamlChar reports whether YAML allows r in a file (YAML 1.2, c-printable).
+func yamlChar(r rune) bool {
+	switch {
+	case r == '\t', r == '\n', r == '\r', r == 0x85:
+		return true
+	case r >= 0x20 && r <= 0x7E, r >= 0xA0 && r <= 0xD7FF, r >= 0xE000 && r <= 0xFFFD, r >= 0x10000 && r <= 0x10FFFF:
+		return true
+	}
+	return false
 }
 
 // value converts a YAML node to a JSON value: maps to map[string]any, lists
 // to []any, whole numbers to int64, other numbers to float64.
 func (l *loader) value(n *yaml.Node, ptr string, key *yaml.Node) any {
-	if l.nodes++; l.nodes > maxNodes {
-		if l.nodes == maxNodes+1 {
-			l.add(n.Line, n.Column, "the file expands to more than %d values, through YAML aliases; write it out plainly", maxNodes)
-		}
+	if !l.room(n, ptr) {
 		return nil
 	}
 	var v any
 	switch n.Kind {
 	case yaml.AliasNode:
+		if l.open[n.Alias] {
+			l.add(n.Line, n.Column, "alias *%s is inside the value it names, so that value would never end; remove the alias", n.Value)
+			return nil
+		}
 		v = l.value(n.Alias, ptr, key)
 	case yaml.MappingNode:
 		if tag, ok := unquotedTag(n); ok {
@@ -176,18 +306,67 @@ func (l *loader) value(n *yaml.Node, ptr string, key *yaml.Node) any {
 			v = tag
 			break
 		}
+		if !l.enter(n) {
+			return nil
+		}
 		v = l.mapping(n, ptr)
+		l.leave(n)
 	case yaml.SequenceNode:
+		if !l.enter(n) {
+			return nil
+		}
 		list := make([]any, len(n.Content))
 		for i, item := range n.Content {
+			if l.full {
+				break
+			}
 			list[i] = l.value(item, ptrJoin(ptr, strconv.Itoa(i)), nil)
 		}
+		l.leave(n)
 		v = list
 	case yaml.ScalarNode:
 		v = l.scalar(n, ptr)
 	}
 	l.at[ptr] = loc{key: key, val: n}
 	return v
+}
+
+// room counts a value against maxNodes and maxExpandedBytes, and reports
+// the first limit the file goes over.
+func (l *loader) room(n *yaml.Node, ptr string) bool {
+	if l.full {
+		return false
+	}
+	l.nodes++
+	l.expanded += len(ptr) + len(n.Value)
+	switch {
+	case l.nodes > maxNodes:
+		l.add(n.Line, n.Column, "the file expands to more than %d values, through YAML aliases; write it out plainly", maxNodes)
+	case l.expanded > maxExpandedBytes:
+		l.add(n.Line, n.Column, "the file expands to more than %d MiB of keys and values, through YAML aliases or long keys above many values; write it out plainly with shorter keys",
+			maxExpandedBytes>>20)
+	default:
+		return true
+	}
+	l.full = true
+	return false
+}
+
+// enter starts building a map or a list, within maxDepth; leave ends it.
+func (l *loader) enter(n *yaml.Node) bool {
+	if l.depth >= maxDepth {
+		l.add(n.Line, n.Column, "values nest more than %d maps and lists deep (YAML aliases expanded); a workflow needs far fewer: flatten this value", maxDepth)
+		l.full = true
+		return false
+	}
+	l.depth++
+	l.open[n] = true
+	return true
+}
+
+func (l *loader) leave(n *yaml.Node) {
+	l.depth--
+	delete(l.open, n)
 }
 
 // unquotedTag recognises `to: {{Email}}`, which YAML reads as a map holding
@@ -210,7 +389,7 @@ func (l *loader) mapping(n *yaml.Node, ptr string) map[string]any {
 	m := make(map[string]any, len(n.Content)/2)
 	first := map[string]*yaml.Node{}
 	var merges []*yaml.Node
-	for i := 0; i+1 < len(n.Content); i += 2 {
+	for i := 0; i+1 < len(n.Content) && !l.full; i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
 			merges = append(merges, v)
@@ -229,27 +408,54 @@ func (l *loader) mapping(n *yaml.Node, ptr string) map[string]any {
 	}
 	// Keys written in the map win over merged ones (<<: *defaults).
 	for _, mv := range merges {
-		srcs := []*yaml.Node{mv}
-		if mv.Kind == yaml.SequenceNode {
-			srcs = mv.Content
-		}
-		for _, src := range srcs {
-			for src.Kind == yaml.AliasNode {
-				src = src.Alias
-			}
-			if src.Kind != yaml.MappingNode {
-				l.add(mv.Line, mv.Column, "<< merges a map (or a list of maps) into this one")
+		l.merge(m, mv, ptr)
+	}
+	return m
+}
+
+// merge adds to m the keys it does not have yet of the map, or list of maps,
+// that mv names. A merged map brings its own merged keys too, after the
+// ones written in it.
+func (l *loader) merge(m map[string]any, mv *yaml.Node, ptr string) {
+	srcs := []*yaml.Node{mv}
+	if mv.Kind == yaml.SequenceNode {
+		srcs = mv.Content
+	}
+	for _, src := range srcs {
+		if src.Kind == yaml.AliasNode {
+			if l.open[src.Alias] {
+				l.add(src.Line, src.Column, "alias *%s is inside the value it names, so that value would never end; remove the alias", src.Value)
 				continue
 			}
-			for i := 0; i+1 < len(src.Content); i += 2 {
-				k := src.Content[i]
-				if _, set := m[k.Value]; !set && k.Kind == yaml.ScalarNode {
+			src = src.Alias
+		}
+		if src.Kind != yaml.MappingNode {
+			l.add(mv.Line, mv.Column, "<< merges a map (or a list of maps) into this one")
+			continue
+		}
+		// Counted like a value, or maps that each merge the one before
+		// twice would take exponential time.
+		if !l.room(src, ptr) || !l.enter(src) {
+			return
+		}
+		var nested []*yaml.Node
+		for i := 0; i+1 < len(src.Content) && !l.full; i += 2 {
+			k := src.Content[i]
+			switch {
+			case k.Kind != yaml.ScalarNode:
+			case k.ShortTag() == "!!merge":
+				nested = append(nested, src.Content[i+1])
+			default:
+				if _, set := m[k.Value]; !set {
 					m[k.Value] = l.value(src.Content[i+1], ptrJoin(ptr, k.Value), k)
 				}
 			}
 		}
+		for _, nv := range nested {
+			l.merge(m, nv, ptr)
+		}
+		l.leave(src)
 	}
-	return m
 }
 
 func (l *loader) scalar(n *yaml.Node, ptr string) any {

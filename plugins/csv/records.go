@@ -36,10 +36,11 @@ type record struct {
 // wraps encoding/csv, adds the checks encoding/csv leaves to its caller
 // (column count, UTF-8) and recovers from malformed records (see resync).
 type recordReader struct {
-	f      *os.File
-	name   string // the file's base name, for origins and messages
-	d      dialect
-	header []string
+	f         *os.File
+	name      string // the file's base name, for origins and messages
+	d         dialect
+	maxRecord int64 // bytes one record may take: maxRecordBytes
+	header    []string
 
 	csv *csv.Reader
 	in  *boundedReader
@@ -54,11 +55,17 @@ type recordReader struct {
 // openRecords opens a CSV file and reads its header. The errors name the
 // file, and the line for a bad header.
 func openRecords(path string, d dialect) (*recordReader, error) {
+	return openRecordsWithin(path, d, maxRecordBytes)
+}
+
+// openRecordsWithin is openRecords with another bound on one record, for
+// tests that reach the bound without writing megabytes.
+func openRecordsWithin(path string, d dialect, maxRecord int64) (*recordReader, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	r := &recordReader{f: f, name: filepath.Base(path), d: d}
+	r := &recordReader{f: f, name: filepath.Base(path), d: d, maxRecord: maxRecord}
 	if err := r.start(); err != nil {
 		f.Close()
 		return nil, err
@@ -74,6 +81,9 @@ func (r *recordReader) Close() error { return r.f.Close() }
 func (r *recordReader) start() error {
 	br := bufio.NewReaderSize(r.f, readBufferSize)
 	var base int64
+	if head, _ := br.Peek(2); bytes.Equal(head, []byte{0xFF, 0xFE}) || bytes.Equal(head, []byte{0xFE, 0xFF}) {
+		return fmt.Errorf("%s: the file is UTF-16 (it starts with a byte order mark): save it as UTF-8", r.name)
+	}
 	if head, _ := br.Peek(len(utf8BOM)); bytes.Equal(head, utf8BOM) {
 		_, _ = br.Discard(len(utf8BOM))
 		base = int64(len(utf8BOM))
@@ -119,7 +129,7 @@ func checkHeader(fields []string) ([]string, error) {
 // restart makes a fresh encoding/csv reader over in, which is at file
 // offset base and after line lineBase.
 func (r *recordReader) restart(in io.Reader, base int64, lineBase int) {
-	r.in = &boundedReader{r: in, pos: base, limit: base + maxRecordBytes}
+	r.in = &boundedReader{r: in, pos: base, limit: base + r.maxRecord}
 	r.csv = csv.NewReader(r.in)
 	r.csv.Comma = r.d.comma
 	r.csv.Comment = r.d.comment
@@ -134,22 +144,25 @@ func (r *recordReader) restart(in io.Reader, base int64, lineBase int) {
 func (r *recordReader) next() (record, error) {
 	for {
 		start := r.base + r.csv.InputOffset()
-		r.in.limit = start + maxRecordBytes
+		r.in.limit, r.in.tripped = start+r.maxRecord, false
 		fields, err := r.csv.Read()
 		var perr *csv.ParseError
 		switch {
 		case err == io.EOF:
 			return record{}, io.EOF
-		case errors.As(err, &perr):
-			return r.parseError(start, perr, fields)
-		case errors.Is(err, errRecordTooLong):
+		case r.in.tripped || errors.Is(err, errRecordTooLong):
+			// Checked before a parse error: encoding/csv parses the line
+			// the bound cut short, and may find a mistake in it, but it
+			// stops in the middle of the line, where no record starts.
 			line, err := r.resync(start)
 			if err != nil {
 				return record{}, err
 			}
-			msg := fmt.Sprintf("the record is longer than %d MiB, probably because of a quote that is never closed; reading goes on at line %d",
-				maxRecordBytes>>20, line+1)
+			msg := fmt.Sprintf("the record is longer than %s, probably because of a quote that is never closed; reading goes on at line %d",
+				byteSize(r.maxRecord), line+1)
 			return record{line: line, err: msg}, nil
+		case errors.As(err, &perr):
+			return r.parseError(start, perr, fields)
 		case err != nil:
 			return record{}, fmt.Errorf("%s: read: %w", r.name, err)
 		}
@@ -179,8 +192,13 @@ func (r *recordReader) next() (record, error) {
 			return record{line: startLine, err: fmt.Sprintf("row has %d columns, header has %d", len(fields), len(r.header))}, nil
 		}
 		for i, f := range fields {
-			if !utf8.ValidString(f) {
+			switch {
+			case !utf8.ValidString(f):
 				return record{line: startLine, err: fmt.Sprintf("%s is not valid UTF-8: save the file as UTF-8", r.field(i))}, nil
+			case strings.IndexByte(f, 0) >= 0:
+				// Text has no NUL; a NUL is a sign of a binary file, or of
+				// UTF-16 without a byte order mark.
+				return record{line: startLine, err: fmt.Sprintf("%s has a NUL byte, which text never has: save the file as UTF-8 text", r.field(i))}, nil
 			}
 		}
 		return record{line: startLine, fields: fields}, nil
@@ -288,6 +306,14 @@ func (r *recordReader) field(i int) string {
 	return fmt.Sprintf("field %d", i+1)
 }
 
+// byteSize writes n as "8 MiB", or in bytes when it is no whole MiB.
+func byteSize(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
 func isBlank(fields []string) bool {
 	return len(fields) == 1 && strings.TrimSpace(fields[0]) == ""
 }
@@ -295,13 +321,15 @@ func isBlank(fields []string) bool {
 // boundedReader counts the bytes it passes on and fails with
 // errRecordTooLong past limit, which next moves along record by record.
 type boundedReader struct {
-	r     io.Reader
-	pos   int64 // file offset of the next byte
-	limit int64
+	r       io.Reader
+	pos     int64 // file offset of the next byte
+	limit   int64
+	tripped bool // it failed since next last cleared this
 }
 
 func (b *boundedReader) Read(p []byte) (int, error) {
 	if b.pos >= b.limit {
+		b.tripped = true
 		return 0, errRecordTooLong
 	}
 	if rest := b.limit - b.pos; int64(len(p)) > rest {

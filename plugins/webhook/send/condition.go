@@ -9,13 +9,14 @@ import (
 	"github.com/itchyny/gojq"
 )
 
-// conditionTimeout bounds one expression, so `repeat(.)` cannot hang a
-// delivery.
+// conditionTimeout bounds one expression, so that `def f: f; f` or
+// `last(repeat(.))` cannot hang a delivery.
 const conditionTimeout = time.Second
 
 type condition struct {
-	any   bool // true: any of exprs; false: all of them
-	exprs []*compiledExpr
+	any     bool // true: any of exprs; false: all of them
+	exprs   []*compiledExpr
+	timeout time.Duration // for each expression: conditionTimeout
 }
 
 type compiledExpr struct {
@@ -25,7 +26,7 @@ type compiledExpr struct {
 
 func compileCondition(c Condition) (*condition, error) {
 	list, key := c.All, "all"
-	out := &condition{}
+	out := &condition{timeout: conditionTimeout}
 	switch {
 	case len(c.All) > 0 && len(c.Any) > 0:
 		return nil, errors.New("condition: use either all or any, not both")
@@ -52,7 +53,7 @@ func compileCondition(c Condition) (*condition, error) {
 // match evaluates the condition over the decoded envelope.
 func (c *condition) match(ctx context.Context, envelope any) (bool, error) {
 	for _, e := range c.exprs {
-		ok, err := e.truthy(ctx, envelope)
+		ok, err := e.truthy(ctx, envelope, c.timeout)
 		if err != nil {
 			return false, err
 		}
@@ -66,16 +67,45 @@ func (c *condition) match(ctx context.Context, envelope any) (bool, error) {
 // truthy runs the expression and takes its first output the jq way: false
 // and null are false, everything else (0 and "" too) is true; no output is
 // false.
-func (e *compiledExpr) truthy(ctx context.Context, v any) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, conditionTimeout)
+//
+// gojq checks the context between the steps of a program, which stops a
+// loop, but not inside one step: squaring a huge number or repeating a
+// string a billion times is one step. So the program runs on its own
+// goroutine and truthy answers at the timeout even if that step goes on;
+// the goroutine stops at its next step.
+func (e *compiledExpr) truthy(ctx context.Context, v any, timeout time.Duration) (bool, error) {
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	iter := e.code.RunWithContext(ctx, v)
-	out, ok := iter.Next()
-	if !ok {
-		return false, nil
+	done := make(chan any, 1) // the first output; nil when there is none
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- fmt.Errorf("jq failed: %v", p)
+			}
+		}()
+		out, _ := e.code.RunWithContext(ctx, v).Next()
+		done <- out
+	}()
+	select {
+	case out := <-done:
+		if err, isErr := out.(error); isErr {
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				return false, e.stopped(parent, timeout)
+			}
+			return false, fmt.Errorf("condition %q: %v", e.src, err)
+		}
+		return out != nil && out != false, nil
+	case <-ctx.Done():
+		return false, e.stopped(parent, timeout)
 	}
-	if err, isErr := out.(error); isErr {
-		return false, fmt.Errorf("condition %q: %v", e.src, err)
+}
+
+// stopped says why the expression was stopped: the delivery was cancelled,
+// or the expression ran out of time.
+func (e *compiledExpr) stopped(parent context.Context, timeout time.Duration) error {
+	if err := parent.Err(); err != nil {
+		return fmt.Errorf("condition %q: %w", e.src, err)
 	}
-	return out != nil && out != false, nil
+	return fmt.Errorf("condition %q: still running after %v: a condition must be a quick test; look for a recursion, repeat, range or until that does not end, or for values grown huge", e.src, timeout)
 }
