@@ -188,7 +188,7 @@ func (e *Engine) SendMail(ctx context.Context, m sdk.Mail) (string, error) {
 			return string(ent.Value()), nil
 		}
 	}
-	msg := mail.Message{From: orDefault(m.From, e.mailFrom), ReplyTo: m.ReplyTo, To: m.To, Cc: m.Cc, Bcc: m.Bcc, Subject: m.Subject, Text: m.Text, HTML: m.HTML}
+	msg := mail.Message{From: orDefault(m.From, e.mailFrom), ReplyTo: m.ReplyTo, To: m.To, Cc: m.Cc, Bcc: m.Bcc, Subject: m.Subject, Text: m.Text, HTML: m.HTML, IDSeed: m.IdempotencyKey}
 	for _, a := range m.Attachments {
 		d, data, err := e.docs.Get(ctx, a.DocumentID)
 		if err != nil {

@@ -13,6 +13,7 @@ package mail
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -32,6 +33,10 @@ type Message struct {
 	Subject       string
 	Text, HTML    string
 	Attachments   []File
+	// IDSeed, when set, makes the Message-ID a hash of it instead of
+	// random: a message sent again after a crash (same seed) carries the
+	// same Message-ID, so receivers can tell the copy.
+	IDSeed string
 }
 
 // File is an attachment's content.
@@ -80,7 +85,7 @@ func Build(m Message, domain string, now time.Time) (*Built, error) {
 			return nil, err
 		}
 	}
-	id := newMessageID(domain)
+	id := newMessageID(domain, m.IDSeed)
 	var buf bytes.Buffer
 	h := func(k, v string) { fmt.Fprintf(&buf, "%s: %s\r\n", k, v) }
 	h("Message-ID", id)
@@ -238,9 +243,14 @@ func joinAddrs(as []*mail.Address) string {
 	return strings.Join(s, ", ")
 }
 
-func newMessageID(domain string) string {
+func newMessageID(domain, seed string) string {
 	b := make([]byte, 16)
-	_, _ = rand.Read(b)
+	if seed != "" {
+		sum := sha256.Sum256([]byte("paperflow message " + seed))
+		copy(b, sum[:])
+	} else {
+		_, _ = rand.Read(b)
+	}
 	if domain == "" {
 		domain = "paperflow.localhost"
 	}

@@ -2,12 +2,14 @@ package main_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/mail"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +22,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/paperflow/paperflow/host/mail/smtptest"
 )
 
 // natsServerBin is a nats-server binary built from the module paperflow
@@ -215,7 +219,7 @@ func eventCounts(t *testing.T, js jetstream.JetStream, workflow, runID string) (
 	return len(ids), duplicated
 }
 
-func slowWorkflow(t *testing.T, name string, items, sleepMS int) string {
+func slowWorkflow(t *testing.T, name string, items, sleepMS int, extraBlocks ...string) string {
 	t.Helper()
 	var csv strings.Builder
 	csv.WriteString("Name\n")
@@ -229,7 +233,7 @@ source: {uses: csv, with: {path: items.csv}}
 blocks:
   - {id: docs, uses: testblock, with: {emit: true, sleep_ms: %d}}
   - {id: more, uses: testblock, with: {emit: true}}
-`, name, sleepMS),
+`, name, sleepMS) + strings.Join(extraBlocks, ""),
 	})
 	return filepath.Join(dir, "wf.yaml")
 }
@@ -356,7 +360,11 @@ func TestSIGKILLLoop(t *testing.T) {
 	t.Parallel()
 	ns := startNATS(t)
 	const items, kills = 600, 20
-	wf := slowWorkflow(t, "killloop", items, 30)
+	smtp := smtptest.Start(t, smtptest.Options{})
+	wf := slowWorkflow(t, "killloop", items, 30, `  - id: mail
+    uses: email
+    with: {from: "Ops <ops@example.com>", to: "p@example.com", subject: "Hello {{Name}}", text: "Hi"}
+`)
 	nc, err := nats.Connect(ns.ClientURL())
 	if err != nil {
 		t.Fatal(err)
@@ -364,7 +372,7 @@ func TestSIGKILLLoop(t *testing.T) {
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 
-	args := []string{"--data-dir", t.TempDir(), "--nats", ns.ClientURL(), "run", wf, "--output", "json", "--batch", "2"}
+	args := []string{"--data-dir", t.TempDir(), "--nats", ns.ClientURL(), "--smtp", smtp.URL("tls=none"), "run", wf, "--output", "json", "--batch", "2"}
 	id := ""
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	for k := range kills {
@@ -384,7 +392,7 @@ func TestSIGKILLLoop(t *testing.T) {
 		<-exited
 	}
 	done := outcomeCount(t, js, id)
-	r := paperflowNATS(t, ns.ClientURL(), "run", wf, "--resume", id, "--output", "json")
+	r := paperflowNATS(t, ns.ClientURL(), "--smtp", smtp.URL("tls=none"), "run", wf, "--resume", id, "--output", "json")
 	if r.code != 0 {
 		t.Fatalf("final resume: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -394,10 +402,24 @@ func TestSIGKILLLoop(t *testing.T) {
 		t.Errorf("summary after %d kills: %s", kills, r.stdout)
 	}
 	unique, dups := eventCounts(t, js, "killloop", id)
-	if unique != 2*items || dups != 0 {
-		t.Errorf("events after %d kills: %d unique (want %d), %d duplicated", kills, unique, 2*items, dups)
+	if unique != 3*items || dups != 0 {
+		t.Errorf("events after %d kills: %d unique (want %d), %d duplicated", kills, unique, 3*items, dups)
 	}
-	t.Logf("%d kills; %d of %d items had an outcome before the last resume", kills, done, items)
+	// Every email sent: one Message-ID per item. A kill between the SMTP
+	// server's OK and the host recording it sends that email again, with
+	// the same Message-ID; SMTP offers no way to rule that window out.
+	ids := map[string]int{}
+	for _, m := range smtp.Messages() {
+		parsed, err := mail.ReadMessage(bytes.NewReader(m.Data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[parsed.Header.Get("Message-ID")]++
+	}
+	if len(ids) != items {
+		t.Errorf("emails after %d kills: %d distinct Message-IDs, want %d", kills, len(ids), items)
+	}
+	t.Logf("%d kills; %d of %d items had an outcome before the last resume; %d emails for %d Message-IDs", kills, done, items, len(smtp.Messages()), len(ids))
 }
 
 // tail is the end of a process's log, enough to say why it failed.

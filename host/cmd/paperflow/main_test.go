@@ -42,6 +42,8 @@ func TestMain(m *testing.M) {
 		"plugins/noop":      "../../../plugins/noop",
 		"plugins/template":  "../../../plugins/template",
 		"plugins/signature": "../../../plugins/signature",
+		"plugins/email":     "../../../plugins/email",
+		"plugins/webhook":   "../../../plugins/webhook",
 		"plugins/derive":    "../../../examples/block-plugin",
 		"plugins/testblock": "../../engine/testdata/blocks/testblock",
 	})
