@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"sort"
 	"time"
 
@@ -16,38 +15,16 @@ import (
 // this NATS) is running, reporting progress until it completes.
 func (e *Engine) Follow(ctx context.Context, runID string, progress func(Progress)) (*Summary, error) {
 	start := time.Now()
-	w, err := e.opts.Store.Runs.Watch(ctx, runID)
+	rec, err := e.loadRun(ctx, runID)
 	if err != nil {
-		return nil, fmt.Errorf("watch run %s: %w", runID, err)
+		return nil, err
 	}
-	defer w.Stop()
-	tr := newTracker(&runRecord{ID: runID})
+	tr := newTracker(rec)
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	var wfName string
 	g, gctx := errgroup.WithContext(runCtx)
 	g.Go(func() error { return e.track(gctx, runID, tr, progress, stop) })
-	g.Go(func() error {
-		for {
-			select {
-			case <-gctx.Done():
-				return gctx.Err()
-			case ent := <-w.Updates():
-				if ent == nil {
-					continue
-				}
-				var rec runRecord
-				if err := json.Unmarshal(ent.Value(), &rec); err != nil {
-					continue
-				}
-				wfName = rec.Workflow
-				if rec.Status == "failed" {
-					return fmt.Errorf("run %s failed: %s", runID, rec.Error)
-				}
-				tr.setRead(rec.Enqueued, rec.SourceDone)
-			}
-		}
-	})
+	g.Go(func() error { return e.watchRun(gctx, runID, tr) })
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) && ctx.Err() == nil {
 		err = nil
@@ -55,7 +32,7 @@ func (e *Engine) Follow(ctx context.Context, runID string, progress func(Progres
 	if err != nil {
 		return nil, err
 	}
-	sum := tr.summary(wfName)
+	sum := tr.summary(rec.Workflow)
 	sum.Seconds = time.Since(start).Seconds()
 	return sum, nil
 }

@@ -503,39 +503,64 @@ func (e *Engine) track(ctx context.Context, runID string, tr *tracker, progress 
 }
 
 // followOutcomes hands each recorded batch of a run's outcomes to add,
-// until ctx ends. When the consumer breaks (a NATS node failing over) it
-// reads again from the start: the tracker counts each item once.
+// until ctx ends. It fetches from an ordered consumer and, when a fetch
+// fails or nothing came for a while, makes a new one from the next stream
+// sequence: a consumer on a NATS node that died may otherwise stay silent.
 func (e *Engine) followOutcomes(ctx context.Context, runID string, add func([]outcome)) {
+	var next uint64 // stream sequence to read from; 0: the start
+	var cons jetstream.Consumer
+	var quietSince time.Time
 	for ctx.Err() == nil {
-		cons, err := e.opts.Store.Outcomes.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-			FilterSubjects: []string{bus.OutcomesSubject(runID)},
-		})
-		if err == nil {
-			var msgs jetstream.MessagesContext
-			if msgs, err = cons.Messages(); err == nil {
-				stopOnDone := context.AfterFunc(ctx, msgs.Stop)
-				for {
-					m, nerr := msgs.Next()
-					if nerr != nil {
-						err = nerr
-						break
-					}
-					var batch []outcome
-					if json.Unmarshal(m.Data(), &batch) == nil {
-						add(batch)
-					}
+		if cons == nil {
+			cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{bus.OutcomesSubject(runID)}}
+			if next > 0 {
+				cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, next
+			}
+			c, err := e.opts.Store.Outcomes.OrderedConsumer(ctx, cfg)
+			if err != nil {
+				if ctx.Err() == nil {
+					e.log.Warn("follow outcomes; trying again", "run", runID, "err", err)
+					sleepCtx(ctx, 500*time.Millisecond)
 				}
-				stopOnDone()
-				msgs.Stop()
+				continue
+			}
+			cons, quietSince = c, time.Now()
+		}
+		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(time.Second))
+		n := 0
+		if err == nil {
+			for m := range batch.Messages() {
+				n++
+				if md, err := m.Metadata(); err == nil {
+					next = md.Sequence.Stream + 1
+				}
+				var outcomes []outcome
+				if json.Unmarshal(m.Data(), &outcomes) == nil {
+					add(outcomes)
+				}
+			}
+			err = batch.Error()
+			if errors.Is(err, nats.ErrTimeout) {
+				err = nil
 			}
 		}
-		if ctx.Err() != nil {
-			return
+		switch {
+		case ctx.Err() != nil:
+		case err != nil:
+			e.log.Warn("follow outcomes; starting again", "run", runID, "err", err)
+			cons = nil
+			sleepCtx(ctx, 250*time.Millisecond)
+		case n > 0:
+			quietSince = time.Now()
+		case time.Since(quietSince) > 5*time.Second:
+			cons = nil // quiet for long: make sure the consumer is alive
 		}
-		e.log.Warn("following outcomes; starting again", "run", runID, "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(500 * time.Millisecond):
-		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
 	}
 }
