@@ -60,7 +60,7 @@ require (
 	github.com/nats-io/nuid v1.0.1
 	github.com/oklog/run v1.1.0 // indirect
 	github.com/pdfcpu/pdfcpu v0.15.0
-	github.com/spf13/pflag v1.0.10 // indirect
+	github.com/spf13/pflag v1.0.10
 	github.com/standard-webhooks/standard-webhooks/libraries v0.0.1
 	github.com/yuin/goldmark v1.8.7
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
