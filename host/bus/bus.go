@@ -39,6 +39,10 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// PublishAckTimeout bounds the wait for a JetStream ack of an async
+// publish.
+const PublishAckTimeout = 10 * time.Second
+
 // Bus is a connection to NATS with JetStream, and the embedded server when
 // there is one.
 type Bus struct {
@@ -83,7 +87,10 @@ func Open(ctx context.Context, o Options) (*Bus, error) {
 		return nil, fmt.Errorf("connect to NATS at %s: %w (is the server running? set --nats or PAPERFLOW_NATS_URL)", RedactURL(url), err)
 	}
 	b.NC = nc
-	js, err := jetstream.New(nc)
+	// An async publish whose ack never comes (the server that took it
+	// died) fails after this, so the batch waiting on it is tried again
+	// instead of waiting for ever.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(PublishAckTimeout))
 	if err != nil {
 		b.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)

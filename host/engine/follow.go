@@ -26,7 +26,7 @@ func (e *Engine) Follow(ctx context.Context, runID string, progress func(Progres
 	g.Go(func() error { return e.track(gctx, runID, tr, progress, stop) })
 	g.Go(func() error { return e.watchRun(gctx, runID, tr) })
 	err = g.Wait()
-	if errors.Is(err, context.Canceled) && ctx.Err() == nil {
+	if (errors.Is(err, context.Canceled) || errors.Is(err, errCompletedElsewhere)) && ctx.Err() == nil {
 		err = nil
 	}
 	if err != nil {

@@ -121,6 +121,10 @@ func (e *Engine) finishRun(runID string, runErr error) {
 
 var errUnchanged = errors.New("unchanged")
 
+// errCompletedElsewhere: another host saw every outcome of the run and
+// recorded it completed.
+var errCompletedElsewhere = errors.New("run completed")
+
 // runFailedError is a run that failed on another host.
 type runFailedError struct{ id, reason string }
 
@@ -142,8 +146,19 @@ func (e *Engine) watchRun(ctx context.Context, runID string, tr *tracker) error 
 		if err != nil {
 			continue // NATS may be failing over; the next tick tries again
 		}
-		if rec.Status == "failed" {
+		switch rec.Status {
+		case "failed":
 			return &runFailedError{id: runID, reason: rec.Error}
+		case "completed":
+			// Give this host's tracker time to read the last outcomes,
+			// so its summary is whole; it ends the run itself then.
+			tr.setRead(rec.Enqueued, rec.SourceDone)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(10 * time.Second):
+				return errCompletedElsewhere
+			}
 		}
 		tr.setRead(rec.Enqueued, rec.SourceDone)
 	}

@@ -216,8 +216,8 @@ func (e *Engine) participate(ctx context.Context, wf *workflow.Workflow, rec *ru
 		g.Go(func() error { return rs.work(gctx) })
 	}
 	err := g.Wait()
-	if errors.Is(err, context.Canceled) && ctx.Err() == nil {
-		err = nil // stopped by the tracker: the run is complete
+	if (errors.Is(err, context.Canceled) || errors.Is(err, errCompletedElsewhere)) && ctx.Err() == nil {
+		err = nil // stopped by the tracker (or another host's): the run is complete
 	}
 	if err != nil {
 		var rf *runFailedError
@@ -484,6 +484,8 @@ func (e *Engine) track(ctx context.Context, runID string, tr *tracker, progress 
 		default:
 		}
 	})
+	report := time.NewTicker(10 * time.Second)
+	defer report.Stop()
 	for {
 		p, done := tr.progress()
 		if progress != nil {
@@ -498,25 +500,45 @@ func (e *Engine) track(ctx context.Context, runID string, tr *tracker, progress 
 			return ctx.Err()
 		case <-incoming:
 		case <-tr.changed:
+		case <-report.C:
+			e.log.Info("run progress", "run", runID, "read", p.Read, "source_done", p.SourceDone, "done", p.Done, "failed", p.Failed)
 		}
 	}
 }
 
 // followOutcomes hands each recorded batch of a run's outcomes to add,
-// until ctx ends. It fetches from an ordered consumer and, when a fetch
-// fails or nothing came for a while, makes a new one from the next stream
-// sequence: a consumer on a NATS node that died may otherwise stay silent.
+// until ctx ends. It fetches from an ephemeral pull consumer of its own
+// and, when a fetch fails or nothing came for a while, makes a new one
+// from the next stream sequence: a consumer on a NATS node that died
+// stays silent. (An ordered consumer can hang for good in that case.)
 func (e *Engine) followOutcomes(ctx context.Context, runID string, add func([]outcome)) {
 	var next uint64 // stream sequence to read from; 0: the start
 	var cons jetstream.Consumer
 	var quietSince time.Time
+	drop := func() {
+		if cons != nil {
+			name := cons.CachedInfo().Name
+			go func() {
+				dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = e.opts.Store.Outcomes.DeleteConsumer(dctx, name)
+			}()
+		}
+		cons = nil
+	}
+	defer drop()
 	for ctx.Err() == nil {
 		if cons == nil {
-			cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{bus.OutcomesSubject(runID)}}
+			cfg := jetstream.ConsumerConfig{
+				FilterSubject: bus.OutcomesSubject(runID), AckPolicy: jetstream.AckNonePolicy,
+				MemoryStorage: true, Replicas: 1, InactiveThreshold: time.Minute,
+			}
 			if next > 0 {
 				cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, next
 			}
-			c, err := e.opts.Store.Outcomes.OrderedConsumer(ctx, cfg)
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			c, err := e.opts.Store.Outcomes.CreateConsumer(cctx, cfg)
+			cancel()
 			if err != nil {
 				if ctx.Err() == nil {
 					e.log.Warn("follow outcomes; trying again", "run", runID, "err", err)
@@ -548,12 +570,12 @@ func (e *Engine) followOutcomes(ctx context.Context, runID string, add func([]ou
 		case ctx.Err() != nil:
 		case err != nil:
 			e.log.Warn("follow outcomes; starting again", "run", runID, "err", err)
-			cons = nil
+			drop()
 			sleepCtx(ctx, 250*time.Millisecond)
 		case n > 0:
 			quietSince = time.Now()
 		case time.Since(quietSince) > 5*time.Second:
-			cons = nil // quiet for long: make sure the consumer is alive
+			drop() // quiet for long: make sure the consumer is alive
 		}
 	}
 }

@@ -306,7 +306,10 @@ func (h *host) StartRun(_ context.Context, file, resume string) (string, error) 
 // load is left to the others.
 func (h *host) joinRuns(ctx context.Context) {
 	for ctx.Err() == nil {
-		w, err := h.engine.WatchRuns(ctx)
+		// A watch whose NATS node died can go quiet without closing: it is
+		// made anew every minute (joining is idempotent).
+		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		w, err := h.engine.WatchRuns(wctx)
 		if err != nil {
 			h.log.Warn("watch runs; trying again", "err", err)
 		} else {
@@ -316,6 +319,7 @@ func (h *host) joinRuns(ctx context.Context) {
 				}
 			}
 		}
+		cancel()
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Second):
