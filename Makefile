@@ -37,6 +37,11 @@ bench: build ## print throughput figures as ratios against in-process baselines
 	$(GO) test -run '^$$' -bench Delivery -benchtime 20000x -count 1 ./host/delivery/
 	$(GO) run ./host/cmd/pfbench -plugins $(BIN)/plugins
 
+.PHONY: soak
+soak: build ## host memory under load (short forms; see go run ./host/cmd/pfsoak -h)
+	$(GO) run ./host/cmd/pfsoak -bin $(BIN) -items 20000
+	$(GO) run ./host/cmd/pfsoak -bin $(BIN) -duration 2m -rate 100
+
 vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l host plugins schemas examples)" || (gofmt -l host plugins schemas examples; exit 1)
