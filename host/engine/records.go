@@ -121,6 +121,19 @@ func (e *Engine) finishRun(runID string, runErr error) {
 
 var errUnchanged = errors.New("unchanged")
 
+// markInterrupted records a run stopped on purpose, unless it ended.
+func (e *Engine) markInterrupted(runID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, _ = e.updateRun(ctx, runID, func(rec *runRecord) error {
+		if rec.Status != "running" {
+			return errUnchanged
+		}
+		rec.Status = "interrupted"
+		return nil
+	})
+}
+
 // errCompletedElsewhere: another host saw every outcome of the run and
 // recorded it completed.
 var errCompletedElsewhere = errors.New("run completed")

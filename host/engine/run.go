@@ -31,6 +31,10 @@ type RunOptions struct {
 	Progress func(Progress)
 	// OnStart is called once the run id is known.
 	OnStart func(runID string)
+	// Interruptible records the run "interrupted" when ctx is cancelled
+	// (Ctrl-C of `paperflow run`), so hosts leave it alone until it is
+	// resumed. A run whose process dies stays "running" and is picked up.
+	Interruptible bool
 }
 
 // Progress is a snapshot of a run.
@@ -70,7 +74,7 @@ type runRecord struct {
 	ID       string `json:"id"`
 	Workflow string `json:"workflow"`
 	File     string `json:"file"`
-	Status   string `json:"status"` // running, completed, failed
+	Status   string `json:"status"` // running, interrupted, completed, failed
 	Enqueued int64  `json:"enqueued"`
 	// Resumes counts `--resume`s: after one, the items consumer is new,
 	// so every worker reads checkpoints even for first deliveries.
@@ -153,6 +157,9 @@ func (e *Engine) Run(ctx context.Context, wf *workflow.Workflow, ro RunOptions) 
 	}
 	sum, err := e.participate(ctx, wf, rec, ro, resumed)
 	if err != nil {
+		if ro.Interruptible && ctx.Err() != nil {
+			e.markInterrupted(rec.ID)
+		}
 		return nil, err
 	}
 	sum.Seconds = time.Since(start).Seconds()

@@ -93,7 +93,7 @@ func runStandalone(ctx context.Context, cfg *config, wf *workflow.Workflow, secr
 		return nil, err
 	}
 	defer b.Close()
-	return e.Run(ctx, wf, engine.RunOptions{RunID: resume, Secrets: secrets, Progress: bar.update, OnStart: bar.start})
+	return e.Run(ctx, wf, engine.RunOptions{RunID: resume, Secrets: secrets, Progress: bar.update, OnStart: bar.start, Interruptible: true})
 }
 
 // runOnHost hands the run to a `paperflow serve` sharing this NATS, when
