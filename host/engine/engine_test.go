@@ -278,3 +278,77 @@ func TestEmptySourceAndVanishedSource(t *testing.T) {
 		t.Fatalf("want an error naming items.csv, got %v", err)
 	}
 }
+
+// TestAnotherHostTakesOverTheSource: the host reading a run's source dies
+// mid-source; a second host working on the run takes the source lease
+// once it has been silent for ItemTimeout, reads on from the last queued
+// item, and finishes the run with every item and event exactly once.
+func TestAnotherHostTakesOverTheSource(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takeover")
+	}
+	const items = 60000
+	fast := func(o *engine.Options) { o.ItemTimeout = time.Second; o.BatchSize = 256 }
+	env := newEnv(t, fast)
+	var csv strings.Builder
+	csv.WriteString("Name\n")
+	for i := range items {
+		fmt.Fprintf(&csv, "p%d\n", i)
+	}
+	wf := env.load(t, "name: takeover\nsource: {uses: csv, with: {path: items.csv}}\nblocks:\n  - {id: a, uses: testblock, with: {emit: true}}\n", csv.String(), nil)
+	second, err := engine.New(context.Background(), engine.Options{
+		Bus: env.bus, Plugins: pluginhost.Registry{Dir: pluginDir}, PublicURL: "http://127.0.0.1:8080",
+		Mail: mail.Outbox{Dir: t.TempDir()}, Log: conformance.Logger(t, slog.LevelWarn), ItemTimeout: time.Second, BatchSize: 256,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, die := context.WithCancel(context.Background())
+	started := make(chan string, 1)
+	firstDone := make(chan struct{})
+	go func() {
+		defer close(firstDone)
+		_, _ = env.engine.Run(ctx, wf, engine.RunOptions{OnStart: func(id string) { started <- id }})
+	}()
+	id := <-started
+	var at engine.RunInfo
+	deadline := time.Now().Add(time.Minute)
+	for {
+		runs, _ := env.engine.Runs(context.Background())
+		for _, r := range runs {
+			if r.ID == id {
+				at = r
+			}
+		}
+		if at.Enqueued > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	die() // the first host stops mid-source, lease held, items in flight
+	<-firstDone
+	if at.SourceDone || at.Enqueued == 0 {
+		t.Fatalf("the source was not mid-way when the first host died: %+v", at)
+	}
+
+	sum, err := second.Join(context.Background(), wf, id, engine.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Items != items || sum.Succeeded != items {
+		t.Errorf("summary after the takeover at %d queued: %d items, %d succeeded", at.Enqueued, sum.Items, sum.Succeeded)
+	}
+	ids := map[string]int{}
+	for _, ev := range env.published(t, id) {
+		ids[ev.EventID]++
+	}
+	if len(ids) != items {
+		t.Errorf("%d distinct events, want %d", len(ids), items)
+	}
+	for id, n := range ids {
+		if n > 1 {
+			t.Errorf("event %s published %d times", id, n)
+		}
+	}
+}

@@ -45,7 +45,7 @@ func (rs *runState) readSource(ctx context.Context, tr *tracker, force bool) err
 			if err == nil || ctx.Err() != nil || !errors.Is(err, errLeaseLost) {
 				return err
 			}
-			e.log.Warn("another host took over reading the source", "run", rs.runID)
+			e.log.Warn("stopped reading the source; it goes to whichever host holds the lease", "run", rs.runID)
 		}
 		select {
 		case <-ctx.Done():
@@ -81,7 +81,12 @@ func (rs *runState) feedHolding(ctx context.Context, l *lease, tr *tracker) erro
 		}
 	}()
 	rec, err := rs.e.loadRun(fctx, rs.runID)
-	if err == nil && !rec.SourceDone {
+	if err != nil {
+		// NATS may be failing over: let the lease go and try again.
+		rs.e.log.Warn("read the run record before reading the source", "run", rs.runID, "err", err)
+		return errLeaseLost
+	}
+	if !rec.SourceDone {
 		err = rs.feed(fctx, rec, tr)
 	}
 	if cause := context.Cause(fctx); errors.Is(cause, errLeaseLost) {
