@@ -155,7 +155,7 @@ func (e *Engine) Run(ctx context.Context, wf *workflow.Workflow, ro RunOptions) 
 		e.finishRun(rec.ID, err)
 		return nil, fmt.Errorf("run %s: items consumer: %w", rec.ID, err)
 	}
-	sum, err := e.participate(ctx, wf, rec, ro, resumed)
+	sum, err := e.participate(ctx, wf, rec, ro, true, resumed)
 	if err != nil {
 		if ro.Interruptible && ctx.Err() != nil {
 			e.markInterrupted(rec.ID)
@@ -189,7 +189,7 @@ func (e *Engine) Join(ctx context.Context, wf *workflow.Workflow, runID string, 
 		return nil, fmt.Errorf("run %s is %s", runID, rec.Status)
 	}
 	start := time.Now()
-	sum, err := e.participate(ctx, wf, rec, ro, false)
+	sum, err := e.participate(ctx, wf, rec, ro, false, false)
 	if err != nil {
 		return nil, err
 	}
@@ -201,11 +201,17 @@ func consumerName(runID string) string { return "run-" + runID }
 
 // participate runs this host's share of a run: workers on the run's item
 // queue, the source when this host holds the source lease, and a tracker
-// of every item's outcome that ends the run when all are in.
-func (e *Engine) participate(ctx context.Context, wf *workflow.Workflow, rec *runRecord, ro RunOptions, takeSource bool) (*Summary, error) {
+// of every item's outcome that ends the run when all are in. The host
+// that started the run records it failed on any error; a host that joined
+// does so only for an error of the source, since its other troubles (a
+// block it cannot start, NATS out of its reach) are its own and the other
+// hosts carry on.
+func (e *Engine) participate(ctx context.Context, wf *workflow.Workflow, rec *runRecord, ro RunOptions, origin, takeSource bool) (*Summary, error) {
 	rs := &runState{e: e, wf: wf, runID: rec.ID, resume: rec.Resumes > 0, secrets: ro.Secrets, redact: ro.Secrets.Redactor()}
 	if err := rs.startBlocks(ctx); err != nil {
-		e.finishRun(rec.ID, err)
+		if origin {
+			e.finishRun(rec.ID, err)
+		}
 		return nil, err
 	}
 	defer rs.close()
@@ -228,7 +234,8 @@ func (e *Engine) participate(ctx context.Context, wf *workflow.Workflow, rec *ru
 	}
 	if err != nil {
 		var rf *runFailedError
-		if ctx.Err() == nil && !errors.As(err, &rf) {
+		var se *sourceError
+		if ctx.Err() == nil && !errors.As(err, &rf) && (origin || errors.As(err, &se)) {
 			e.finishRun(rec.ID, err)
 		}
 		return nil, err

@@ -133,7 +133,7 @@ func (rs *runState) feed(ctx context.Context, rec *runRecord, tr *tracker) error
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("source %s (%s): %w", rs.wf.Source.ID, rs.wf.Source.Uses, err)
+		return &sourceError{fmt.Errorf("source %s (%s): %w", rs.wf.Source.ID, rs.wf.Source.Uses, err)}
 	}
 	if _, err := e.updateRun(ctx, rs.runID, func(r *runRecord) error {
 		r.Enqueued, r.SourceDone = max(r.Enqueued, seq), true
@@ -144,6 +144,13 @@ func (rs *runState) feed(ctx context.Context, rec *runRecord, tr *tracker) error
 	tr.setRead(seq, true)
 	return nil
 }
+
+// sourceError is a source that cannot be read: the run fails, whichever
+// host was reading it.
+type sourceError struct{ err error }
+
+func (e *sourceError) Error() string { return e.err.Error() }
+func (e *sourceError) Unwrap() error { return e.err }
 
 // publishAll publishes msgs and waits for every ack, publishing again
 // (with backoff, for up to maxStall) while NATS is failing over; message

@@ -350,7 +350,11 @@ func (h *host) join(ctx context.Context, rec engine.RunInfo) {
 		switch {
 		case errors.Is(err, engine.ErrJoined) || ctx.Err() != nil:
 		case err != nil:
-			h.log.Warn("joined run ended", "run", rec.ID, "workflow", wf.Name, "err", err)
+			// Not tried again: the other hosts carry the run.
+			h.log.Warn("left the run; this host will not join it again", "run", rec.ID, "workflow", wf.Name, "err", err)
+			h.mu.Lock()
+			h.skipped[rec.ID] = true
+			h.mu.Unlock()
 		default:
 			h.log.Info("joined run finished", "run", sum.RunID, "workflow", wf.Name, "items", sum.Items, "failed", sum.Failed)
 		}
