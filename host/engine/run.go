@@ -367,22 +367,8 @@ func (rs *runState) work(ctx context.Context) error {
 			}
 			cons = c
 		}
-		batch, err := cons.Fetch(e.opts.BatchSize, jetstream.FetchMaxWait(250*time.Millisecond))
+		msgs, err := fetch(cons, e.opts.BatchSize, 250*time.Millisecond)
 		if err != nil {
-			if ctx.Err() != nil {
-				break
-			}
-			cons = nil
-			if err := trouble("fetch items", err); err != nil {
-				return err
-			}
-			continue
-		}
-		var msgs []jetstream.Msg
-		for m := range batch.Messages() {
-			msgs = append(msgs, m)
-		}
-		if err := batch.Error(); err != nil && len(msgs) == 0 && !errors.Is(err, nats.ErrTimeout) {
 			if ctx.Err() != nil {
 				break
 			}
@@ -562,22 +548,15 @@ func (e *Engine) followOutcomes(ctx context.Context, runID string, add func([]ou
 			}
 			cons, quietSince = c, time.Now()
 		}
-		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(time.Second))
-		n := 0
-		if err == nil {
-			for m := range batch.Messages() {
-				n++
-				if md, err := m.Metadata(); err == nil {
-					next = md.Sequence.Stream + 1
-				}
-				var outcomes []outcome
-				if json.Unmarshal(m.Data(), &outcomes) == nil {
-					add(outcomes)
-				}
+		msgs, err := fetch(cons, 256, time.Second)
+		n := len(msgs)
+		for _, m := range msgs {
+			if md, err := m.Metadata(); err == nil {
+				next = md.Sequence.Stream + 1
 			}
-			err = batch.Error()
-			if errors.Is(err, nats.ErrTimeout) {
-				err = nil
+			var outcomes []outcome
+			if json.Unmarshal(m.Data(), &outcomes) == nil {
+				add(outcomes)
 			}
 		}
 		switch {
@@ -592,6 +571,24 @@ func (e *Engine) followOutcomes(ctx context.Context, runID string, add func([]ou
 			drop() // quiet for long: make sure the consumer is alive
 		}
 	}
+}
+
+// fetch takes up to n messages, waiting at most wait for the first. An
+// error that ends a fetch after some messages came is left for the next
+// fetch to meet; a fetch that timed out with none is not an error.
+func fetch(cons jetstream.Consumer, n int, wait time.Duration) ([]jetstream.Msg, error) {
+	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(wait))
+	if err != nil {
+		return nil, err
+	}
+	var msgs []jetstream.Msg
+	for m := range batch.Messages() {
+		msgs = append(msgs, m)
+	}
+	if err := batch.Error(); err != nil && len(msgs) == 0 && !errors.Is(err, nats.ErrTimeout) {
+		return nil, err
+	}
+	return msgs, nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

@@ -178,20 +178,7 @@ func TestSIGKILLAndResumePublishesEveryEventOnce(t *testing.T) {
 	t.Parallel()
 	ns := startNATS(t)
 	const items = 160
-	var csv strings.Builder
-	csv.WriteString("Name\n")
-	for i := range items {
-		fmt.Fprintf(&csv, "person %d\n", i)
-	}
-	dir := writeFiles(t, map[string]string{
-		"items.csv": csv.String(),
-		"wf.yaml": `name: killme
-source: {uses: csv, with: {path: items.csv}}
-blocks:
-  - {id: docs, uses: testblock, with: {emit: true, sleep_ms: 40}}
-  - {id: more, uses: testblock, with: {emit: true}}
-`,
-	})
+	wf := slowWorkflow(t, "killme", items, 40)
 	nc, err := nats.Connect(ns.ClientURL())
 	if err != nil {
 		t.Fatal(err)
@@ -199,40 +186,19 @@ blocks:
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 
-	cmd := exec.Command(filepath.Join(binDir, "paperflow"), "--data-dir", t.TempDir(), "--nats", ns.ClientURL(),
-		"run", filepath.Join(dir, "wf.yaml"), "--batch", "4")
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	runID := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := regexp.MustCompile(`run (\S+) started`).FindStringSubmatch(sc.Text()); m != nil {
-				runID <- m[1]
-			}
-		}
-		_, _ = io.Copy(io.Discard, stderr)
-	}()
-	var id string
-	select {
-	case id = <-runID:
-	case <-time.After(time.Minute):
-		t.Fatal("run did not start")
-	}
+	cmd, id, exited := startRun(t, "--data-dir", t.TempDir(), "--nats", ns.ClientURL(), "run", wf, "--batch", "4")
 	// Kill it once some, not all, items are done.
 	waitFor(t, func() bool { return outcomeCount(t, js, id) >= 20 })
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	_ = cmd.Wait()
+	<-exited
 	done := outcomeCount(t, js, id)
 	if done >= items {
 		t.Fatalf("the run finished before the kill (%d outcomes); make it slower", done)
 	}
 
-	r := paperflowNATS(t, ns.ClientURL(), "run", filepath.Join(dir, "wf.yaml"), "--resume", id, "--output", "json")
+	r := paperflowNATS(t, ns.ClientURL(), "run", wf, "--resume", id, "--output", "json")
 	if r.code != 0 {
 		t.Fatalf("resume exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -244,27 +210,8 @@ blocks:
 		t.Errorf("resumed summary: %s", r.stdout)
 	}
 	// Every event of the run exactly once: 2 per item, unique ids.
-	ids := map[string]int{}
-	for _, raw := range streamData(t, js, "PAPERFLOW_EVENTS", "paperflow.events.killme.>") {
-		var env struct {
-			EventID  string `json:"eventId"`
-			Metadata struct {
-				RunID string `json:"run_id"`
-			} `json:"metadata"`
-		}
-		_ = json.Unmarshal(raw, &env)
-		if env.Metadata.RunID == id {
-			ids[env.EventID]++
-		}
-	}
-	dups := 0
-	for _, n := range ids {
-		if n > 1 {
-			dups++
-		}
-	}
-	if len(ids) != 2*items || dups != 0 {
-		t.Errorf("events: %d unique (want %d), %d duplicated", len(ids), 2*items, dups)
+	if unique, dups := eventCounts(t, js, "killme", id); unique != 2*items || dups != 0 {
+		t.Errorf("events: %d unique (want %d), %d duplicated", unique, 2*items, dups)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -46,6 +47,9 @@ type config struct {
 	replicas int
 	// itemTimeout: how long a silent host keeps its items and its source.
 	itemTimeout time.Duration
+
+	hiddenOnce sync.Once
+	hidden     workflow.Secrets // logSecrets, read once
 	// webhookAllow lists private ranges webhooks may reach; it is passed
 	// on as PAPERFLOW_WEBHOOK_ALLOW, which block processes inherit.
 	webhookAllow string
@@ -151,7 +155,13 @@ func (c *config) logger(w io.Writer) *slog.Logger {
 
 // logSecrets are the values no log line may show: the workflow secrets,
 // the API token and the passwords in the SMTP and NATS URLs.
+// It is worked out once per command: every logger shares it.
 func (c *config) logSecrets() workflow.Secrets {
+	c.hiddenOnce.Do(func() { c.hidden = c.readLogSecrets() })
+	return c.hidden
+}
+
+func (c *config) readLogSecrets() workflow.Secrets {
 	out := workflow.Secrets{}
 	if s, err := workflow.LoadSecrets(c.secretFile, os.Environ()); err == nil {
 		maps.Copy(out, s)
