@@ -204,11 +204,29 @@ func (e *Engine) SendMail(ctx context.Context, m sdk.Mail) (string, error) {
 		return "", err
 	}
 	if key != "" {
-		if _, err := e.opts.Store.State.Put(ctx, key, []byte(built.MessageID)); err != nil {
-			e.log.Warn("record sent mail", "err", err)
-		}
+		e.recordSent(ctx, key, m.IdempotencyKey, built.MessageID)
 	}
 	return built.MessageID, nil
+}
+
+// recordSentTimeout bounds recording a sent message once the caller has
+// gone (Ctrl-C): long enough for NATS to answer, short enough not to
+// hold a stopping process.
+const recordSentTimeout = 10 * time.Second
+
+// recordSent remembers that the message for an idempotency key went out.
+// The message has left by now, so the record must not depend on the
+// caller's context: an interrupt between the transport's OK and this
+// write would otherwise have the redo send it a second time. If NATS
+// refuses the write the message is still reported sent (the block's
+// checkpoint then keeps the step from running again), and the key is
+// logged at Error so an operator can tell a later duplicate apart.
+func (e *Engine) recordSent(ctx context.Context, key, idempotencyKey, messageID string) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordSentTimeout)
+	defer cancel()
+	if _, err := e.opts.Store.State.Put(rctx, key, []byte(messageID)); err != nil {
+		e.log.Error("record sent mail: a redo of this item may send it again", "idempotency_key", idempotencyKey, "message_id", messageID, "err", err)
+	}
 }
 
 // Emit publishes an event a block raises outside Process.
