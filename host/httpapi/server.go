@@ -32,6 +32,8 @@ type RunStarter interface {
 type Server struct {
 	Documents http.Handler
 	Runs      RunStarter
+	// Workflows are the workflow files POST /api/runs may start.
+	Workflows *Workflows
 	// Token guards /api/; empty refuses every API call.
 	Token string
 	Log   *slog.Logger
