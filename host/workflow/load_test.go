@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite the .golden files from the current output")
@@ -97,6 +98,81 @@ func TestGolden(t *testing.T) {
 			}
 		})
 	}
+}
+
+// generated are inputs too big to keep in testdata, written out by the
+// test; their problems are compared with testdata/generated/<name>.golden,
+// as TestGolden does, with the file named testdata/generated/<name>.yaml.
+var generated = []struct {
+	name string
+	yaml func() string
+}{
+	// 341,832 plain blocks in 10 MB: refused for its size alone, before
+	// it is parsed.
+	{"plain-blocks-10mb", func() string {
+		var b strings.Builder
+		b.WriteString("name: big\nsource: {uses: csv, with: {path: data/people.csv}}\nblocks:\n")
+		for i := range 341_832 {
+			fmt.Fprintf(&b, "  - {id: b%d, uses: email}\n", i)
+		}
+		return b.String()
+	}},
+	// More values than the loader builds, written out without an alias:
+	// one problem, and no word of aliases.
+	{"plain-values", func() string {
+		return "description:\n" + strings.Repeat("  - 0\n", maxNodes) + "name: plain\nsource: {uses: csv, with: {path: data/people.csv}}\n"
+	}},
+	{"plain-deep", func() string {
+		return "description: " + strings.Repeat("[", maxDepth+1) + strings.Repeat("]", maxDepth+1) + "\nname: plain\nsource: {uses: csv, with: {path: data/people.csv}}\n"
+	}},
+}
+
+func TestGoldenGenerated(t *testing.T) {
+	dir := workflowDir(t)
+	for _, g := range generated {
+		t.Run(g.name, func(t *testing.T) {
+			path := filepath.Join(dir, g.name+".yaml")
+			if err := os.WriteFile(path, []byte(g.yaml()), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			w, probs := Load(path, catalog, WithSecrets(testSecrets))
+			if took := time.Since(start); took > loadBudget {
+				t.Errorf("Load took %v, over the budget of %v", took, loadBudget)
+			}
+			if w != nil || len(probs) == 0 {
+				t.Fatalf("Load returned workflow %v and %d problems, want problems only", w != nil, len(probs))
+			}
+			name := "testdata/generated/" + g.name
+			for i := range probs {
+				probs[i].File = name + ".yaml"
+			}
+			got := probs.Error() + "\n"
+			if *update {
+				if err := os.WriteFile(name+".golden", []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(name + ".golden")
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("%s.golden differs (run go test -update to accept):\n--- got\n%s--- want\n%s", name, trimProblems(got), want)
+			}
+		})
+	}
+}
+
+// trimProblems keeps a failure message readable when a file gets
+// thousands of problems.
+func trimProblems(s string) string {
+	lines := strings.SplitAfter(s, "\n")
+	if len(lines) <= 12 {
+		return s
+	}
+	return strings.Join(lines[:10], "") + fmt.Sprintf("... and %d more lines\n", len(lines)-10)
 }
 
 // plan writes what Load made of a good file.
