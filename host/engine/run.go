@@ -258,6 +258,11 @@ func (e *Engine) release(runID string) { e.active.Delete(runID) }
 
 func (rs *runState) startBlocks(ctx context.Context) error {
 	wf := rs.wf
+	// Load refuses more; a workflow built in code meets the same bound on
+	// the block instances one run starts.
+	if len(wf.Blocks) > workflow.MaxBlocks {
+		return fmt.Errorf("%s: %d blocks, more than the %d a workflow may have", wf.File, len(wf.Blocks), workflow.MaxBlocks)
+	}
 	defs := append([]*workflow.Block{&wf.Source}, pointers(wf.Blocks)...)
 	started := make([]pluginhost.Caller, len(defs))
 	var source *pluginhost.Block

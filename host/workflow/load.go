@@ -27,6 +27,17 @@ import (
 // few thousand lines took minutes.
 const maxSyntaxScanBytes = 1 << 20
 
+// MaxFileBytes is the largest workflow file Load reads. A workflow names
+// its data (a CSV, a JSON file) rather than holding it, so a real one is a
+// few kilobytes; the limit is checked before the file is parsed.
+const MaxFileBytes = 1 << 20
+
+// MaxBlocks is the most blocks a workflow may have (the source not
+// counted). Each block is a plugin instance the engine starts for a run,
+// so this also bounds the instances one workflow starts. Load checks it
+// before it builds or validates anything.
+const MaxBlocks = 200
+
 // Limits on the values a file may expand to. YAML aliases repeat a value
 // wherever they are used, and every value is kept with its JSON pointer, the
 // keys on the way to it, for the positions of problems. Without the limits a
@@ -51,9 +62,9 @@ func Load(path string, cat Catalog, opts ...Option) (*Workflow, Problems) {
 		return nil, Problems{{File: path, Msg: err.Error()}}
 	}
 	l.dir = filepath.Dir(abs)
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, Problems{{File: path, Msg: fmt.Sprintf("cannot read the workflow file: %v", err)}}
+	data, prob := readLimited(path)
+	if prob != nil {
+		return nil, Problems{*prob}
 	}
 	l.lines = strings.Split(string(data), "\n")
 	l.endLine, l.endCol = endOf(data)
@@ -68,6 +79,41 @@ func Load(path string, cat Catalog, opts ...Option) (*Workflow, Problems) {
 		}
 	}
 	return nil, l.probs.sorted()
+}
+
+// readLimited reads the file at path, refusing one over MaxFileBytes
+// without reading it all.
+func readLimited(path string) ([]byte, *Problem) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, &Problem{File: path, Msg: fmt.Sprintf("cannot read the workflow file: %v", err)}
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, &Problem{File: path, Msg: fmt.Sprintf("cannot read the workflow file: %v", err)}
+	}
+	if len(data) > MaxFileBytes {
+		size := int64(len(data)) // a pipe is read only up to the limit
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			size = st.Size()
+		}
+		return nil, &Problem{File: path, Msg: fmt.Sprintf("the workflow file is %s, more than the %d MiB a workflow file may be; keep data in the source's files, not in the workflow",
+			mebibytes(size), MaxFileBytes>>20)}
+	}
+	return data, nil
+}
+
+// mebibytes formats a size over the limit: in MiB, or in bytes when MiB
+// would round to the limit itself.
+func mebibytes(n int64) string {
+	if n < 2<<20 {
+		if n == MaxFileBytes+1 {
+			return fmt.Sprintf("more than %d bytes", MaxFileBytes)
+		}
+		return fmt.Sprintf("%d bytes", n)
+	}
+	return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MiB"
 }
 
 // loc is where a value is: the key that names it (nil for list items and the
@@ -91,6 +137,7 @@ type loader struct {
 	depth     int                       // maps and lists around the value being built
 	open      map[*yaml.Node]bool       // maps and lists being built, to catch an alias inside its own value
 	full      bool                      // a limit was reached: build no more
+	aliased   bool                      // an alias or merge key was expanded: a limit reached since may be its doing
 }
 
 func (l *loader) add(line, col int, format string, args ...any) {
@@ -154,9 +201,36 @@ func (l *loader) parse(data []byte) (any, bool) {
 		l.add(1, 1, "the workflow file is empty: it needs at least name: and source:")
 		return nil, false
 	}
+	if !l.blockCount(doc.Content[0]) {
+		return nil, false
+	}
 	root := l.value(doc.Content[0], "", nil)
 	l.root, _ = root.(map[string]any)
-	return root, true
+	// A value cut short at a limit would only add problems that are not
+	// in the file.
+	return root, !l.full
+}
+
+// blockCount reports a blocks: list longer than MaxBlocks, at its key,
+// before any value is built.
+func (l *loader) blockCount(root *yaml.Node) bool {
+	if root.Kind != yaml.MappingNode {
+		return true
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		if k.Kind != yaml.ScalarNode || k.Value != "blocks" {
+			continue
+		}
+		if v.Kind == yaml.AliasNode {
+			v = v.Alias
+		}
+		if v.Kind == yaml.SequenceNode && len(v.Content) > MaxBlocks {
+			l.add(k.Line, k.Column, "blocks: %d blocks, more than the %d a workflow may have; split the work into several workflows", len(v.Content), MaxBlocks)
+			return false
+		}
+	}
+	return true
 }
 
 // yamlError reports a YAML syntax error. yaml.v3 gives the line where the
@@ -299,6 +373,7 @@ func (l *loader) value(n *yaml.Node, ptr string, key *yaml.Node) any {
 			l.add(n.Line, n.Column, "alias *%s is inside the value it names, so that value would never end; remove the alias", n.Value)
 			return nil
 		}
+		l.aliased = true
 		v = l.value(n.Alias, ptr, key)
 	case yaml.MappingNode:
 		if tag, ok := unquotedTag(n); ok {
@@ -340,11 +415,15 @@ func (l *loader) room(n *yaml.Node, ptr string) bool {
 	l.nodes++
 	l.expanded += len(ptr) + len(n.Value)
 	switch {
-	case l.nodes > maxNodes:
+	case l.nodes > maxNodes && l.aliased:
 		l.add(n.Line, n.Column, "the file expands to more than %d values, through YAML aliases; write it out plainly", maxNodes)
-	case l.expanded > maxExpandedBytes:
+	case l.nodes > maxNodes:
+		l.add(n.Line, n.Column, "the file holds more than %d values; a workflow needs far fewer: keep data in the source's files, not in the workflow", maxNodes)
+	case l.expanded > maxExpandedBytes && l.aliased:
 		l.add(n.Line, n.Column, "the file expands to more than %d MiB of keys and values, through YAML aliases or long keys above many values; write it out plainly with shorter keys",
 			maxExpandedBytes>>20)
+	case l.expanded > maxExpandedBytes:
+		l.add(n.Line, n.Column, "the file's values, each with the keys above it, add up to more than %d MiB: use shorter keys", maxExpandedBytes>>20)
 	default:
 		return true
 	}
@@ -355,7 +434,11 @@ func (l *loader) room(n *yaml.Node, ptr string) bool {
 // enter starts building a map or a list, within maxDepth; leave ends it.
 func (l *loader) enter(n *yaml.Node) bool {
 	if l.depth >= maxDepth {
-		l.add(n.Line, n.Column, "values nest more than %d maps and lists deep (YAML aliases expanded); a workflow needs far fewer: flatten this value", maxDepth)
+		how := ""
+		if l.aliased {
+			how = " (YAML aliases expanded)"
+		}
+		l.add(n.Line, n.Column, "values nest more than %d maps and lists deep%s; a workflow needs far fewer: flatten this value", maxDepth, how)
 		l.full = true
 		return false
 	}
@@ -428,6 +511,7 @@ func (l *loader) merge(m map[string]any, mv *yaml.Node, ptr string) {
 				continue
 			}
 			src = src.Alias
+			l.aliased = true
 		}
 		if src.Kind != yaml.MappingNode {
 			l.add(mv.Line, mv.Column, "<< merges a map (or a list of maps) into this one")

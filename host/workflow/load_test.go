@@ -253,3 +253,23 @@ func TestProblemString(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 }
+
+// TestMaxBlocksLoad: a workflow of exactly MaxBlocks blocks loads.
+func TestMaxBlocksLoad(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("name: full\nsource: {uses: csv, with: {path: data/people.csv}}\nblocks:\n")
+	for i := range MaxBlocks {
+		fmt.Fprintf(&b, "  - {id: b%d, uses: email, with: {to: x}}\n", i)
+	}
+	path := filepath.Join(workflowDir(t), "full.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, probs := Load(path, catalog)
+	if len(probs) > 0 {
+		t.Fatal(probs)
+	}
+	if len(w.Blocks) != MaxBlocks {
+		t.Errorf("%d blocks loaded, want %d", len(w.Blocks), MaxBlocks)
+	}
+}
