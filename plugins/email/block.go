@@ -35,6 +35,33 @@ type Block struct {
 	cfg   sdk.Config
 	rules *sendRules
 	html  *tags.Template // from html_template; nil when none
+	// to, cc, bcc, from and reply_to as written, in that order.
+	addrs [5]*addressField
+	// dynamic is true when some address field inserts item values.
+	dynamic bool
+}
+
+// The address fields, in the order of Block.addrs.
+const (
+	fieldTo = iota
+	fieldCc
+	fieldBcc
+	fieldFrom
+	fieldReplyTo
+)
+
+var addressFieldNames = [5]string{"to", "cc", "bcc", "from", "reply_to"}
+
+// addressFields lists the address fields of a `with:` in the order of
+// Block.addrs; from and reply_to are single strings, so no lists.
+func addressFields(c config) [5]addressList {
+	one := func(s string) addressList {
+		if s == "" {
+			return nil
+		}
+		return addressList{{Text: s}}
+	}
+	return [5]addressList{c.To, c.Cc, c.Bcc, one(c.From), one(c.ReplyTo)}
 }
 
 var _ sdk.Step = (*Block)(nil)
@@ -73,7 +100,13 @@ func (b *Block) Configure(_ context.Context, c sdk.Config) error {
 	if err != nil {
 		return fmt.Errorf("email: %w", err)
 	}
-	b.cfg, b.rules, b.html = c, rules, nil
+	b.cfg, b.rules, b.html, b.dynamic = c, rules, nil, false
+	for i, l := range addressFields(cfg) {
+		if b.addrs[i], err = compileAddresses(addressFieldNames[i], l); err != nil {
+			return fmt.Errorf("email: %w", err)
+		}
+		b.dynamic = b.dynamic || b.addrs[i].dynamic()
+	}
 	if cfg.HTMLTemplate != "" {
 		if b.html, err = loadTemplate(c.WorkflowDir, cfg.HTMLTemplate); err != nil {
 			return fmt.Errorf("email: html_template: %w", err)
@@ -119,7 +152,7 @@ func (b *Block) one(ctx context.Context, it sdk.Item) sdk.Result {
 		return sdk.Result{Err: fmt.Errorf("email: %w", err)}
 	}
 	var scope tags.Scope
-	if b.rules != nil || b.html != nil || len(with.Attach) > 0 {
+	if b.rules != nil || b.html != nil || len(with.Attach) > 0 || b.dynamic {
 		var err error
 		if scope, err = itemScope(it); err != nil {
 			return sdk.Result{Err: fmt.Errorf("email: %w", err)}
@@ -156,39 +189,35 @@ func (b *Block) one(ctx context.Context, it sdk.Item) sdk.Result {
 // naming the `with:` field of any problem.
 func (b *Block) message(with config, scope tags.Scope) (sdk.Mail, []*mail.Address, error) {
 	var m sdk.Mail
-	to, err := parseAddresses("to", with.To)
-	if err != nil {
-		return m, nil, err
+	var lists [5][]*mail.Address
+	for i, l := range addressFields(with) {
+		var err error
+		if lists[i], err = b.addrs[i].addresses(l, scope); err != nil {
+			return m, nil, err
+		}
 	}
+	to := lists[fieldTo]
 	if len(to) == 0 {
 		return m, nil, errors.New("to: no address for this item (the value is empty)")
 	}
-	cc, err := parseAddresses("cc", with.Cc)
-	if err != nil {
-		return m, nil, err
-	}
-	bcc, err := parseAddresses("bcc", with.Bcc)
-	if err != nil {
-		return m, nil, err
-	}
-	m.To, m.Cc, m.Bcc = formatted(to), formatted(cc), formatted(bcc)
+	m.To, m.Cc, m.Bcc = formatted(to), formatted(lists[fieldCc]), formatted(lists[fieldBcc])
 	for _, f := range []struct {
-		name string
-		dst  *string
-		v    string
-	}{{"from", &m.From, with.From}, {"reply_to", &m.ReplyTo, with.ReplyTo}} {
-		a, err := parseAddress(f.name, f.v)
-		if err != nil {
-			return m, nil, err
-		}
-		if a != nil {
-			*f.dst = a.String()
+		i   int
+		dst *string
+	}{{fieldFrom, &m.From}, {fieldReplyTo, &m.ReplyTo}} {
+		switch l := lists[f.i]; len(l) {
+		case 0:
+		case 1:
+			*f.dst = l[0].String()
+		default:
+			return m, nil, fmt.Errorf("%s: %q holds %d addresses; give one", addressFieldNames[f.i], strings.Join(bare(l), ", "), len(l))
 		}
 	}
 	if strings.ContainsAny(with.Subject, "\r\n") {
 		return m, nil, fmt.Errorf("subject: %q contains a line break (header injection refused)", with.Subject)
 	}
 	m.Subject, m.Text, m.HTML = with.Subject, with.Text, with.HTML
+	var err error
 	if b.html != nil {
 		scope.Escape = html.EscapeString
 		if m.HTML, err = b.html.Render(scope); err != nil {

@@ -154,8 +154,8 @@ func TestProcessSkipsOnRules(t *testing.T) {
 	b := configure(t, `{"to": "{{Email}}", "subject": "s", "text": "t", "when": {"any": [{"field": "Country", "op": "equals", "value": "DE"}, {"field": "VIP", "op": "is_not_empty"}]}}`, h)
 	resolved := `{"to": "x@example.com", "subject": "s", "text": "t", "when": {"any": [{"field": "Country", "op": "equals", "value": "DE"}, {"field": "VIP", "op": "is_not_empty"}]}}`
 	res := b.Process(context.Background(), []sdk.Item{
-		item(t, "1", map[string]any{"Country": "FR"}, nil, resolved),
-		item(t, "2", map[string]any{"Country": "FR", "VIP": "yes"}, nil, resolved),
+		item(t, "1", map[string]any{"Email": "x@example.com", "Country": "FR"}, nil, resolved),
+		item(t, "2", map[string]any{"Email": "x@example.com", "Country": "FR", "VIP": "yes"}, nil, resolved),
 	})
 	if !res[0].Skipped || res[0].Err != nil || len(res[0].Events) != 0 {
 		t.Errorf("item 1: want skipped without error or events, got %+v", res[0])
@@ -192,8 +192,8 @@ func TestProcessRefusesBadInput(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			h := &fakeHost{}
-			b := configure(t, `{"to": "{{Email}}", "subject": "{{S}}", "attach": ["invoice"]}`, h)
-			res := b.Process(context.Background(), []sdk.Item{item(t, "1", map[string]any{}, c.blocks, c.with)})[0]
+			b := configure(t, c.with, h)
+			res := b.Process(context.Background(), []sdk.Item{item(t, "1", map[string]any{}, c.blocks, "")})[0]
 			if res.Err == nil || !strings.Contains(res.Err.Error(), c.want) {
 				t.Fatalf("error %v, want one saying %q", res.Err, c.want)
 			}

@@ -15,7 +15,7 @@ var configSchema = json.RawMessage(`{
   "additionalProperties": false,
   "required": ["to", "subject"],
   "properties": {
-    "to": {"$ref": "#/$defs/addresses", "description": "Recipients: an address (\"{{Email}}\", \"Ada Lovelace <ada@example.com>\"), a comma-separated list, or a list of those."},
+    "to": {"$ref": "#/$defs/addresses", "description": "Recipients: an address (\"{{Email}}\", \"Ada Lovelace <ada@example.com>\", \"{{Name}} <{{Email}}>\"), or a list of those. Addresses written in the file may be a comma-separated list; a value a tag inserts is one address, and an item whose value holds several fails. For a field that holds a list, write {list: \"{{Emails}}\"}."},
     "cc": {"$ref": "#/$defs/addresses", "description": "Copy recipients, as for to. An entry that is empty for an item is left out."},
     "bcc": {"$ref": "#/$defs/addresses", "description": "Blind copy recipients, as for to: in the SMTP envelope only, never in a header."},
     "reply_to": {"type": "string", "description": "The Reply-To address."},
@@ -42,8 +42,13 @@ var configSchema = json.RawMessage(`{
     "addresses": {
       "oneOf": [
         {"type": "string", "minLength": 1},
-        {"type": "array", "minItems": 1, "items": {"type": "string"}}
+        {"$ref": "#/$defs/list"},
+        {"type": "array", "minItems": 1, "items": {"oneOf": [{"type": "string"}, {"$ref": "#/$defs/list"}]}}
       ]
+    },
+    "list": {
+      "type": "object", "additionalProperties": false, "required": ["list"],
+      "properties": {"list": {"type": "string", "minLength": 1, "description": "A value holding a comma-separated list of addresses, e.g. \"{{Watchers}}\": every address in it receives the message."}}
     },
     "rule": {
       "type": "object", "additionalProperties": false, "required": ["field", "op"],
@@ -96,8 +101,16 @@ func (w *when) rules() (list []ruleConfig, anyOf bool) {
 	return w.All, false
 }
 
-// addressList is a string or a list of strings in `with:`.
-type addressList []string
+// addressList is the value of an address field in `with:`: a string, a
+// {list: string} or a list of those.
+type addressList []addressEntry
+
+// addressEntry is one string of an address field. List marks {list: ...}:
+// its whole value, item values included, is a comma-separated list.
+type addressEntry struct {
+	Text string
+	List bool
+}
 
 func (a *addressList) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
@@ -105,19 +118,35 @@ func (a *addressList) UnmarshalJSON(b []byte) error {
 		*a = nil
 		return nil
 	}
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
+	if len(b) > 0 && b[0] == '[' {
+		var l []addressEntry
+		if err := json.Unmarshal(b, &l); err != nil {
 			return err
 		}
-		*a = addressList{s}
+		*a = l
 		return nil
 	}
-	var l []string
-	if err := json.Unmarshal(b, &l); err != nil {
-		return fmt.Errorf("want an address or a list of addresses")
+	var e addressEntry
+	if err := json.Unmarshal(b, &e); err != nil {
+		return err
 	}
-	*a = l
+	*a = addressList{e}
+	return nil
+}
+
+func (e *addressEntry) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		e.List = false
+		return json.Unmarshal(b, &e.Text)
+	}
+	var l struct {
+		List *string `json:"list"`
+	}
+	if err := json.Unmarshal(b, &l); err != nil || l.List == nil {
+		return fmt.Errorf("want an address, {list: \"{{Field}}\"} or a list of those")
+	}
+	e.Text, e.List = *l.List, true
 	return nil
 }
 

@@ -187,7 +187,7 @@ func TestEndToEndOverSMTP(t *testing.T) {
 			t.Fatalf("errors: %+v", sum.Errors)
 		}
 		e := sum.Errors[0]
-		if e.Item != "3" || e.Block != "mail" || !strings.Contains(e.Error, `to: "not-an-address" is not a valid email address`) {
+		if e.Item != "3" || e.Block != "mail" || !strings.Contains(e.Error, `to: {{Email}} gives "not-an-address" for this item, which is not one valid email address`) {
 			t.Errorf("error: %+v", e)
 		}
 	})
