@@ -7,6 +7,8 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,13 +18,17 @@ import (
 
 	"github.com/paperflow/paperflow/host/metrics"
 	"github.com/paperflow/paperflow/host/pluginhost"
+	"github.com/paperflow/paperflow/host/workflow"
 	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"
 )
 
 // MaxBlockRequest bounds a request body forwarded to a block.
 const MaxBlockRequest = 16 << 20
 
-// RunStarter starts a run of a workflow file and returns its id.
+// RunStarter starts a run of a workflow file and returns its id. The file
+// has passed Workflows already. A file that does not load must come back
+// as workflow.Problems, which the API answers with positions only; other
+// errors are shown to the client as they are.
 type RunStarter interface {
 	StartRun(ctx context.Context, file, resume string) (string, error)
 	ListRuns(ctx context.Context) (any, error)
@@ -32,7 +38,8 @@ type RunStarter interface {
 type Server struct {
 	Documents http.Handler
 	Runs      RunStarter
-	// Workflows are the workflow files POST /api/runs may start.
+	// Workflows are the workflow files POST /api/runs may start; nil
+	// starts none.
 	Workflows *Workflows
 	// Token guards /api/; empty refuses every API call.
 	Token string
@@ -102,21 +109,71 @@ func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// startRun answers POST /api/runs: {"file": "<path>"} or {"workflow":
+// "<name>"}, optionally with "resume": "<run id>". Only the workflows in
+// s.Workflows run; anything else is 404 before any file is opened.
 func (s *Server) startRun(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		File   string `json:"file"`
-		Resume string `json:"resume"`
+		File     string `json:"file"`
+		Workflow string `json:"workflow"`
+		Resume   string `json:"resume"`
 	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil || req.File == "" {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": `send {"file": "<workflow file path on the host>"}`})
+	if !decode(w, r, &req) {
 		return
 	}
-	id, err := s.Runs.StartRun(r.Context(), req.File, req.Resume)
+	if (req.File == "") == (req.Workflow == "") {
+		writeError(w, http.StatusBadRequest, `send {"workflow": "<name of a workflow serve loaded>"} or {"file": "<workflow file path on the host>"}, optionally with "resume": "<run id>"`)
+		return
+	}
+	wfs := s.Workflows
+	if wfs == nil {
+		wfs = &Workflows{}
+	}
+	var file string
+	var err error
+	if req.Workflow != "" {
+		file, err = wfs.ByName(req.Workflow)
+	} else {
+		file, err = wfs.Resolve(req.File)
+	}
 	if err != nil {
-		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": err.Error()})
+		writeError(w, http.StatusNotFound, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"run_id": id})
+	id, err := s.Runs.StartRun(r.Context(), file, req.Resume)
+	var problems workflow.Problems
+	switch {
+	case errors.As(err, &problems) && len(problems) > 0:
+		at := positions(problems)
+		s.Log.Warn("run API: the workflow file does not load", "file", file, "problems", len(problems), "first", at[0])
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{
+			"error": fmt.Sprintf("workflow file %s does not load: %d problem(s), the first at %s; the API shows only where they are, "+
+				"since their text can quote the file: run \"paperflow validate %s\" on the host to read them",
+				file, len(problems), at[0], file),
+			"problems": at,
+		})
+	case err != nil:
+		writeError(w, http.StatusUnprocessableEntity, err.Error())
+	default:
+		writeJSON(w, http.StatusAccepted, map[string]string{"run_id": id})
+	}
+}
+
+// positions lists where each problem is, as file:line:col, without its
+// message: a message quotes the keys and values it is about.
+func positions(ps workflow.Problems) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		switch {
+		case p.Line == 0:
+			out[i] = p.File
+		case p.Col == 0:
+			out[i] = fmt.Sprintf("%s:%d", p.File, p.Line)
+		default:
+			out[i] = fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
+		}
+	}
+	return out
 }
 
 func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) {

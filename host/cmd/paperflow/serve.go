@@ -74,7 +74,9 @@ func newServeCmd(cfg *config) *cobra.Command {
 		Long: `Serve is the long-running host. It serves documents at signed URLs, the
 pages of blocks (signing pages) under /blocks/<workflow>/<block>/ for the
 workflow files given, their scheduled callbacks, /healthz and /readyz, and
-the run API (POST /api/runs with Authorization: Bearer <api token>).
+the run API (POST /api/runs with Authorization: Bearer <api token>), which
+starts the workflow files given and the workflow files under their
+directories, and nothing else.
 
 'paperflow run' on the same data directory (or the same --nats) hands its
 run to this host instead of running it itself.`,
@@ -134,7 +136,7 @@ func serve(ctx context.Context, cfg *config, natsListen string, files []string) 
 		return err
 	}
 	h := &host{cfg: cfg, log: log, engine: e, secrets: secrets, ctx: ctx, blocks: map[string]*pluginhost.Block{}, skipped: map[string]bool{}, delivery: dispatcher}
-	api := &httpapi.Server{Documents: e.Documents(), Runs: h, Token: cfg.apiToken, Log: log,
+	api := &httpapi.Server{Documents: e.Documents(), Runs: h, Workflows: &httpapi.Workflows{}, Token: cfg.apiToken, Log: log,
 		Subscriptions: &httpapi.Subscriptions{Store: subs, JS: b.JS, Token: cfg.apiToken, Log: log}}
 	api.SetReady(func() error {
 		if !b.NC.IsConnected() {
@@ -196,6 +198,9 @@ func (h *host) load(ctx context.Context, api *httpapi.Server, file string) error
 	wf, problems := workflow.Load(file, catalogFor(h.cfg, h.log), workflow.WithSecrets(h.secrets))
 	if len(problems) > 0 {
 		return fmt.Errorf("%s", problems.Error())
+	}
+	if err := api.Workflows.Add(wf.Name, file); err != nil {
+		return err
 	}
 	for _, def := range append([]workflow.Block{wf.Source}, wf.Blocks...) {
 		desc, err := h.engine.Catalog().Describe(ctx, def.Uses)
@@ -272,11 +277,16 @@ func (h *host) onStartRun(m *nats.Msg) {
 	_ = m.Respond(raw)
 }
 
-// StartRun validates a workflow file and runs it in the background.
+// StartRun validates a workflow file and runs it in the background. A
+// file that does not load is answered with its workflow.Problems, which the
+// HTTP API reduces to positions. It opens any path it is given: the HTTP
+// API checks paths against httpapi.Workflows first, and `paperflow run`
+// hands runs over through NATS, whose clients already hold credentials to
+// everything the host keeps.
 func (h *host) StartRun(_ context.Context, file, resume string) (string, error) {
 	wf, problems := workflow.Load(file, catalogFor(h.cfg, h.log), workflow.WithSecrets(h.secrets))
 	if len(problems) > 0 {
-		return "", fmt.Errorf("%s", problems.Error())
+		return "", problems
 	}
 	started := make(chan string, 1)
 	failed := make(chan error, 1)

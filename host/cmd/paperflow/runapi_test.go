@@ -1,0 +1,69 @@
+package main_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestServeRunAPIRunsOnlyItsWorkflows starts serve with one workflow file
+// and checks that the run API starts it by name and by path, refuses files
+// elsewhere without opening them, and answers a non-workflow file next to
+// it with positions only.
+func TestServeRunAPIRunsOnlyItsWorkflows(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	dir := writeFiles(t, map[string]string{
+		"items.csv":    "Name\nA\n",
+		"wf.yaml":      "name: served\nsource: {uses: csv, with: {path: items.csv}}\n",
+		"secrets.yaml": "smtp_password: hunter2-secret\n",
+	})
+	cmd := exec.Command(filepath.Join(binDir, "paperflow"), "--data-dir", data, "--http", "127.0.0.1:0", "--plugins", filepath.Join(binDir, "plugins"), "--api-token", "tok-123", "serve", filepath.Join(dir, "wf.yaml"))
+	cmd.Env = append(os.Environ(), "PAPERFLOW_NATS_URL=")
+	var serr bytes.Buffer
+	cmd.Stderr = &serr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
+	var st struct {
+		HTTP string `json:"http"`
+	}
+	waitFor(t, func() bool {
+		raw, err := os.ReadFile(filepath.Join(data, "serve.json"))
+		return err == nil && json.Unmarshal(raw, &st) == nil
+	})
+	post := func(body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", "http://"+st.HTTP+"/api/runs", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer tok-123")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	file := func(p string) string { raw, _ := json.Marshal(map[string]string{"file": p}); return string(raw) }
+
+	for _, f := range []string{"/etc/passwd", "/etc/shadow", filepath.Join(dir, "..", "serve.json")} {
+		if code, body := post(file(f)); code != http.StatusNotFound || !strings.Contains(body, "unknown workflow") || strings.Contains(body, "root:") {
+			t.Errorf("%s: %d %s, want 404 unknown workflow", f, code, body)
+		}
+	}
+	code, body := post(file(filepath.Join(dir, "secrets.yaml")))
+	if code != http.StatusUnprocessableEntity || strings.Contains(body, "hunter2") || strings.Contains(body, "smtp_password") || !strings.Contains(body, "secrets.yaml:1:1") {
+		t.Errorf("non-workflow YAML: %d %s, want 422 with positions only", code, body)
+	}
+	if code, body := post(`{"workflow": "served"}`); code != http.StatusAccepted || !strings.Contains(body, "run_id") {
+		t.Errorf("by name: %d %s\nserve: %s", code, body, serr.String())
+	}
+}
