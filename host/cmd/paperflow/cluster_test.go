@@ -251,6 +251,7 @@ func startRun(t *testing.T, args ...string) (*exec.Cmd, string, <-chan result) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	runID := make(chan string, 1)
 	var errText strings.Builder
 	scanned := make(chan struct{})
