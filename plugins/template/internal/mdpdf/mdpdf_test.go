@@ -252,3 +252,40 @@ func TestEscapeUnescapeRoundTrip(t *testing.T) {
 		t.Errorf("unescape: %q", got)
 	}
 }
+
+// A value with line breaks stays inside the heading, table cell or
+// paragraph it was put in, and no escape character shows.
+func TestValueLineBreaks(t *testing.T) {
+	r := New(Options{Dir: t.TempDir()})
+	for name, value := range map[string]string{
+		"LF":           "first line\nsecond line",
+		"CRLF":         "first line\r\nsecond line",
+		"trailing LF":  "first line\nsecond line\n",
+		"blank line":   "first line\n\nsecond line",
+		"markup after": "first line\n# second line",
+		"only a break": "\nfirst line second line",
+		"lone CR":      "first line\rsecond line",
+	} {
+		t.Run(name, func(t *testing.T) {
+			v := Escape(value)
+			src := "# Heading " + v + "\n\n| a | b |\n|---|---|\n| " + v + " | cell after |\n\nText " + v + " ends.\n\n## Last " + v + "\n"
+			pdf, err := r.Render([]byte(src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := pdfText(t, pdf)
+			if strings.Contains(got, `\`) {
+				t.Errorf("a backslash shows:\n%s", got)
+			}
+			flat := squash(got)
+			for _, want := range []string{"Heading first line", "cell after", "Text first line", "ends.", "Last first line"} {
+				if !strings.Contains(flat, want) {
+					t.Errorf("text lacks %q:\n%s", want, got)
+				}
+			}
+			if n := strings.Count(flat, "second line"); n != 4 {
+				t.Errorf("%q appears %d times, want 4:\n%s", "second line", n, got)
+			}
+		})
+	}
+}
