@@ -13,9 +13,12 @@ import (
 
 // Escape makes s literal text in Markdown: every ASCII punctuation
 // character is backslash-escaped, so a value holding "**", "# ", "|", "<b>"
-// or "![x](y)" prints as written. A line break in s becomes a hard line
-// break; other control characters are dropped. Use it as the tags.Scope
-// Escape when rendering a Markdown template.
+// or "![x](y)" prints as written. A line break in s (LF, CRLF or CR)
+// becomes <br>, the one raw HTML tag the layout draws: unlike a
+// backslash-newline it is an inline break in a heading and a table cell
+// too, and it never ends the block the value sits in. Other control
+// characters are dropped. Use it as the tags.Scope Escape when rendering a
+// Markdown template.
 func Escape(s string) string {
 	var b strings.Builder
 	b.Grow(len(s) + len(s)/4)
@@ -26,9 +29,9 @@ func Escape(s string) string {
 			if i+1 < len(s) && s[i+1] == '\n' {
 				continue
 			}
-			b.WriteString("\\\n")
+			b.WriteString(lineBreak)
 		case c == '\n':
-			b.WriteString("\\\n")
+			b.WriteString(lineBreak)
 		case c == '\t':
 			b.WriteByte(' ')
 		case c < 0x20 || c == 0x7f:
@@ -41,6 +44,9 @@ func Escape(s string) string {
 	}
 	return b.String()
 }
+
+// lineBreak is what Escape writes for a line break in a value.
+const lineBreak = "<br>"
 
 func isASCIIPunct(c byte) bool {
 	return (c >= '!' && c <= '/') || (c >= ':' && c <= '@') || (c >= '[' && c <= '`') || (c >= '{' && c <= '~')
