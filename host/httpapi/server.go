@@ -5,7 +5,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -98,16 +97,7 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	_, _ = io.WriteString(w, "ready\n")
 }
 
-func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if s.Token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.Token)) != 1 {
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong API token: send Authorization: Bearer <PAPERFLOW_API_TOKEN>"})
-			return
-		}
-		next(w, r)
-	}
-}
+func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc { return requireToken(s.Token, next) }
 
 // startRun answers POST /api/runs: {"file": "<path>"} or {"workflow":
 // "<name>"}, optionally with "resume": "<run id>". Only the workflows in

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bytes"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,19 +54,7 @@ func (s *Subscriptions) Register(mux *http.ServeMux) {
 }
 
 func (s *Subscriptions) auth(next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		got, hasBearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		switch {
-		case s.Token == "":
-			writeError(w, http.StatusUnauthorized, "this host has no API token: start it with --api-token or PAPERFLOW_API_TOKEN")
-		case !hasBearer || got == "":
-			writeError(w, http.StatusUnauthorized, "missing API token: send Authorization: Bearer <PAPERFLOW_API_TOKEN>")
-		case subtle.ConstantTimeCompare([]byte(got), []byte(s.Token)) != 1:
-			writeError(w, http.StatusUnauthorized, "wrong API token")
-		default:
-			next(w, r)
-		}
-	}
+	return requireToken(s.Token, next)
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
