@@ -146,8 +146,11 @@ func decodeAttempts(data []byte) []Attempt {
 }
 
 // scan reads a stream with an ordered consumer until it has seen every
-// message stored when it started (or fn returns false).
+// message stored when it started (or fn returns false). fn sees only the
+// messages on oc.FilterSubjects, whatever filter the server can apply.
 func scan(ctx context.Context, js jetstream.JetStream, stream string, oc jetstream.OrderedConsumerConfig, fn func(jetstream.Msg) bool) error {
+	filter := filterFor(js.Conn(), oc.FilterSubjects)
+	oc.FilterSubjects = filter.server
 	cons, err := js.OrderedConsumer(ctx, stream, oc)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -166,7 +169,7 @@ func scan(ctx context.Context, js jetstream.JetStream, stream string, oc jetstre
 			if md, err := m.Metadata(); err == nil {
 				pending = md.NumPending
 			}
-			if !fn(m) {
+			if filter.takes(m.Subject()) && !fn(m) {
 				return nil
 			}
 		}

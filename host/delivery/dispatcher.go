@@ -146,7 +146,7 @@ func (d *Dispatcher) Add(ctx context.Context, t Target) error {
 	if t.Schedule == nil {
 		t.Schedule = DefaultSchedule
 	}
-	events, replays, err := ensureConsumers(ctx, d.o, t)
+	events, replays, filter, err := ensureConsumers(ctx, d.o, t)
 	if err != nil {
 		return err
 	}
@@ -156,7 +156,7 @@ func (d *Dispatcher) Add(ctx context.Context, t Target) error {
 	if d.stopped {
 		return errors.New("delivery: dispatcher stopped")
 	}
-	r := newRunner(d.ctx, d.o, t, events, replays)
+	r := newRunner(d.ctx, d.o, t, filter, events, replays)
 	d.runners[t.Ref()] = r
 	go r.run()
 	return nil
@@ -217,13 +217,14 @@ func (d *Dispatcher) ReplayDeadLetters(ctx context.Context) (int, error) {
 
 // ensureConsumers creates the target's durable consumers on the events
 // and replays streams, or brings an existing one's filter up to date
-// (keeping its position).
-func ensureConsumers(ctx context.Context, o Options, t Target) (events, replays jetstream.Consumer, err error) {
+// (keeping its position). filter says which events the target takes of
+// what its consumers hand out.
+func ensureConsumers(ctx context.Context, o Options, t Target) (events, replays jetstream.Consumer, filter consumerFilter, err error) {
 	name := consumerName(t.Workflow, t.Name)
 	meta := map[string]string{metaWorkflow: token(t.Workflow), metaSink: t.Name}
 	cfg := jetstream.ConsumerConfig{
 		Durable:       name,
-		Description:   "paperflow sink " + t.Ref(),
+		Description:   sinkDescription(t),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       o.AckWait,
 		MaxDeliver:    -1, // the Schedule decides when to give up
@@ -234,23 +235,24 @@ func ensureConsumers(ctx context.Context, o Options, t Target) (events, replays 
 	if t.FromNow {
 		cfg.DeliverPolicy = jetstream.DeliverNewPolicy
 	}
-	if subs := eventSubjects(t.Workflow, t.Events); len(subs) == 1 {
-		cfg.FilterSubject = subs[0]
+	filter = filterFor(o.JS.Conn(), eventSubjects(t.Workflow, t.Events))
+	if len(filter.server) == 1 {
+		cfg.FilterSubject = filter.server[0]
 	} else {
-		cfg.FilterSubjects = subs
+		cfg.FilterSubjects = filter.server
 	}
 	events, err = ensureConsumer(ctx, o.JS, evstream.StreamName, cfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("sink %s: consumer on %s: %w", t.Ref(), evstream.StreamName, err)
+		return nil, nil, filter, fmt.Errorf("sink %s: consumer on %s: %w", t.Ref(), evstream.StreamName, err)
 	}
 	rcfg := cfg
 	rcfg.FilterSubject, rcfg.FilterSubjects = ReplaySubject(t.Workflow, t.Name), nil
 	rcfg.DeliverPolicy = jetstream.DeliverAllPolicy
 	replays, err = ensureConsumer(ctx, o.JS, ReplaysStream, rcfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("sink %s: consumer on %s: %w", t.Ref(), ReplaysStream, err)
+		return nil, nil, filter, fmt.Errorf("sink %s: consumer on %s: %w", t.Ref(), ReplaysStream, err)
 	}
-	return events, replays, nil
+	return events, replays, filter, nil
 }
 
 func ensureConsumer(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
@@ -267,7 +269,7 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, stream string, 
 		return nil, err
 	}
 	cur := c.CachedInfo().Config
-	if sameFilter(cur, cfg) && cur.AckWait == cfg.AckWait && cur.MaxAckPending == cfg.MaxAckPending {
+	if sameFilter(cur, cfg) && cur.Description == cfg.Description && cur.AckWait == cfg.AckWait && cur.MaxAckPending == cfg.MaxAckPending {
 		return c, nil
 	}
 	// The start position cannot change; everything else may.

@@ -87,6 +87,49 @@ func consumerName(workflow, sink string) string {
 	return "paperflow-sink-" + token(workflow) + "-" + sink + "-" + hex.EncodeToString(sum[:4])
 }
 
+// sinkDescription is the description of a sink's consumers. It names the
+// sink and the event types it takes because a server older than 2.10 keeps
+// neither consumer metadata nor several filter subjects, and Replay must
+// still find the sinks of an event there (sinkOf reads it back).
+func sinkDescription(t Target) string {
+	d := "paperflow sink " + t.Ref()
+	if len(t.Events) > 0 {
+		d += "; events: " + strings.Join(t.Events, ", ")
+	}
+	return d
+}
+
+// sinkOf reads which sink a consumer on the events stream feeds ("" for a
+// consumer that is not a sink's) and the event subjects it takes: from its
+// metadata and filter on NATS 2.10 and later, from its description on an
+// older server.
+func sinkOf(cfg jetstream.ConsumerConfig) (ref string, subjects []string) {
+	if sink := cfg.Metadata[metaSink]; sink != "" {
+		subjects = cfg.FilterSubjects
+		if cfg.FilterSubject != "" {
+			subjects = []string{cfg.FilterSubject}
+		}
+		return cfg.Metadata[metaWorkflow] + "/" + sink, subjects
+	}
+	rest, ok := strings.CutPrefix(cfg.Description, "paperflow sink ")
+	if !ok {
+		return "", nil
+	}
+	ref, types, _ := strings.Cut(rest, "; events: ")
+	wf, sink, ok := strings.Cut(ref, "/")
+	if !ok || wf == "" || sink == "" {
+		return "", nil
+	}
+	var list []string
+	if types != "" {
+		list = strings.Split(types, ", ")
+	}
+	if wf == AllWorkflows {
+		wf = ""
+	}
+	return ref, eventSubjects(wf, list)
+}
+
 // eventSubjects are the filter subjects of a sink on the events stream.
 func eventSubjects(workflow string, types []string) []string {
 	wf := workflow

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -155,7 +156,9 @@ func TestOldServerFiltersByType(t *testing.T) {
 	subRcv.secret = sub.Secret
 
 	blockRcv := newReceiver(t, "", ok)
-	start(t, options(t, b), sinkTo(t, "invoices", "notify", send.Config{URL: blockRcv.URL, Events: types}, fast))
+	block := sinkTo(t, "invoices", "notify", send.Config{URL: blockRcv.URL, Events: types}, fast)
+	block.Events = types // what SinkTarget reads from with.events
+	start(t, options(t, b), block)
 	d2 := start(t, options(t, b))
 	done := make(chan error, 1)
 	go func() {
@@ -180,6 +183,19 @@ func TestOldServerFiltersByType(t *testing.T) {
 		if n, _ := c.rcv.counts(unwanted); n != 0 {
 			t.Errorf("%s: the receiver got the EMAILS_CREATED event %d times", c.name, n)
 		}
+	}
+
+	// Replays find the sinks of an event although this server keeps no
+	// consumer metadata.
+	refs, err := delivery.Replay(ctx, b.JS, wanted)
+	if err != nil || !slices.Equal(refs, []string{sub.Ref(), "invoices/notify"}) {
+		t.Errorf("replay of the DOCUMENTS_CREATED event: queued for %v, %v", refs, err)
+	}
+	if refs, err := delivery.Replay(ctx, b.JS, unwanted); err == nil {
+		t.Errorf("replay of the EMAILS_CREATED event: queued for %v", refs)
+	}
+	for _, rcv := range []*receiver{subRcv, blockRcv} {
+		rcv.await(t, "the replay", 10*time.Second, func() bool { n, _ := rcv.counts(wanted); return n == 2 })
 	}
 	cancel()
 	if err := <-done; err != nil {

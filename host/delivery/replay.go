@@ -100,17 +100,13 @@ func sinksFor(ctx context.Context, js jetstream.JetStream, subject string) ([]st
 	var out []string
 	list := s.ListConsumers(ctx)
 	for info := range list.Info() {
-		sink := info.Config.Metadata[metaSink]
-		if sink == "" {
+		ref, filters := sinkOf(info.Config)
+		if ref == "" {
 			continue
-		}
-		filters := info.Config.FilterSubjects
-		if info.Config.FilterSubject != "" {
-			filters = []string{info.Config.FilterSubject}
 		}
 		for _, f := range filters {
 			if subjectMatches(f, subject) {
-				out = append(out, info.Config.Metadata[metaWorkflow]+"/"+sink)
+				out = append(out, ref)
 				break
 			}
 		}

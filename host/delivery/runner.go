@@ -27,6 +27,9 @@ type runner struct {
 	t    Target
 	log  *slog.Logger
 	cons []jetstream.Consumer
+	// filter drops the events a consumer hands out that the target does
+	// not take (on a server that filters on one subject only).
+	filter consumerFilter
 
 	ctx    context.Context // ends: take no more messages
 	cancel context.CancelFunc
@@ -37,11 +40,11 @@ type runner struct {
 	done       chan struct{}
 }
 
-func newRunner(parent context.Context, o Options, t Target, consumers ...jetstream.Consumer) *runner {
+func newRunner(parent context.Context, o Options, t Target, filter consumerFilter, consumers ...jetstream.Consumer) *runner {
 	ctx, cancel := context.WithCancel(parent)
 	work, cancelWork := context.WithCancel(context.WithoutCancel(parent))
 	return &runner{
-		o: o, t: t, log: o.Log.With("sink", t.Ref()), cons: consumers,
+		o: o, t: t, log: o.Log.With("sink", t.Ref()), cons: consumers, filter: filter,
 		ctx: ctx, cancel: cancel, work: work, cancelWork: cancelWork, done: make(chan struct{}),
 	}
 }
@@ -161,12 +164,30 @@ func (r *runner) pump(it jetstream.MessagesContext, msgs chan<- jetstream.Msg) {
 			}
 			continue
 		}
+		if !r.takes(m) {
+			_ = m.Ack()
+			continue
+		}
 		select {
 		case msgs <- m:
 		case <-r.ctx.Done():
 			_ = m.Nak()
 		}
 	}
+}
+
+// takes reports whether the target takes m's event: always, unless its
+// consumer's filter is wider than the target (consumerFilter). A replay is
+// judged by the subject its event was published on.
+func (r *runner) takes(m jetstream.Msg) bool {
+	if r.filter.host == nil {
+		return true
+	}
+	subject := m.Subject()
+	if orig := m.Headers().Get(HeaderSubject); orig != "" && strings.HasPrefix(subject, "paperflow.replays.") {
+		subject = orig
+	}
+	return r.filter.takes(subject)
 }
 
 // msgInfo is what the dispatcher needs to know about a message besides

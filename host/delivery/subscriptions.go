@@ -129,7 +129,7 @@ func (s *SubscriptionStore) Create(ctx context.Context, in SubscriptionInput) (S
 		return Subscription{}, err
 	}
 	if sub.Enabled {
-		if _, _, err := ensureConsumers(ctx, s.o, sub.target()); err != nil {
+		if _, _, _, err := ensureConsumers(ctx, s.o, sub.target()); err != nil {
 			return Subscription{}, err
 		}
 	}
@@ -271,7 +271,7 @@ func (s *SubscriptionStore) update(ctx context.Context, id string, change func(*
 		}
 		sub.UpdatedAt = time.Now().UTC()
 		if sub.Enabled && (!was.Enabled || !slices.Equal(was.Events, sub.Events)) {
-			if _, _, err := ensureConsumers(ctx, s.o, sub.target()); err != nil {
+			if _, _, _, err := ensureConsumers(ctx, s.o, sub.target()); err != nil {
 				return Subscription{}, err
 			}
 		}
