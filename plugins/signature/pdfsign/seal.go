@@ -35,6 +35,10 @@ type Options struct {
 	Sign SignInfo
 	// Now is the completion time (default: time.Now).
 	Now time.Time
+	// Fill are the field values drawn on the original pages before the
+	// signature pages are appended, in FillFonts.
+	Fill      []FilledField
+	FillFonts FillFonts
 }
 
 // Seal appends the signature and audit trail pages for rec to original and
@@ -50,7 +54,11 @@ func Seal(original []byte, rec Record, s *Signer, o Options) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	merged, err := Append(stamp(original, stampText(rec, o.Now, pages)), appendix)
+	filled, err := Fill(original, o.Fill, o.FillFonts)
+	if err != nil {
+		return nil, err
+	}
+	merged, err := Append(stamp(filled, stampText(rec, o.Now, pages)), appendix)
 	if err != nil {
 		return nil, err
 	}
