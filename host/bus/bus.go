@@ -102,7 +102,9 @@ func Open(ctx context.Context, o Options) (*Bus, error) {
 			b.Replicas = 3
 		}
 	}
-	if _, err := js.AccountInfo(ctx); err != nil {
+	// A fresh cluster drops JetStream requests until it has a meta
+	// leader: ask again until it answers.
+	if _, err := withRetry(ctx, log, "JetStream account info", js.AccountInfo); err != nil {
 		b.Close()
 		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) {
 			return nil, fmt.Errorf("NATS at %s has JetStream disabled: start nats-server with -js", url)

@@ -3,7 +3,6 @@ package bus
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -60,7 +59,7 @@ const Retention = 90 * 24 * time.Hour
 const DuplicateWindow = time.Hour
 
 // EnsureStore creates (or updates) every stream and bucket, idempotently,
-// so any host may start first.
+// so any host may start first, and several at once (see EnsureStream).
 func (b *Bus) EnsureStore(ctx context.Context) (*Store, error) {
 	s := &Store{}
 	var err error
@@ -75,8 +74,8 @@ func (b *Bus) EnsureStore(ctx context.Context) (*Store, error) {
 	for _, st := range streams {
 		st.cfg.Storage = jetstream.FileStorage
 		st.cfg.Replicas = b.Replicas
-		if *st.dst, err = b.JS.CreateOrUpdateStream(ctx, st.cfg); err != nil {
-			return nil, fmt.Errorf("stream %s: %w", st.cfg.Name, err)
+		if *st.dst, err = EnsureStream(ctx, b.JS, st.cfg, b.log); err != nil {
+			return nil, err
 		}
 	}
 	buckets := []struct {
@@ -91,15 +90,15 @@ func (b *Bus) EnsureStore(ctx context.Context) (*Store, error) {
 	for _, bk := range buckets {
 		bk.cfg.Storage = jetstream.FileStorage
 		bk.cfg.Replicas = b.Replicas
-		if *bk.dst, err = b.JS.CreateOrUpdateKeyValue(ctx, bk.cfg); err != nil {
-			return nil, fmt.Errorf("kv %s: %w", bk.cfg.Bucket, err)
+		if *bk.dst, err = EnsureKeyValue(ctx, b.JS, bk.cfg, b.log); err != nil {
+			return nil, err
 		}
 	}
-	s.Documents, err = b.JS.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+	s.Documents, err = EnsureObjectStore(ctx, b.JS, jetstream.ObjectStoreConfig{
 		Bucket: DocumentsBucket, Storage: jetstream.FileStorage, Replicas: b.Replicas, TTL: Retention,
-	})
+	}, b.log)
 	if err != nil {
-		return nil, fmt.Errorf("object store %s: %w", DocumentsBucket, err)
+		return nil, err
 	}
 	return s, nil
 }

@@ -4,12 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/events"
 )
 
@@ -164,8 +164,8 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, replicas int) er
 		cfg.Storage = jetstream.FileStorage
 		cfg.Replicas = replicas
 		cfg.Duplicates = 2 * time.Minute
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
-			return fmt.Errorf("stream %s: %w", cfg.Name, err)
+		if _, err := bus.EnsureStream(ctx, js, cfg, nil); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/paperflow/paperflow/host/bus"
 	evstream "github.com/paperflow/paperflow/host/events"
 	"github.com/paperflow/paperflow/plugins/webhook/send"
 	"github.com/paperflow/paperflow/plugins/webhook/verify"
@@ -92,12 +93,12 @@ func OpenSubscriptions(ctx context.Context, js jetstream.JetStream, replicas int
 	if err := EnsureStreams(ctx, js, replicas); err != nil {
 		return nil, err
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := bus.EnsureKeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket: SubscriptionsBucket, Description: "paperflow webhook subscriptions",
 		Storage: jetstream.FileStorage, Replicas: max(replicas, 1), History: 1,
-	})
+	}, nil)
 	if err != nil {
-		return nil, fmt.Errorf("kv %s: %w", SubscriptionsBucket, err)
+		return nil, err
 	}
 	o := Options{JS: js}
 	o.defaults()

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/metrics"
 )
 
@@ -194,7 +195,7 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int, dup
 		Duplicates:  duplicateWindow,
 		Replicas:    replicas,
 	}
-	s, err := js.CreateOrUpdateStream(ctx, cfg)
+	s, err := bus.EnsureStream(ctx, js, cfg, nil)
 	if err != nil {
 		return nil, fmt.Errorf("create or update stream %s (subjects %s, %d replicas): %w", StreamName, SubjectAll, replicas, err)
 	}
