@@ -45,6 +45,8 @@ type Server struct {
 	Log   *slog.Logger
 	// Subscriptions, when set, serves the webhook API under /public/webhook/.
 	Subscriptions *Subscriptions
+	// Timeouts are the server's deadlines.
+	Timeouts Timeouts
 
 	mu     sync.RWMutex
 	blocks map[string]*pluginhost.Block // "<workflow>/<block>"
