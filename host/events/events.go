@@ -36,12 +36,16 @@ const (
 	SignaturesCompleted Type = "SIGNATURES_COMPLETED"
 	// SignaturesDeclined is emitted when a recipient declined, which ends the request.
 	SignaturesDeclined Type = "SIGNATURES_DECLINED"
+	// SignatureRequestViewed is emitted when a recipient first opens their signing page.
+	SignatureRequestViewed Type = "SIGNATURE_REQUEST_VIEWED"
+	// SignaturesExpired is emitted when a request's time ran out before everyone signed.
+	SignaturesExpired Type = "SIGNATURES_EXPIRED"
 )
 
 // Types lists every event type, in the order an item usually meets them, so
 // that commands and subscription checks can enumerate them without repeating
 // the list. Treat it as read-only.
-var Types = []Type{DocumentsCreated, EmailsCreated, SignaturesRequested, SignaturesCompleted, SignaturesDeclined}
+var Types = []Type{DocumentsCreated, EmailsCreated, SignaturesRequested, SignaturesCompleted, SignaturesDeclined, SignatureRequestViewed, SignaturesExpired}
 
 // ParseType turns a user-written event type (a workflow file, a subscription,
 // a command-line flag) into a Type. It is strict — the contract's spelling

@@ -64,6 +64,10 @@ func exampleData(t Type) map[string]any {
 		signed := recipient("COMPLETED", 1)
 		signed["signed_at"] = "2026-03-15T10:00:00Z"
 		return map[string]any{"documents": []any{doc}, "recipients": []any{signed, recipient("DECLINED", 2), recipient("PENDING", 3)}, "reason": "Wrong salary"}
+	case SignatureRequestViewed:
+		return map[string]any{"documents": []any{doc}, "recipient": map[string]any{"email": "ada@example.com", "name": "Ada", "order": 1}, "viewed_at": "2026-03-15T09:00:00Z", "ip": "192.0.2.1", "user_agent": "Mozilla/5.0"}
+	case SignaturesExpired:
+		return map[string]any{"documents": []any{doc}, "recipients": []any{recipient("PENDING", 1)}, "expired_at": "2026-04-14T09:26:53Z"}
 	}
 	panic("no example for " + t)
 }
@@ -274,7 +278,7 @@ func TestInvalidErrorMessage(t *testing.T) {
 				"  metadata: missing properties: 'run_id'"},
 		{"unknown type checked against the envelope", `{"eventId":"` + id + `","eventType":"NOPE","data":{},"metadata":{}}`,
 			"invalid event NOPE " + id + " (schemas/events/envelope.json): 2 problems:\n" +
-				`  eventType: value must be one of "DOCUMENTS_CREATED", "EMAILS_CREATED", "SIGNATURES_REQUESTED", "SIGNATURES_COMPLETED", "SIGNATURES_DECLINED"` + "\n" +
+				`  eventType: value must be one of "DOCUMENTS_CREATED", "EMAILS_CREATED", "SIGNATURES_REQUESTED", "SIGNATURES_COMPLETED", "SIGNATURES_DECLINED", "SIGNATURE_REQUEST_VIEWED", "SIGNATURES_EXPIRED"` + "\n" +
 				"  metadata: missing properties: 'workflow', 'run_id', 'item_id', 'block_id', 'created_at'"},
 		{"not an object", `[1]`, "invalid event (schemas/events/envelope.json): (root): expected object, but got array"},
 		{"not JSON", `{"eventId":`, "invalid event: (root): not JSON: unexpected end of JSON input"},

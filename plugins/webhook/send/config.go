@@ -33,7 +33,7 @@ import (
 )
 
 // EventTypes are the event types a webhook can carry.
-var EventTypes = []string{"DOCUMENTS_CREATED", "EMAILS_CREATED", "SIGNATURES_REQUESTED", "SIGNATURES_COMPLETED", "SIGNATURES_DECLINED"}
+var EventTypes = []string{"DOCUMENTS_CREATED", "EMAILS_CREATED", "SIGNATURES_REQUESTED", "SIGNATURES_COMPLETED", "SIGNATURES_DECLINED", "SIGNATURE_REQUEST_VIEWED", "SIGNATURES_EXPIRED"}
 
 // DefaultEvents are the types sent when a configuration names none: the
 // four main ones.
@@ -92,7 +92,7 @@ var ConfigSchema = json.RawMessage(`{
     "url": {"type": "string", "minLength": 1, "description": "http(s) URL to deliver to; may use {{ .secrets.NAME }} and envelope tags"},
     "method": {"enum": ["POST", "PUT", "PATCH", "DELETE"], "default": "POST"},
     "headers": {"type": "object", "additionalProperties": {"type": "string"}, "description": "extra request headers"},
-    "events": {"type": "array", "uniqueItems": true, "items": {"enum": ["DOCUMENTS_CREATED", "EMAILS_CREATED", "SIGNATURES_REQUESTED", "SIGNATURES_COMPLETED", "SIGNATURES_DECLINED"]},
+    "events": {"type": "array", "uniqueItems": true, "items": {"enum": ["DOCUMENTS_CREATED", "EMAILS_CREATED", "SIGNATURES_REQUESTED", "SIGNATURES_COMPLETED", "SIGNATURES_DECLINED", "SIGNATURE_REQUEST_VIEWED", "SIGNATURES_EXPIRED"]},
       "description": "event types to send; default the four main ones"},
     "condition": {"type": "object", "additionalProperties": false, "minProperties": 1, "maxProperties": 1,
       "properties": {
