@@ -7,8 +7,11 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
@@ -23,31 +26,66 @@ type Process struct {
 	Path   string
 	client *plugin.Client
 	rpc    *sdk.Client
+
+	killOnce sync.Once
+	killed   chan struct{}
 }
 
-// Launch starts the block binary at path and completes the handshake.
+// Launch starts the block binary at path and completes the handshake. The
+// block dies with the host, even when the host is killed with SIGKILL.
 func Launch(path string, log *slog.Logger) (*Process, error) {
+	cmd := blockCommand(path)
+	dieWithHost(cmd)
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
 		Plugins:          sdk.PluginMap(nil),
-		Cmd:              blockCommand(path),
+		Cmd:              cmd,
 		SkipHostEnv:      true,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		Logger:           newHCLogger(log, "plugin"),
 		StartTimeout:     30 * time.Second,
 		Managed:          false,
 	})
+	p := &Process{Path: path, client: client, killed: make(chan struct{})}
+	if err := p.startLocked(); err != nil {
+		p.Kill()
+		return nil, fmt.Errorf("start block %s: %w (is it a paperflow block built with plugins/sdk for protocol v%d?)", path, err, sdk.ProtocolVersion)
+	}
 	rpcClient, err := client.Client()
 	if err != nil {
-		client.Kill()
-		return nil, fmt.Errorf("start block %s: %w (is it a paperflow block built with plugins/sdk for protocol v%d?)", path, err, sdk.ProtocolVersion)
+		p.Kill()
+		return nil, fmt.Errorf("start block %s: %w", path, err)
 	}
 	raw, err := rpcClient.Dispense(sdk.PluginName)
 	if err != nil {
-		client.Kill()
+		p.Kill()
 		return nil, fmt.Errorf("start block %s: %w", path, err)
 	}
-	return &Process{Path: path, client: client, rpc: raw.(*sdk.Client)}, nil
+	p.rpc = raw.(*sdk.Client)
+	return p, nil
+}
+
+// startLocked starts the process from a goroutine locked to an OS thread
+// of its own, held until the process is killed. Linux sends the
+// parent-death signal when the thread that forked the child ends, not the
+// host process, and Go ends a thread when a goroutine locked to it
+// returns: forked from an ordinary goroutine, a block could die with a
+// thread that some other code locked and let go later. Holding a thread
+// per live block costs little now that a block binary runs one process
+// for all its instances.
+func (p *Process) startLocked() error {
+	started := make(chan error, 1)
+	go func() {
+		// Never unlocked, on purpose: the thread ends with this goroutine,
+		// which returns only once the block is killed.
+		runtime.LockOSThread()
+		_, err := p.client.Start()
+		started <- err
+		if err == nil {
+			<-p.killed
+		}
+	}()
+	return <-started
 }
 
 // hostOnlyEnv are environment variables for the host alone: the secrets
@@ -56,6 +94,7 @@ var hostOnlyEnv = []string{"PAPERFLOW_SECRET_", "PAPERFLOW_API_TOKEN=", "PAPERFL
 
 func blockCommand(path string) *exec.Cmd {
 	cmd := exec.Command(path)
+	cmd.Env = []string{sdk.HostPIDEnv + "=" + strconv.Itoa(os.Getpid())}
 	for _, kv := range os.Environ() {
 		if !slices.ContainsFunc(hostOnlyEnv, func(p string) bool { return strings.HasPrefix(kv, p) }) {
 			cmd.Env = append(cmd.Env, kv)
@@ -74,7 +113,12 @@ func (p *Process) Broker() *plugin.GRPCBroker { return p.rpc.Broker }
 func (p *Process) Exited() bool { return p.client.Exited() }
 
 // Kill ends the process.
-func (p *Process) Kill() { p.client.Kill() }
+func (p *Process) Kill() {
+	p.killOnce.Do(func() {
+		p.client.Kill()
+		close(p.killed)
+	})
+}
 
 // Describe asks the block what it is.
 func (p *Process) Describe(ctx context.Context) (Description, error) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -69,6 +71,7 @@ func Serve(b Block) {
 			d.Name, d.Version, d.Kind, d.Description, d.Name)
 		os.Exit(1)
 	}
+	go exitWithHost(hostPID(), time.Second)
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins:         PluginMap(b),
@@ -82,6 +85,38 @@ func Serve(b Block) {
 			Output:     os.Stderr,
 		}),
 	})
+}
+
+// HostPIDEnv names the variable in which the host passes its process id
+// to a block, so a block whose host died before the block looked at its
+// parent still notices.
+const HostPIDEnv = "PAPERFLOW_HOST_PID"
+
+// hostPID is the process the block must not outlive: its parent, or the
+// host named in HostPIDEnv when the block was re-parented to init before
+// it could look.
+func hostPID() int {
+	ppid := os.Getppid()
+	if pid, err := strconv.Atoi(os.Getenv(HostPIDEnv)); err == nil && pid > 1 && ppid == 1 {
+		return pid
+	}
+	return ppid
+}
+
+// exitWithHost ends the block process once its parent, the host, is gone
+// (the block was re-parented), polling every interval. The host's kernel
+// parent-death signal covers Linux; this covers the other systems and a
+// host that could not set it.
+func exitWithHost(host int, interval time.Duration) {
+	if host <= 1 {
+		return // started by init or a supervisor itself: nothing to watch
+	}
+	for range time.Tick(interval) {
+		if os.Getppid() != host {
+			fmt.Fprintf(os.Stderr, "host process %d is gone; block exiting\n", host)
+			os.Exit(3)
+		}
+	}
 }
 
 // KindToProto converts a Kind for the wire.

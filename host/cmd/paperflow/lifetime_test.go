@@ -3,6 +3,7 @@ package main_test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -133,4 +134,53 @@ func leftoverBlocks(dir string) error {
 		_ = syscall.Kill(p.pid, syscall.SIGKILL)
 	}
 	return fmt.Errorf("%d process(es) from %s outlived the tests:\n  %s", len(left), dir, strings.Join(names, "\n  "))
+}
+
+// TestInterruptedValidateLeavesNoBlocks sends SIGTERM to `paperflow
+// validate` while its blocks check their configuration: every block
+// process it started ends with it.
+func TestInterruptedValidateLeavesNoBlocks(t *testing.T) {
+	t.Parallel()
+	wf := manyNoops(t, 200)
+	cmd := exec.Command(filepath.Join(binDir, "paperflow"), "--data-dir", t.TempDir(), "validate", wf)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	seen := map[int]proc{}
+	var err error
+	for len(seen) == 0 {
+		for _, p := range blockChildren(cmd.Process.Pid) {
+			seen[p.pid] = p
+		}
+		select {
+		case err = <-exited:
+			t.Fatalf("validate ended (%v) before any block started; give it more blocks", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	<-exited
+	var started []proc
+	for _, p := range seen {
+		started = append(started, p)
+	}
+	for _, p := range waitGone(started, 5*time.Second) {
+		t.Errorf("block process %d (%s) still runs 5 s after validate was stopped", p.pid, p.exe)
+		_ = syscall.Kill(p.pid, syscall.SIGKILL)
+	}
+}
+
+// manyNoops writes a workflow of n noop steps after a one-row csv source.
+func manyNoops(t *testing.T, n int) string {
+	t.Helper()
+	var wf strings.Builder
+	wf.WriteString("name: many\nsource: {uses: csv, with: {path: items.csv}}\nblocks:\n")
+	for i := range n {
+		fmt.Fprintf(&wf, "  - {id: n%d, uses: noop}\n", i)
+	}
+	dir := writeFiles(t, map[string]string{"items.csv": "Name\nA\n", "wf.yaml": wf.String()})
+	return filepath.Join(dir, "wf.yaml")
 }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -23,6 +25,10 @@ and secrets, and the tags in every value. Every problem is printed as
 file:line:col: message. The exit code is 1 when any file has a problem.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// Stop at SIGINT/SIGTERM by unwinding, so the blocks started
+			// for the checks are killed on the way out.
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
 			log := cfg.logger(cmd.ErrOrStderr())
 			secrets, err := workflow.LoadSecrets(cfg.secretFile, os.Environ())
 			if err != nil {
@@ -33,7 +39,10 @@ file:line:col: message. The exit code is 1 when any file has a problem.`,
 			for _, file := range args {
 				wf, problems := workflow.Load(file, cat, workflow.WithSecrets(secrets))
 				if len(problems) == 0 {
-					problems = configureProblems(cmd.Context(), cat, wf, file, log)
+					problems = configureProblems(ctx, cat, wf, file, log)
+				}
+				if ctx.Err() != nil {
+					return fmt.Errorf("validate: %w", context.Cause(ctx))
 				}
 				if len(problems) > 0 {
 					bad++
