@@ -13,16 +13,12 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/paperflow/paperflow/host/metrics"
 	"github.com/paperflow/paperflow/host/pluginhost"
 	"github.com/paperflow/paperflow/host/workflow"
 	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"
 )
-
-// MaxBlockRequest bounds a request body forwarded to a block.
-const MaxBlockRequest = 16 << 20
 
 // RunStarter starts a run of a workflow file and returns its id. The file
 // has passed Workflows already. A file that does not load must come back
@@ -45,7 +41,8 @@ type Server struct {
 	Log   *slog.Logger
 	// Subscriptions, when set, serves the webhook API under /public/webhook/.
 	Subscriptions *Subscriptions
-	// Timeouts are the server's deadlines.
+	// Timeouts are the server's deadlines; zero fields take the constants
+	// of limits.go.
 	Timeouts Timeouts
 
 	mu     sync.RWMutex
@@ -79,7 +76,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", metrics.Handler())
-	mux.Handle("GET /documents/", s.Documents)
+	mux.Handle("GET /documents/", s.downloads(s.Documents))
 	mux.HandleFunc("/blocks/{workflow}/{block}/", s.blockRoute)
 	mux.HandleFunc("POST /api/runs", s.auth(s.startRun))
 	mux.HandleFunc("GET /api/runs", s.auth(s.listRuns))
@@ -186,9 +183,13 @@ func (s *Server) blockRoute(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	// A page may take an upload and the block may take a while: the body
+	// gets its own read deadline, the answer room for both and the call.
+	t := s.Timeouts.withDefaults()
+	s.extend(w, t.BlockBody, t.BlockBody+t.BlockCall+t.Write)
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBlockRequest))
 	if err != nil {
-		http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+		bodyTooSlowOrLarge(w, err, MaxBlockRequest)
 		return
 	}
 	prefix := "/blocks/" + wf + "/" + id
@@ -199,7 +200,7 @@ func (s *Server) blockRoute(w http.ResponseWriter, r *http.Request) {
 	for name, values := range r.Header {
 		req.Headers = append(req.Headers, &blockv1.Header{Name: name, Values: values})
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), t.BlockCall)
 	defer cancel()
 	resp, err := b.ServeHTTP(ctx, req)
 	if err != nil {

@@ -16,9 +16,6 @@ import (
 	"github.com/paperflow/paperflow/host/delivery"
 )
 
-// maxSubscriptionRequest bounds a subscriptions API request body.
-const maxSubscriptionRequest = 64 << 10
-
 // Subscriptions serves the webhook subscriptions API, authenticated with
 // the host's API token (Authorization: Bearer <token>):
 //
@@ -82,9 +79,9 @@ func (s *Subscriptions) fail(w http.ResponseWriter, err error) {
 // decode reads a JSON body strictly, so a misspelt key is an error rather
 // than a silently ignored setting.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSubscriptionRequest))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIRequest))
 	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", maxSubscriptionRequest))
+		bodyTooSlowOrLarge(w, err, maxAPIRequest)
 		return false
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))

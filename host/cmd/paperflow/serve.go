@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -169,7 +168,7 @@ func serve(ctx context.Context, cfg *config, natsListen string, files []string) 
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (set --http or PAPERFLOW_HTTP_ADDR)", cfg.httpAddr, err)
 	}
-	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := api.HTTPServer()
 	go func() { _ = srv.Serve(ln) }()
 
 	natsURL := b.ClientURL

@@ -62,7 +62,8 @@ func startHookCounter() (*hookCounter, func(), error) {
 	c.url = "http://" + ln.Addr().String() + "/hook"
 	mux := http.NewServeMux()
 	mux.Handle("POST /hook", c)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	return c, func() { _ = srv.Close() }, nil
 }
