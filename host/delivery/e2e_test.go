@@ -84,7 +84,9 @@ func startSink(t *testing.T, b *bus.Bus, e *engine.Engine, wf *workflow.Workflow
 	if err != nil {
 		t.Fatal(err)
 	}
-	return blk, start(t, options(t, b), tgt)
+	o := options(t, b)
+	o.Redact = secrets.Redactor().Replace
+	return blk, start(t, o, tgt)
 }
 
 func loadWorkflow(t *testing.T, e *engine.Engine, yaml, csv string, secrets workflow.Secrets) *workflow.Workflow {

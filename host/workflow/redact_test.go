@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -78,6 +79,40 @@ func TestRedact(t *testing.T) {
 	} {
 		if got := redactSecrets.Redact(c.in); got != c.want {
 			t.Errorf("Redact(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	if got := Secrets(nil).Redact("nothing " + apiKey); got != "nothing "+apiKey {
+		t.Errorf("no secrets: %q", got)
+	}
+}
+
+// TestRedactDerivedForms hides the forms a secret takes on the wire: in
+// Basic credentials, base64-encoded, percent-encoded. What may stay are
+// the characters a base64 secret shares with its neighbours.
+func TestRedactDerivedForms(t *testing.T) {
+	b64 := base64.StdEncoding.EncodeToString
+	for _, c := range []struct {
+		name, in string
+		gone     []string
+	}{
+		{"Basic credentials", "Authorization: Basic " + b64([]byte("user:"+apiKey)), []string{b64([]byte("user:" + apiKey))[8:]}},
+		{"Basic credentials, secret as user", "Basic " + b64([]byte(apiKey+":")), []string{b64([]byte(apiKey + ":"))[:20]}},
+		{"base64", "key=" + b64([]byte(smtpPw)), []string{b64([]byte(smtpPw))}},
+		{"base64 without padding", "key=" + base64.RawStdEncoding.EncodeToString([]byte(apiKey)), []string{base64.RawStdEncoding.EncodeToString([]byte(apiKey))}},
+		{"base64 URL alphabet", "key=" + base64.URLEncoding.EncodeToString([]byte(smtpPw)), []string{base64.URLEncoding.EncodeToString([]byte(smtpPw))}},
+		{"base64 URL alphabet without padding", "key=" + base64.RawURLEncoding.EncodeToString([]byte(smtpPw)), []string{base64.RawURLEncoding.EncodeToString([]byte(smtpPw))}},
+		{"query escaping", "q=" + url.QueryEscape(smtpPw), []string{url.QueryEscape(smtpPw)}},
+		{"path escaping", "/p/" + url.PathEscape(smtpPw), []string{url.PathEscape(smtpPw)}},
+		{"URL user info", (&url.URL{Scheme: "https", User: url.UserPassword("u", smtpPw), Host: "h"}).String(), []string{"p%40ss"}},
+	} {
+		got := redactSecrets.Redact(c.in)
+		for _, g := range append(c.gone, values...) {
+			if strings.Contains(got, g) {
+				t.Errorf("%s: Redact(%q) = %q still shows %q", c.name, c.in, got, g)
+			}
+		}
+		if !strings.Contains(got, "[secret ") {
+			t.Errorf("%s: Redact(%q) = %q names no secret", c.name, c.in, got)
 		}
 	}
 	if got := Secrets(nil).Redact("nothing " + apiKey); got != "nothing "+apiKey {
