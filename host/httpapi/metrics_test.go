@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/paperflow/paperflow/host/events"
 	"github.com/paperflow/paperflow/host/httpapi"
 )
 
@@ -92,6 +93,31 @@ func TestMetricsEndpoint(t *testing.T) {
 	for _, tc := range tests {
 		if got := requests(after, tc.route, tc.code) - requests(before, tc.route, tc.code); got != tc.want {
 			t.Errorf("requests{route=%q,code=%s} went up by %v, want %v", tc.route, tc.code, got, tc.want)
+		}
+	}
+}
+
+// TestMetricsBeforeAnyItem: the event counters are there for every event
+// type from the first scrape, before anything is published.
+func TestMetricsBeforeAnyItem(t *testing.T) {
+	s := &httpapi.Server{Documents: http.NotFoundHandler(), Token: token, Log: slog.Default()}
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	fams := scrape(t, srv.URL)
+	if len(fams["paperflow_build_info"].GetMetric()) != 1 {
+		t.Errorf("paperflow_build_info: %v, want one series", fams["paperflow_build_info"].GetMetric())
+	}
+	have := map[string]bool{}
+	for _, m := range fams["paperflow_events_published_total"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "type" {
+				have[l.GetValue()] = true
+			}
+		}
+	}
+	for _, typ := range events.Types {
+		if !have[string(typ)] {
+			t.Errorf("no paperflow_events_published_total{type=%q} before the first event", typ)
 		}
 	}
 }
