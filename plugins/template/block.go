@@ -329,6 +329,15 @@ func (b *Block) store(ctx context.Context, it sdk.Item, m made) sdk.Result {
 	}
 	res.Events = []sdk.EventData{ev}
 	res.Outputs = map[string]any{"documents": listed}
+	var warnings []string
+	for _, f := range m.files {
+		warnings = append(warnings, f.warnings...)
+	}
+	if len(warnings) > 0 {
+		// The result has no warning field: later blocks and the run's
+		// outputs see them as {{blocks.<id>.warnings}}.
+		res.Outputs["warnings"] = warnings
+	}
 	return res
 }
 

@@ -60,6 +60,9 @@ type document struct {
 	ext      string // "pdf" or "docx"
 	mimetype string
 	data     []byte
+	// warnings say what the document lacks that the item asked for, such
+	// as characters no font could draw; the item still succeeds.
+	warnings []string
 }
 
 // renderer makes an item's primary document: a PDF from Markdown and
@@ -176,11 +179,31 @@ func (m *markdownTemplate) render(s tags.Scope, _ itemConfig) (document, error) 
 	if err != nil {
 		return document{}, fmt.Errorf("template %s: %w", m.name, err)
 	}
-	pdf, err := m.pdf.Render([]byte(src))
+	pdf, missing, err := m.pdf.Render([]byte(src))
 	if err != nil {
 		return document{}, fmt.Errorf("template %s: %w", m.name, err)
 	}
-	return document{ext: "pdf", mimetype: mimePDF, data: pdf}, nil
+	doc := document{ext: "pdf", mimetype: mimePDF, data: pdf}
+	if len(missing) > 0 {
+		doc.warnings = []string{missingWarning(m.name, missing)}
+	}
+	return doc, nil
+}
+
+// missingWarning names the characters no font could draw.
+func missingWarning(template string, missing []rune) string {
+	var b strings.Builder
+	for i, r := range missing {
+		if i == 10 {
+			fmt.Fprintf(&b, " and %d more", len(missing)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%q (U+%04X)", r, r)
+	}
+	return fmt.Sprintf("template %s: no font has %s, drawn as \uFFFD; install a TrueType font that has them (fonts-droid-fallback for Chinese and Japanese, fonts-symbola for symbols; emoji beyond U+FFFF cannot be embedded)", template, b.String())
 }
 
 // decodeLists returns fields where each named field holding a JSON array

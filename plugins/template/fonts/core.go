@@ -160,6 +160,10 @@ func replaceTable(ttf []byte, tag string, data []byte) ([]byte, bool) {
 	out := make([]byte, dirEnd, len(ttf)+len(data))
 	copy(out, ttf[:dirEnd])
 	headAt := -1
+	// The checksum of the whole font is the sum of those of the directory
+	// and the tables; an unchanged table keeps the checksum it has, so a
+	// large font is not summed again.
+	var total uint32
 	for i := 0; i < n; i++ {
 		rec := 12 + 16*i
 		t := string(ttf[rec : rec+4])
@@ -180,12 +184,17 @@ func replaceTable(ttf []byte, tag string, data []byte) ([]byte, bool) {
 			headAt = at
 			be.PutUint32(out[at+8:], 0) // checkSumAdjustment, set below
 		}
-		be.PutUint32(out[rec+4:], checksum(out[at:at+len(body)]))
+		sum := be.Uint32(ttf[rec+4:])
+		if t == tag || t == "head" {
+			sum = checksum(out[at : at+len(body)])
+		}
+		total += sum
+		be.PutUint32(out[rec+4:], sum)
 		be.PutUint32(out[rec+8:], uint32(at))
 		be.PutUint32(out[rec+12:], uint32(len(body)))
 	}
 	if headAt >= 0 && headAt+12 <= len(out) {
-		be.PutUint32(out[headAt+8:], 0xB1B0AFBA-checksum(out))
+		be.PutUint32(out[headAt+8:], 0xB1B0AFBA-(total+checksum(out[:dirEnd])))
 	}
 	return out, true
 }

@@ -4,7 +4,8 @@
 // and many symbols; the licence is in LICENSE next to the font files.
 //
 // Face.Has says whether a face has a glyph for a rune, so a layout can
-// replace what the font cannot draw instead of failing on it.
+// set what DejaVu cannot draw in a fallback font found on the machine
+// (Fallback), and replace what no font has instead of failing on it.
 package fonts
 
 import (

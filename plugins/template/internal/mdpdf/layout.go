@@ -80,7 +80,8 @@ type line struct {
 type doc struct {
 	r    *Renderer
 	pdf  *fpdf.Fpdf
-	src  []byte
+	all  []byte // the whole Markdown
+	src  []byte // the part being laid out
 	err  error
 	left float64 // content box
 	right,
@@ -94,10 +95,12 @@ type doc struct {
 	curDeco string
 	color   [3]int
 
-	core   bool      // set in the core faces: the text needs no others
-	quotes []float64 // x of the bar of each open block quote
-	marker *listMark // a list marker waiting for its item's first line
-	images map[string]bool
+	core    bool          // set in the core faces: the text needs no others
+	missing map[rune]bool // characters no face has, drawn as U+FFFD
+	text    []rune        // the document's characters DejaVu lacks; see runes
+	quotes  []float64     // x of the bar of each open block quote
+	marker  *listMark     // a list marker waiting for its item's first line
+	images  map[string]bool
 }
 
 // listMark is a bullet or number drawn beside the first line of an item.
@@ -152,11 +155,37 @@ func (d *doc) setFont(f *fonts.Face, size float64, deco string) {
 		return
 	}
 	if !d.loaded[f] {
-		d.pdf.AddUTF8FontFromBytes(f.Name, "", f.Data)
+		data := f.Data
+		if !isEmbedded(f) {
+			data = f.Subset(d.runes()).Data
+		}
+		d.pdf.AddUTF8FontFromBytes(f.Name, "", data)
 		d.loaded[f] = true
 	}
 	d.pdf.SetFont(f.Name, deco, size)
 	d.curFace, d.curSize, d.curDeco = f, size, deco
+}
+
+// isEmbedded tells the package's own faces from fallback ones.
+func isEmbedded(f *fonts.Face) bool {
+	return f == fonts.Regular || f == fonts.Bold || f == fonts.Mono || f == fonts.Regular.Core() || f == fonts.Bold.Core() || f == fonts.Mono.Core()
+}
+
+// runes lists the characters of the document that DejaVu lacks, the most a
+// fallback face draws in it; character references count too.
+func (d *doc) runes() []rune {
+	if d.text != nil {
+		return d.text
+	}
+	seen := map[rune]bool{}
+	d.text = []rune{}
+	for _, r := range unescape(d.all) {
+		if r > 0x7e && !seen[r] && !fonts.Regular.Has(r) {
+			seen[r] = true
+			d.text = append(d.text, r)
+		}
+	}
+	return d.text
 }
 
 func (d *doc) setColor(c [3]int) {
@@ -176,8 +205,9 @@ func width(f *fonts.Face, s string, size float64) float64 {
 }
 
 // words splits runs into measured words. Spaces separate words; runs that
-// touch without a space form one word ("**Zo**ë").
-func words(runs []run, size float64, core bool) []word {
+// touch without a space form one word ("**Zo**ë"). Text the style's face
+// cannot draw is set in a fallback face (see spans).
+func (d *doc) words(runs []run, size float64) []word {
 	var out []word
 	var cur word
 	pendingSpace := 0.0
@@ -201,27 +231,28 @@ func words(runs []run, size float64, core bool) []word {
 			pendingSpace = 0
 			continue
 		}
-		f := r.st.face(core)
-		t := clean(f, r.text)
-		for len(t) > 0 {
-			sp := strings.IndexByte(t, ' ')
-			part := t
-			if sp >= 0 {
-				part = t[:sp]
+		for _, s := range d.spans(r.st.face(d.core), r.text) {
+			f, t := s.face, s.text
+			for len(t) > 0 {
+				sp := strings.IndexByte(t, ' ')
+				part := t
+				if sp >= 0 {
+					part = t[:sp]
+				}
+				if part != "" {
+					w := width(f, part, size)
+					cur.pieces = append(cur.pieces, piece{text: part, face: f, st: r.st, href: r.href, w: w})
+					cur.w += w
+				}
+				if sp < 0 {
+					break
+				}
+				flush()
+				if len(out) > 0 {
+					pendingSpace = width(f, " ", size)
+				}
+				t = t[sp+1:]
 			}
-			if part != "" {
-				w := width(f, part, size)
-				cur.pieces = append(cur.pieces, piece{text: part, face: f, st: r.st, href: r.href, w: w})
-				cur.w += w
-			}
-			if sp < 0 {
-				break
-			}
-			flush()
-			if len(out) > 0 {
-				pendingSpace = width(f, " ", size)
-			}
-			t = t[sp+1:]
 		}
 	}
 	flush()
@@ -410,7 +441,7 @@ func (d *doc) drawLine(l line, x, baseline, size float64) {
 // paragraph lays runs out between left and the right edge and draws them,
 // breaking pages as needed.
 func (d *doc) paragraph(runs []run, left, size, lead float64, shade bool) {
-	ws := words(runs, size, d.core)
+	ws := d.words(runs, size)
 	lh := size * lead
 	for _, l := range breakLines(ws, d.right-left, size) {
 		if d.err != nil {

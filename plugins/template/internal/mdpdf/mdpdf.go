@@ -6,9 +6,14 @@
 // Text is set in the embedded DejaVu fonts (package fonts), so names such as
 // "Zoë Ångström" and "Łukasz" come out as written; italics are the upright
 // faces slanted, as DejaVu's obliques are, so a document embeds at most
-// three faces. A character the font cannot draw becomes U+FFFD (most emoji
-// among them); right-to-left words are put in visual order, Arabic letters
-// in their isolated forms (there is no contextual shaping).
+// three faces. Characters DejaVu lacks (Chinese, Japanese, Korean, many
+// emoji) are set in fallback fonts found on the machine (fonts.Fallback),
+// embedded as subsets like DejaVu; a character no font has becomes U+FFFD
+// and Render reports it, so the caller can warn. Characters beyond the
+// Basic Multilingual Plane (most emoji faces such as U+1F600) cannot be
+// written by the PDF writer and are always reported. Right-to-left words
+// are put in visual order, Arabic letters in their isolated forms (there
+// is no contextual shaping).
 // Nothing in the input makes Render panic or run away: a document longer
 // than Options.MaxPages is an error.
 //
@@ -20,6 +25,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -96,9 +102,11 @@ func (r *Renderer) Check(src []byte) error {
 // ErrTooLong is returned for a document beyond Options.MaxPages.
 var ErrTooLong = errors.New("document too long")
 
-// Render lays src out and returns the PDF.
-func (r *Renderer) Render(src []byte) ([]byte, error) {
+// Render lays src out and returns the PDF, and the characters no font
+// has (drawn as U+FFFD), in order, each once.
+func (r *Renderer) Render(src []byte) (pdf []byte, missing []rune, err error) {
 	d := newDoc(r)
+	d.all = src
 	d.core = fonts.Regular.Covers(string(src))
 	for i, chunk := range splitPages(src) {
 		if i > 0 {
@@ -112,14 +120,18 @@ func (r *Renderer) Render(src []byte) ([]byte, error) {
 		}
 	}
 	if d.err != nil {
-		return nil, d.err
+		return nil, nil, d.err
 	}
 	var out bytes.Buffer
 	out.Grow(32 << 10)
 	if err := d.pdf.Output(&out); err != nil {
-		return nil, fmt.Errorf("write PDF: %w", err)
+		return nil, nil, fmt.Errorf("write PDF: %w", err)
 	}
-	return out.Bytes(), nil
+	for r := range d.missing {
+		missing = append(missing, r)
+	}
+	slices.Sort(missing)
+	return out.Bytes(), missing, nil
 }
 
 // Page geometry in points: A4 with 20 mm margins.

@@ -118,7 +118,7 @@ func TestRenderFeatures(t *testing.T) {
 	if err := r.Check([]byte(sample)); err != nil {
 		t.Fatal(err)
 	}
-	pdf, err := r.Render([]byte(sample))
+	pdf, _, err := r.Render([]byte(sample))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestEscapedValuesStayText(t *testing.T) {
 	value := "**not bold** # no heading\n- no list | pipe <b>x</b> ![i](/etc/passwd) &amp; \\pagebreak [a](javascript:x)"
 	src := "| col |\n|---|\n| " + Escape("a|b") + " |\n\n" + Escape(value) + "\n"
 	r := New(Options{Dir: t.TempDir()})
-	pdf, err := r.Render([]byte(src))
+	pdf, _, err := r.Render([]byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func TestHostileText(t *testing.T) {
 	for name, value := range cases {
 		t.Run(name, func(t *testing.T) {
 			src := "# " + Escape(value) + "\n\n" + Escape(value) + "\n\n| a | b |\n|---|---|\n| " + Escape(value) + " | x |\n"
-			pdf, err := r.Render([]byte(src))
+			pdf, _, err := r.Render([]byte(src))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -201,7 +201,7 @@ func TestHostileText(t *testing.T) {
 func TestTooLong(t *testing.T) {
 	r := New(Options{Dir: t.TempDir(), MaxPages: 3})
 	src := strings.Repeat("para\n\n", 1000)
-	if _, err := r.Render([]byte(src)); !errors.Is(err, ErrTooLong) {
+	if _, _, err := r.Render([]byte(src)); !errors.Is(err, ErrTooLong) {
 		t.Fatalf("want ErrTooLong, got %v", err)
 	}
 }
@@ -228,7 +228,7 @@ func TestImageErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: got %v, want %q", src, err, want)
 		}
-		if _, err := r.Render([]byte(src)); err == nil {
+		if _, _, err := r.Render([]byte(src)); err == nil {
 			t.Errorf("%s: Render succeeded", src)
 		}
 	}
@@ -269,7 +269,7 @@ func TestValueLineBreaks(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			v := Escape(value)
 			src := "# Heading " + v + "\n\n| a | b |\n|---|---|\n| " + v + " | cell after |\n\nText " + v + " ends.\n\n## Last " + v + "\n"
-			pdf, err := r.Render([]byte(src))
+			pdf, _, err := r.Render([]byte(src))
 			if err != nil {
 				t.Fatal(err)
 			}

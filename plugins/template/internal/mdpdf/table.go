@@ -54,7 +54,7 @@ func (d *doc) table(t *east.Table, left float64) {
 			if tc, ok := c.(*east.TableCell); ok {
 				align = tc.Alignment
 			}
-			row.cells = append(row.cells, cell{words: words(runs, cellSize, d.core), align: align})
+			row.cells = append(row.cells, cell{words: d.words(runs, cellSize), align: align})
 		}
 		cols = max(cols, len(row.cells))
 		rows = append(rows, row)

@@ -118,37 +118,88 @@ func entity(b []byte) (string, int) {
 	return "", 0
 }
 
-// clean makes s drawable in face: tabs become spaces, control and format
-// characters (bidi overrides, zero-width joiners) go, and characters the
-// face has no glyph for become U+FFFD.
-func clean(face *fonts.Face, s string) string {
-	ok := true
+// span is text set in one face.
+type span struct {
+	text string
+	face *fonts.Face
+}
+
+// spans makes s drawable: tabs and line breaks become spaces, control and
+// format characters (bidi overrides, zero-width joiners) go, and s is cut
+// into spans set in face or, for characters face lacks, in the first
+// fallback face that has a whole run of them (else character by
+// character). A character no face has becomes U+FFFD and is recorded in
+// d.missing, so the item can say so.
+func (d *doc) spans(face *fonts.Face, s string) []span {
+	simple := true
 	for _, r := range s {
 		if r < 0x20 || r == 0x7f || r > 0x7e && !face.Has(r) {
-			ok = false
+			simple = false
 			break
 		}
 	}
-	if ok {
-		return s
+	if simple {
+		return []span{{s, face}}
 	}
-	var b strings.Builder
+	var out []span
+	var buf []byte // text of the span being built, in bufFace
+	var bufFace *fonts.Face
+	add := func(f *fonts.Face, text string) {
+		if f != bufFace && len(buf) > 0 {
+			out = append(out, span{string(buf), bufFace})
+			buf = buf[:0]
+		}
+		bufFace = f
+		buf = append(buf, text...)
+	}
+	var lack []rune // a run of characters face lacks
+	flushLack := func() {
+		if len(lack) == 0 {
+			return
+		}
+		if f := fonts.Fallback(lack); f != nil {
+			add(f, string(lack))
+			lack = lack[:0]
+			return
+		}
+		for _, r := range lack {
+			switch f := fonts.Fallback([]rune{r}); {
+			case f != nil:
+				add(f, string(r))
+			case unicode.Is(unicode.Mn, r):
+				// a combining mark no font has: the base letter stands alone
+			default:
+				if d.missing == nil {
+					d.missing = map[rune]bool{}
+				}
+				d.missing[r] = true
+				if face.Has(utf8.RuneError) {
+					add(face, string(utf8.RuneError))
+				} else {
+					add(face, "?")
+				}
+			}
+		}
+		lack = lack[:0]
+	}
 	for _, r := range s {
 		switch {
 		case r == '\t' || r == '\n':
-			b.WriteByte(' ')
+			flushLack()
+			add(face, " ")
 		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
 		case face.Has(r):
-			b.WriteRune(r)
-		case unicode.Is(unicode.Mn, r):
-			// a combining mark the font lacks: the base letter stands alone
-		case face.Has(utf8.RuneError):
-			b.WriteRune(utf8.RuneError)
+			flushLack()
+			add(face, string(r))
 		default:
-			b.WriteByte('?')
+			lack = append(lack, r)
 		}
 	}
-	return b.String()
+	flushLack()
+	if len(buf) > 0 {
+		out = append(out, span{string(buf), bufFace})
+	}
+	return out
 }
 
 // direction of a word: right-to-left only when it has right-to-left
