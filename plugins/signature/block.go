@@ -52,7 +52,7 @@ func (b *Block) Describe() sdk.Descriptor {
 		Version:      version,
 		Description:  "asks recipients to sign documents in their browser, in signing order, and makes a digitally sealed signed PDF",
 		ConfigSchema: configSchema,
-		Events:       []string{"SIGNATURES_REQUESTED", "SIGNATURES_COMPLETED", "SIGNATURES_DECLINED"},
+		Events:       []string{"SIGNATURES_REQUESTED", "SIGNATURES_COMPLETED", "SIGNATURES_DECLINED", "SIGNATURE_REQUEST_VIEWED", "SIGNATURES_EXPIRED"},
 	}
 }
 
@@ -130,7 +130,11 @@ func (b *Block) one(ctx context.Context, it sdk.Item) sdk.Result {
 	if err != nil {
 		return sdk.Result{Err: fmt.Errorf("signature: %w", err)}
 	}
-	docs, err := b.itemDocuments(ctx, it, b.static.Documents)
+	docs, data, err := b.itemDocuments(ctx, it, b.static.Documents)
+	if err != nil {
+		return sdk.Result{Err: fmt.Errorf("signature: %w", err)}
+	}
+	fields, err := b.placeFields(ctx, signers, docs, data)
 	if err != nil {
 		return sdk.Result{Err: fmt.Errorf("signature: %w", err)}
 	}
@@ -139,13 +143,13 @@ func (b *Block) one(ctx context.Context, it sdk.Item) sdk.Result {
 		ID: requestID(b.cfg.Workflow, b.cfg.BlockID, it.RunID, it.ID), RunID: it.RunID, ItemID: it.ID,
 		Status: statusPending, CreatedAt: now, ExpiresAt: now.Add(expires), RemindEvery: remind,
 		Subject: oneLine(with.Subject, 500), Message: strings.TrimSpace(with.Message),
-		From: from, ReplyTo: replyTo, Documents: docs,
+		From: from, ReplyTo: replyTo, Documents: docs, Fields: fields,
 	}
 	if r.Subject == "" {
 		r.Subject = "Please sign: " + docNames(docs)
 	}
 	for _, s := range signers {
-		r.Recipients = append(r.Recipients, recipient{Email: s.Email, Name: s.Name, Order: s.Order, Status: recipientPending})
+		r.Recipients = append(r.Recipients, recipient{Email: s.Email, Name: s.Name, Order: s.Order, Status: recipientPending, Verify: s.Verify})
 	}
 	r.log(now, "Request created for %s", docNames(docs))
 	created, err := b.create(ctx, r)
@@ -184,15 +188,17 @@ func (b *Block) one(ctx context.Context, it sdk.Item) sdk.Result {
 	}
 }
 
-// itemDocuments collects the item's documents of the named blocks.
-func (b *Block) itemDocuments(ctx context.Context, it sdk.Item, ids []string) ([]document, error) {
+// itemDocuments collects the item's documents of the named blocks, and
+// their contents.
+func (b *Block) itemDocuments(ctx context.Context, it sdk.Item, ids []string) ([]document, [][]byte, error) {
 	var blocks map[string]json.RawMessage
 	if len(it.RawBlocks) > 0 {
 		if err := json.Unmarshal(it.RawBlocks, &blocks); err != nil {
-			return nil, fmt.Errorf("earlier blocks' outputs: %w", err)
+			return nil, nil, fmt.Errorf("earlier blocks' outputs: %w", err)
 		}
 	}
 	var out []document
+	var contents [][]byte
 	for _, id := range ids {
 		var o struct {
 			Documents []document `json:"documents"`
@@ -200,7 +206,7 @@ func (b *Block) itemDocuments(ctx context.Context, it sdk.Item, ids []string) ([
 		}
 		if raw, ok := blocks[id]; ok {
 			if err := json.Unmarshal(raw, &o); err != nil {
-				return nil, fmt.Errorf("documents: outputs of block %s: %w", id, err)
+				return nil, nil, fmt.Errorf("documents: outputs of block %s: %w", id, err)
 			}
 		}
 		if len(o.Documents) == 0 {
@@ -208,33 +214,34 @@ func (b *Block) itemDocuments(ctx context.Context, it sdk.Item, ids []string) ([
 			if o.Skipped {
 				why = "skipped this item"
 			}
-			return nil, fmt.Errorf("documents: block %s %s: nothing to sign", id, why)
+			return nil, nil, fmt.Errorf("documents: block %s %s: nothing to sign", id, why)
 		}
 		for _, d := range o.Documents {
 			if d.ID == "" {
-				return nil, fmt.Errorf("documents: block %s gave a document without an id", id)
+				return nil, nil, fmt.Errorf("documents: block %s gave a document without an id", id)
 			}
 			if !strings.HasPrefix(strings.ToLower(d.Mimetype), "application/pdf") {
-				return nil, fmt.Errorf("documents: %q from block %s is %s; only PDFs can be signed (a Word template can make one with formats: [pdf])", d.Name, id, d.Mimetype)
+				return nil, nil, fmt.Errorf("documents: %q from block %s is %s; only PDFs can be signed (a Word template can make one with formats: [pdf])", d.Name, id, d.Mimetype)
 			}
 			_, data, err := b.host().GetDocument(ctx, d.ID)
 			if err != nil {
-				return nil, sdk.Retryable(fmt.Errorf("documents: %q from block %s: %w", d.Name, id, err))
+				return nil, nil, sdk.Retryable(fmt.Errorf("documents: %q from block %s: %w", d.Name, id, err))
 			}
 			if err := checkSealable(d.Name, data); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if d.URL == "" {
 				u, err := b.host().DocumentURL(ctx, d.ID, 0)
 				if err != nil {
-					return nil, sdk.Retryable(err)
+					return nil, nil, sdk.Retryable(err)
 				}
 				d.URL = u
 			}
 			out = append(out, d)
+			contents = append(contents, data)
 		}
 	}
-	return out, nil
+	return out, contents, nil
 }
 
 func docNames(docs []document) string {

@@ -67,10 +67,10 @@ func TestSigningOrderAndCompletion(t *testing.T) {
 		t.Errorf("HR before Ada: %d %s", code, body)
 	}
 	code, page := f.get(links[0])
-	if code != http.StatusOK || !strings.Contains(page, "Contract Ada.pdf") || !strings.Contains(page, `src="../doc/`) {
+	if code != http.StatusOK || !strings.Contains(page, "Contract Ada.pdf") || !strings.Contains(page, `href="../doc/`) || !strings.Contains(page, `src="../page/`) || !strings.Contains(page, `loading="lazy"`) {
 		t.Fatalf("signing page: %d\n%s", code, page)
 	}
-	// The document, same-origin, for the page's frame.
+	// The document, to download.
 	tok := links[0][strings.LastIndex(links[0], "/")+1:]
 	if code, body := f.get("https://sign.example.com/blocks/hiring/sign/doc/" + tok + "/0"); code != 200 || !strings.HasPrefix(body, "%PDF-") {
 		t.Errorf("document route: %d %.20q", code, body)

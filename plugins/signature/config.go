@@ -34,7 +34,9 @@ var configSchema = json.RawMessage(`{
         "properties": {
           "email": {"type": "string", "minLength": 1, "description": "The signer's address, e.g. \"{{Email}}\"."},
           "name": {"type": "string", "description": "The signer's name, e.g. \"{{First Name}} {{Last Name}}\"."},
-          "order": {"type": ["integer", "string"], "minimum": 1, "description": "Signing order, 1 (default) first; tags allowed (\"{{Order}}\")."}
+          "order": {"type": ["integer", "string"], "minimum": 1, "description": "Signing order, 1 (default) first; tags allowed (\"{{Order}}\")."},
+          "verify": {"enum": ["email"], "description": "email: a 6-digit code is mailed to the recipient, who enters it before the document is shown."},
+          "fields": {"type": "array", "maxItems": 100, "description": "Fields this recipient fills in on the document. Without fields, a signatures page is appended.", "items": ` + fieldSchema + `}
         }
       }
     },
@@ -68,9 +70,11 @@ type config struct {
 }
 
 type recipientConfig struct {
-	Email string          `json:"email"`
-	Name  string          `json:"name"`
-	Order json.RawMessage `json:"order"`
+	Email  string          `json:"email"`
+	Name   string          `json:"name"`
+	Order  json.RawMessage `json:"order"`
+	Verify string          `json:"verify"`
+	Fields []fieldConfig   `json:"fields"`
 }
 
 var dayPart = regexp.MustCompile(`([0-9]+(?:\.[0-9]+)?)d`)
@@ -120,9 +124,11 @@ func (c config) durations() (expires, remind time.Duration, err error) {
 
 // signer is a recipient resolved for an item and checked.
 type signer struct {
-	Email string
-	Name  string
-	Order int
+	Email  string
+	Name   string
+	Order  int
+	Verify string
+	Fields []fieldConfig
 }
 
 // signers checks the item's recipients: a valid address each, an order of
@@ -156,7 +162,13 @@ func (c config) signers() ([]signer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s.order: %w", where, err)
 		}
-		out = append(out, signer{Email: a.Address, Name: name, Order: order})
+		if err := checkFields(where, rc.Fields); err != nil {
+			return nil, err
+		}
+		if v := strings.TrimSpace(rc.Verify); v != "" && v != verifyEmail {
+			return nil, fmt.Errorf("%s.verify %q: the only way is email", where, rc.Verify)
+		}
+		out = append(out, signer{Email: a.Address, Name: name, Order: order, Verify: strings.TrimSpace(rc.Verify), Fields: rc.Fields})
 	}
 	return out, nil
 }

@@ -35,7 +35,7 @@ func (b *Block) settle(ctx context.Context, id string) error {
 		return b.inviteCurrent(ctx, id, nil)
 	case statusSealing:
 		return b.complete(ctx, r)
-	case statusCompleted, statusDeclined:
+	case statusCompleted, statusDeclined, statusExpired:
 		if !r.Emitted {
 			return b.emitFinal(ctx, id)
 		}
@@ -177,6 +177,8 @@ func (b *Block) emitFinal(ctx context.Context, id string) error {
 		ev, err = b.completedEvent(ctx, r)
 	case statusDeclined:
 		ev, err = b.declinedEvent(ctx, r)
+	case statusExpired:
+		ev, err = b.expiredEvent(ctx, r)
 	default:
 		return nil
 	}
@@ -221,18 +223,22 @@ func (b *Block) sendSigned(ctx context.Context, r *request, i int) error {
 	return nil
 }
 
-// expire closes a request whose time is up.
+// expire closes a request whose time is up and emits SIGNATURES_EXPIRED.
 func (b *Block) expire(ctx context.Context, id string) error {
-	_, err := b.change(ctx, id, func(x *request) (bool, error) {
+	r, err := b.change(ctx, id, func(x *request) (bool, error) {
 		if x.Status != statusPending {
 			return false, nil
 		}
 		now := b.now()
 		x.Status = statusExpired
+		x.ExpiredAt = now.UTC()
 		x.log(now, "Request expired")
 		return true, nil
 	})
-	return err
+	if err != nil || r.Status != statusExpired || r.Emitted {
+		return err
+	}
+	return b.emitFinal(ctx, id)
 }
 
 // remind re-sends the link to the pending, already invited recipients of
@@ -410,12 +416,83 @@ func (b *Block) finalRecipients(ctx context.Context, r *request) ([]eventRecipie
 	return rs, nil
 }
 
+// eventField is one field value in SIGNATURES_COMPLETED.
+type eventField struct {
+	Email string `json:"email"`
+	Name  string `json:"name"`
+	Type  string `json:"type"`
+	Value string `json:"value"`
+}
+
 func (b *Block) completedEvent(ctx context.Context, r *request) (sdk.EventData, error) {
 	rs, err := b.finalRecipients(ctx, r)
 	if err != nil {
 		return sdk.EventData{}, err
 	}
-	return sdk.NewEvent("SIGNATURES_COMPLETED", map[string]any{"documents": eventDocuments(r.Signed), "recipients": rs})
+	data := map[string]any{"documents": eventDocuments(r.Signed), "recipients": rs}
+	if len(r.Fields) > 0 {
+		fs := make([]eventField, 0, len(r.Fields))
+		for _, f := range r.Fields {
+			rc := r.Recipients[f.Recipient]
+			fs = append(fs, eventField{Email: rc.Email, Name: f.Name, Type: f.Type, Value: rc.Values[f.Name]})
+		}
+		data["fields"] = fs
+	}
+	return sdk.NewEvent("SIGNATURES_COMPLETED", data)
+}
+
+func (b *Block) expiredEvent(ctx context.Context, r *request) (sdk.EventData, error) {
+	rs, err := b.finalRecipients(ctx, r)
+	if err != nil {
+		return sdk.EventData{}, err
+	}
+	at := r.ExpiredAt
+	if at.IsZero() {
+		at = r.ExpiresAt
+	}
+	return sdk.NewEvent("SIGNATURES_EXPIRED", map[string]any{"documents": eventDocuments(r.Documents), "recipients": rs, "expired_at": at.UTC().Format(time.RFC3339)})
+}
+
+// viewed records recipient i's first view of the signing page (after
+// verification, if asked for) and emits SIGNATURE_REQUEST_VIEWED once.
+func (b *Block) viewed(ctx context.Context, req *request, i int, ip, ua string) {
+	rc := req.Recipients[i]
+	if !rc.ViewedAt.IsZero() && rc.ViewEmitted {
+		return
+	}
+	x, err := b.change(ctx, req.ID, func(x *request) (bool, error) {
+		if !x.Recipients[i].ViewedAt.IsZero() {
+			return false, nil
+		}
+		now := b.now()
+		x.Recipients[i].ViewedAt = now.UTC()
+		x.Recipients[i].ViewIP, x.Recipients[i].ViewUserAgent = ip, ua
+		x.log(now, "Opened by %s from %s (%s)", x.Recipients[i].Email, ip, ua)
+		return true, nil
+	})
+	if err != nil || x.Recipients[i].ViewEmitted {
+		return
+	}
+	v := x.Recipients[i]
+	ev, err := sdk.NewEvent("SIGNATURE_REQUEST_VIEWED", map[string]any{
+		"documents": eventDocuments(x.Documents),
+		"recipient": map[string]any{"email": v.Email, "name": v.Name, "order": v.Order},
+		"viewed_at": v.ViewedAt.UTC().Format(time.RFC3339), "ip": v.ViewIP, "user_agent": v.ViewUserAgent,
+	})
+	if err != nil {
+		return
+	}
+	if _, err := b.host().Emit(ctx, x.RunID, x.ItemID, ev); err != nil {
+		b.host().Log(ctx, "error", "signature: SIGNATURE_REQUEST_VIEWED not sent", map[string]any{"request": x.ID, "err": err.Error()})
+		return
+	}
+	_, _ = b.change(ctx, x.ID, func(y *request) (bool, error) {
+		if y.Recipients[i].ViewEmitted {
+			return false, nil
+		}
+		y.Recipients[i].ViewEmitted = true
+		return true, nil
+	})
 }
 
 func (b *Block) declinedEvent(ctx context.Context, r *request) (sdk.EventData, error) {

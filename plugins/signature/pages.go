@@ -38,7 +38,8 @@ const maxForm = 1 << 20
 //
 //	GET  /sign/<token>       the signing page
 //	POST /sign/<token>       sign (action=sign) or decline (action=decline)
-//	GET  /doc/<token>/<n>    the n-th document of the request, for the page
+//	GET  /doc/<token>/<n>    the n-th document of the request, to download
+//	GET  /page/<token>/<n>/<p>?w=<px>  page p of document n as a PNG
 //	GET  /receipt/<token>    the outcome, and the signed PDFs once completed
 //
 // Any token that is unknown, expired, used or for another page gets the
@@ -58,6 +59,8 @@ func (b *Block) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.signPost(w, r, parts[1])
 	case len(parts) == 3 && parts[0] == "doc" && r.Method == http.MethodGet:
 		b.serveDocument(w, r, parts[1], parts[2])
+	case len(parts) == 4 && parts[0] == "page" && r.Method == http.MethodGet:
+		b.servePage(w, r, parts[1], parts[2], parts[3])
 	case len(parts) == 2 && parts[0] == "receipt" && r.Method == http.MethodGet:
 		b.receiptPage(w, r, parts[1])
 	case len(parts) == 2 && (parts[0] == "sign" || parts[0] == "receipt"):
@@ -141,9 +144,85 @@ type signForm struct {
 	Documents             []pageDocument
 	Submission, TypedName string
 	Error                 string
+	// HasFields: the signer fills fields on the page images.
+	HasFields bool
+	Today     string
 }
 
-type pageDocument struct{ Name, Path string }
+type pageDocument struct {
+	Name, Path string
+	Pages      []pageImage
+}
+
+// pageImage is one page of a document on the signing page: its image in a
+// few widths (srcset) and the fields on it, in % of the page.
+type pageImage struct {
+	ID, Src, SrcSet, Alt string
+	Aspect               string // width / height, for the box reserved before the image loads
+	Number, Of           int
+	Fields               []pageField
+}
+
+type pageField struct {
+	ID, Name, Type, Label, Value string
+	Required                     bool
+	Left, Top, Width, Height     string // CSS percentages
+	FontSize                     string // in cqw: a share of the page's width
+}
+
+// pageWidths are the widths page images are rendered at; a request asks
+// for any width and gets the next one up, so each page has at most this
+// many renderings cached.
+var pageWidths = []int{480, 800, 1200, 1600}
+
+func bucketWidth(w int) int {
+	for _, b := range pageWidths {
+		if w <= b {
+			return b
+		}
+	}
+	return pageWidths[len(pageWidths)-1]
+}
+
+func pct(v, of float64) string {
+	if of <= 0 {
+		return "0%"
+	}
+	return strconv.FormatFloat(v/of*100, 'f', 3, 64) + "%"
+}
+
+// pageImages lays out document n's pages and recipient i's fields on them.
+func pageImages(req *request, n, i int, token string, values map[string]string) []pageImage {
+	d := req.Documents[n]
+	var out []pageImage
+	for p, size := range d.Pages {
+		base := "../page/" + token + "/" + strconv.Itoa(n) + "/" + strconv.Itoa(p+1)
+		var set []string
+		for _, w := range pageWidths {
+			set = append(set, base+"?w="+strconv.Itoa(w)+" "+strconv.Itoa(w)+"w")
+		}
+		pi := pageImage{ID: fmt.Sprintf("p-%d-%d", n, p+1), Src: base + "?w=800", SrcSet: strings.Join(set, ", "),
+			Alt: fmt.Sprintf("%s, page %d of %d", d.Name, p+1, len(d.Pages)), Number: p + 1, Of: len(d.Pages),
+			Aspect: strconv.FormatFloat(size.W, 'f', 2, 64) + "/" + strconv.FormatFloat(size.H, 'f', 2, 64)}
+		for _, f := range req.Fields {
+			if f.Recipient != i {
+				continue
+			}
+			for k, pl := range f.Places {
+				if pl.Doc != n || pl.Page != p+1 {
+					continue
+				}
+				pi.Fields = append(pi.Fields, pageField{
+					ID: fmt.Sprintf("f-%s-%d-%d", f.Name, n, k), Name: f.Name, Type: f.Type, Label: f.Label, Value: values[f.Name], Required: f.Required,
+					Left: pct(pl.X, size.W), Top: pct(pl.Y, size.H), Width: pct(pl.W, size.W), Height: pct(pl.H, size.H),
+					FontSize: strconv.FormatFloat(pl.H/size.W*100*0.6, 'f', 3, 64) + "cqw",
+				})
+			}
+		}
+		out = append(out, pi)
+	}
+	return out
+}
 
 func (b *Block) signPage(w http.ResponseWriter, r *http.Request, token string) {
 	ctx := r.Context()
@@ -155,33 +234,43 @@ func (b *Block) signPage(w http.ResponseWriter, r *http.Request, token string) {
 		b.messageState(w, *blocked)
 		return
 	}
-	if req.Recipients[i].ViewedAt.IsZero() {
-		ip, _ := clientIP(r)
-		_, _ = b.change(ctx, req.ID, func(x *request) (bool, error) {
-			if !x.Recipients[i].ViewedAt.IsZero() {
-				return false, nil
-			}
-			now := b.now()
-			x.Recipients[i].ViewedAt = now.UTC()
-			x.log(now, "Opened by %s from %s", x.Recipients[i].Email, ip)
-			return true, nil
-		})
+	if b.pendingVerification(w, r, req, i) {
+		return
 	}
-	b.renderForm(w, http.StatusOK, req, i, token, "", "")
+	ip, _ := clientIP(r)
+	b.viewed(ctx, req, i, ip, cleanText(r.UserAgent(), 500))
+	b.renderForm(w, http.StatusOK, req, i, token, "", "", nil)
 }
 
-func (b *Block) renderForm(w http.ResponseWriter, status int, req *request, i int, token, typed, problem string) {
+func (b *Block) renderForm(w http.ResponseWriter, status int, req *request, i int, token, typed, problem string, values map[string]string) {
 	rc := req.Recipients[i]
 	f := signForm{
 		Title: "Sign " + docNames(req.Documents), Name: rc.Name, Email: rc.Email, DocNames: docNames(req.Documents),
 		Message: req.Message, Consent: consentText, Expires: req.ExpiresAt.UTC().Format("2 January 2006, 15:04 UTC"),
-		Submission: randomHex(16), TypedName: typed, Error: problem,
+		Submission: randomHex(16), TypedName: typed, Error: problem, Today: b.now().UTC().Format("2 January 2006"),
 	}
 	if f.Name == "" {
 		f.Name = rc.Email
 	}
+	if values == nil {
+		values = map[string]string{}
+		for _, fl := range req.Fields {
+			if fl.Recipient != i {
+				continue
+			}
+			switch fl.Type {
+			case fieldName:
+				values[fl.Name] = rc.Name
+			case fieldInitials:
+				values[fl.Name] = initials(rc.Name)
+			}
+		}
+	}
+	for _, fl := range req.Fields {
+		f.HasFields = f.HasFields || fl.Recipient == i
+	}
 	for n, d := range req.Documents {
-		f.Documents = append(f.Documents, pageDocument{Name: d.Name, Path: "../doc/" + token + "/" + strconv.Itoa(n)})
+		f.Documents = append(f.Documents, pageDocument{Name: d.Name, Path: "../doc/" + token + "/" + strconv.Itoa(n), Pages: pageImages(req, n, i, token, values)})
 	}
 	b.render(w, status, "sign", &f, &f.Nonce)
 }
@@ -198,7 +287,7 @@ func (b *Block) render(w http.ResponseWriter, status int, name string, data any,
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+*nonce+"'; style-src 'nonce-"+*nonce+"'; "+
-		"img-src data:; frame-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+		"img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
@@ -253,10 +342,15 @@ func (b *Block) signPost(w http.ResponseWriter, r *http.Request, token string) {
 		b.messageState(w, *blocked)
 		return
 	}
-	switch r.PostFormValue("action") {
-	case "sign":
+	switch action := r.PostFormValue("action"); {
+	case action == "send-code" && req.Recipients[i].Verify == verifyEmail:
+		b.sendCode(w, r, req, i)
+	case action == "verify" && req.Recipients[i].Verify == verifyEmail:
+		b.checkCode(w, r, req, i, token)
+	case (action == "sign" || action == "decline") && b.pendingVerification(w, r, req, i):
+	case action == "sign":
 		b.sign(w, r, req, i, token, submission)
-	case "decline":
+	case action == "decline":
 		b.decline(w, r, req, i, submission)
 	default:
 		b.message(w, http.StatusBadRequest, "Could not read the form", "Go back, and press Sign or Decline.")
@@ -266,19 +360,30 @@ func (b *Block) signPost(w http.ResponseWriter, r *http.Request, token string) {
 func (b *Block) sign(w http.ResponseWriter, r *http.Request, req *request, i int, token, submission string) {
 	ctx := r.Context()
 	typed := cleanText(r.PostFormValue("name"), 200)
+	posted := map[string]string{}
+	for k, vs := range r.PostForm {
+		if name, ok := strings.CutPrefix(k, "field."); ok && len(vs) > 0 {
+			posted[name] = vs[0]
+		}
+	}
 	if r.PostFormValue("consent") != "yes" {
-		b.renderForm(w, http.StatusUnprocessableEntity, req, i, token, typed, "Tick the box to agree to sign electronically.")
+		b.renderForm(w, http.StatusUnprocessableEntity, req, i, token, typed, "Tick the box to agree to sign electronically.", posted)
 		return
 	}
 	if typed == "" {
-		b.renderForm(w, http.StatusUnprocessableEntity, req, i, token, typed, "Type your full name as your signature.")
+		b.renderForm(w, http.StatusUnprocessableEntity, req, i, token, typed, "Type your full name as your signature.", posted)
+		return
+	}
+	values, missing := fieldValues(req.Fields, i, func(k string) []string { return r.PostForm[k] }, typed, b.now().UTC().Format(time.DateOnly))
+	if missing != "" {
+		b.renderForm(w, http.StatusUnprocessableEntity, req, i, token, typed, missing, posted)
 		return
 	}
 	var drawn []byte
 	if d := r.PostFormValue("drawn"); d != "" {
 		var err error
 		if drawn, err = signatureImage(d); err != nil {
-			b.renderForm(w, http.StatusUnprocessableEntity, req, i, token, typed, "The drawn signature could not be read; clear it and draw again, or sign with your typed name only.")
+			b.renderForm(w, http.StatusUnprocessableEntity, req, i, token, typed, "The drawn signature could not be read; clear it and draw again, or sign with your typed name only.", posted)
 			return
 		}
 		if _, err := b.host().KVSet(ctx, imageKey(req.ID, i), drawn); err != nil {
@@ -306,6 +411,14 @@ func (b *Block) sign(w http.ResponseWriter, r *http.Request, req *request, i int
 		now := b.now()
 		rc.Status, rc.SignedAt, rc.Signature, rc.Drawn = recipientSigned, now.UTC(), typed, drawn != nil
 		rc.IP, rc.RemoteAddr, rc.UserAgent, rc.Submission = ip, remote, ua, submission
+		if len(values) > 0 {
+			rc.Values = values
+		}
+		for _, f := range x.Fields {
+			if f.Recipient == i {
+				x.log(now, "%s filled in %s (%s): %q", rc.Email, f.Label, f.Name, values[f.Name])
+			}
+		}
 		x.log(now, "Signed by %s <%s> as %q from %s", rc.Name, rc.Email, typed, ip)
 		if x.allSigned() {
 			x.Status = statusSealing
@@ -427,9 +540,12 @@ func (b *Block) serveDocument(w http.ResponseWriter, r *http.Request, token, ind
 	if !b.lookupAllowed(w, r) {
 		return
 	}
-	req, _, blocked := b.signable(r, token)
+	req, i, blocked := b.signable(r, token)
 	if blocked != nil {
 		b.messageState(w, *blocked)
+		return
+	}
+	if b.pendingVerification(w, r, req, i) {
 		return
 	}
 	n, err := strconv.Atoi(index)

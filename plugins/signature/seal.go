@@ -8,8 +8,10 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/paperflow/paperflow/plugins/sdk"
+	sigfonts "github.com/paperflow/paperflow/plugins/signature/fonts"
 	"github.com/paperflow/paperflow/plugins/signature/pdfsign"
 	"github.com/paperflow/paperflow/plugins/template/fonts"
 )
@@ -94,6 +96,54 @@ func (b *Block) sealer(ctx context.Context) (*pdfsign.Signer, error) {
 // European script come out right on the signature and audit pages.
 var pageFonts = pdfsign.Fonts{Regular: fonts.Regular.Data, Bold: fonts.Bold.Data, Has: fonts.Regular.Has}
 
+// fillFonts draw field values: Kristi for signatures and initials, DejaVu
+// Sans for the rest and for letters Kristi lacks.
+var fillFonts = pdfsign.FillFonts{
+	Script: sigfonts.Script.Data, ScriptHas: sigfonts.Script.Has,
+	Regular: fonts.Regular.Data, RegularHas: fonts.Regular.Has,
+}
+
+// filledFields are the values to draw on document di: each field of each
+// recipient who signed, in every place it has there. A signature field
+// shows the drawn signature when there is one (drawn[i]), else the typed
+// one.
+func filledFields(r *request, di int, drawn map[int][]byte) []pdfsign.FilledField {
+	var out []pdfsign.FilledField
+	for _, f := range r.Fields {
+		rc := r.Recipients[f.Recipient]
+		if rc.Status != recipientSigned {
+			continue
+		}
+		v := rc.Values[f.Name]
+		mark := pdfsign.MarkText
+		var img []byte
+		switch f.Type {
+		case fieldSignature:
+			mark = pdfsign.MarkScript
+			if png, ok := drawn[f.Recipient]; ok {
+				mark, img = pdfsign.MarkImage, png
+			}
+		case fieldInitials:
+			mark = pdfsign.MarkScript
+		case fieldCheckbox:
+			mark = pdfsign.MarkCheck
+			if v != "yes" {
+				v = ""
+			}
+		case fieldDate:
+			if t, err := time.Parse(time.DateOnly, v); err == nil {
+				v = t.Format("2 January 2006")
+			}
+		}
+		for _, p := range f.Places {
+			if p.Doc == di {
+				out = append(out, pdfsign.FilledField{Page: p.Page, Box: pdfsign.Box{X: p.X, Y: p.Y, Width: p.W, Height: p.H}, Mark: mark, Text: v, Image: img})
+			}
+		}
+	}
+	return out
+}
+
 // sealDocuments makes and stores the signed PDF of each document.
 func (b *Block) sealDocuments(ctx context.Context, r *request) ([]document, error) {
 	s, err := b.sealer(ctx)
@@ -129,14 +179,27 @@ func (b *Block) sealDocuments(ctx context.Context, r *request) ([]document, erro
 		rec.Trail = append(rec.Trail, pdfsign.AuditEvent{At: t.At, What: t.What})
 	}
 	now := b.now()
+	drawn := map[int][]byte{}
+	for i, rc := range r.Recipients {
+		if !rc.Drawn {
+			continue
+		}
+		raw, _, found, err := b.host().KVGet(ctx, imageKey(r.ID, i))
+		if err != nil {
+			return nil, sdk.Retryable(err)
+		}
+		if found {
+			drawn[i] = raw
+		}
+	}
 	out := make([]document, 0, len(r.Documents))
-	for _, d := range r.Documents {
+	for di, d := range r.Documents {
 		_, data, err := b.host().GetDocument(ctx, d.ID)
 		if err != nil {
 			return nil, sdk.Retryable(err)
 		}
 		rec.Document = d.Name
-		sealed, err := pdfsign.Seal(data, rec, s, pdfsign.Options{Fonts: pageFonts, Now: now})
+		sealed, err := pdfsign.Seal(data, rec, s, pdfsign.Options{Fonts: pageFonts, Now: now, Fill: filledFields(r, di, drawn), FillFonts: fillFonts})
 		if err != nil {
 			return nil, fmt.Errorf("seal %q: %w", d.Name, err)
 		}

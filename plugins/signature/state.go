@@ -56,12 +56,16 @@ type request struct {
 	ReplyTo     string        `json:"reply_to,omitempty"`
 	Documents   []document    `json:"documents"`
 	Recipients  []recipient   `json:"recipients"`
+	// Fields are what the recipients fill in on the documents, placed.
+	Fields []field `json:"fields,omitempty"`
 	// Signed are the sealed PDFs, once made.
 	Signed []document `json:"signed,omitempty"`
 	// Emitted is set once the final event (COMPLETED or DECLINED) is out.
-	Emitted bool         `json:"emitted,omitempty"`
-	Reason  string       `json:"reason,omitempty"` // of a decline
-	Trail   []trailEntry `json:"trail,omitempty"`
+	Emitted bool   `json:"emitted,omitempty"`
+	Reason  string `json:"reason,omitempty"` // of a decline
+	// ExpiredAt is when the request was closed for lack of time.
+	ExpiredAt time.Time    `json:"expired_at,omitzero"`
+	Trail     []trailEntry `json:"trail,omitempty"`
 }
 
 type document struct {
@@ -69,6 +73,8 @@ type document struct {
 	Name     string `json:"name"`
 	Mimetype string `json:"mimetype"`
 	URL      string `json:"url"`
+	// Pages are the page sizes, for the page images of the signing page.
+	Pages []pageSize `json:"pages,omitempty"`
 }
 
 type recipient struct {
@@ -89,6 +95,17 @@ type recipient struct {
 	// second submit of that same form gets the same answer.
 	Submission string `json:"submission,omitempty"`
 	Reminders  int    `json:"reminders,omitempty"`
+	// Values are the recipient's field values by field name.
+	Values map[string]string `json:"values,omitempty"`
+	// Verify is how the recipient proves who they are before the document
+	// is shown ("email" or none); verify.go keeps the codes.
+	Verify       string       `json:"verify,omitempty"`
+	VerifiedAt   time.Time    `json:"verified_at,omitzero"`
+	Verification verification `json:"verification,omitzero"`
+	// ViewEmitted is set once SIGNATURE_REQUEST_VIEWED is out for them.
+	ViewEmitted   bool   `json:"view_emitted,omitempty"`
+	ViewIP        string `json:"view_ip,omitempty"`
+	ViewUserAgent string `json:"view_user_agent,omitempty"`
 }
 
 type trailEntry struct {

@@ -52,4 +52,4 @@ func Contract(id string) ([]byte, error) {
 	return buf.Bytes(), err
 }
 
-func main() { sdk.Serve(&block{}) }
+func main() { sdk.Serve(func() sdk.Block { return &block{} }) }
