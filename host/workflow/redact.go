@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/paperflow/paperflow/plugins/webhook/redact"
 )
 
 // Secrets never print their values: fmt (every verb), slog and
@@ -64,41 +65,25 @@ func (s Secrets) names() []string {
 // is too short to be much of a secret anyway.
 const MinRedactLen = 6
 
-// Redact replaces every secret value in text (as written, and
-// percent-encoded as in a URL) with [secret NAME]. Values shorter than
-// MinRedactLen are left alone.
+// Redact replaces every secret value in text with [secret NAME]: as
+// written and in every form a request may carry it (percent-encoded,
+// escaped in JSON, base64, inside HTTP Basic credentials; see
+// plugins/webhook/redact). Values shorter than MinRedactLen are left alone.
 func (s Secrets) Redact(text string) string {
 	return s.Redactor().Replace(text)
 }
 
 // Redactor returns what Redact does, prepared once: a replacer that is
 // safe for concurrent use, for a text that is redacted often (every log
-// line).
+// line, every attempt of a sink).
 func (s Secrets) Redactor() *strings.Replacer {
-	type pair struct{ old, new string }
-	var pairs []pair
+	var list []redact.Secret
 	for _, n := range s.names() {
-		v := s[n]
-		if len(v) < MinRedactLen {
-			continue
-		}
-		forms := []string{v, url.QueryEscape(v), url.PathEscape(v)}
-		if j, err := json.Marshal(v); err == nil {
-			forms = append(forms, string(j[1:len(j)-1])) // inside a JSON string
-		}
-		slices.Sort(forms)
-		for _, f := range slices.Compact(forms) {
-			pairs = append(pairs, pair{f, "[secret " + n + "]"})
+		if v := s[n]; len(v) >= MinRedactLen {
+			list = append(list, redact.Secret{Value: v, Label: "[secret " + n + "]"})
 		}
 	}
-	// At each position the first matching argument wins: the longest
-	// first, so a secret that holds another is replaced whole.
-	slices.SortStableFunc(pairs, func(a, b pair) int { return len(b.old) - len(a.old) })
-	args := make([]string, 0, 2*len(pairs))
-	for _, p := range pairs {
-		args = append(args, p.old, p.new)
-	}
-	return strings.NewReplacer(args...)
+	return redact.NewReplacer(list...)
 }
 
 // RedactHandler wraps a slog handler so that no secret value of s reaches

@@ -19,6 +19,7 @@
 package send
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,6 +31,7 @@ import (
 	"time"
 
 	"github.com/paperflow/paperflow/plugins/sdk/tags"
+	"github.com/paperflow/paperflow/plugins/webhook/redact"
 )
 
 // EventTypes are the event types a webhook can carry.
@@ -137,7 +139,9 @@ type compiled struct {
 	cond      *condition
 	timeout   time.Duration
 	needsData bool // templates or a condition read the envelope
-	redact    []string
+	// redact hides the values of the configuration that may be secret,
+	// in every form a request carries them.
+	redact *strings.Replacer
 }
 
 type header struct {
@@ -150,6 +154,7 @@ type header struct {
 func compile(c Config) (*compiled, error) {
 	out := &compiled{events: map[string]bool{}}
 	var errs []error
+	var hide []redact.Secret
 	tpl := func(where, src string) *tags.Template {
 		t, err := tags.Parse(src)
 		if err != nil {
@@ -176,7 +181,7 @@ func compile(c Config) (*compiled, error) {
 		if err := checkURL(c.URL); err != nil {
 			errs = append(errs, fmt.Errorf("url: %w", err))
 		}
-		out.redact = append(out.redact, urlSecrets(c.URL)...)
+		hide = append(hide, urlSecrets(c.URL)...)
 	}
 
 	out.method = strings.ToUpper(c.Method)
@@ -209,8 +214,12 @@ func compile(c Config) (*compiled, error) {
 		if len(c.Headers[name]) >= 6 {
 			// The whole value, and its words: a receiver may echo only
 			// the token of "Bearer <token>".
-			out.redact = append(out.redact, c.Headers[name])
-			out.redact = append(out.redact, secretWords(c.Headers[name], 8)...)
+			hide = append(hide, redact.Secret{Value: c.Headers[name]})
+			hide = append(hide, secretWords(c.Headers[name], 8)...)
+			if user, pass, ok := basicCredentials(c.Headers[name]); ok && len(pass) >= 4 {
+				// A receiver may echo the credentials it decoded.
+				hide = append(hide, redact.Secret{Value: pass, User: user})
+			}
 		}
 	}
 
@@ -237,7 +246,7 @@ func compile(c Config) (*compiled, error) {
 			continue
 		}
 		out.secrets = append(out.secrets, v)
-		out.redact = append(out.redact, v)
+		hide = append(hide, redact.Secret{Value: v})
 	}
 
 	events := c.Events
@@ -275,6 +284,7 @@ func compile(c Config) (*compiled, error) {
 	if _, err := ParseSchedule(c.Retry); err != nil {
 		errs = append(errs, err)
 	}
+	out.redact = redact.NewReplacer(hide...)
 	return out, errors.Join(errs...)
 }
 
@@ -319,31 +329,48 @@ func checkURL(raw string) error {
 	return nil
 }
 
-// urlSecrets lists the parts of a URL that may be secret (user info,
-// query values, and long path segments such as the key in
-// /services/T0/B0/<key>), for redaction.
-func urlSecrets(raw string) []string {
+// urlSecrets lists the parts of a URL that may be secret, for redaction:
+// the user info (a password with its user, whose Basic credentials the
+// HTTP client sends; a user name alone when it is long enough to be an API
+// key), query values, and long path segments such as the key in
+// /services/T0/B0/<key>.
+func urlSecrets(raw string) []redact.Secret {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil
 	}
-	var out []string
+	var out []redact.Secret
 	if p, ok := u.User.Password(); ok && len(p) >= 4 {
-		out = append(out, p)
+		out = append(out, redact.Secret{Value: p, User: u.User.Username()})
+	} else if name := u.User.Username(); len(name) >= 16 || (ok && len(name) >= 6) {
+		out = append(out, redact.Secret{Value: name})
 	}
 	for _, seg := range strings.Split(u.Path, "/") {
 		if len(seg) >= 20 {
-			out = append(out, seg)
+			out = append(out, redact.Secret{Value: seg})
 		}
 	}
 	for _, vs := range u.Query() {
 		for _, v := range vs {
 			if len(v) >= 6 {
-				out = append(out, v)
+				out = append(out, redact.Secret{Value: v})
 			}
 		}
 	}
 	return out
+}
+
+// basicCredentials decodes an Authorization value "Basic base64(user:password)".
+func basicCredentials(v string) (user, password string, ok bool) {
+	scheme, cred, ok := strings.Cut(strings.TrimSpace(v), " ")
+	if !ok || !strings.EqualFold(scheme, "Basic") {
+		return "", "", false
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(cred))
+	if err != nil {
+		return "", "", false
+	}
+	return strings.Cut(string(raw), ":")
 }
 
 func validHeaderName(s string) bool {

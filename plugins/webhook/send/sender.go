@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/paperflow/paperflow/plugins/sdk"
 	"github.com/paperflow/paperflow/plugins/sdk/tags"
+	"github.com/paperflow/paperflow/plugins/webhook/redact"
 	"github.com/paperflow/paperflow/plugins/webhook/verify"
 )
 
@@ -151,7 +151,7 @@ func (s *Sender) one(ctx context.Context, ev sdk.Event) sdk.Delivery {
 	}
 	scope := tags.Scope{Fields: env}
 	endpoint := s.c.fixedURL
-	redact := s.c.redact
+	var hide []redact.Secret // what this request adds to the configuration's secrets
 	if endpoint == "" {
 		u, err := s.c.url.Render(scope)
 		if err != nil {
@@ -161,7 +161,7 @@ func (s *Sender) one(ctx context.Context, ev sdk.Event) sdk.Delivery {
 			return failed(Report{Reason: "url (rendered for this event): " + err.Error()})
 		}
 		endpoint = u
-		redact = append(urlSecrets(u), redact...)
+		hide = urlSecrets(u)
 	}
 	if s.o.Gone.Gone(ctx, endpoint) {
 		return failed(Report{Reason: "endpoint disabled: it answered 410 Gone before"})
@@ -194,7 +194,7 @@ func (s *Sender) one(ctx context.Context, ev sdk.Event) sdk.Delivery {
 		req.Header.Set(h.name, v)
 	}
 	s.signer.Sign(req.Header, ev.ID, s.o.Now().Unix(), body)
-	redact = append(signatureParts(req.Header), redact...)
+	hide = append(hide, signatureParts(req.Header)...)
 
 	start := time.Now()
 	resp, err := s.client.Do(req)
@@ -210,7 +210,7 @@ func (s *Sender) one(ctx context.Context, ev sdk.Event) sdk.Delivery {
 	resp.Body.Close()
 	rep := Report{
 		HTTPStatus: resp.StatusCode, LatencyMS: ms(time.Since(start)),
-		Response: redactAll(snippet, redact), Reason: strconv.Itoa(resp.StatusCode) + " " + http.StatusText(resp.StatusCode),
+		Response: s.redact(snippet, hide), Reason: strconv.Itoa(resp.StatusCode) + " " + http.StatusText(resp.StatusCode),
 	}
 	switch code := resp.StatusCode; {
 	case code >= 200 && code < 300:
@@ -303,34 +303,30 @@ func readCapped(body io.Reader) string {
 	return strings.ToValidUTF8(string(b), "\uFFFD")
 }
 
-// redactAll removes values that may be secrets from text a receiver sent
-// back (some echo the request). Longer values go first, so a value that
-// holds a shorter one is not left half shown.
-func redactAll(s string, values []string) string {
-	if s == "" || len(values) == 0 {
-		return s
+// redact hides, in text a receiver sent back (some echo the request), the
+// values of one request that may be secret and then those of the
+// configuration, in every form a request carries them (package redact).
+func (s *Sender) redact(text string, request []redact.Secret) string {
+	if text == "" {
+		return text
 	}
-	values = slices.Clone(values)
-	slices.SortFunc(values, func(a, b string) int { return len(b) - len(a) })
-	for _, v := range values {
-		if v != "" && strings.Contains(s, v) {
-			s = strings.ReplaceAll(s, v, "[redacted]")
-		}
+	if len(request) > 0 {
+		text = redact.NewReplacer(request...).Replace(text)
 	}
-	return s
+	return s.c.redact.Replace(text)
 }
 
 // signatureParts are a signed request's signature headers and each
 // signature in them, for redaction: a receiver that echoes one back must
 // not put a valid signature of this body in the attempt log.
-func signatureParts(h http.Header) []string {
-	var out []string
+func signatureParts(h http.Header) []redact.Secret {
+	var out []redact.Secret
 	for _, name := range []string{verify.SignatureHeader, verify.StandardSignatureHeader} {
 		v := h.Get(name)
 		if v == "" {
 			continue
 		}
-		out = append(out, v)
+		out = append(out, redact.Secret{Value: v})
 		out = append(out, secretWords(v, 16)...)
 	}
 	return out
@@ -339,11 +335,11 @@ func signatureParts(h http.Header) []string {
 // secretWords splits a header value at spaces, commas and "=" and keeps
 // the words of at least min bytes: the token of "Bearer <token>", each
 // signature of "t=…,v1=…,v1=…".
-func secretWords(v string, min int) []string {
-	var out []string
+func secretWords(v string, min int) []redact.Secret {
+	var out []redact.Secret
 	for _, w := range strings.FieldsFunc(v, func(r rune) bool { return r == ' ' || r == ',' || r == '\t' || r == '=' }) {
 		if len(w) >= min {
-			out = append(out, w)
+			out = append(out, redact.Secret{Value: w})
 		}
 	}
 	return out

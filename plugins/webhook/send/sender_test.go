@@ -2,6 +2,7 @@ package send
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -368,5 +369,42 @@ func TestRetryAfter(t *testing.T) {
 		if got < want-time.Second || got > want {
 			t.Errorf("retryAfter(%q) = %s, want %s", in, got, want)
 		}
+	}
+}
+
+// TestResponseRedaction sends to a receiver that echoes the request's
+// headers and the credentials it decoded: the report keeps the echo but
+// no credential in any form the request carried it.
+func TestResponseRedaction(t *testing.T) {
+	const user, pw, token = "user", "urlpassword123", "tok_0123456789abcdef"
+	rcv := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
+		u, p, _ := r.BasicAuth()
+		_, _ = io.WriteString(w, "Authorization: "+r.Header.Get("Authorization")+"\ncredentials: "+u+":"+p+"\nX-Token: "+r.Header.Get("X-Token"))
+	})
+	host := strings.TrimPrefix(rcv.URL, "http://")
+	b64 := base64.StdEncoding.EncodeToString
+	basic := "Basic " + b64([]byte(user+":"+pw))
+	for _, c := range []struct {
+		name string
+		cfg  Config
+		gone []string
+	}{
+		{"URL user info", Config{URL: "http://" + user + ":" + pw + "@" + host + "/hook"}, []string{pw, basic[6:]}},
+		{"URL user info, rendered per event", Config{URL: "http://" + user + ":" + pw + "@" + host + "/{{metadata.workflow}}"}, []string{pw, basic[6:]}},
+		{"Authorization header with Basic credentials", Config{URL: rcv.URL, Headers: map[string]string{"Authorization": basic}}, []string{pw, basic[6:]}},
+		{"a token header, echoed", Config{URL: rcv.URL, Headers: map[string]string{"X-Token": token}}, []string{token}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := newSender(t, c.cfg, Options{}).Deliver(context.Background(), []sdk.Event{event("e1", "DOCUMENTS_CREATED")})
+			rep := report(t, d[0])
+			if !strings.Contains(rep.Response, "Authorization:") || !strings.Contains(rep.Response, "[redacted]") {
+				t.Fatalf("the echo was not kept, or nothing was redacted: %q", rep.Response)
+			}
+			for _, g := range c.gone {
+				if strings.Contains(rep.Response, g) {
+					t.Errorf("the response shows %q: %q", g, rep.Response)
+				}
+			}
+		})
 	}
 }
