@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/paperflow/paperflow/host/events"
 	"github.com/paperflow/paperflow/host/metrics"
 	"github.com/paperflow/paperflow/host/pluginhost"
 	"github.com/paperflow/paperflow/host/workflow"
@@ -75,6 +76,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", s.readyz)
+	metrics.KnownEventTypes(eventTypes()...)
 	mux.Handle("GET /metrics", metrics.Handler())
 	mux.Handle("GET /documents/", s.downloads(s.Documents))
 	mux.HandleFunc("/blocks/{workflow}/{block}/", s.blockRoute)
@@ -84,6 +86,14 @@ func (s *Server) Handler() http.Handler {
 		s.Subscriptions.Register(mux)
 	}
 	return metrics.InstrumentHTTP(mux)
+}
+
+func eventTypes() []string {
+	out := make([]string, len(events.Types))
+	for i, t := range events.Types {
+		out[i] = string(t)
+	}
+	return out
 }
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {

@@ -14,6 +14,8 @@ package metrics
 import (
 	"context"
 	"net/http"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +39,9 @@ const (
 	Dead      = "dead"
 	Disabled  = "disabled"
 )
+
+// deliveryOutcomes are the outcomes of paperflow_deliveries_total.
+var deliveryOutcomes = []string{Delivered, Skipped, Retry, Dead, Disabled}
 
 // Kinds of block call, for BlockCall.
 const (
@@ -95,6 +100,13 @@ var (
 		Help: "Requests to the host's HTTP server, by route pattern (unmatched for none) and status code.",
 	}, []string{"route", "code"})
 
+	// buildInfo is 1 for the running version, like Prometheus's own
+	// build_info: join on it to see which version a host runs.
+	buildInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "paperflow_build_info",
+		Help: "Always 1: the paperflow version this host runs and the Go version it was built with.",
+	}, []string{"version", "goversion"})
+
 	retryQueues = &queueCollector{
 		pending: prometheus.NewDesc("paperflow_delivery_retry_pending",
 			"Events of a target (workflow/sink) handed out but not settled: waiting for their next retry, or in flight. Read from the target's durable consumers at scrape time.",
@@ -111,8 +123,9 @@ func init() {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		Items, BlockCallSeconds, BlockItems, EventsPublished, Deliveries, PluginRestarts, HTTPRequests,
-		retryQueues,
+		buildInfo, retryQueues,
 	)
+	SetBuildInfo(moduleVersion())
 }
 
 // Handler serves the registry in the Prometheus text (or negotiated)
@@ -229,11 +242,43 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// SetBuildInfo records the running version.
-func SetBuildInfo(version string) {}
+// SetBuildInfo sets paperflow_build_info to the running version; the CLI
+// calls it with the version it was built as. Until then the version is
+// the main module's, or "dev".
+func SetBuildInfo(version string) {
+	buildInfo.Reset()
+	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
+}
 
-// KnownWorkflow starts the series of workflow.
-func KnownWorkflow(workflow string) {}
+func moduleVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
 
-// KnownTarget starts the series of a delivery target.
-func KnownTarget(target string) {}
+// The Known functions start series at zero for label values known before
+// anything happens, so a dashboard or an alert on rate() or absent() sees
+// them from the first scrape rather than from the first item.
+
+// KnownEventTypes starts paperflow_events_published_total for each type.
+func KnownEventTypes(types ...string) {
+	for _, t := range types {
+		EventsPublished.WithLabelValues(t)
+	}
+}
+
+// KnownWorkflow starts paperflow_items_total for a loaded workflow.
+func KnownWorkflow(workflow string) {
+	for _, o := range []string{Succeeded, Failed} {
+		Items.WithLabelValues(workflow, o)
+	}
+}
+
+// KnownTarget starts paperflow_deliveries_total for a delivery target
+// ("workflow/sink"), one series per outcome.
+func KnownTarget(target string) {
+	for _, o := range deliveryOutcomes {
+		Deliveries.WithLabelValues(target, o)
+	}
+}

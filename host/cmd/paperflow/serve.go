@@ -21,6 +21,7 @@ import (
 	"github.com/paperflow/paperflow/host/delivery"
 	"github.com/paperflow/paperflow/host/engine"
 	"github.com/paperflow/paperflow/host/httpapi"
+	"github.com/paperflow/paperflow/host/metrics"
 	"github.com/paperflow/paperflow/host/pluginhost"
 	"github.com/paperflow/paperflow/host/workflow"
 	"github.com/paperflow/paperflow/plugins/sdk"
@@ -109,6 +110,7 @@ func serve(ctx context.Context, cfg *config, natsListen string, files []string) 
 	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	log := cfg.logger(os.Stderr)
+	metrics.SetBuildInfo(version)
 	secrets, err := workflow.LoadSecrets(cfg.secretFile, os.Environ())
 	if err != nil {
 		return err
@@ -201,6 +203,7 @@ func (h *host) load(ctx context.Context, api *httpapi.Server, file string) error
 	if err := api.Workflows.Add(wf.Name, file); err != nil {
 		return err
 	}
+	metrics.KnownWorkflow(wf.Name)
 	for _, def := range append([]workflow.Block{wf.Source}, wf.Blocks...) {
 		desc, err := h.engine.Catalog().Describe(ctx, def.Uses)
 		if err != nil {
@@ -251,6 +254,7 @@ func (h *host) startSink(ctx context.Context, wf *workflow.Workflow, def workflo
 	if err != nil {
 		return err
 	}
+	metrics.KnownTarget(t.Ref())
 	return h.delivery.Add(ctx, t)
 }
 
