@@ -46,7 +46,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	if err := conformance.BuildBlocks(dir, map[string]string{"signature": ".", "csv": "../csv", "makepdf": "./testdata/blocks/makepdf"}); err != nil {
+	if err := conformance.BuildBlocks(dir, map[string]string{"signature": ".", "csv": "../csv", "makepdf": "./testdata/blocks/makepdf", "template": "../template", "webhook": "../webhook"}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
 		os.Exit(1)

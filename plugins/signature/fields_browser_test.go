@@ -1,0 +1,436 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/paperflow/paperflow/host/delivery"
+	"github.com/paperflow/paperflow/host/engine"
+	"github.com/paperflow/paperflow/host/pluginhost"
+	"github.com/paperflow/paperflow/host/workflow"
+	"github.com/paperflow/paperflow/plugins/webhook/send"
+)
+
+// fieldsContract is the Markdown contract of the fields test: its labels
+// are the anchors.
+const fieldsContract = `# Employment contract
+
+Dear {{Name}}, this contract is between Example Ltd and you.
+
+Job title: ______________________
+
+Employee signature: ________________________________
+`
+
+const fieldsWorkflow = `name: fields
+source: {uses: csv, with: {path: items.csv}}
+blocks:
+  - id: contract
+    uses: template
+    with: {template: contract.md, name: "Contract {{Name}}"}
+  - id: sign
+    uses: signature
+    with:
+      documents: [contract]
+      recipients:
+        - email: "{{Email}}"
+          name: "{{Name}}"
+          fields:
+            - {type: signature, anchor: "Employee signature:", offset_x: 125, offset_y: -16, width: 170, height: 30}
+            - {type: text, name: title, label: Job title, anchor: "Job title:", offset_x: 55, offset_y: -6, width: 150, height: 20}
+  - id: notify
+    uses: webhook
+    with:
+      url: "HOOK_URL"
+      allow_private: true
+      events: [SIGNATURE_REQUEST_VIEWED, SIGNATURES_COMPLETED, SIGNATURES_DECLINED, SIGNATURES_EXPIRED]
+      retry: [10ms, 10ms]
+`
+
+// hookReceiver is a webhook endpoint on 127.0.0.1 that keeps what it gets.
+type hookReceiver struct {
+	*httptest.Server
+	mu     sync.Mutex
+	bodies map[string][][]byte // by eventType
+	got    chan struct{}
+}
+
+func newHookReceiver(t *testing.T) *hookReceiver {
+	h := &hookReceiver{bodies: map[string][][]byte{}, got: make(chan struct{}, 100)}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var env struct {
+			EventType string `json:"eventType"`
+		}
+		_ = json.Unmarshal(body, &env)
+		h.mu.Lock()
+		h.bodies[env.EventType] = append(h.bodies[env.EventType], body)
+		h.mu.Unlock()
+		h.got <- struct{}{}
+	}))
+	t.Cleanup(h.Close)
+	return h
+}
+
+// await waits until an event of typ for item has arrived.
+func (h *hookReceiver) await(t *testing.T, typ, item string) []byte {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		h.mu.Lock()
+		for _, b := range h.bodies[typ] {
+			if strings.Contains(string(b), `"item_id":"`+item+`"`) {
+				h.mu.Unlock()
+				return b
+			}
+		}
+		h.mu.Unlock()
+		select {
+		case <-h.got:
+		case <-timeout:
+			t.Fatalf("no %s for item %s reached the webhook receiver", typ, item)
+		}
+	}
+}
+
+// startWebhook starts the workflow's webhook sink as `paperflow serve`
+// does: the block process and a durable consumer delivering to it.
+func (env *hostEnv) startWebhook(t *testing.T, wf *workflow.Workflow, id string) {
+	t.Helper()
+	ctx := context.Background()
+	def := wf.Block(id)
+	blk, err := pluginhost.Start(ctx, pluginhost.Spec{
+		Instance: pluginhost.Instance{Workflow: wf.Name, BlockID: def.ID}, Uses: def.Uses, Path: filepath.Join(pluginDir, def.Uses),
+		Config: def.ConfigJSON(), WorkflowDir: wf.Dir, PublicURL: env.url,
+	}, env.engine, env.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(blk.Close)
+	tgt, err := delivery.SinkTarget(wf.Name, def.ID, def.ConfigJSON(), blk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := delivery.Start(ctx, delivery.Options{JS: env.bus.JS, Log: env.log, AckWait: 5 * time.Second, StopGrace: 2 * time.Second}, tgt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Stop)
+}
+
+// wordBox is a word as pdftotext -bbox reports it (points, top-left origin).
+type wordBox struct {
+	Page                   int
+	XMin, YMin, XMax, YMax float64
+	Text                   string
+}
+
+func pdfWords(t *testing.T, pdf []byte) []wordBox {
+	t.Helper()
+	bin, err := exec.LookPath("pdftotext")
+	if err != nil {
+		t.Skip("pdftotext not installed (apt-get install poppler-utils)")
+	}
+	path := filepath.Join(t.TempDir(), "doc.pdf")
+	if err := os.WriteFile(path, pdf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "-bbox", "-enc", "UTF-8", path, "-").Output()
+	if err != nil {
+		t.Fatalf("pdftotext -bbox: %v", err)
+	}
+	dec := xml.NewDecoder(bytes.NewReader(out))
+	dec.Strict = false
+	var words []wordBox
+	page := 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return words
+		}
+		se, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		switch se.Name.Local {
+		case "page":
+			page++
+		case "word":
+			w := wordBox{Page: page}
+			for _, a := range se.Attr {
+				f, _ := strconv.ParseFloat(a.Value, 64)
+				switch a.Name.Local {
+				case "xMin":
+					w.XMin = f
+				case "yMin":
+					w.YMin = f
+				case "xMax":
+					w.XMax = f
+				case "yMax":
+					w.YMax = f
+				}
+			}
+			_ = dec.DecodeElement(&w.Text, &se)
+			words = append(words, w)
+		}
+	}
+}
+
+// phrase finds the words of s in a row and returns their joint box.
+func phrase(words []wordBox, s string) (wordBox, bool) {
+	parts := strings.Fields(s)
+	for i := 0; i+len(parts) <= len(words); i++ {
+		ok := true
+		for k, p := range parts {
+			ok = ok && words[i+k].Text == p
+		}
+		if !ok {
+			continue
+		}
+		b := words[i]
+		for _, w := range words[i+1 : i+len(parts)] {
+			b.XMin, b.YMin, b.XMax, b.YMax = min(b.XMin, w.XMin), min(b.YMin, w.YMin), max(b.XMax, w.XMax), max(b.YMax, w.YMax)
+		}
+		b.Text = s
+		return b, true
+	}
+	return wordBox{}, false
+}
+
+// TestBrowserFields runs csv → template (Markdown with anchors) →
+// signature with fields → webhook through the real engine and block
+// processes. Ada sees her contract as page images with the fields in
+// place, at 1280 and at 390 px, fills them in Chromium and signs; the
+// sealed PDF has her typed signature and job title in the anchors' boxes
+// and a valid signature. Bob declines, Cara's request expires; the viewed,
+// declined, expired and completed events validate and reach a real
+// webhook receiver.
+func TestBrowserFields(t *testing.T) {
+	env := newHostEnv(t)
+	hook := newHookReceiver(t)
+	ctx := browser(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "contract.md"), []byte(fieldsContract), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wf := env.load(t, strings.Replace(strings.Replace(fieldsWorkflow, "HOOK_URL", hook.URL+"/hook", 1), "contract.md", filepath.Join(dir, "contract.md"), 1),
+		"Name,Email\nAda Lovelace,ada@example.com\nBob Decliner,bob@example.com\nCara Late,cara@example.com\n")
+	env.startWebhook(t, wf, "notify")
+	sum, err := env.engine.Run(context.Background(), wf, engine.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Succeeded != 3 {
+		t.Fatalf("run: %+v", sum)
+	}
+	blk := env.serveBlock(t, wf, "sign")
+	ada := env.outboxLinks(t, "ada@example.com")
+	if len(ada) != 1 {
+		t.Fatalf("invitations to Ada: %d", len(ada))
+	}
+
+	// At 1280 px: the page image loads and each field sits on it.
+	run(t, ctx, "open Ada's link at 1280 px", chromedp.EmulateViewport(1280, 900), chromedp.Navigate(ada[0]),
+		chromedp.WaitVisible(chromedp.CSS(".field.sig")))
+	checkOverlay(t, ctx, 1280)
+	// At 390 px: the same, within the screen's width; then fill and sign.
+	run(t, ctx, "open Ada's link at 390 px", chromedp.EmulateViewport(390, 844), chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.CSS(".field.sig")))
+	checkOverlay(t, ctx, 390)
+	if !value(t, ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`)) {
+		t.Error("the signing page is wider than a 390 px phone screen")
+	}
+	run(t, ctx, "fill in and sign as Ada",
+		chromedp.SendKeys(chromedp.CSS(`input.field[data-field="title"]`), "Chief Analyst"),
+		chromedp.Click(chromedp.ID("consent")),
+		chromedp.SendKeys(chromedp.ID("name"), "Ada Lovelace"),
+		chromedp.Click(chromedp.ID("sign")),
+		chromedp.WaitVisible(chromedp.ID("outcome")),
+	)
+	if outcome := value(t, ctx, chromedp.Text(chromedp.ID("outcome"))); !strings.Contains(outcome, "Everyone has signed") {
+		t.Fatalf("after signing: %s", outcome)
+	}
+
+	// The events reach the webhook and validate.
+	viewed := hook.await(t, "SIGNATURE_REQUEST_VIEWED", "1")
+	completed := hook.await(t, "SIGNATURES_COMPLETED", "1")
+	for _, raw := range [][]byte{viewed, completed} {
+		if err := env.engine.Validator().Validate(raw); err != nil {
+			t.Errorf("does not validate: %v\n%s", err, raw)
+		}
+	}
+	if !strings.Contains(string(viewed), `"email":"ada@example.com"`) || !strings.Contains(string(viewed), "HeadlessChrome") || !strings.Contains(string(viewed), `"ip":"127.0.0.1"`) {
+		t.Errorf("viewed event: %s", viewed)
+	}
+	var done struct {
+		Data struct {
+			Documents []struct{ ID string } `json:"documents"`
+			Fields    []eventField          `json:"fields"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(completed, &done); err != nil {
+		t.Fatal(err)
+	}
+	want := []eventField{{"ada@example.com", "signature", "signature", "Ada Lovelace"}, {"ada@example.com", "title", "text", "Chief Analyst"}}
+	if fmt.Sprint(done.Data.Fields) != fmt.Sprint(want) {
+		t.Errorf("completed fields: %+v, want %+v", done.Data.Fields, want)
+	}
+
+	// The sealed PDF: each value inside its field's box, which is the
+	// anchor's box (as pdftotext finds it in the original) moved by the
+	// offsets; and a valid signature.
+	_, signed, err := env.engine.Documents().Get(context.Background(), done.Data.Documents[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := requestOf(t, env, wf, sum.RunID, "1")
+	_, original, err := env.engine.Documents().Get(context.Background(), req.Documents[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, after := pdfWords(t, original), pdfWords(t, signed)
+	for _, c := range []struct {
+		anchor, value              string
+		offX, offY, width, height float64
+	}{
+		{"Employee signature:", "Ada Lovelace", 125, -16, 170, 30},
+		{"Job title:", "Chief Analyst", 55, -6, 150, 20},
+	} {
+		a, ok := phrase(before, c.anchor)
+		if !ok {
+			t.Fatalf("anchor %q not in the original's text", c.anchor)
+		}
+		v, ok := phrase(after, c.value)
+		if !ok {
+			t.Fatalf("%q not in the sealed PDF's text", c.value)
+		}
+		x, y := a.XMin+c.offX, a.YMin+c.offY
+		const tol = 5
+		if v.Page != a.Page || v.XMin < x-tol || v.XMax > x+c.width+tol || v.YMin < y-tol || v.YMax > y+c.height+tol {
+			t.Errorf("%q drawn at page %d [%.1f %.1f – %.1f %.1f]; its box is page %d [%.1f %.1f – %.1f %.1f]",
+				c.value, v.Page, v.XMin, v.YMin, v.XMax, v.YMax, a.Page, x, y, x+c.width, y+c.height)
+		}
+	}
+	checkSignedPDFValid(t, signed)
+
+	// Bob opens his link and declines (plain HTTP, as a browser posts).
+	bob := env.outboxLinks(t, "bob@example.com")[0]
+	page := httpGet(t, bob)
+	m := submissionField.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("Bob's page:\n%s", page)
+	}
+	resp, err := http.PostForm(bob, url.Values{"action": {"decline"}, "reason": {"Wrong title"}, "submission": {m[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	// Cara's request runs out: the host's expiry callback, called now.
+	if err := blk.Scheduled(context.Background(), "expire/"+requestID(wf.Name, "sign", sum.RunID, "3"), nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ typ, item, want string }{
+		{"SIGNATURE_REQUEST_VIEWED", "2", `"email":"bob@example.com"`},
+		{"SIGNATURES_DECLINED", "2", `"reason":"Wrong title"`},
+		{"SIGNATURES_EXPIRED", "3", `"status":"PENDING"`},
+	} {
+		raw := hook.await(t, c.typ, c.item)
+		if err := env.engine.Validator().Validate(raw); err != nil {
+			t.Errorf("%s does not validate: %v\n%s", c.typ, err, raw)
+		}
+		if !strings.Contains(string(raw), c.want) {
+			t.Errorf("%s lacks %s: %s", c.typ, c.want, raw)
+		}
+	}
+	if got := fmt.Sprint(send.DefaultEvents); got != "[DOCUMENTS_CREATED EMAILS_CREATED SIGNATURES_REQUESTED SIGNATURES_COMPLETED]" {
+		t.Errorf("the webhook's default events changed: %s", got)
+	}
+}
+
+// checkOverlay checks that the first page image has loaded at a width for
+// the screen and that every field lies on it where the request put it.
+func checkOverlay(t *testing.T, ctx context.Context, screen int) {
+	t.Helper()
+	type geo struct {
+		Loaded, Inside bool
+		Natural, Shown float64
+		Fields         int
+		Src            string
+	}
+	g := value(t, ctx, chromedp.Poll[geo](`(() => {
+	  const img = document.querySelector(".page img");
+	  if (!img || !img.complete || img.naturalWidth === 0) { return null; }
+	  const r = img.getBoundingClientRect();
+	  let inside = true, n = 0;
+	  document.querySelectorAll(".page .field").forEach(f => {
+	    const b = f.getBoundingClientRect(); n++;
+	    inside = inside && b.width > 4 && b.height > 4 && b.left >= r.left - 1 && b.right <= r.right + 1 && b.top >= r.top - 1 && b.bottom <= r.bottom + 1;
+	  });
+	  return {Loaded: true, Inside: inside, Natural: img.naturalWidth, Shown: r.width, Fields: n, Src: img.currentSrc};
+	})()`))
+	if !g.Inside || g.Fields != 2 {
+		t.Errorf("at %d px: fields %d, inside the page: %v", screen, g.Fields, g.Inside)
+	}
+	if g.Shown > float64(screen) || g.Natural < g.Shown || g.Natural > 4*g.Shown {
+		t.Errorf("at %d px: page image %v px wide, shown at %v px", screen, g.Natural, g.Shown)
+	}
+	if !strings.Contains(g.Src, "?w=") {
+		t.Errorf("at %d px: page image %s", screen, g.Src)
+	}
+	t.Logf("at %d px: page image %s shown %.0f px wide", screen, g.Src[strings.LastIndex(g.Src, "/"):], g.Shown)
+}
+
+func httpGet(t *testing.T, u string) string {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// requestOf reads an item's stored request from the block's KV bucket.
+func requestOf(t *testing.T, env *hostEnv, wf *workflow.Workflow, runID, item string) *request {
+	t.Helper()
+	e, err := env.engine.State().Get(context.Background(), wf.Name+".sign."+requestKey(requestID(wf.Name, "sign", runID, item)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := e.Value()
+	r := &request{}
+	if err := json.Unmarshal(raw, r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// checkSignedPDFValid checks the digital signature with pdfsig.
+func checkSignedPDFValid(t *testing.T, pdf []byte) {
+	t.Helper()
+	report, ok := runPdfsig(t, pdf)
+	if !ok {
+		t.Skip("pdfsig not installed (apt-get install poppler-utils)")
+	}
+	if !strings.Contains(report, "Signature Validation: Signature is Valid.") {
+		t.Errorf("pdfsig:\n%s", report)
+	}
+}
