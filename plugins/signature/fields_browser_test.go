@@ -307,7 +307,7 @@ func TestBrowserFields(t *testing.T) {
 	}
 	before, after := pdfWords(t, original), pdfWords(t, signed)
 	for _, c := range []struct {
-		anchor, value              string
+		anchor, value             string
 		offX, offY, width, height float64
 	}{
 		{"Employee signature:", "Ada Lovelace", 125, -16, 170, 30},
