@@ -54,6 +54,12 @@ type Bus struct {
 	ClientURL string
 	server    *server.Server
 	log       *slog.Logger
+
+	// dataDir is set for the embedded store, whose state paperflow
+	// records (see checkStore).
+	dataDir string
+	record  storeRecord
+	damage  []Damage
 }
 
 // Open connects to NATS, starting the embedded server when Options.URL is
@@ -71,7 +77,7 @@ func Open(ctx context.Context, o Options) (*Bus, error) {
 	opts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond)}
 	url := o.URL
 	if url == "" {
-		srv, err := startEmbedded(o)
+		srv, err := startEmbedded(o, log)
 		if err != nil {
 			return nil, err
 		}
@@ -111,6 +117,13 @@ func Open(ctx context.Context, o Options) (*Bus, error) {
 		}
 		return nil, fmt.Errorf("jetstream account info: %w", err)
 	}
+	dataDir := ""
+	if b.server != nil {
+		dataDir = o.DataDir
+	}
+	if err := b.checkStore(ctx, dataDir); err != nil {
+		b.log.Warn("could not check the NATS store for lost messages", "err", err)
+	}
 	return b, nil
 }
 
@@ -125,7 +138,7 @@ func RedactURL(urls string) string {
 	return strings.Join(parts, ",")
 }
 
-func startEmbedded(o Options) (*server.Server, error) {
+func startEmbedded(o Options, log *slog.Logger) (*server.Server, error) {
 	if o.DataDir == "" {
 		return nil, errors.New("embedded NATS needs a data directory (--data-dir)")
 	}
@@ -156,6 +169,8 @@ func startEmbedded(o Options) (*server.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded NATS: %w", err)
 	}
+	// Before Start: recovering the store is where damage is found.
+	srv.SetLoggerV2(serverLogger{log: log}, log.Enabled(context.Background(), slog.LevelDebug), false, false)
 	go srv.Start()
 	if !srv.ReadyForConnections(30 * time.Second) {
 		srv.Shutdown()
@@ -181,6 +196,7 @@ func (b *Bus) Embedded() bool { return b.server != nil }
 
 // Close drains the connection and stops the embedded server.
 func (b *Bus) Close() {
+	b.recordClose()
 	if b.NC != nil {
 		_ = b.NC.Drain()
 		b.NC.Close()

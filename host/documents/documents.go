@@ -52,6 +52,11 @@ func Open(ctx context.Context, objects jetstream.ObjectStore, hostKV jetstream.K
 	return &Store{objects: objects, key: key, publicURL: strings.TrimRight(publicURL, "/"), now: time.Now}, nil
 }
 
+// ErrSigningKeyLost: the bucket that holds the URL signing key has held
+// data, yet the key is not there. The store was damaged; a new key would
+// silently break every link sent before, so none is made.
+var ErrSigningKeyLost = errors.New("document signing key lost")
+
 func sharedKey(ctx context.Context, kv jetstream.KeyValue) ([]byte, error) {
 	e, err := kv.Get(ctx, signingKeyName)
 	if err == nil {
@@ -59,6 +64,22 @@ func sharedKey(ctx context.Context, kv jetstream.KeyValue) ([]byte, error) {
 	}
 	if !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, fmt.Errorf("load document signing key: %w", err)
+	}
+	// Only a bucket that never held a message is new: the key is the
+	// first thing written to it, so in any other bucket it was lost.
+	last, err := lastSeq(ctx, kv)
+	if err != nil {
+		return nil, fmt.Errorf("load document signing key: %w", err)
+	}
+	if last > 0 {
+		// Another host may have just made it.
+		if e, err := kv.Get(ctx, signingKeyName); err == nil {
+			return e.Value(), nil
+		}
+		return nil, fmt.Errorf("%w: KV bucket %s has held %d messages but the key %q is not in it, so the NATS store is damaged. "+
+			"Stop every paperflow host and restore the last backup: `paperflow restore DIR --force`. "+
+			"To start over with a new key instead (every document link sent so far stops working), remove the bucket with every host stopped: `nats kv rm %s`",
+			ErrSigningKeyLost, kv.Bucket(), last, signingKeyName, kv.Bucket())
 	}
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
@@ -73,6 +94,20 @@ func sharedKey(ctx context.Context, kv jetstream.KeyValue) ([]byte, error) {
 		return e.Value(), nil
 	}
 	return key, nil
+}
+
+// lastSeq is the last sequence of the bucket's stream: 0 when it never
+// held a message.
+func lastSeq(ctx context.Context, kv jetstream.KeyValue) (uint64, error) {
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("KV bucket %s status: %w", kv.Bucket(), err)
+	}
+	bs, ok := st.(*jetstream.KeyValueBucketStatus)
+	if !ok || bs.StreamInfo() == nil {
+		return 0, fmt.Errorf("KV bucket %s: no stream state", kv.Bucket())
+	}
+	return bs.StreamInfo().State.LastSeq, nil
 }
 
 var idPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
