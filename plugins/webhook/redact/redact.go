@@ -27,6 +27,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // Label replaces a secret whose Secret.Label is empty.
@@ -40,6 +41,11 @@ type Secret struct {
 	User string
 	// Label replaces every form of Value (Label when empty).
 	Label string
+	// AsWritten hides Value only as written and escaped in JSON: for a
+	// value that is an encoding already and not a secret itself, such as
+	// a request's signature, which is hidden so that no valid signature
+	// of a body is kept.
+	AsWritten bool
 }
 
 // NewReplacer returns a replacer that hides every form of every secret.
@@ -69,11 +75,45 @@ func NewReplacer(secrets ...Secret) *strings.Replacer {
 	return strings.NewReplacer(args...)
 }
 
+// Replace hides every form of every secret in one text. For a text whose
+// secrets are its own (a request's signatures) it is cheaper than a
+// replacer built for it; a text redacted often wants NewReplacer.
+func Replace(text string, secrets ...Secret) string {
+	if text == "" {
+		return text
+	}
+	type pair struct{ old, new string }
+	var found []pair
+	for _, s := range secrets {
+		label := s.Label
+		if label == "" {
+			label = Label
+		}
+		if len(text) < min(len(s.Value), minBase64Core) {
+			continue // no form of it fits
+		}
+		for _, f := range s.Forms() {
+			if strings.Contains(text, f) {
+				found = append(found, pair{f, label})
+			}
+		}
+	}
+	// Longest first, so a form that holds another is hidden whole.
+	slices.SortStableFunc(found, func(a, b pair) int { return len(b.old) - len(a.old) })
+	for _, p := range found {
+		text = strings.ReplaceAll(text, p.old, p.new)
+	}
+	return text
+}
+
 // Forms lists the forms in which s may appear in a text, each once.
 func (s Secret) Forms() []string {
 	v := s.Value
 	if v == "" {
 		return nil
+	}
+	if s.AsWritten {
+		return append([]string{v}, jsonForms(v)...)
 	}
 	forms := []string{v, url.QueryEscape(v), url.PathEscape(v), userinfoEscape(v)}
 	forms = append(forms, base64Forms(v)...)
@@ -128,12 +168,21 @@ func userinfoEscape(v string) string {
 }
 
 // jsonForms are f inside a JSON string, as Go writes it and with "/"
-// escaped as some encoders do.
+// escaped as some encoders do (nothing when f reads the same there).
 func jsonForms(f string) []string {
-	j, err := json.Marshal(f)
-	if err != nil {
-		return nil
+	var out []string
+	if strings.ContainsFunc(f, func(r rune) bool {
+		return r < 0x20 || r == '"' || r == '\\' || r == '<' || r == '>' || r == '&' || r == '\u2028' || r == '\u2029' || r == utf8.RuneError
+	}) {
+		j, err := json.Marshal(f)
+		if err != nil {
+			return nil
+		}
+		f = string(j[1 : len(j)-1])
+		out = append(out, f)
 	}
-	inner := string(j[1 : len(j)-1])
-	return []string{inner, strings.ReplaceAll(inner, "/", `\/`)}
+	if strings.Contains(f, "/") {
+		out = append(out, strings.ReplaceAll(f, "/", `\/`))
+	}
+	return out
 }

@@ -101,4 +101,14 @@ func TestForms(t *testing.T) {
 			t.Error("an empty form")
 		}
 	}
+	sig := Secret{Value: "v1,K5oZ/fzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=", AsWritten: true}
+	if got := Replace(`{"sig":"`+strings.ReplaceAll(sig.Value, "/", `\/`)+`","also":"`+sig.Value+`"}`, sig); got != `{"sig":"[redacted]","also":"[redacted]"}` {
+		t.Errorf("a signature as written: %q", got)
+	}
+	if n := len(sig.Forms()); n != 2 {
+		t.Errorf("a value hidden as written has %d forms, want itself and its \\/ escaping", n)
+	}
+	if got := Replace("ok", Secret{Value: pw}); got != "ok" {
+		t.Errorf("Replace of a short text: %q", got)
+	}
 }

@@ -310,10 +310,7 @@ func (s *Sender) redact(text string, request []redact.Secret) string {
 	if text == "" {
 		return text
 	}
-	if len(request) > 0 {
-		text = redact.NewReplacer(request...).Replace(text)
-	}
-	return s.c.redact.Replace(text)
+	return s.c.redact.Replace(redact.Replace(text, request...))
 }
 
 // signatureParts are a signed request's signature headers and each
@@ -326,8 +323,11 @@ func signatureParts(h http.Header) []redact.Secret {
 		if v == "" {
 			continue
 		}
-		out = append(out, redact.Secret{Value: v})
-		out = append(out, secretWords(v, 16)...)
+		out = append(out, redact.Secret{Value: v, AsWritten: true})
+		for _, w := range secretWords(v, 16) {
+			w.AsWritten = true
+			out = append(out, w)
+		}
 	}
 	return out
 }
