@@ -8,13 +8,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 )
 
 // TestServeRunAPIRunsOnlyItsWorkflows starts serve with one workflow file
-// and checks that the run API starts it by name and by path, refuses files
+// and checks that /metrics shows its series from the start, and that the
+// run API starts it by name, refuses files
 // elsewhere without opening them, and answers a non-workflow file next to
 // it with positions only.
 func TestServeRunAPIRunsOnlyItsWorkflows(t *testing.T) {
@@ -40,6 +42,19 @@ func TestServeRunAPIRunsOnlyItsWorkflows(t *testing.T) {
 		raw, err := os.ReadFile(filepath.Join(data, "serve.json"))
 		return err == nil && json.Unmarshal(raw, &st) == nil
 	})
+	// Before anything ran, /metrics shows the version and the loaded
+	// workflow's series.
+	resp, err := http.Get("http://" + st.HTTP + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`paperflow_build_info{goversion="` + runtime.Version() + `",version="dev"} 1`, `paperflow_items_total{outcome="succeeded",workflow="served"} 0`} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("/metrics at start has no %s", want)
+		}
+	}
 	post := func(body string) (int, string) {
 		t.Helper()
 		req, _ := http.NewRequest("POST", "http://"+st.HTTP+"/api/runs", strings.NewReader(body))
