@@ -16,9 +16,8 @@ import (
 
 // TestServeRunAPIRunsOnlyItsWorkflows starts serve with one workflow file
 // and checks that /metrics shows its series from the start, and that the
-// run API starts it by name, refuses files
-// elsewhere without opening them, and answers a non-workflow file next to
-// it with positions only.
+// run API starts it by name, refuses files elsewhere without opening them,
+// and answers a non-workflow file next to it with positions only.
 func TestServeRunAPIRunsOnlyItsWorkflows(t *testing.T) {
 	t.Parallel()
 	data := t.TempDir()
