@@ -205,7 +205,7 @@ func (b *Block) checkCode(w http.ResponseWriter, r *http.Request, req *request, 
 		path = u.Path + "/"
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: session, Path: path, HttpOnly: true, Secure: strings.HasPrefix(b.cfg.PublicURL, "https:"),
-		SameSite: http.SameSiteLaxMode, MaxAge: int(time.Until(req.ExpiresAt).Seconds())})
+		SameSite: http.SameSiteLaxMode, MaxAge: int(req.ExpiresAt.Sub(b.now()).Seconds())})
 	http.Redirect(w, r, token, http.StatusSeeOther)
 }
 
