@@ -12,7 +12,10 @@ import (
 )
 
 // Follow watches a run that another process (a `paperflow serve` sharing
-// this NATS) is running, reporting progress until it completes.
+// this NATS) is running, reporting progress until it ends. It ends as soon
+// as the run's record does, whichever host wrote it: with the summary of
+// a completed run (counted from its recorded outcomes), the failure of a
+// failed one, or an error wrapping ErrInterrupted.
 func (e *Engine) Follow(ctx context.Context, runID string, progress func(Progress)) (*Summary, error) {
 	start := time.Now()
 	rec, err := e.loadRun(ctx, runID)
@@ -24,17 +27,50 @@ func (e *Engine) Follow(ctx context.Context, runID string, progress func(Progres
 	defer stop()
 	g, gctx := errgroup.WithContext(runCtx)
 	g.Go(func() error { return e.track(gctx, runID, tr, progress, stop) })
-	g.Go(func() error { return e.watchRun(gctx, runID, tr) })
+	g.Go(func() error { return e.watchFollowed(gctx, runID, tr) })
 	err = g.Wait()
-	if (errors.Is(err, context.Canceled) || errors.Is(err, errCompletedElsewhere)) && ctx.Err() == nil {
-		err = nil
-	}
-	if err != nil {
-		return nil, err
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
 	}
 	sum := tr.summary(rec.Workflow)
+	var ended *runEnded
+	switch {
+	case errors.As(err, &ended):
+		if sum, err = e.ended(ctx, ended.rec); err != nil {
+			return nil, err
+		}
+	case err != nil && !errors.Is(err, context.Canceled):
+		return nil, err
+	}
 	sum.Seconds = time.Since(start).Seconds()
 	return sum, nil
+}
+
+// runEnded stops a follower: the run's record says it ended.
+type runEnded struct{ rec *runRecord }
+
+func (r *runEnded) Error() string { return "run " + r.rec.ID + " " + r.rec.Status }
+
+// watchFollowed keeps a follower's count of read items current from the
+// run record and stops the follower once the record shows the run ended.
+func (e *Engine) watchFollowed(ctx context.Context, runID string, tr *tracker) error {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		rec, err := e.loadRun(ctx, runID)
+		if err != nil {
+			continue // NATS may be failing over; the next tick tries again
+		}
+		if rec.Status != "running" {
+			return &runEnded{rec: rec}
+		}
+		tr.setRead(rec.Enqueued, rec.SourceDone)
+	}
 }
 
 // RunInfo is a run's record as listed by the API.

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -167,5 +168,65 @@ func TestFollowEndsWhenAnotherHostCompletesTheRun(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("follow still waits 10s after the run completed")
+	}
+}
+
+// runStatus is a run's status as `paperflow runs` lists it.
+func runStatus(t *testing.T, e *engine.Engine, runID string) string {
+	t.Helper()
+	runs, err := e.Runs(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range runs {
+		if r.ID == runID {
+			return r.Status
+		}
+	}
+	return ""
+}
+
+// TestInterruptKeepsTheTrueEnd: Ctrl-C of a follower records a running
+// run interrupted, which stops the host running it; a run another host
+// completed stays completed, and the follower reports its summary.
+func TestInterruptKeepsTheTrueEnd(t *testing.T) {
+	t.Parallel()
+	env := newFollowEnv(t)
+	ctx := context.Background()
+
+	quick := env.load(t, "name: quick\nsource: {uses: csv, with: {path: items.csv}}\nblocks:\n  - {id: a, uses: testblock, with: {emit: true}}\n", slowCSV(5), nil)
+	done, err := env.engine.Run(ctx, quick, engine.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := env.follower.Interrupt(ctx, done.RunID)
+	if err != nil || sum == nil || sum.Items != 5 || sum.Succeeded != 5 || sum.Events["DOCUMENTS_CREATED"] != 5 {
+		t.Errorf("Ctrl-C after the run completed: %+v, %v; want the completed summary", sum, err)
+	}
+	if got := runStatus(t, env.engine, done.RunID); got != "completed" {
+		t.Errorf("a completed run is recorded %q after Ctrl-C", got)
+	}
+
+	slow := env.load(t, slowFlow, slowCSV(200), nil)
+	started := make(chan string, 1)
+	ran := make(chan error, 1)
+	go func() {
+		_, err := env.engine.Run(ctx, slow, engine.RunOptions{OnStart: func(id string) { started <- id }})
+		ran <- err
+	}()
+	id := <-started
+	if _, err := env.follower.Interrupt(ctx, id); !errors.Is(err, engine.ErrInterrupted) {
+		t.Errorf("Ctrl-C of a running run: %v, want ErrInterrupted", err)
+	}
+	select {
+	case err := <-ran:
+		if !errors.Is(err, engine.ErrInterrupted) {
+			t.Errorf("the host's run ended with %v, want ErrInterrupted", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the host still runs the run 10s after it was interrupted")
+	}
+	if got := runStatus(t, env.engine, id); got != "interrupted" {
+		t.Errorf("an interrupted run is recorded %q", got)
 	}
 }

@@ -121,31 +121,103 @@ func (e *Engine) finishRun(runID string, runErr error) {
 
 var errUnchanged = errors.New("unchanged")
 
-// markInterrupted records a run stopped on purpose, unless it ended.
-func (e *Engine) markInterrupted(runID string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, _ = e.updateRun(ctx, runID, func(rec *runRecord) error {
+// errCompletedElsewhere: another host saw every outcome of the run and
+// recorded it completed.
+var errCompletedElsewhere = errors.New("run completed")
+
+// ErrInterrupted is the end of a run stopped on purpose (Ctrl-C of
+// `paperflow run`); `paperflow run --resume` carries it on.
+var ErrInterrupted = errors.New("interrupted")
+
+// Interrupt records a run interrupted, as Ctrl-C of the `paperflow run`
+// that started it asks, unless the run has ended meanwhile: a run another
+// host completed stays completed. It reports the run's true end: the
+// summary of a completed run, the failure of a failed one, or an error
+// wrapping ErrInterrupted.
+func (e *Engine) Interrupt(ctx context.Context, runID string) (*Summary, error) {
+	rec, err := e.updateRun(ctx, runID, func(rec *runRecord) error {
 		if rec.Status != "running" {
 			return errUnchanged
 		}
 		rec.Status = "interrupted"
 		return nil
 	})
+	if errors.Is(err, errUnchanged) {
+		rec, err = e.loadRun(ctx, runID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("record run %s interrupted: %w", runID, err)
+	}
+	return e.ended(ctx, rec)
 }
 
-// errCompletedElsewhere: another host saw every outcome of the run and
-// recorded it completed.
-var errCompletedElsewhere = errors.New("run completed")
+// ended reports how a finished run ended, with the summary of a completed
+// one counted from its recorded outcomes.
+func (e *Engine) ended(ctx context.Context, rec *runRecord) (*Summary, error) {
+	switch rec.Status {
+	case "completed":
+		return e.summarize(ctx, rec)
+	case "failed":
+		return nil, &runFailedError{id: rec.ID, reason: rec.Error}
+	case "interrupted":
+		return nil, fmt.Errorf("run %s: %w", rec.ID, ErrInterrupted)
+	}
+	return nil, fmt.Errorf("run %s is still %s", rec.ID, rec.Status)
+}
+
+// summarize counts a run's outcomes, from the first to the last recorded,
+// with a consumer of its own (the one that followed the run may sit on a
+// NATS node that is gone).
+func (e *Engine) summarize(ctx context.Context, rec *runRecord) (*Summary, error) {
+	tr := newTracker(rec)
+	subject := bus.OutcomesSubject(rec.ID)
+	last, err := e.opts.Store.Outcomes.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return tr.summary(rec.Workflow), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("run %s: read outcomes: %w", rec.ID, err)
+	}
+	cons, err := e.opts.Store.Outcomes.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	if err != nil {
+		return nil, fmt.Errorf("run %s: read outcomes: %w", rec.ID, err)
+	}
+	for {
+		msgs, err := fetch(cons, 256, time.Second)
+		if err != nil {
+			return nil, fmt.Errorf("run %s: read outcomes: %w", rec.ID, err)
+		}
+		for _, m := range msgs {
+			var batch []outcome
+			if json.Unmarshal(m.Data(), &batch) == nil {
+				for _, o := range batch {
+					tr.add(o)
+				}
+			}
+			if md, err := m.Metadata(); err == nil && md.Sequence.Stream >= last.Sequence {
+				return tr.summary(rec.Workflow), nil
+			}
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+}
 
 // runFailedError is a run that failed on another host.
 type runFailedError struct{ id, reason string }
 
 func (e *runFailedError) Error() string { return fmt.Sprintf("run %s failed: %s", e.id, e.reason) }
 
+func (e *runFailedError) Is(target error) bool { return target == ErrRunFailed }
+
+// ErrRunFailed is wrapped by the error of a run recorded failed, so a
+// caller can tell it from trouble reaching NATS.
+var ErrRunFailed = errors.New("run failed")
+
 // watchRun keeps the tracker's count of read items current from the run
 // record (another host may be reading the source) and stops the run when
-// another host records it failed.
+// it is recorded failed or interrupted.
 func (e *Engine) watchRun(ctx context.Context, runID string, tr *tracker) error {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
@@ -162,6 +234,8 @@ func (e *Engine) watchRun(ctx context.Context, runID string, tr *tracker) error 
 		switch rec.Status {
 		case "failed":
 			return &runFailedError{id: runID, reason: rec.Error}
+		case "interrupted":
+			return fmt.Errorf("run %s: %w", runID, ErrInterrupted)
 		case "completed":
 			// Give this host's tracker time to read the last outcomes,
 			// so its summary is whole; it ends the run itself then.

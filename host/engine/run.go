@@ -156,10 +156,21 @@ func (e *Engine) Run(ctx context.Context, wf *workflow.Workflow, ro RunOptions) 
 		return nil, fmt.Errorf("run %s: items consumer: %w", rec.ID, err)
 	}
 	sum, err := e.participate(ctx, wf, rec, ro, true, resumed)
-	if err != nil {
-		if ro.Interruptible && ctx.Err() != nil {
-			e.markInterrupted(rec.ID)
+	if err != nil && ro.Interruptible && ctx.Err() != nil {
+		// Hosts that joined the run may have completed it meanwhile: that
+		// is its end, not the interrupt.
+		ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		done, ierr := e.Interrupt(ictx, rec.ID)
+		var rf *runFailedError
+		switch {
+		case ierr == nil:
+			sum, err = done, nil
+		case errors.As(ierr, &rf):
+			err = ierr
 		}
+	}
+	if err != nil {
 		return nil, err
 	}
 	sum.Seconds = time.Since(start).Seconds()
@@ -235,7 +246,8 @@ func (e *Engine) participate(ctx context.Context, wf *workflow.Workflow, rec *ru
 	if err != nil {
 		var rf *runFailedError
 		var se *sourceError
-		if ctx.Err() == nil && !errors.As(err, &rf) && (origin || errors.As(err, &se)) {
+		ended := errors.As(err, &rf) || errors.Is(err, ErrInterrupted) // recorded already
+		if ctx.Err() == nil && !ended && (origin || errors.As(err, &se)) {
 			e.finishRun(rec.ID, err)
 		}
 		return nil, err

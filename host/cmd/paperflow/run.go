@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -69,7 +70,7 @@ func runWorkflow(ctx context.Context, cfg *config, file, resume, output string, 
 	}
 	bar.done()
 	if err != nil {
-		if errors.Is(err, context.Canceled) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, engine.ErrInterrupted) {
 			return &exitError{code: 130, err: fmt.Errorf("interrupted; resume with: paperflow run %s --resume %s", file, bar.runID)}
 		}
 		return err
@@ -129,12 +130,105 @@ func runOnHost(ctx context.Context, cfg *config, file, resume string, bar *progr
 		return nil, true, fmt.Errorf("host refused the run: %s", reply.Error)
 	}
 	bar.start(reply.RunID)
-	e, err := cfg.inspectEngine(ctx, b, log)
-	if err != nil {
-		return nil, true, err
-	}
-	sum, err := e.Follow(ctx, reply.RunID, bar.update)
+	f := &follower{cfg: cfg, log: log, bus: b, url: url, runID: reply.RunID, bar: bar}
+	defer func() { f.bus.Close() }()
+	sum, err := f.follow(ctx)
 	return sum, true, err
+}
+
+// follower follows a run handed to a host until the run ends. The host
+// may be the NATS server too (serve's embedded NATS): when it dies, a
+// host started again on the same data directory serves the run's state
+// from a NATS on another port, and the follower moves there.
+type follower struct {
+	cfg   *config
+	log   *slog.Logger
+	bus   *bus.Bus
+	url   string
+	runID string
+	bar   *progressBar
+}
+
+// errHostMoved stops following on a NATS that is gone.
+var errHostMoved = errors.New("the host's NATS moved")
+
+func (f *follower) follow(ctx context.Context) (*engine.Summary, error) {
+	for {
+		e, err := f.cfg.inspectEngine(ctx, f.bus, f.log)
+		if err != nil {
+			return nil, err
+		}
+		fctx, cancel := context.WithCancelCause(ctx)
+		go f.watchHost(fctx, cancel)
+		sum, err := e.Follow(fctx, f.runID, f.bar.update)
+		moved := errors.Is(context.Cause(fctx), errHostMoved)
+		cancel(nil)
+		switch {
+		case ctx.Err() != nil:
+			return f.interrupt(e)
+		case moved:
+			if err := f.reconnect(ctx); err != nil {
+				return nil, err
+			}
+		default:
+			return sum, err
+		}
+	}
+}
+
+// watchHost stops the follow when its NATS is unreachable and the data
+// directory names a live host on another NATS.
+func (f *follower) watchHost(ctx context.Context, stop context.CancelCauseFunc) {
+	if f.cfg.natsURL != "" {
+		return // a NATS given by --nats: its client reconnects by itself
+	}
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if f.bus.NC.IsConnected() {
+			continue
+		}
+		if st, ok := readServeState(f.cfg.dataDir); ok && st.NATSURL != f.url {
+			f.url = st.NATSURL
+			stop(errHostMoved)
+			return
+		}
+	}
+}
+
+// reconnect opens the bus on the NATS at f.url.
+func (f *follower) reconnect(ctx context.Context) error {
+	f.log.Info("the run's host restarted; following it there", "run", f.runID, "nats", bus.RedactURL(f.url))
+	b, err := bus.Open(ctx, bus.Options{URL: f.url, Logger: f.log})
+	if err != nil {
+		return fmt.Errorf("follow run %s at %s: %w", f.runID, bus.RedactURL(f.url), err)
+	}
+	f.bus.Close()
+	f.bus = b
+	return nil
+}
+
+// interruptTimeout bounds recording a Ctrl-C after the command's context
+// has ended.
+const interruptTimeout = 10 * time.Second
+
+// interrupt records the run interrupted after Ctrl-C, unless a host
+// completed or failed it meanwhile: then that is how the run ended and
+// what is reported.
+func (f *follower) interrupt(e *engine.Engine) (*engine.Summary, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), interruptTimeout)
+	defer cancel()
+	sum, err := e.Interrupt(ctx, f.runID)
+	if err != nil && !errors.Is(err, engine.ErrInterrupted) && !errors.Is(err, engine.ErrRunFailed) {
+		f.log.Warn("could not record the run interrupted; hosts may carry on with it", "run", f.runID, "err", err)
+		return nil, context.Canceled
+	}
+	return sum, err
 }
 
 func printSummary(w io.Writer, s *engine.Summary) {
