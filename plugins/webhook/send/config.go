@@ -134,6 +134,9 @@ type compiled struct {
 	method    string
 	headers   []header
 	body      *tags.Template // nil: the envelope
+	// bodyJSON: the body is sent as JSON, so every value a tag inserts
+	// is escaped for a JSON string.
+	bodyJSON bool
 	secrets   []string
 	events    map[string]bool
 	cond      *condition
@@ -225,6 +228,12 @@ func compile(c Config) (*compiled, error) {
 
 	if c.Body != "" {
 		out.body = tpl("body", c.Body)
+		out.bodyJSON = true
+		for name, v := range c.Headers {
+			if http.CanonicalHeaderKey(name) == "Content-Type" && !isJSON(v) {
+				out.bodyJSON = false
+			}
+		}
 	}
 
 	secrets := c.Secrets

@@ -168,7 +168,11 @@ func (s *Sender) one(ctx context.Context, ev sdk.Event) sdk.Delivery {
 	}
 	body := []byte(ev.Envelope)
 	if s.c.body != nil {
-		b, err := s.c.body.Render(scope)
+		bodyScope := scope
+		if s.c.bodyJSON {
+			bodyScope.Escape = jsonEscape
+		}
+		b, err := s.c.body.Render(bodyScope)
 		if err != nil {
 			return failed(Report{Reason: "body: " + refOnly(err)})
 		}
