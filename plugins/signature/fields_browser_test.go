@@ -434,3 +434,39 @@ func checkSignedPDFValid(t *testing.T, pdf []byte) {
 		t.Errorf("pdfsig:\n%s", report)
 	}
 }
+
+// TestFieldConfigErrorsArePositioned: a mistake in fields is reported by
+// the workflow loader (paperflow validate) at its line and column.
+func TestFieldConfigErrorsArePositioned(t *testing.T) {
+	env := newHostEnv(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "wf.yaml")
+	wf := `name: bad
+source: {uses: csv, with: {path: items.csv}}
+blocks:
+  - id: contract
+    uses: makepdf
+  - id: sign
+    uses: signature
+    with:
+      documents: [contract]
+      recipients:
+        - email: ada@example.com
+          fields:
+            - {type: stamp, anchor: "Sign:"}
+            - {type: signature, anchor: "Sign:", page: 2, x: 1, y: 1}
+            - {type: text}
+`
+	_ = os.WriteFile(filepath.Join(dir, "items.csv"), []byte("Name\nA\n"), 0o644)
+	if err := os.WriteFile(file, []byte(wf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, problems := workflow.Load(file, env.engine.Catalog())
+	text := fmt.Sprint(problems)
+	for _, want := range []string{"wf.yaml:13:", "wf.yaml:14:", "wf.yaml:15:", "stamp"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("problems lack %q:\n%s", want, strings.ReplaceAll(text, "wf.yaml", "\nwf.yaml"))
+		}
+	}
+	t.Logf("%s", strings.ReplaceAll(text, dir+"/", "\n"))
+}
