@@ -13,7 +13,7 @@ func emailsEvent(t *testing.T, id, subject string) sdk.Event {
 	t.Helper()
 	env, err := json.Marshal(map[string]any{
 		"eventId": id, "eventType": "EMAILS_CREATED",
-		"data": map[string]any{"emails": []map[string]any{{"to": "a@example.com", "subject": subject, "message_id": "<m1@example.com>"}}},
+		"data":     map[string]any{"emails": []map[string]any{{"to": "a@example.com", "subject": subject, "message_id": "<m1@example.com>"}}},
 		"metadata": map[string]any{"workflow": "invoices", "run_id": "r1", "item_id": "3", "block_id": "mail", "created_at": "2026-01-01T00:00:00Z"},
 	})
 	if err != nil {

@@ -129,14 +129,14 @@ var reserved = []string{"X-Webhook-Signature", "Webhook-Id", "Webhook-Timestamp"
 
 // compiled is a checked configuration.
 type compiled struct {
-	url       *tags.Template
-	fixedURL  string // when url has no tags
-	method    string
-	headers   []header
-	body      *tags.Template // nil: the envelope
+	url      *tags.Template
+	fixedURL string // when url has no tags
+	method   string
+	headers  []header
+	body     *tags.Template // nil: the envelope
 	// bodyJSON: the body is sent as JSON, so every value a tag inserts
 	// is escaped for a JSON string.
-	bodyJSON bool
+	bodyJSON  bool
 	secrets   []string
 	events    map[string]bool
 	cond      *condition

@@ -168,7 +168,10 @@ func (s *Sender) one(ctx context.Context, ev sdk.Event) sdk.Delivery {
 	}
 	body := []byte(ev.Envelope)
 	if s.c.body != nil {
+		// One body may serve several event types: what this event
+		// lacks is empty rather than a failed delivery.
 		bodyScope := scope
+		bodyScope.Missing = tags.MissingBlank
 		if s.c.bodyJSON {
 			bodyScope.Escape = jsonEscape
 		}
