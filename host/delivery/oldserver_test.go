@@ -116,7 +116,7 @@ func publishType(t *testing.T, b *bus.Bus, workflow string, typ events.Type) str
 	case events.DocumentsCreated:
 		data = map[string]any{"documents": docs}
 	case events.EmailsCreated:
-		data = map[string]any{"emails": []map[string]any{{"to": []string{"ada@example.com"}, "subject": "Invoice", "message_id": "<1@example.com>"}}}
+		data = map[string]any{"emails": []map[string]any{{"to": "ada@example.com", "subject": "Invoice", "message_id": "<1@example.com>"}}}
 	default:
 		t.Fatalf("publishType: no data for %s", typ)
 	}

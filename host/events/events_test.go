@@ -103,7 +103,7 @@ func TestNew(t *testing.T) {
 	t.Parallel()
 	meta := Metadata{Workflow: "hiring", RunID: "r1", ItemID: "i1", BlockID: "mail"}
 	data := map[string]any{"emails": []map[string]any{{
-		"to": []string{"ada@example.com"}, "subject": "Offer & contract", "message_id": "<abc@paperflow.local>",
+		"to": "ada@example.com", "subject": "Offer & contract", "message_id": "<abc@paperflow.local>",
 	}}}
 	before := time.Now()
 	env, raw, err := New(meta, EmailsCreated, data)

@@ -152,7 +152,7 @@ func TestPublishBatch(t *testing.T) {
 	raws = append(raws, raws[3]) // a duplicate within the batch
 	raws = append(raws, []byte(`{"eventType":"DOCUMENTS_CREATED"}`))
 	bad := exampleEvent(t, EmailsCreated)
-	set("data/emails/0/to", []any{})(t, bad)
+	set("data/emails/0/to", "")(t, bad)
 	badRaw, _ := json.Marshal(bad)
 	raws = append(raws, badRaw)
 

@@ -52,7 +52,7 @@ func exampleData(t Type) map[string]any {
 		return map[string]any{"documents": []any{doc}}
 	case EmailsCreated:
 		return map[string]any{"emails": []any{map[string]any{
-			"to": []any{"ada@example.com", "hr@example.com"}, "subject": "Your contract", "message_id": "<20260314.1@paperflow.local>",
+			"to": "ada@example.com, hr@example.com", "cc": []any{"boss@example.com"}, "subject": "Your contract", "message_id": "<20260314.1@paperflow.local>",
 		}}}
 	case SignaturesRequested:
 		return map[string]any{"documents": []any{doc}, "recipients": []any{recipient("PENDING", 1), recipient("PENDING", 2)}}
@@ -185,9 +185,12 @@ func TestValidatorRejects(t *testing.T) {
 		{"extra data property", DocumentsCreated, set("data/emails", []any{}), "data: additionalProperties 'emails' not allowed"},
 
 		// EMAILS_CREATED
-		{"no recipient", EmailsCreated, set("data/emails/0/to", []any{}), "data/emails/0/to: minimum 1 items required, but found 0 items"},
-		{"to is a string", EmailsCreated, set("data/emails/0/to", "ada@example.com"), "data/emails/0/to: expected array, but got string"},
-		{"bad address", EmailsCreated, set("data/emails/0/to/1", "hr at example"), "data/emails/0/to/1: 'hr at example' is not valid 'email'"},
+		{"no recipient", EmailsCreated, set("data/emails/0/to", ""), "data/emails/0/to: does not match pattern"},
+		{"to is a list", EmailsCreated, set("data/emails/0/to", []any{"ada@example.com"}), "data/emails/0/to: expected string, but got array"},
+		{"bad address", EmailsCreated, set("data/emails/0/to", "ada@example.com, hr at example"), "data/emails/0/to: does not match pattern"},
+		{"joined without a space", EmailsCreated, set("data/emails/0/to", "ada@example.com,hr@example.com"), "data/emails/0/to: does not match pattern"},
+		{"bad cc address", EmailsCreated, set("data/emails/0/cc/0", "hr at example"), "data/emails/0/cc/0: 'hr at example' is not valid 'email'"},
+		{"empty bcc", EmailsCreated, set("data/emails/0/bcc", []any{}), "data/emails/0/bcc: minimum 1 items required, but found 0 items"},
 		{"message_id without brackets", EmailsCreated, set("data/emails/0/message_id", "abc@host"), "data/emails/0/message_id: does not match pattern"},
 		{"camelCase messageId", EmailsCreated, rename("data/emails/0/message_id", "messageId"), "data/emails/0: additionalProperties 'messageId' not allowed"},
 		{"missing subject", EmailsCreated, del("data/emails/0/subject"), "data/emails/0: missing properties: 'subject'"},

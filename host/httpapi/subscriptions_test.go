@@ -191,7 +191,7 @@ func TestSubscribeAndReceive(t *testing.T) {
 
 	v, _ := events.NewValidator()
 	_, raw, _ := events.New(events.Metadata{Workflow: "invoices", RunID: "r1", ItemID: "1", BlockID: "b"}, events.EmailsCreated,
-		map[string]any{"emails": []map[string]any{{"to": []string{"ada@example.com"}, "subject": "Hi", "message_id": "<1@x>"}}})
+		map[string]any{"emails": []map[string]any{{"to": "ada@example.com", "subject": "Hi", "message_id": "<1@x>"}}})
 	id, err := events.NewPublisher(a.bus.JS, v).Publish(ctx, raw)
 	if err != nil {
 		t.Fatal(err)

@@ -167,7 +167,7 @@ func (b *Block) one(ctx context.Context, it sdk.Item) sdk.Result {
 			return sdk.Result{Skipped: true, Outputs: map[string]any{"reason": why}}
 		}
 	}
-	m, to, err := b.message(with, scope)
+	m, lists, err := b.message(with, scope)
 	if err != nil {
 		return sdk.Result{Err: fmt.Errorf("email: %w", err)}
 	}
@@ -176,29 +176,43 @@ func (b *Block) one(ctx context.Context, it sdk.Item) sdk.Result {
 	if err != nil {
 		return sdk.Result{Err: sendError(err)}
 	}
-	ev, err := sdk.NewEvent("EMAILS_CREATED", map[string]any{
-		"emails": []map[string]any{{"to": bare(to), "subject": m.Subject, "message_id": id}},
-	})
+	to := lists[fieldTo]
+	ev, err := sdk.NewEvent("EMAILS_CREATED", map[string]any{"emails": []map[string]any{emailPayload(lists, m.Subject, id)}})
 	if err != nil {
 		return sdk.Result{Err: err}
 	}
 	return sdk.Result{Outputs: map[string]any{"message_id": id, "to": bare(to)}, Events: []sdk.EventData{ev}}
 }
 
-// message builds the item's mail from its resolved configuration,
+// emailPayload is one email of EMAILS_CREATED. "to" is one string, the
+// addresses joined by ", ", as in the payloads receivers were written
+// against; cc and bcc are lists, present only when the mail has them.
+func emailPayload(lists [5][]*mail.Address, subject, messageID string) map[string]any {
+	out := map[string]any{"to": strings.Join(bare(lists[fieldTo]), ", "), "subject": subject, "message_id": messageID}
+	if cc := lists[fieldCc]; len(cc) > 0 {
+		out["cc"] = bare(cc)
+	}
+	if bcc := lists[fieldBcc]; len(bcc) > 0 {
+		out["bcc"] = bare(bcc)
+	}
+	return out
+}
+
+// message builds the item's mail from its resolved configuration and
+// returns it with its address lists (indexed like addressFieldNames),
 // naming the `with:` field of any problem.
-func (b *Block) message(with config, scope tags.Scope) (sdk.Mail, []*mail.Address, error) {
+func (b *Block) message(with config, scope tags.Scope) (sdk.Mail, [5][]*mail.Address, error) {
 	var m sdk.Mail
 	var lists [5][]*mail.Address
 	for i, l := range addressFields(with) {
 		var err error
 		if lists[i], err = b.addrs[i].addresses(l, scope); err != nil {
-			return m, nil, err
+			return m, lists, err
 		}
 	}
 	to := lists[fieldTo]
 	if len(to) == 0 {
-		return m, nil, errors.New("to: no address for this item (the value is empty)")
+		return m, lists, errors.New("to: no address for this item (the value is empty)")
 	}
 	m.To, m.Cc, m.Bcc = formatted(to), formatted(lists[fieldCc]), formatted(lists[fieldBcc])
 	for _, f := range []struct {
@@ -210,24 +224,24 @@ func (b *Block) message(with config, scope tags.Scope) (sdk.Mail, []*mail.Addres
 		case 1:
 			*f.dst = l[0].String()
 		default:
-			return m, nil, fmt.Errorf("%s: %q holds %d addresses; give one", addressFieldNames[f.i], strings.Join(bare(l), ", "), len(l))
+			return m, lists, fmt.Errorf("%s: %q holds %d addresses; give one", addressFieldNames[f.i], strings.Join(bare(l), ", "), len(l))
 		}
 	}
 	if strings.ContainsAny(with.Subject, "\r\n") {
-		return m, nil, fmt.Errorf("subject: %q contains a line break (header injection refused)", with.Subject)
+		return m, lists, fmt.Errorf("subject: %q contains a line break (header injection refused)", with.Subject)
 	}
 	m.Subject, m.Text, m.HTML = with.Subject, with.Text, with.HTML
 	var err error
 	if b.html != nil {
 		scope.Escape = html.EscapeString
 		if m.HTML, err = b.html.Render(scope); err != nil {
-			return m, nil, fmt.Errorf("html_template: %v", err)
+			return m, lists, fmt.Errorf("html_template: %v", err)
 		}
 	}
 	if m.Attachments, err = attachments(with.Attach, scope.Blocks); err != nil {
-		return m, nil, err
+		return m, lists, err
 	}
-	return m, to, nil
+	return m, lists, nil
 }
 
 // attachments lists the documents the attach blocks made for this item.

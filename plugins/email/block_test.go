@@ -127,13 +127,13 @@ func TestProcessSends(t *testing.T) {
 	validateEvent(t, res.Events[0])
 	var data struct {
 		Emails []struct {
-			To        []string `json:"to"`
-			Subject   string   `json:"subject"`
-			MessageID string   `json:"message_id"`
+			To        string `json:"to"`
+			Subject   string `json:"subject"`
+			MessageID string `json:"message_id"`
 		} `json:"emails"`
 	}
 	_ = json.Unmarshal(res.Events[0].Data, &data)
-	if len(data.Emails) != 1 || strings.Join(data.Emails[0].To, ",") != "ada@example.com" || data.Emails[0].MessageID != "<1@test.localhost>" || data.Emails[0].Subject != "Invoice for Ada" {
+	if len(data.Emails) != 1 || data.Emails[0].To != "ada@example.com" || data.Emails[0].MessageID != "<1@test.localhost>" || data.Emails[0].Subject != "Invoice for Ada" {
 		t.Errorf("event data: %s", res.Events[0].Data)
 	}
 	if res.Outputs["message_id"] != "<1@test.localhost>" {

@@ -228,9 +228,9 @@ func TestEndToEndOverSMTP(t *testing.T) {
 		}
 		var data struct {
 			Emails []struct {
-				To        []string `json:"to"`
-				Subject   string   `json:"subject"`
-				MessageID string   `json:"message_id"`
+				To        string `json:"to"`
+				Subject   string `json:"subject"`
+				MessageID string `json:"message_id"`
 			} `json:"emails"`
 		}
 		if err := json.Unmarshal(emails[0].Data, &data); err != nil || len(data.Emails) != 1 {
@@ -240,7 +240,7 @@ func TestEndToEndOverSMTP(t *testing.T) {
 		if e.MessageID == "" || e.MessageID != msg.Header.Get("Message-Id") {
 			t.Errorf("event message_id %q, Message-ID received %q", e.MessageID, msg.Header.Get("Message-Id"))
 		}
-		if !slices.Equal(e.To, []string{"zoe@example.com"}) || e.Subject != "Rechnung für Zoë <b>Ångström</b>" {
+		if e.To != "zoe@example.com" || e.Subject != "Rechnung für Zoë <b>Ångström</b>" {
 			t.Errorf("event: %+v", e)
 		}
 		if out := env.checkpoint(t, sum.RunID, "1", "mail"); out["message_id"] != e.MessageID {
