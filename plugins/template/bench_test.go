@@ -301,3 +301,16 @@ func BenchmarkForm(b *testing.B) {
 		report(b, b.N, start)
 	})
 }
+
+// letterFields are the README letter's values for Zoë.
+func letterFields() map[string]any {
+	return map[string]any{
+		"First Name": "Zoë", "Last Name": "Ångström", "Email": "zoe.angstrom@example.com", "Company": "Nordic Optics AB",
+		"Amount": "980.50", "Due Date": "2026-03-05", "Country": "Sweden",
+	}
+}
+
+// BenchmarkMarkdownLetter is the README's letter (two pages, logo, table).
+func BenchmarkMarkdownLetter(b *testing.B) {
+	benchBlock(b, "../../examples/templates", map[string]any{"template": "letter.md"}, letterFields())
+}

@@ -203,7 +203,7 @@ func missingWarning(template string, missing []rune) string {
 		}
 		fmt.Fprintf(&b, "%q (U+%04X)", r, r)
 	}
-	return fmt.Sprintf("template %s: no font has %s, drawn as \uFFFD; install a TrueType font that has them (fonts-droid-fallback for Chinese and Japanese, fonts-symbola for symbols; emoji beyond U+FFFF cannot be embedded)", template, b.String())
+	return fmt.Sprintf("template %s: no font has %s, drawn as \uFFFD; install a TrueType font that has them (fonts-droid-fallback for Chinese and Japanese, fonts-symbola for symbols and emoji)", template, b.String())
 }
 
 // decodeLists returns fields where each named field holding a JSON array

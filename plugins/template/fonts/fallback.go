@@ -26,8 +26,7 @@ import (
 
 // Fallback returns the first fallback face that has every rune of rs,
 // looking for more fonts through fontconfig when the ones known so far
-// lack some; nil when no font on the machine has them all. Runes beyond
-// the Basic Multilingual Plane are never found (see Face.Has).
+// lack some; nil when no font on the machine has them all.
 func Fallback(rs []rune) *Face {
 	return system.find(rs)
 }
@@ -52,7 +51,7 @@ func (fb *fallbacks) find(rs []rune) *Face {
 	}
 	added := false
 	for _, r := range rs {
-		if r > 0xFFFF || fb.looked[r] || fb.has(r) {
+		if fb.looked[r] || fb.has(r) {
 			continue
 		}
 		if fb.looked == nil {
@@ -171,20 +170,3 @@ func fcList(r rune) []string {
 
 // fcMissingLogged is guarded by system.mu.
 var fcMissingLogged bool
-
-// Subset returns f with its character map cut down to rs (the runes of rs
-// f has), for embedding: the PDF writer processes a font's whole character
-// map for every document, and a CJK font maps tens of thousands of
-// characters. Measuring stays with f. Subset returns f itself when the
-// map cannot be cut.
-func (f *Face) Subset(rs []rune) *Face {
-	keep := make(map[rune]bool, len(rs))
-	for _, r := range rs {
-		keep[r] = true
-	}
-	data, ok := cutCmap(f.Data, func(r rune) bool { return keep[r] })
-	if !ok {
-		return f
-	}
-	return &Face{Name: f.Name, Data: data}
-}

@@ -6,6 +6,8 @@
 // Face.Has says whether a face has a glyph for a rune, so a layout can
 // set what DejaVu cannot draw in a fallback font found on the machine
 // (Fallback), and replace what no font has instead of failing on it.
+// Face.Subset cuts a face down to the glyphs a document uses, for
+// embedding in a PDF.
 package fonts
 
 import (
@@ -32,39 +34,99 @@ var (
 	Mono    = &Face{Name: "DejaVuSansMono", Data: mono}
 )
 
-// Face is one embedded TrueType font.
+// Face is one TrueType font.
 type Face struct {
 	Name string
 	// Data is the TrueType file; callers must not modify it.
 	Data []byte
 
 	once   sync.Once
-	cover  *[0x10000 / 64]uint64 // runes of the Basic Multilingual Plane with a glyph
-	widths []uint16              // advance width per rune, thousandths of an em
+	bmp    []uint16        // glyph id per rune of the Basic Multilingual Plane, 0 for none
+	astral map[rune]uint16 // glyph ids of runes beyond it (most emoji)
+	adv    []uint16        // advance width per glyph id, thousandths of an em
+	info   Metrics
 	err    error
+
+	runesOnce sync.Once
+	runeOf    []rune // the lowest rune each glyph draws, for text extraction
 
 	coreState
 }
 
-// Has reports whether the face has a glyph for r. Only the Basic
-// Multilingual Plane counts: the PDF writer cannot address glyphs of
-// characters beyond it (most emoji), so they are reported as missing.
-func (f *Face) Has(r rune) bool {
+// Metrics are the figures of a face a PDF font descriptor states, in
+// thousandths of an em.
+type Metrics struct {
+	Ascent, Descent, CapHeight       int
+	BBox                             [4]int // xMin, yMin, xMax, yMax
+	ItalicAngle                      float64
+	UnderlinePos, UnderlineThickness int
+	Glyphs                           int // glyphs in the font
+}
+
+// Has reports whether the face has a glyph for r.
+func (f *Face) Has(r rune) bool { return f.Glyph(r) != 0 }
+
+// Glyph is the glyph id of r, 0 (the missing glyph) for a rune the face
+// lacks.
+func (f *Face) Glyph(r rune) uint16 {
 	f.once.Do(f.load)
-	if f.cover == nil || r < 0 || r > 0xFFFF {
-		return false
+	switch {
+	case r >= 0 && int(r) < len(f.bmp):
+		return f.bmp[r]
+	case r > 0xFFFF:
+		return f.astral[r]
 	}
-	return f.cover[r/64]&(1<<(uint(r)%64)) != 0
+	return 0
 }
 
 // Width is the advance width of r in thousandths of the font size, 0 for a
 // rune the face lacks.
 func (f *Face) Width(r rune) int {
-	f.once.Do(f.load)
-	if r < 0 || int(r) >= len(f.widths) {
+	g := f.Glyph(r)
+	if g == 0 {
 		return 0
 	}
-	return int(f.widths[r])
+	return int(f.adv[g])
+}
+
+// GlyphWidth is the advance width of glyph g in thousandths of the font
+// size.
+func (f *Face) GlyphWidth(g uint16) int {
+	f.once.Do(f.load)
+	if int(g) >= len(f.adv) {
+		return 0
+	}
+	return int(f.adv[g])
+}
+
+// Metrics returns the face's figures for a font descriptor.
+func (f *Face) Metrics() Metrics {
+	f.once.Do(f.load)
+	return f.info
+}
+
+// Rune is the lowest rune that glyph g draws, 0 for none: what a PDF
+// reader extracts for the glyph.
+func (f *Face) Rune(g uint16) rune {
+	f.once.Do(f.load)
+	f.runesOnce.Do(func() {
+		f.runeOf = make([]rune, len(f.adv))
+		set := func(r rune, g uint16) {
+			if int(g) < len(f.runeOf) && g != 0 && (f.runeOf[g] == 0 || r < f.runeOf[g]) {
+				f.runeOf[g] = r
+			}
+		}
+		for r, g := range f.bmp {
+			set(rune(r), g)
+		}
+		for r, g := range f.astral {
+			set(r, g)
+		}
+	})
+	if int(g) >= len(f.runeOf) {
+		return 0
+	}
+	return f.runeOf[g]
 }
 
 // Err reports a font file that could not be read; it is nil for the
@@ -75,52 +137,77 @@ func (f *Face) Err() error {
 }
 
 func (f *Face) load() {
-	cover, widths, err := metrics(f.Data)
-	if err != nil {
+	if err := f.read(); err != nil {
+		f.bmp, f.astral, f.adv = nil, nil, nil
 		f.err = errors.New("font " + f.Name + ": " + err.Error())
-		return
 	}
-	f.cover, f.widths = cover, widths
 }
 
 var errMetrics = errors.New("no usable horizontal metrics")
 
-// metrics reads which runes the font covers and how wide each one is.
-func metrics(ttf []byte) (*[0x10000 / 64]uint64, []uint16, error) {
+// read parses the character map, the advance widths and the figures of
+// the font.
+func (f *Face) read() error {
+	ttf := f.Data
+	be := binary.BigEndian
 	head, ok := table(ttf, "head")
-	if !ok || len(head) < 20 {
-		return nil, nil, errMetrics
+	if !ok || len(head) < 54 {
+		return errMetrics
 	}
-	unitsPerEm := int(binary.BigEndian.Uint16(head[18:]))
+	unitsPerEm := int(be.Uint16(head[18:]))
 	hhea, ok := table(ttf, "hhea")
-	if !ok || len(hhea) < 36 || unitsPerEm == 0 {
-		return nil, nil, errMetrics
+	maxp, okp := table(ttf, "maxp")
+	if !ok || !okp || len(hhea) < 36 || len(maxp) < 6 || unitsPerEm == 0 {
+		return errMetrics
 	}
-	long := int(binary.BigEndian.Uint16(hhea[34:]))
+	long := int(be.Uint16(hhea[34:]))
+	glyphs := int(be.Uint16(maxp[4:]))
 	hmtx, ok := table(ttf, "hmtx")
-	if !ok || long == 0 || len(hmtx) < 4*long {
-		return nil, nil, errMetrics
+	if !ok || long == 0 || len(hmtx) < 4*long || glyphs == 0 {
+		return errMetrics
 	}
-	advance := func(glyph uint32) uint16 {
-		g := int(glyph)
-		if g >= long {
-			g = long - 1 // the last advance repeats for the rest
+	scale := func(v int) int {
+		if v < 0 {
+			return -((-v*1000 + unitsPerEm/2) / unitsPerEm)
 		}
-		a := int(binary.BigEndian.Uint16(hmtx[4*g:]))
-		return uint16((a*1000 + unitsPerEm/2) / unitsPerEm)
+		return (v*1000 + unitsPerEm/2) / unitsPerEm
 	}
-	var cover [0x10000 / 64]uint64
-	widths := make([]uint16, 0x10000)
-	err := walkCmap(ttf, func(r, glyph uint32) {
-		if r <= 0xFFFF && glyph != 0 {
-			cover[r/64] |= 1 << (r % 64)
-			widths[r] = advance(glyph)
+	f.adv = make([]uint16, glyphs)
+	for g := range glyphs {
+		a := int(be.Uint16(hmtx[4*min(g, long-1):]))
+		f.adv[g] = uint16(scale(a))
+	}
+	s16 := func(b []byte, at int) int { return int(int16(be.Uint16(b[at:]))) }
+	m := Metrics{
+		Ascent: scale(s16(hhea, 4)), Descent: scale(s16(hhea, 6)),
+		BBox:   [4]int{scale(s16(head, 36)), scale(s16(head, 38)), scale(s16(head, 40)), scale(s16(head, 42))},
+		Glyphs: glyphs,
+	}
+	m.CapHeight = m.Ascent
+	if os2, ok := table(ttf, "OS/2"); ok && len(os2) >= 90 && be.Uint16(os2) >= 2 {
+		m.CapHeight = scale(s16(os2, 88))
+	}
+	if post, ok := table(ttf, "post"); ok && len(post) >= 12 {
+		m.ItalicAngle = float64(int32(be.Uint32(post[4:]))) / 65536
+		m.UnderlinePos, m.UnderlineThickness = scale(s16(post, 8)), scale(s16(post, 10))
+	}
+	f.info = m
+	f.bmp = make([]uint16, 0x10000)
+	return walkCmap(ttf, func(r, glyph uint32) {
+		if glyph == 0 || int(glyph) >= glyphs {
+			return
+		}
+		if r <= 0xFFFF {
+			f.bmp[r] = uint16(glyph)
+			return
+		}
+		if r <= 0x10FFFF {
+			if f.astral == nil {
+				f.astral = map[rune]uint16{}
+			}
+			f.astral[rune(r)] = uint16(glyph)
 		}
 	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return &cover, widths, nil
 }
 
 var errCmap = errors.New("no usable Unicode cmap")
@@ -204,7 +291,10 @@ func walkFormat12(sub []byte, set func(r, glyph uint32)) error {
 		start := binary.BigEndian.Uint32(sub[at:])
 		end := binary.BigEndian.Uint32(sub[at+4:])
 		glyph := binary.BigEndian.Uint32(sub[at+8:])
-		for c := start; c <= end && c <= 0xFFFF; c++ {
+		if end > 0x10FFFF || end < start {
+			continue
+		}
+		for c := start; c <= end; c++ {
 			set(c, glyph+(c-start))
 		}
 	}

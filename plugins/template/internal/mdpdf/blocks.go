@@ -5,9 +5,10 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/go-pdf/fpdf"
 	"github.com/yuin/goldmark/ast"
 	east "github.com/yuin/goldmark/extension/ast"
+
+	"github.com/paperflow/paperflow/plugins/template/internal/pdfwrite"
 )
 
 // Type sizes in points.
@@ -24,9 +25,6 @@ var headingSizes = [7]float64{0, 20, 16, 13.5, 12, 11, 10.5}
 func (d *doc) blocks(n ast.Node, left float64, depth int) {
 	for c := n.FirstChild(); c != nil && d.err == nil; c = c.NextSibling() {
 		d.block(c, left, depth)
-	}
-	if d.err == nil {
-		d.err = d.pdf.Error()
 	}
 }
 
@@ -66,10 +64,10 @@ func (d *doc) block(n ast.Node, left float64, depth int) {
 		d.ensure(bodySize)
 		d.flushMarker()
 		y := d.y + bodySize*0.5
-		d.pdf.SetDrawColor(160, 160, 160)
+		d.pdf.SetStrokeColor(pdfwrite.Color{160, 160, 160})
 		d.pdf.SetLineWidth(0.6)
 		d.pdf.Line(left, y, d.right, y)
-		d.pdf.SetDrawColor(0, 0, 0)
+		d.pdf.SetStrokeColor(black)
 		d.y += bodySize * 1.2
 	case *east.Table:
 		d.table(n, left)
@@ -220,11 +218,7 @@ func (d *doc) image(n *ast.Image, left float64) {
 		d.err = err
 		return
 	}
-	if !d.images[img.key] {
-		d.pdf.RegisterImageOptionsReader(img.key, fpdf.ImageOptions{ImageType: img.typ}, bytes.NewReader(img.data))
-		d.images[img.key] = true
-	}
-	w, h := float64(img.pxW)*72/96, float64(img.pxH)*72/96
+	w, h := float64(img.pic.Width)*72/96, float64(img.pic.Height)*72/96
 	if max := d.right - left; w > max {
 		w, h = max, h*max/w
 	}
@@ -233,6 +227,6 @@ func (d *doc) image(n *ast.Image, left float64) {
 	}
 	d.ensure(h)
 	d.flushMarker()
-	d.pdf.ImageOptions(img.key, left, d.y, w, h, false, fpdf.ImageOptions{ImageType: img.typ}, 0, "")
+	d.pdf.Image(img.pic, left, d.y, w, h)
 	d.y += h + 4
 }

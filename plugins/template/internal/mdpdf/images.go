@@ -11,16 +11,13 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/go-pdf/fpdf"
+	"github.com/paperflow/paperflow/plugins/template/internal/pdfwrite"
 )
 
-// image is one picture file, checked and read once.
+// image is one picture file, checked, read and made ready for PDF once.
 type image struct {
-	key    string // the cleaned path, also its name inside a PDF
-	data   []byte
-	typ    string // "PNG" or "JPG", as fpdf names them
-	pxW    int
-	pxH    int
+	key    string // the cleaned path
+	pic    *pdfwrite.Image
 	loadEr error
 }
 
@@ -88,29 +85,13 @@ func (c *imageCache) read(key string) *image {
 	if _, err := f.ReadAt(data, 0); err != nil {
 		return fail("%v", err)
 	}
-	cfg, format, err := stdimage.DecodeConfig(bytes.NewReader(data))
-	if err != nil {
+	if _, _, err := stdimage.DecodeConfig(bytes.NewReader(data)); err != nil {
 		return fail("not a PNG or JPEG picture (%v)", err)
 	}
-	switch format {
-	case "png":
-		img.typ = "PNG"
-	case "jpeg":
-		img.typ = "JPG"
-	default:
-		return fail("%s pictures are not supported; use PNG or JPEG", format)
+	pic, err := pdfwrite.NewImage(data)
+	if err != nil {
+		return fail("%v", err)
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return fail("empty picture")
-	}
-	img.data, img.pxW, img.pxH = data, cfg.Width, cfg.Height
-	// fpdf reads fewer PNG variants than the standard library (no
-	// interlacing, for one): try it here, once, instead of on each item.
-	probe := fpdf.New("P", "pt", "A4", "")
-	probe.RegisterImageOptionsReader(key, fpdf.ImageOptions{ImageType: img.typ}, bytes.NewReader(data))
-	if err := probe.Error(); err != nil {
-		img.data = nil
-		return fail("cannot be embedded: %v (save it again as a plain, non-interlaced PNG or a JPEG)", err)
-	}
+	img.pic = pic
 	return img
 }

@@ -5,9 +5,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/go-pdf/fpdf"
-
 	"github.com/paperflow/paperflow/plugins/template/fonts"
+	"github.com/paperflow/paperflow/plugins/template/internal/pdfwrite"
 )
 
 // style is a combination of text attributes.
@@ -22,22 +21,16 @@ const (
 )
 
 // face is the font a style is set in. Italic is the upright face slanted
-// when drawn (see drawLine), as DejaVu's own oblique faces are: a document
-// embeds at most the regular, bold and mono faces, and each embedded face
-// costs several milliseconds per document.
-// With core set, it is the core face (see fonts.Face.Core).
-func (s style) face(core bool) *fonts.Face {
-	f := fonts.Regular
+// when drawn (see drawLine), as DejaVu's own oblique faces are, so a
+// document embeds at most the regular, bold and mono faces.
+func (s style) face() *fonts.Face {
 	switch {
 	case s&code != 0:
-		f = fonts.Mono
+		return fonts.Mono
 	case s&bold != 0:
-		f = fonts.Bold
+		return fonts.Bold
 	}
-	if core {
-		return f.Core()
-	}
-	return f
+	return fonts.Regular
 }
 
 // slant is the angle of synthesised italics, DejaVu Sans Oblique's own.
@@ -79,8 +72,7 @@ type line struct {
 // doc is one PDF being written.
 type doc struct {
 	r    *Renderer
-	pdf  *fpdf.Fpdf
-	all  []byte // the whole Markdown
+	pdf  *pdfwrite.Doc
 	src  []byte // the part being laid out
 	err  error
 	left float64 // content box
@@ -89,18 +81,9 @@ type doc struct {
 	bottom float64
 	y float64 // top of the next thing to draw
 
-	loaded  map[*fonts.Face]bool
-	curFace *fonts.Face
-	curSize float64
-	curDeco string
-	color   [3]int
-
-	core    bool          // set in the core faces: the text needs no others
 	missing map[rune]bool // characters no face has, drawn as U+FFFD
-	text    []rune        // the document's characters DejaVu lacks; see runes
 	quotes  []float64     // x of the bar of each open block quote
 	marker  *listMark     // a list marker waiting for its item's first line
-	images  map[string]bool
 }
 
 // listMark is a bullet or number drawn beside the first line of an item.
@@ -111,18 +94,10 @@ type listMark struct {
 }
 
 func newDoc(r *Renderer) *doc {
-	pdf := fpdf.New("P", "pt", "A4", "")
-	pdf.SetMargins(margin, margin, margin)
-	pdf.SetAutoPageBreak(false, margin)
-	pdf.SetCreationDate(creationDate)
-	pdf.SetProducer("paperflow", false)
-	if r.opts.Title != "" {
-		pdf.SetTitle(r.opts.Title, true)
-	}
 	d := &doc{
-		r: r, pdf: pdf,
+		r:    r,
+		pdf:  pdfwrite.New(pdfwrite.Info{Title: r.opts.Title, Producer: "paperflow", Created: creationDate}),
 		left: margin, right: pageW - margin, top: margin, bottom: pageH - margin,
-		loaded: map[*fonts.Face]bool{}, images: map[string]bool{},
 	}
 	d.newPage()
 	return d
@@ -132,12 +107,11 @@ func (d *doc) newPage() {
 	if d.err != nil {
 		return
 	}
-	if d.pdf.PageNo() >= d.r.opts.MaxPages {
+	if d.pdf.PageCount() >= d.r.opts.MaxPages {
 		d.err = fmt.Errorf("%w: more than %d pages; shorten the text or the values", ErrTooLong, d.r.opts.MaxPages)
 		return
 	}
-	d.pdf.AddPage()
-	d.curFace, d.curSize, d.curDeco = nil, 0, ""
+	d.pdf.AddPage(pageW, pageH)
 	d.y = d.top
 }
 
@@ -145,53 +119,6 @@ func (d *doc) newPage() {
 func (d *doc) ensure(h float64) {
 	if d.y+h > d.bottom && d.y > d.top {
 		d.newPage()
-	}
-}
-
-// setFont selects a face, registering it with the PDF on first use: a
-// document embeds only the faces it uses.
-func (d *doc) setFont(f *fonts.Face, size float64, deco string) {
-	if f == d.curFace && size == d.curSize && deco == d.curDeco {
-		return
-	}
-	if !d.loaded[f] {
-		data := f.Data
-		if !isEmbedded(f) {
-			data = f.Subset(d.runes()).Data
-		}
-		d.pdf.AddUTF8FontFromBytes(f.Name, "", data)
-		d.loaded[f] = true
-	}
-	d.pdf.SetFont(f.Name, deco, size)
-	d.curFace, d.curSize, d.curDeco = f, size, deco
-}
-
-// isEmbedded tells the package's own faces from fallback ones.
-func isEmbedded(f *fonts.Face) bool {
-	return f == fonts.Regular || f == fonts.Bold || f == fonts.Mono || f == fonts.Regular.Core() || f == fonts.Bold.Core() || f == fonts.Mono.Core()
-}
-
-// runes lists the characters of the document that DejaVu lacks, the most a
-// fallback face draws in it; character references count too.
-func (d *doc) runes() []rune {
-	if d.text != nil {
-		return d.text
-	}
-	seen := map[rune]bool{}
-	d.text = []rune{}
-	for _, r := range unescape(d.all) {
-		if r > 0x7e && !seen[r] && !fonts.Regular.Has(r) {
-			seen[r] = true
-			d.text = append(d.text, r)
-		}
-	}
-	return d.text
-}
-
-func (d *doc) setColor(c [3]int) {
-	if c != d.color {
-		d.pdf.SetTextColor(c[0], c[1], c[2])
-		d.color = c
 	}
 }
 
@@ -231,7 +158,7 @@ func (d *doc) words(runs []run, size float64) []word {
 			pendingSpace = 0
 			continue
 		}
-		for _, s := range d.spans(r.st.face(d.core), r.text) {
+		for _, s := range d.spans(r.st.face(), r.text) {
 			f, t := s.face, s.text
 			for len(t) > 0 {
 				sp := strings.IndexByte(t, ' ')
@@ -391,9 +318,10 @@ func visual(ws []word) []word {
 }
 
 var (
-	black     = [3]int{0, 0, 0}
-	linkBlue  = [3]int{20, 70, 160}
-	codeShade = [3]int{243, 243, 243}
+	black     = pdfwrite.Color{0, 0, 0}
+	linkBlue  = pdfwrite.Color{20, 70, 160}
+	codeShade = pdfwrite.Color{243, 243, 243}
+	quoteGrey = pdfwrite.Color{190, 190, 190}
 )
 
 // drawLine draws a line with its baseline at y, starting at x.
@@ -401,37 +329,22 @@ func (d *doc) drawLine(l line, x, baseline, size float64) {
 	if d.marker != nil {
 		m := d.marker
 		d.marker = nil
-		d.setColor(black)
-		f := style(0).face(d.core)
-		d.setFont(f, m.size, "")
-		d.pdf.Text(m.right-width(f, m.text, m.size), baseline, m.text)
+		f := style(0).face()
+		d.pdf.Text(m.right-width(f, m.text, m.size), baseline, m.text, pdfwrite.TextStyle{Face: f, Size: m.size, Color: black})
 	}
 	for _, w := range visual(l.words) {
 		x += w.space
 		for _, p := range w.pieces {
-			deco := ""
-			if p.st&strike != 0 {
-				deco = "S"
-			}
+			st := pdfwrite.TextStyle{Face: p.face, Size: size, Color: black, Strike: p.st&strike != 0}
 			if p.href != "" {
-				deco += "U"
-				d.setColor(linkBlue)
-			} else {
-				d.setColor(black)
+				st.Color, st.Underline = linkBlue, true
 			}
-			d.setFont(p.face, size, deco)
 			if p.st&italic != 0 && p.st&code == 0 {
-				// The font is selected above, outside the saved graphics
-				// state, so it outlives the transformation.
-				d.pdf.TransformBegin()
-				d.pdf.TransformSkewX(slant, x, baseline)
-				d.pdf.Text(x, baseline, p.text)
-				d.pdf.TransformEnd()
-			} else {
-				d.pdf.Text(x, baseline, p.text)
+				st.Slant = slant
 			}
+			d.pdf.Text(x, baseline, p.text, st)
 			if p.href != "" {
-				d.pdf.LinkString(x, baseline-size, p.w, size*1.2, p.href)
+				d.pdf.Link(x, baseline-size, p.w, size*1.2, p.href)
 			}
 			x += p.w
 		}
@@ -449,8 +362,8 @@ func (d *doc) paragraph(runs []run, left, size, lead float64, shade bool) {
 		}
 		d.ensure(lh)
 		if shade {
-			d.pdf.SetFillColor(codeShade[0], codeShade[1], codeShade[2])
-			d.pdf.Rect(left-4, d.y, d.right-left+8, lh, "F")
+			d.pdf.SetFillColor(codeShade)
+			d.pdf.Rect(left-4, d.y, d.right-left+8, lh, pdfwrite.Fill)
 		}
 		d.quoteBars(lh)
 		d.drawLine(l, left, d.y+size*0.93+(lh-size*1.17)/2, size)
@@ -463,11 +376,11 @@ func (d *doc) quoteBars(h float64) {
 	if len(d.quotes) == 0 {
 		return
 	}
-	d.pdf.SetDrawColor(190, 190, 190)
+	d.pdf.SetStrokeColor(quoteGrey)
 	d.pdf.SetLineWidth(2)
 	for _, x := range d.quotes {
 		d.pdf.Line(x, d.y, x, d.y+h)
 	}
 	d.pdf.SetLineWidth(0.6)
-	d.pdf.SetDrawColor(0, 0, 0)
+	d.pdf.SetStrokeColor(black)
 }

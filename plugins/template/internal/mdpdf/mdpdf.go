@@ -8,17 +8,18 @@
 // faces slanted, as DejaVu's obliques are, so a document embeds at most
 // three faces. Characters DejaVu lacks (Chinese, Japanese, Korean, many
 // emoji) are set in fallback fonts found on the machine (fonts.Fallback),
-// embedded as subsets like DejaVu; a character no font has becomes U+FFFD
-// and Render reports it, so the caller can warn. Characters beyond the
-// Basic Multilingual Plane (most emoji faces such as U+1F600) cannot be
-// written by the PDF writer and are always reported. Right-to-left words
+// embedded as subsets like DejaVu, emoji beyond U+FFFF included; a
+// character no font has becomes U+FFFD and Render reports it, so the
+// caller can warn. Right-to-left words
 // are put in visual order, Arabic letters in their isolated forms (there
 // is no contextual shaping).
 // Nothing in the input makes Render panic or run away: a document longer
 // than Options.MaxPages is an error.
 //
 // Parsing is goldmark's (CommonMark with GitHub tables and strikethrough);
-// the layout is drawn with fpdf. Raw HTML is not rendered, except <br>.
+// the layout is written by package pdfwrite, which keeps font subsets and
+// pictures made for one document for the next. Raw HTML is not rendered,
+// except <br>.
 package mdpdf
 
 import (
@@ -106,8 +107,6 @@ var ErrTooLong = errors.New("document too long")
 // has (drawn as U+FFFD), in order, each once.
 func (r *Renderer) Render(src []byte) (pdf []byte, missing []rune, err error) {
 	d := newDoc(r)
-	d.all = src
-	d.core = fonts.Regular.Covers(string(src))
 	for i, chunk := range splitPages(src) {
 		if i > 0 {
 			d.newPage()
@@ -122,16 +121,15 @@ func (r *Renderer) Render(src []byte) (pdf []byte, missing []rune, err error) {
 	if d.err != nil {
 		return nil, nil, d.err
 	}
-	var out bytes.Buffer
-	out.Grow(32 << 10)
-	if err := d.pdf.Output(&out); err != nil {
+	out, err := d.pdf.Bytes()
+	if err != nil {
 		return nil, nil, fmt.Errorf("write PDF: %w", err)
 	}
 	for r := range d.missing {
 		missing = append(missing, r)
 	}
 	slices.Sort(missing)
-	return out.Bytes(), missing, nil
+	return out, missing, nil
 }
 
 // Page geometry in points: A4 with 20 mm margins.

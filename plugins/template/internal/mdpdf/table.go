@@ -5,6 +5,8 @@ import (
 
 	"github.com/yuin/goldmark/ast"
 	east "github.com/yuin/goldmark/extension/ast"
+
+	"github.com/paperflow/paperflow/plugins/template/internal/pdfwrite"
 )
 
 const (
@@ -125,17 +127,15 @@ func (d *doc) tableRow(row, header *tableRow, widths []float64, left, lh float64
 func (d *doc) rowPart(row *tableRow, from, count int, widths []float64, left, lh float64) {
 	h := rowHeight(count, lh)
 	x := left
-	d.pdf.SetDrawColor(170, 170, 170)
+	d.pdf.SetStrokeColor(pdfwrite.Color{170, 170, 170})
 	d.pdf.SetLineWidth(0.5)
+	paint := pdfwrite.Stroke
 	if row.header {
-		d.pdf.SetFillColor(236, 236, 236)
+		d.pdf.SetFillColor(pdfwrite.Color{236, 236, 236})
+		paint |= pdfwrite.Fill
 	}
 	for c, w := range widths {
-		if row.header {
-			d.pdf.Rect(x, d.y, w, h, "FD")
-		} else {
-			d.pdf.Rect(x, d.y, w, h, "D")
-		}
+		d.pdf.Rect(x, d.y, w, h, paint)
 		if c < len(row.cells) {
 			cl := row.cells[c]
 			for j := from; j < from+count && j < len(cl.lines); j++ {
@@ -153,7 +153,7 @@ func (d *doc) rowPart(row *tableRow, from, count int, widths []float64, left, lh
 		}
 		x += w
 	}
-	d.pdf.SetDrawColor(0, 0, 0)
+	d.pdf.SetStrokeColor(black)
 	d.y += h
 }
 

@@ -1,0 +1,215 @@
+package fonts
+
+import (
+	"encoding/binary"
+	"errors"
+	"slices"
+)
+
+// Subset returns a TrueType program with the glyphs listed (and the glyphs
+// they are built from) and no others, for embedding in a PDF. Glyph ids
+// stay as they are: the glyphs not kept are empty, and the font ends at
+// the highest id kept, so a PDF addresses glyphs by their ids in f
+// (Identity CID to glyph mapping). The program has no character map; a
+// PDF maps codes to glyphs itself.
+func (f *Face) Subset(glyphs []uint16) ([]byte, error) {
+	if err := f.Err(); err != nil {
+		return nil, err
+	}
+	ttf := f.Data
+	be := binary.BigEndian
+	head, _ := table(ttf, "head")
+	hhea, _ := table(ttf, "hhea")
+	maxp, _ := table(ttf, "maxp")
+	hmtx, _ := table(ttf, "hmtx")
+	loca, okLoca := table(ttf, "loca")
+	glyf, okGlyf := table(ttf, "glyf")
+	if !okLoca || !okGlyf {
+		return nil, errors.New("font " + f.Name + ": no TrueType outlines")
+	}
+	n := len(f.adv)
+	long := be.Uint16(head[50:]) != 0
+	if (long && len(loca) < 4*(n+1)) || (!long && len(loca) < 2*(n+1)) {
+		return nil, errors.New("font " + f.Name + ": short glyph index")
+	}
+	span := func(g int) (int, int) {
+		var a, b int
+		if long {
+			a, b = int(be.Uint32(loca[4*g:])), int(be.Uint32(loca[4*g+4:]))
+		} else {
+			a, b = 2*int(be.Uint16(loca[2*g:])), 2*int(be.Uint16(loca[2*g+2:]))
+		}
+		if a > b || b > len(glyf) {
+			return 0, 0
+		}
+		return a, b
+	}
+
+	// The glyphs to keep: those asked for, the missing glyph, and the
+	// components of composite glyphs, to any depth.
+	keep := make([]bool, n)
+	keep[0] = true
+	todo := []int{0}
+	for _, g := range glyphs {
+		if int(g) < n && !keep[g] {
+			keep[g] = true
+			todo = append(todo, int(g))
+		}
+	}
+	for len(todo) > 0 {
+		g := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		a, b := span(g)
+		for _, c := range components(glyf[a:b]) {
+			if int(c) < n && !keep[c] {
+				keep[c] = true
+				todo = append(todo, int(c))
+			}
+		}
+	}
+	last := 0
+	size := 0
+	for g := range n {
+		if keep[g] {
+			last = g
+			a, b := span(g)
+			size += (b - a + 3) &^ 3
+		}
+	}
+	count := last + 1
+
+	newGlyf := make([]byte, 0, size)
+	newLoca := make([]byte, 4*(count+1))
+	newHmtx := make([]byte, 4*count)
+	hlong := int(be.Uint16(hhea[34:]))
+	for g := range count {
+		be.PutUint32(newLoca[4*g:], uint32(len(newGlyf)))
+		if !keep[g] {
+			continue
+		}
+		a, b := span(g)
+		newGlyf = append(newGlyf, glyf[a:b]...)
+		for len(newGlyf)%4 != 0 {
+			newGlyf = append(newGlyf, 0)
+		}
+		// Advance and left side bearing; the rasteriser uses both.
+		var adv, lsb uint16
+		if g < hlong {
+			adv, lsb = be.Uint16(hmtx[4*g:]), be.Uint16(hmtx[4*g+2:])
+		} else {
+			adv = be.Uint16(hmtx[4*(hlong-1):])
+			if at := 4*hlong + 2*(g-hlong); at+2 <= len(hmtx) {
+				lsb = be.Uint16(hmtx[at:])
+			}
+		}
+		be.PutUint16(newHmtx[4*g:], adv)
+		be.PutUint16(newHmtx[4*g+2:], lsb)
+	}
+	be.PutUint32(newLoca[4*count:], uint32(len(newGlyf)))
+
+	newHead := slices.Clone(head)
+	be.PutUint32(newHead[8:], 0)  // checkSumAdjustment, set below
+	be.PutUint16(newHead[50:], 1) // long glyph offsets
+	newHhea := slices.Clone(hhea)
+	be.PutUint16(newHhea[34:], uint16(count))
+	newMaxp := slices.Clone(maxp)
+	be.PutUint16(newMaxp[4:], uint16(count))
+
+	tables := []struct {
+		tag  string
+		data []byte
+	}{
+		{"cvt ", nil}, {"fpgm", nil}, {"glyf", newGlyf}, {"head", newHead}, {"hhea", newHhea},
+		{"hmtx", newHmtx}, {"loca", newLoca}, {"maxp", newMaxp}, {"prep", nil},
+	}
+	for i := range tables {
+		if tables[i].data == nil {
+			tables[i].data, _ = table(ttf, tables[i].tag)
+		}
+	}
+	tables = slices.DeleteFunc(tables, func(t struct {
+		tag  string
+		data []byte
+	}) bool {
+		return t.data == nil
+	})
+	return assemble(tables), nil
+}
+
+// assemble writes a TrueType file of the tables, given sorted by tag, with
+// its directory and checksums.
+func assemble(tables []struct {
+	tag  string
+	data []byte
+}) []byte {
+	be := binary.BigEndian
+	nt := len(tables)
+	dirEnd := 12 + 16*nt
+	total := dirEnd
+	for _, t := range tables {
+		total += (len(t.data) + 3) &^ 3
+	}
+	out := make([]byte, dirEnd, total)
+	be.PutUint32(out[0:], 0x00010000)
+	be.PutUint16(out[4:], uint16(nt))
+	search, selector := 1, 0
+	for search*2 <= nt {
+		search *= 2
+		selector++
+	}
+	be.PutUint16(out[6:], uint16(16*search))
+	be.PutUint16(out[8:], uint16(selector))
+	be.PutUint16(out[10:], uint16(16*nt-16*search))
+	headAt := -1
+	for i, t := range tables {
+		at := len(out)
+		out = append(out, t.data...)
+		for len(out)%4 != 0 {
+			out = append(out, 0)
+		}
+		if t.tag == "head" {
+			headAt = at
+		}
+		rec := 12 + 16*i
+		copy(out[rec:], t.tag)
+		be.PutUint32(out[rec+4:], checksum(out[at:at+len(t.data)]))
+		be.PutUint32(out[rec+8:], uint32(at))
+		be.PutUint32(out[rec+12:], uint32(len(t.data)))
+	}
+	if headAt >= 0 {
+		be.PutUint32(out[headAt+8:], 0xB1B0AFBA-checksum(out))
+	}
+	return out
+}
+
+// components lists the glyphs a composite glyph is built from; none for a
+// simple glyph.
+func components(g []byte) []uint16 {
+	be := binary.BigEndian
+	if len(g) < 10 || int16(be.Uint16(g)) >= 0 {
+		return nil
+	}
+	var out []uint16
+	for at := 10; at+4 <= len(g); {
+		flags := be.Uint16(g[at:])
+		out = append(out, be.Uint16(g[at+2:]))
+		at += 4
+		if flags&0x0001 != 0 { // arguments are words
+			at += 4
+		} else {
+			at += 2
+		}
+		switch {
+		case flags&0x0008 != 0: // one scale
+			at += 2
+		case flags&0x0040 != 0: // x and y scales
+			at += 4
+		case flags&0x0080 != 0: // two by two
+			at += 8
+		}
+		if flags&0x0020 == 0 { // no more components
+			break
+		}
+	}
+	return out
+}
