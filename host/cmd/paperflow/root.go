@@ -231,6 +231,9 @@ func (c *config) mailTransport(log *slog.Logger) (mail.Transport, string, error)
 }
 
 func (c *config) openEngine(ctx context.Context, log *slog.Logger, listen string) (*bus.Bus, *engine.Engine, error) {
+	if err := c.makeDataDir(); err != nil {
+		return nil, nil, err
+	}
 	transport, mailFrom, err := c.mailTransport(log)
 	if err != nil {
 		return nil, nil, err
@@ -248,6 +251,16 @@ func (c *config) openEngine(ctx context.Context, log *slog.Logger, listen string
 		return nil, nil, err
 	}
 	return b, e, nil
+}
+
+// makeDataDir creates the data directory, private to its owner, for the
+// commands that keep things in it (serve.json, the outbox, the embedded
+// store) even when NATS is elsewhere.
+func (c *config) makeDataDir() error {
+	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
+		return fmt.Errorf("create the data directory %s: %w (set --data-dir or PAPERFLOW_DATA_DIR)", c.dataDir, err)
+	}
+	return nil
 }
 
 // inspectEngine is an engine on an open bus for commands that read or
