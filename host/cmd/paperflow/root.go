@@ -141,6 +141,8 @@ Quick start:
 	f.StringVar(&cfg.logLevel, "log-level", env("PAPERFLOW_LOG_LEVEL", "warn"), "log level: debug, info, warn, error [PAPERFLOW_LOG_LEVEL]")
 	hideDefaults(f, "api-token", "smtp", "nats")
 	root.AddCommand(newRunCmd(cfg), newValidateCmd(cfg), newPluginsCmd(cfg), newEventsCmd(cfg), newServeCmd(cfg), newOutboxCmd(cfg), newRunsCmd(cfg), newWebhooksCmd(cfg), newSignaturesCmd(cfg), newVersionCmd())
+	root.AddCommand(newBackupCmd(cfg))
+	root.AddCommand(newRestoreCmd(cfg))
 	return root
 }
 
