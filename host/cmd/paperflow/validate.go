@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/paperflow/paperflow/host/delivery"
 	"github.com/paperflow/paperflow/host/pluginhost"
 	"github.com/paperflow/paperflow/host/workflow"
 )
@@ -39,7 +40,7 @@ file:line:col: message. The exit code is 1 when any file has a problem.`,
 			for _, file := range args {
 				wf, problems := workflow.Load(file, cat, workflow.WithSecrets(secrets))
 				if len(problems) == 0 {
-					problems = configureProblems(ctx, cat, wf, file, log)
+					problems = configureProblems(ctx, cat, wf, file, secrets, log)
 				}
 				if ctx.Err() != nil {
 					return fmt.Errorf("validate: %w", context.Cause(ctx))
@@ -62,8 +63,10 @@ file:line:col: message. The exit code is 1 when any file has a problem.`,
 // configureProblems has every block of a valid workflow configure itself
 // (without Host services), in parallel, and reports what they refuse: what
 // a schema cannot say, such as a template with a broken tag or a tool a
-// block needs that is not installed.
-func configureProblems(ctx context.Context, cat *pluginhost.Catalog, wf *workflow.Workflow, file string, log *slog.Logger) workflow.Problems {
+// block needs that is not installed. A sink gets its `with:` with the
+// secrets resolved, as serve gives it (delivery.ResolveSecrets), so what
+// validate accepts serve runs.
+func configureProblems(ctx context.Context, cat *pluginhost.Catalog, wf *workflow.Workflow, file string, secrets workflow.Secrets, log *slog.Logger) workflow.Problems {
 	defs := append([]workflow.Block{wf.Source}, wf.Blocks...)
 	errs := make([]error, len(defs))
 	var wg sync.WaitGroup
@@ -76,7 +79,14 @@ func configureProblems(ctx context.Context, cat *pluginhost.Catalog, wf *workflo
 				errs[i] = err
 				return
 			}
-			errs[i] = pluginhost.CheckConfig(ctx, desc.Path, pluginhost.Instance{Workflow: wf.Name, BlockID: def.ID}, def.ConfigJSON(), wf.Dir, log)
+			with := def.ConfigJSON()
+			if def.Kind == workflow.KindSink {
+				if with, err = delivery.ResolveSecrets(with, secrets.Lookup); err != nil {
+					errs[i] = err
+					return
+				}
+			}
+			errs[i] = pluginhost.CheckConfig(ctx, desc.Path, pluginhost.Instance{Workflow: wf.Name, BlockID: def.ID}, with, wf.Dir, log)
 		}()
 	}
 	wg.Wait()
