@@ -7,4 +7,4 @@ package main
 
 import "github.com/paperflow/paperflow/plugins/sdk"
 
-func main() { sdk.Serve(&Derive{}) }
+func main() { sdk.Serve(func() sdk.Block { return &Derive{} }) }

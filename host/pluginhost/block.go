@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sethvargo/go-retry"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -29,9 +28,11 @@ type Spec struct {
 	PublicURL   string
 }
 
-// Block is a supervised block process: calls go to the current process;
-// when it has crashed, hung past the call timeout or stopped answering, it
-// is killed and restarted with backoff and the call is tried again.
+// Block is one instance of a block in a workflow (one workflow block id),
+// served by the shared process of its block binary. Calls go to that
+// process; when it has crashed, hung past the call timeout or stopped
+// answering, it is killed and restarted with backoff, the instance is
+// configured again and the call is tried again.
 type Block struct {
 	spec Spec
 	svc  Services
@@ -39,9 +40,13 @@ type Block struct {
 	// CallTimeout bounds one Process, Deliver or HTTP call; a call that
 	// exceeds it counts as a hung plugin.
 	CallTimeout time.Duration
+	// key tells this instance apart from the others on its process.
+	key  string
+	proc *shared
 
 	mu       sync.Mutex
-	proc     *Process
+	gen      uint64 // launch of proc this instance is configured on; 0: none
+	host     *hostService
 	restarts atomic.Int64
 	closed   bool
 }
@@ -63,93 +68,133 @@ type Caller interface {
 
 var _ Caller = (*Block)(nil)
 
-// Start launches and configures the block.
+// instanceSeq makes instance keys unique within the host, so two runs of
+// the same workflow configure two instances.
+var instanceSeq atomic.Uint64
+
+func instanceKey(in Instance) string {
+	return fmt.Sprintf("%s/%s#%d", in.Workflow, in.BlockID, instanceSeq.Add(1))
+}
+
+// Start configures a new instance of the block, on the process of its
+// binary: the first instance launches it, the others share it.
 func Start(ctx context.Context, spec Spec, svc Services, log *slog.Logger) (*Block, error) {
-	b := &Block{spec: spec, svc: svc, log: log.With("workflow", spec.Workflow, "block", spec.BlockID), CallTimeout: 60 * time.Second}
-	p, err := b.launch(ctx)
+	log = log.With("workflow", spec.Workflow, "block", spec.BlockID)
+	sh, err := processes.attach(ctx, spec.Path, spec.Uses, log)
 	if err != nil {
 		return nil, err
 	}
-	b.proc = p
+	b := &Block{spec: spec, svc: svc, log: log, CallTimeout: 60 * time.Second, key: instanceKey(spec.Instance), proc: sh}
+	if _, err := b.current(ctx); err != nil {
+		b.Close()
+		return nil, err
+	}
 	return b, nil
 }
 
-// Restarts counts how often the process was replaced.
+// Restarts counts how often this instance was configured again on a
+// replaced process.
 func (b *Block) Restarts() int64 { return b.restarts.Load() }
 
 // ID is the block id in its workflow.
 func (b *Block) ID() string { return b.spec.BlockID }
 
-func (b *Block) launch(ctx context.Context) (*Process, error) {
-	p, err := Launch(b.spec.Path, b.log)
-	if err != nil {
-		return nil, err
+// hostService is the Host service of one instance, served over the
+// broker of the process the instance is configured on.
+type hostService struct {
+	mu      sync.Mutex
+	srv     *grpc.Server
+	stopped bool
+}
+
+func (h *hostService) serve(s *grpc.Server) *grpc.Server {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.srv = s
+	if h.stopped {
+		s.Stop()
 	}
+	return s
+}
+
+func (h *hostService) stop() {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.stopped = true
+	if h.srv != nil {
+		h.srv.Stop()
+	}
+}
+
+// configure serves the instance its own Host service on p's broker and
+// configures it there.
+func (b *Block) configure(ctx context.Context, p *Process) error {
 	hs := &hostServer{in: b.spec.Instance, svc: b.svc, log: b.log}
+	host := &hostService{}
 	brokerID := p.Broker().NextId()
 	go p.Broker().AcceptAndServe(brokerID, func(opts []grpc.ServerOption) *grpc.Server {
 		// Documents travel whole in PutDocument/GetDocument: allow the
 		// document size limit, not gRPC's 4 MiB default.
 		s := grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes))...)
 		blockv1.RegisterHostServer(s, hs)
-		return s
+		return host.serve(s)
 	})
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	_, err = p.Block().Configure(cctx, &blockv1.ConfigureRequest{
+	_, err := p.Block().Configure(cctx, &blockv1.ConfigureRequest{
 		Workflow: b.spec.Workflow, BlockId: b.spec.BlockID, Config: b.spec.Config,
 		WorkflowDir: b.spec.WorkflowDir, HostBrokerId: brokerID, PublicUrl: b.spec.PublicURL,
+		Instance: b.key,
 	})
 	if err != nil {
-		p.Kill()
-		return nil, fmt.Errorf("block %s (%s): configure: %s", b.spec.BlockID, b.spec.Uses, status.Convert(err).Message())
+		host.stop()
+		return err
 	}
-	return p, nil
+	b.host.stop() // the one served on a process that is gone
+	b.host = host
+	return nil
 }
 
-// current returns a live process, restarting a dead one with backoff.
+// current returns a live process on which this instance is configured:
+// it restarts a dead process (with backoff, once for all its instances)
+// and configures the instance again on a new one.
 func (b *Block) current(ctx context.Context) (*Process, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed {
-		return nil, errors.New("block closed")
-	}
-	if b.proc != nil && !b.proc.Exited() {
-		return b.proc, nil
-	}
-	if b.proc != nil {
-		b.proc.Kill()
-		b.proc = nil
-	}
-	backoff := retry.WithMaxRetries(8, retry.WithCappedDuration(5*time.Second, retry.NewExponential(100*time.Millisecond)))
-	err := retry.Do(ctx, backoff, func(ctx context.Context) error {
-		p, err := b.launch(ctx)
-		if err != nil {
-			b.log.Warn("restarting block failed", "err", err)
-			return retry.RetryableError(err)
+	for attempt := 1; ; attempt++ {
+		if b.closed {
+			return nil, errors.New("block closed")
 		}
-		b.proc = p
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("block %s: restart failed: %w", b.spec.BlockID, err)
+		p, gen, err := b.proc.get(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("block %s: %w", b.spec.BlockID, err)
+		}
+		if gen == b.gen {
+			return p, nil
+		}
+		err = b.configure(ctx, p)
+		if err == nil {
+			if b.gen != 0 {
+				b.restarts.Add(1)
+				b.log.Info("block configured again on a restarted process", "uses", b.spec.Uses, "restarts", b.restarts.Load())
+			}
+			b.gen = gen
+			return p, nil
+		}
+		if !processFailed(ctx, p, err) || attempt >= MaxCallAttempts {
+			return nil, fmt.Errorf("block %s (%s): configure: %s", b.spec.BlockID, b.spec.Uses, status.Convert(err).Message())
+		}
+		b.proc.discard(p)
 	}
-	b.restarts.Add(1)
-	metrics.PluginRestarted(b.spec.Uses)
-	b.log.Info("block restarted", "uses", b.spec.Uses, "restarts", b.restarts.Load())
-	return b.proc, nil
 }
 
 // discard kills p if it is still the current process, so the next call
-// starts a fresh one.
-func (b *Block) discard(p *Process) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.proc == p {
-		p.Kill()
-		b.proc = nil
-	}
-}
+// starts a fresh one. Every instance on p is affected: their calls in
+// flight fail and are retried on the new process.
+func (b *Block) discard(p *Process) { b.proc.discard(p) }
 
 // processFailed says whether err means the process (not the block's
 // logic) failed: it crashed, hung, or the connection broke.
@@ -189,6 +234,9 @@ func call[T any](ctx context.Context, b *Block, what string, f func(ctx context.
 		}
 		lastErr = err
 		b.log.Warn("block process failed; restarting and retrying", "op", what, "attempt", attempt, "err", status.Convert(err).Message())
+		// A hung call kills the process shared by every instance of this
+		// block binary: their calls in flight fail too and are retried the
+		// same way on the restarted process.
 		b.discard(p)
 	}
 	return zero, &CallError{Block: b.spec.BlockID, Op: what, Msg: status.Convert(lastErr).Message(), Retryable: true}
@@ -210,7 +258,7 @@ func (e *CallError) Error() string { return fmt.Sprintf("block %s: %s: %s", e.Bl
 // Process runs a step over a batch of items.
 func (b *Block) Process(ctx context.Context, items []*blockv1.Item) ([]*blockv1.ItemResult, error) {
 	resp, err := call(ctx, b, metrics.CallProcess, func(ctx context.Context, c blockv1.BlockClient) (*blockv1.ProcessResponse, error) {
-		return c.Process(ctx, &blockv1.ProcessRequest{Items: items}, bigMessages...)
+		return c.Process(ctx, &blockv1.ProcessRequest{Items: items, Instance: b.key}, bigMessages...)
 	})
 	if err != nil {
 		return nil, err
@@ -224,7 +272,7 @@ func (b *Block) Process(ctx context.Context, items []*blockv1.Item) ([]*blockv1.
 // Deliver hands a sink a batch of events.
 func (b *Block) Deliver(ctx context.Context, events []*blockv1.Event) ([]*blockv1.DeliveryResult, error) {
 	resp, err := call(ctx, b, metrics.CallDeliver, func(ctx context.Context, c blockv1.BlockClient) (*blockv1.DeliverResponse, error) {
-		return c.Deliver(ctx, &blockv1.DeliverRequest{Events: events}, bigMessages...)
+		return c.Deliver(ctx, &blockv1.DeliverRequest{Events: events, Instance: b.key}, bigMessages...)
 	})
 	if err != nil {
 		return nil, err
@@ -234,6 +282,7 @@ func (b *Block) Deliver(ctx context.Context, events []*blockv1.Event) ([]*blockv
 
 // ServeHTTP forwards one HTTP request to the block.
 func (b *Block) ServeHTTP(ctx context.Context, req *blockv1.HTTPRequest) (*blockv1.HTTPResponse, error) {
+	req.Instance = b.key
 	return call(ctx, b, "http", func(ctx context.Context, c blockv1.BlockClient) (*blockv1.HTTPResponse, error) {
 		return c.ServeHTTP(ctx, req, bigMessages...)
 	})
@@ -242,7 +291,7 @@ func (b *Block) ServeHTTP(ctx context.Context, req *blockv1.HTTPRequest) (*block
 // Scheduled delivers a due callback.
 func (b *Block) Scheduled(ctx context.Context, key string, payload []byte) error {
 	_, err := call(ctx, b, "scheduled", func(ctx context.Context, c blockv1.BlockClient) (*blockv1.ScheduledResponse, error) {
-		return c.Scheduled(ctx, &blockv1.ScheduledRequest{Key: key, Payload: payload})
+		return c.Scheduled(ctx, &blockv1.ScheduledRequest{Key: key, Payload: payload, Instance: b.key})
 	})
 	return err
 }
@@ -280,7 +329,7 @@ func (e *consumerError) Error() string { return e.err.Error() }
 func (b *Block) readOnce(ctx context.Context, p *Process, runID string, read *int64, fn func([]*blockv1.Item) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := p.Block().Read(ctx, &blockv1.ReadRequest{RunId: runID, Skip: *read})
+	stream, err := p.Block().Read(ctx, &blockv1.ReadRequest{RunId: runID, Skip: *read, Instance: b.key})
 	if err != nil {
 		return err
 	}
@@ -301,23 +350,29 @@ func (b *Block) readOnce(ctx context.Context, p *Process, runID string, read *in
 	}
 }
 
-// Close kills the process.
+// Close drops the instance; the process ends with its last instance.
 func (b *Block) Close() {
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
 	b.closed = true
-	if b.proc != nil {
-		b.proc.Kill()
-		b.proc = nil
+	b.host.stop()
+	configured := b.gen
+	b.mu.Unlock()
+	if p, gen, last := processes.detach(b.proc); !last && p != nil && configured == gen {
+		// Others still use the process: have it drop this instance. A
+		// process that does not answer is not worth waiting for.
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, _ = p.Block().Release(ctx, &blockv1.ReleaseRequest{Instance: b.key})
+		}()
 	}
 }
 
 // KillProcess kills the current process without telling the supervisor,
-// as a crash would; the next call restarts it. For tests and drills.
-func (b *Block) KillProcess() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.proc != nil {
-		b.proc.Kill()
-	}
-}
+// as a crash would; every instance on it restarts it on its next call.
+// For tests and drills.
+func (b *Block) KillProcess() { b.proc.killCurrent() }

@@ -17,30 +17,41 @@ type Catalog struct {
 	Log      *slog.Logger
 
 	mu    sync.Mutex
-	known map[string]describeResult
+	known map[string]*describeResult
 }
 
+// describeResult is one block's answer; done is closed once it is in.
 type describeResult struct {
+	done chan struct{}
 	desc Description
 	err  error
 }
 
-// Describe returns the description of the block named uses.
+// Describe returns the description of the block named uses. Concurrent
+// callers for one block wait for one answer, so a workflow using a block
+// many times starts it once to ask.
 func (c *Catalog) Describe(ctx context.Context, uses string) (Description, error) {
 	c.mu.Lock()
-	if r, ok := c.known[uses]; ok {
-		c.mu.Unlock()
-		return r.desc, r.err
+	r, ok := c.known[uses]
+	if !ok {
+		if c.known == nil {
+			c.known = map[string]*describeResult{}
+		}
+		r = &describeResult{done: make(chan struct{})}
+		c.known[uses] = r
 	}
 	c.mu.Unlock()
-	desc, err := c.describe(ctx, uses)
-	c.mu.Lock()
-	if c.known == nil {
-		c.known = map[string]describeResult{}
+	if ok {
+		select {
+		case <-r.done:
+			return r.desc, r.err
+		case <-ctx.Done():
+			return Description{}, ctx.Err()
+		}
 	}
-	c.known[uses] = describeResult{desc, err}
-	c.mu.Unlock()
-	return desc, err
+	r.desc, r.err = c.describe(ctx, uses)
+	close(r.done)
+	return r.desc, r.err
 }
 
 func (c *Catalog) describe(ctx context.Context, uses string) (Description, error) {

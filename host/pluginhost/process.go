@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -131,6 +132,7 @@ func (p *Process) Describe(ctx context.Context) (Description, error) {
 	return Description{
 		Name: d.Name, Kind: sdk.KindFromProto(d.Kind), Version: d.Version, Description: d.Description,
 		ConfigSchema: d.ConfigSchema, Events: d.Events, HasRoutes: d.HasRoutes, Path: p.Path,
+		MultiInstance: d.MultiInstance,
 	}, nil
 }
 
@@ -142,12 +144,84 @@ type Description struct {
 	Events                     []string
 	HasRoutes                  bool
 	Path                       string
+	// MultiInstance: one process serves every instance of the block.
+	MultiInstance bool
 }
 
-// CheckConfig starts the block at path and has it configure itself with
-// config, without Host services, to find what its schema cannot say (a
-// template with a broken tag, a tool it needs that is not installed).
-func CheckConfig(ctx context.Context, path string, in Instance, config []byte, workflowDir string, log *slog.Logger) error {
+// Checker has blocks configure themselves without Host services, to find
+// what their schema cannot say (a template with a broken tag, a tool a
+// block needs that is not installed). It keeps one process per block
+// binary for all its checks, until Close.
+type Checker struct {
+	log *slog.Logger
+
+	mu   sync.Mutex
+	held map[string]*shared
+}
+
+// NewChecker returns a Checker that logs to log.
+func NewChecker(log *slog.Logger) *Checker {
+	return &Checker{log: log, held: map[string]*shared{}}
+}
+
+// Check configures the block at path with config as instance in, and
+// drops the instance again.
+func (c *Checker) Check(ctx context.Context, path string, in Instance, config []byte, workflowDir string) error {
+	s, err := c.hold(ctx, path)
+	if err != nil {
+		return err
+	}
+	if !s.multi {
+		return checkAlone(ctx, path, in, config, workflowDir, c.log)
+	}
+	p, _, err := s.get(ctx)
+	if err != nil {
+		return err
+	}
+	key := instanceKey(in)
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_, err = p.Block().Configure(cctx, &blockv1.ConfigureRequest{
+		Workflow: in.Workflow, BlockId: in.BlockID, Config: config, WorkflowDir: workflowDir, Instance: key,
+	})
+	if err != nil {
+		if processFailed(ctx, p, err) {
+			s.discard(p)
+		}
+		return errors.New(status.Convert(err).Message())
+	}
+	_, _ = p.Block().Release(cctx, &blockv1.ReleaseRequest{Instance: key})
+	return nil
+}
+
+// hold attaches the checker to the process of the binary at path once.
+func (c *Checker) hold(ctx context.Context, path string) (*shared, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s := c.held[path]; s != nil {
+		return s, nil
+	}
+	s, err := processes.attach(ctx, path, filepath.Base(path), c.log)
+	if err != nil {
+		return nil, err
+	}
+	c.held[path] = s
+	return s, nil
+}
+
+// Close lets go of the processes; those no other instance uses end.
+func (c *Checker) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for path, s := range c.held {
+		processes.detach(s)
+		delete(c.held, path)
+	}
+}
+
+// checkAlone checks a block that serves one instance per process on a
+// process of its own.
+func checkAlone(ctx context.Context, path string, in Instance, config []byte, workflowDir string, log *slog.Logger) error {
 	p, err := Launch(path, log)
 	if err != nil {
 		return err

@@ -32,4 +32,4 @@ func (*Block) Process(_ context.Context, items []sdk.Item) []sdk.Result {
 	return make([]sdk.Result, len(items))
 }
 
-func main() { sdk.Serve(&Block{}) }
+func main() { sdk.Serve(func() sdk.Block { return &Block{} }) }

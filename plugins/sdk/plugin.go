@@ -34,15 +34,17 @@ const maxMessageBytes = 80 << 20
 const PluginName = "block"
 
 // GRPCPlugin connects go-plugin to the block protocol. The host uses it
-// with a nil Impl to get a client; Serve uses it with the author's block.
+// with a nil NewBlock to get a client; Serve uses it with the author's
+// constructor.
 type GRPCPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
-	Impl Block
+	// NewBlock makes one unconfigured block per instance.
+	NewBlock func() Block
 }
 
 // GRPCServer registers the block on the plugin's gRPC server.
 func (p *GRPCPlugin) GRPCServer(broker *plugin.GRPCBroker, s *grpc.Server) error {
-	blockv1.RegisterBlockServer(s, newBlockServer(p.Impl, broker))
+	blockv1.RegisterBlockServer(s, newBlockServer(p.NewBlock, broker))
 	return nil
 }
 
@@ -58,13 +60,17 @@ type Client struct {
 }
 
 // PluginMap is the go-plugin plugin set of a block process.
-func PluginMap(b Block) map[string]plugin.Plugin {
-	return map[string]plugin.Plugin{PluginName: &GRPCPlugin{Impl: b}}
+func PluginMap(newBlock func() Block) map[string]plugin.Plugin {
+	return map[string]plugin.Plugin{PluginName: &GRPCPlugin{NewBlock: newBlock}}
 }
 
-// Serve runs b as a block plugin. It returns only when the host ends the
+// Serve runs a block plugin. newBlock returns a new, unconfigured block:
+// the one process serves every instance of the block in its host (all the
+// workflows and block ids that use it), and Serve calls newBlock once per
+// instance, before its Configure. It returns only when the host ends the
 // process. Run by hand, it prints what the binary is and exits.
-func Serve(b Block) {
+func Serve(newBlock func() Block) {
+	b := newBlock()
 	if os.Getenv(Handshake.MagicCookieKey) != Handshake.MagicCookieValue {
 		d := b.Describe()
 		fmt.Fprintf(os.Stderr, "%s %s is a paperflow %s block (%s).\nIt is started by the paperflow host; put it in the plugin directory and use it in a workflow as `uses: %s`.\n",
@@ -74,7 +80,7 @@ func Serve(b Block) {
 	go exitWithHost(hostPID(), time.Second)
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
-		Plugins:         PluginMap(b),
+		Plugins:         PluginMap(newBlock),
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 			return grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(maxMessageBytes), grpc.MaxSendMsgSize(maxMessageBytes))...)
 		},
@@ -157,5 +163,9 @@ func ItemFromProto(p *blockv1.Item) Item {
 
 // InProcess serves b without a process boundary: the same conversions as
 // over gRPC, called directly. The host uses it to embed blocks and to
-// measure what the process boundary costs.
-func InProcess(b Block) blockv1.BlockServer { return newBlockServer(b, nil) }
+// measure what the process boundary costs. It serves one instance: b.
+func InProcess(b Block) blockv1.BlockServer {
+	s := newBlockServer(func() Block { return b }, nil)
+	s.only = b
+	return s
+}

@@ -2,9 +2,9 @@
 //
 // A block is a separate program that the paperflow host starts as a
 // hashicorp/go-plugin process and talks to over gRPC. Its main function is
-// one line:
+// one line, handing Serve a constructor of unconfigured blocks:
 //
-//	func main() { sdk.Serve(&myBlock{}) }
+//	func main() { sdk.Serve(func() sdk.Block { return &myBlock{} }) }
 //
 // # Lifecycle
 //
@@ -14,14 +14,22 @@
 //     Schema of its `with:` configuration and the event types it emits.
 //  2. Configure: the host hands over the block's `with:` (already validated
 //     against that schema) and a Host handle for documents, KV state, mail,
-//     events, schedules and logs. A process serves exactly one block of one
-//     workflow.
+//     events, schedules and logs. One process serves every instance of the
+//     block in its host (each workflow and block id that uses it): Serve
+//     makes a new value with the constructor for each instance and
+//     configures it once, so one value is one configured instance. Calls
+//     for different instances run concurrently; state shared between them
+//     (package variables) must be safe for that, and should be read-only.
 //  3. Use: Read (a Source), Process (a Step) or Deliver (a Sink), called in
 //     batches; ServeHTTP when the block implements http.Handler; Scheduled
 //     when the block implements Scheduler.
-//  4. The process is killed when the host is done with it, or restarted by
-//     the host's supervisor after a crash or a hang. A block therefore keeps
-//     no state of its own: whatever must survive goes through Host.KV.
+//  4. Release: the host drops an instance it is done with. The process is
+//     killed when its last instance is released, or restarted by the host's
+//     supervisor after a crash or a hang, after which every instance is
+//     configured again (a new value) before its next call. A block
+//     therefore keeps no state of its own: whatever must survive goes
+//     through Host.KV. The process also exits by itself when its host is
+//     gone, even if the host was killed.
 //
 // Item values are data. A block never evaluates text that came from an item
 // as a template or as code.

@@ -14,31 +14,48 @@ import (
 	"sync"
 
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"
 )
 
-// blockServer adapts an author's Block to the gRPC Block service.
+// blockServer adapts an author's Block to the gRPC Block service. One
+// process serves every instance of its block in a host: each Configure
+// makes a new Block value with newBlock, kept under the request's instance
+// key until Release.
 type blockServer struct {
 	blockv1.UnimplementedBlockServer
-	impl   Block
+	newBlock func() Block
+	// about answers Describe; it is never configured.
+	about  Block
 	broker *plugin.GRPCBroker
+	// only is the one block of an in-process server, whatever the key.
+	only Block
 
-	mu     sync.Mutex
-	config Config
+	mu        sync.RWMutex
+	instances map[string]*instance
 }
 
-func newBlockServer(impl Block, broker *plugin.GRPCBroker) *blockServer {
-	return &blockServer{impl: impl, broker: broker}
+// instance is one configured block of one workflow.
+type instance struct {
+	impl Block
+	// host is the connection to this instance's Host service; nil
+	// without one (validate, embedded blocks).
+	host *grpc.ClientConn
+}
+
+func newBlockServer(newBlock func() Block, broker *plugin.GRPCBroker) *blockServer {
+	return &blockServer{newBlock: newBlock, about: newBlock(), broker: broker, instances: map[string]*instance{}}
 }
 
 func (s *blockServer) Describe(context.Context, *blockv1.DescribeRequest) (*blockv1.DescribeResponse, error) {
-	d := s.impl.Describe()
+	d := s.about.Describe()
 	return &blockv1.DescribeResponse{
 		Name: d.Name, Kind: KindToProto(d.Kind), Version: d.Version, Description: d.Description,
-		ConfigSchema: d.ConfigSchema, Events: d.Events, HasRoutes: implementsRouter(s.impl),
+		ConfigSchema: d.ConfigSchema, Events: d.Events, HasRoutes: implementsRouter(s.about),
+		MultiInstance: true,
 	}, nil
 }
 
@@ -53,24 +70,63 @@ func (s *blockServer) Configure(ctx context.Context, req *blockv1.ConfigureReque
 		WorkflowDir: req.WorkflowDir, PublicURL: req.PublicUrl,
 	}
 	cfg.Host = noHost{}
+	in := &instance{impl: s.newBlock()}
 	if req.HostBrokerId != 0 {
 		conn, err := s.broker.Dial(req.HostBrokerId)
 		if err != nil {
 			return nil, status.Errorf(codes.Unavailable, "dial host service: %v", err)
 		}
+		in.host = conn
 		cfg.Host = &hostClient{c: blockv1.NewHostClient(conn)}
 	}
-	if err := guard(func() error { return s.impl.Configure(ctx, cfg) }); err != nil {
+	if err := guard(func() error { return in.impl.Configure(ctx, cfg) }); err != nil {
+		in.close()
 		return nil, status.Errorf(codes.InvalidArgument, "%v", err)
 	}
 	s.mu.Lock()
-	s.config = cfg
+	old := s.instances[req.Instance]
+	s.instances[req.Instance] = in
 	s.mu.Unlock()
+	old.close()
 	return &blockv1.ConfigureResponse{}, nil
 }
 
+// Release drops an instance the host is done with.
+func (s *blockServer) Release(_ context.Context, req *blockv1.ReleaseRequest) (*blockv1.ReleaseResponse, error) {
+	s.mu.Lock()
+	in := s.instances[req.Instance]
+	delete(s.instances, req.Instance)
+	s.mu.Unlock()
+	in.close()
+	return &blockv1.ReleaseResponse{}, nil
+}
+
+func (in *instance) close() {
+	if in != nil && in.host != nil {
+		_ = in.host.Close()
+	}
+}
+
+// block returns the configured Block of an instance key.
+func (s *blockServer) block(key string) (Block, error) {
+	if s.only != nil {
+		return s.only, nil
+	}
+	s.mu.RLock()
+	in := s.instances[key]
+	s.mu.RUnlock()
+	if in == nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "instance %q is not configured", key)
+	}
+	return in.impl, nil
+}
+
 func (s *blockServer) Read(req *blockv1.ReadRequest, stream blockv1.Block_ReadServer) error {
-	src, ok := s.impl.(Source)
+	impl, err := s.block(req.Instance)
+	if err != nil {
+		return err
+	}
+	src, ok := impl.(Source)
 	if !ok {
 		return status.Error(codes.Unimplemented, "this block is not a source")
 	}
@@ -87,7 +143,11 @@ func (s *blockServer) Read(req *blockv1.ReadRequest, stream blockv1.Block_ReadSe
 }
 
 func (s *blockServer) Process(ctx context.Context, req *blockv1.ProcessRequest) (*blockv1.ProcessResponse, error) {
-	step, ok := s.impl.(Step)
+	impl, err := s.block(req.Instance)
+	if err != nil {
+		return nil, err
+	}
+	step, ok := impl.(Step)
 	if !ok {
 		return nil, status.Error(codes.Unimplemented, "this block is not a step")
 	}
@@ -114,7 +174,11 @@ func (s *blockServer) Process(ctx context.Context, req *blockv1.ProcessRequest) 
 }
 
 func (s *blockServer) Deliver(ctx context.Context, req *blockv1.DeliverRequest) (*blockv1.DeliverResponse, error) {
-	sink, ok := s.impl.(Sink)
+	impl, err := s.block(req.Instance)
+	if err != nil {
+		return nil, err
+	}
+	sink, ok := impl.(Sink)
 	if !ok {
 		return nil, status.Error(codes.Unimplemented, "this block is not a sink")
 	}
@@ -140,7 +204,11 @@ func (s *blockServer) Deliver(ctx context.Context, req *blockv1.DeliverRequest) 
 }
 
 func (s *blockServer) ServeHTTP(ctx context.Context, req *blockv1.HTTPRequest) (*blockv1.HTTPResponse, error) {
-	h, ok := s.impl.(Router)
+	impl, err := s.block(req.Instance)
+	if err != nil {
+		return nil, err
+	}
+	h, ok := impl.(Router)
 	if !ok {
 		return &blockv1.HTTPResponse{Status: http.StatusNotFound, Body: []byte("this block serves no pages\n")}, nil
 	}
@@ -170,7 +238,11 @@ func (s *blockServer) ServeHTTP(ctx context.Context, req *blockv1.HTTPRequest) (
 }
 
 func (s *blockServer) Scheduled(ctx context.Context, req *blockv1.ScheduledRequest) (*blockv1.ScheduledResponse, error) {
-	sch, ok := s.impl.(Scheduler)
+	impl, err := s.block(req.Instance)
+	if err != nil {
+		return nil, err
+	}
+	sch, ok := impl.(Scheduler)
 	if !ok {
 		return nil, status.Error(codes.Unimplemented, "this block takes no scheduled callbacks")
 	}

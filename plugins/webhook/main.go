@@ -19,4 +19,4 @@ package main
 
 import "github.com/paperflow/paperflow/plugins/sdk"
 
-func main() { sdk.Serve(&Block{}) }
+func main() { sdk.Serve(func() sdk.Block { return &Block{} }) }

@@ -3,6 +3,7 @@ package main_test
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -76,7 +77,7 @@ func TestManyBlocksShareOneProcess(t *testing.T) {
 	}
 }
 
-// TestSharedProcessCrashRecovered kills the one noop process serving 200
+// TestSharedProcessCrashRecovered kills the one noop process serving 150
 // blocks mid-run: it is started again, every block is configured on it
 // again, and every item is done.
 func TestSharedProcessCrashRecovered(t *testing.T) {
@@ -84,7 +85,7 @@ func TestSharedProcessCrashRecovered(t *testing.T) {
 	const items = 30
 	var wf strings.Builder
 	wf.WriteString("name: crash\nsource: {uses: csv, with: {path: items.csv}}\nblocks:\n")
-	for i := range 200 {
+	for i := range 150 {
 		fmt.Fprintf(&wf, "  - {id: n%d, uses: noop}\n", i)
 	}
 	wf.WriteString("  - {id: slow, uses: testblock, with: {sleep_ms: 100}}\n")
@@ -96,10 +97,12 @@ func TestSharedProcessCrashRecovered(t *testing.T) {
 	dir := writeFiles(t, map[string]string{"items.csv": csv.String(), "wf.yaml": wf.String()})
 
 	cmd, _, exited := startRun(t, "--data-dir", t.TempDir(), "run", filepath.Join(dir, "wf.yaml"), "--output", "json", "--batch", "2")
+	// Kill it once every noop block is configured on it: each holds a
+	// connection to its own Host service.
 	var noops []proc
 	waitFor(t, func() bool {
 		noops = namedChildren(cmd.Process.Pid, "noop")
-		return len(noops) > 0
+		return len(noops) > 0 && openFiles(noops[0].pid) >= 150
 	})
 	for _, p := range noops {
 		if err := syscall.Kill(p.pid, syscall.SIGKILL); err != nil {
@@ -122,6 +125,12 @@ func TestSharedProcessCrashRecovered(t *testing.T) {
 	if len(noops) != 1 {
 		t.Errorf("%d noop processes before the crash, want 1", len(noops))
 	}
+}
+
+// openFiles counts the file descriptors pid has open.
+func openFiles(pid int) int {
+	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	return len(fds)
 }
 
 func checkSummary(t *testing.T, r result, items int) {

@@ -178,8 +178,12 @@ type DescribeResponse struct {
 	// JSON Schema of the block's `with:` configuration.
 	ConfigSchema []byte `protobuf:"bytes,5,opt,name=config_schema,json=configSchema,proto3" json:"config_schema,omitempty"`
 	// Event types the block emits (STEP) or accepts (SINK).
-	Events        []string `protobuf:"bytes,6,rep,name=events,proto3" json:"events,omitempty"`
-	HasRoutes     bool     `protobuf:"varint,7,opt,name=has_routes,json=hasRoutes,proto3" json:"has_routes,omitempty"`
+	Events    []string `protobuf:"bytes,6,rep,name=events,proto3" json:"events,omitempty"`
+	HasRoutes bool     `protobuf:"varint,7,opt,name=has_routes,json=hasRoutes,proto3" json:"has_routes,omitempty"`
+	// The process serves several instances, told apart by the instance key
+	// of each request. A block that leaves it false gets a process of its
+	// own per instance.
+	MultiInstance bool `protobuf:"varint,8,opt,name=multi_instance,json=multiInstance,proto3" json:"multi_instance,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -263,6 +267,13 @@ func (x *DescribeResponse) GetHasRoutes() bool {
 	return false
 }
 
+func (x *DescribeResponse) GetMultiInstance() bool {
+	if x != nil {
+		return x.MultiInstance
+	}
+	return false
+}
+
 type ConfigureRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Workflow string                 `protobuf:"bytes,1,opt,name=workflow,proto3" json:"workflow,omitempty"`
@@ -275,7 +286,10 @@ type ConfigureRequest struct {
 	// GRPCBroker id on which the host serves the Host service to this plugin.
 	HostBrokerId uint32 `protobuf:"varint,5,opt,name=host_broker_id,json=hostBrokerId,proto3" json:"host_broker_id,omitempty"`
 	// Public base URL of the host's HTTP server, for links the block builds.
-	PublicUrl     string `protobuf:"bytes,6,opt,name=public_url,json=publicUrl,proto3" json:"public_url,omitempty"`
+	PublicUrl string `protobuf:"bytes,6,opt,name=public_url,json=publicUrl,proto3" json:"public_url,omitempty"`
+	// Instance key chosen by the host, unique within the process; every later
+	// request for this instance carries it.
+	Instance      string `protobuf:"bytes,7,opt,name=instance,proto3" json:"instance,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -352,6 +366,13 @@ func (x *ConfigureRequest) GetPublicUrl() string {
 	return ""
 }
 
+func (x *ConfigureRequest) GetInstance() string {
+	if x != nil {
+		return x.Instance
+	}
+	return ""
+}
+
 type ConfigureResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -393,7 +414,8 @@ type ReadRequest struct {
 	RunId string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
 	// Number of items already read in an earlier attempt of this run; the
 	// source skips them when it can.
-	Skip          int64 `protobuf:"varint,2,opt,name=skip,proto3" json:"skip,omitempty"`
+	Skip          int64  `protobuf:"varint,2,opt,name=skip,proto3" json:"skip,omitempty"`
+	Instance      string `protobuf:"bytes,3,opt,name=instance,proto3" json:"instance,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -440,6 +462,13 @@ func (x *ReadRequest) GetSkip() int64 {
 		return x.Skip
 	}
 	return 0
+}
+
+func (x *ReadRequest) GetInstance() string {
+	if x != nil {
+		return x.Instance
+	}
+	return ""
 }
 
 type Item struct {
@@ -587,6 +616,7 @@ func (x *ItemBatch) GetItems() []*Item {
 type ProcessRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Items         []*Item                `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	Instance      string                 `protobuf:"bytes,2,opt,name=instance,proto3" json:"instance,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -626,6 +656,13 @@ func (x *ProcessRequest) GetItems() []*Item {
 		return x.Items
 	}
 	return nil
+}
+
+func (x *ProcessRequest) GetInstance() string {
+	if x != nil {
+		return x.Instance
+	}
+	return ""
 }
 
 type Document struct {
@@ -1044,6 +1081,7 @@ func (x *DeliveryResult) GetReason() string {
 type DeliverRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Events        []*Event               `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	Instance      string                 `protobuf:"bytes,2,opt,name=instance,proto3" json:"instance,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1083,6 +1121,13 @@ func (x *DeliverRequest) GetEvents() []*Event {
 		return x.Events
 	}
 	return nil
+}
+
+func (x *DeliverRequest) GetInstance() string {
+	if x != nil {
+		return x.Instance
+	}
+	return ""
 }
 
 type DeliverResponse struct {
@@ -1190,6 +1235,7 @@ type HTTPRequest struct {
 	Headers       []*Header `protobuf:"bytes,4,rep,name=headers,proto3" json:"headers,omitempty"`
 	Body          []byte    `protobuf:"bytes,5,opt,name=body,proto3" json:"body,omitempty"`
 	RemoteAddr    string    `protobuf:"bytes,6,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
+	Instance      string    `protobuf:"bytes,7,opt,name=instance,proto3" json:"instance,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1266,6 +1312,13 @@ func (x *HTTPRequest) GetRemoteAddr() string {
 	return ""
 }
 
+func (x *HTTPRequest) GetInstance() string {
+	if x != nil {
+		return x.Instance
+	}
+	return ""
+}
+
 type HTTPResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Status        int32                  `protobuf:"varint,1,opt,name=status,proto3" json:"status,omitempty"`
@@ -1330,6 +1383,7 @@ type ScheduledRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	Payload       []byte                 `protobuf:"bytes,2,opt,name=payload,proto3" json:"payload,omitempty"`
+	Instance      string                 `protobuf:"bytes,3,opt,name=instance,proto3" json:"instance,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1378,6 +1432,13 @@ func (x *ScheduledRequest) GetPayload() []byte {
 	return nil
 }
 
+func (x *ScheduledRequest) GetInstance() string {
+	if x != nil {
+		return x.Instance
+	}
+	return ""
+}
+
 type ScheduledResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1414,6 +1475,86 @@ func (*ScheduledResponse) Descriptor() ([]byte, []int) {
 	return file_block_v1_block_proto_rawDescGZIP(), []int{20}
 }
 
+type ReleaseRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Instance      string                 `protobuf:"bytes,1,opt,name=instance,proto3" json:"instance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseRequest) Reset() {
+	*x = ReleaseRequest{}
+	mi := &file_block_v1_block_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseRequest) ProtoMessage() {}
+
+func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_block_v1_block_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
+func (*ReleaseRequest) Descriptor() ([]byte, []int) {
+	return file_block_v1_block_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ReleaseRequest) GetInstance() string {
+	if x != nil {
+		return x.Instance
+	}
+	return ""
+}
+
+type ReleaseResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseResponse) Reset() {
+	*x = ReleaseResponse{}
+	mi := &file_block_v1_block_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseResponse) ProtoMessage() {}
+
+func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_block_v1_block_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseResponse.ProtoReflect.Descriptor instead.
+func (*ReleaseResponse) Descriptor() ([]byte, []int) {
+	return file_block_v1_block_proto_rawDescGZIP(), []int{22}
+}
+
 type PutDocumentRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -1425,7 +1566,7 @@ type PutDocumentRequest struct {
 
 func (x *PutDocumentRequest) Reset() {
 	*x = PutDocumentRequest{}
-	mi := &file_block_v1_block_proto_msgTypes[21]
+	mi := &file_block_v1_block_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1437,7 +1578,7 @@ func (x *PutDocumentRequest) String() string {
 func (*PutDocumentRequest) ProtoMessage() {}
 
 func (x *PutDocumentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[21]
+	mi := &file_block_v1_block_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1450,7 +1591,7 @@ func (x *PutDocumentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutDocumentRequest.ProtoReflect.Descriptor instead.
 func (*PutDocumentRequest) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{21}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PutDocumentRequest) GetName() string {
@@ -1483,7 +1624,7 @@ type GetDocumentRequest struct {
 
 func (x *GetDocumentRequest) Reset() {
 	*x = GetDocumentRequest{}
-	mi := &file_block_v1_block_proto_msgTypes[22]
+	mi := &file_block_v1_block_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1495,7 +1636,7 @@ func (x *GetDocumentRequest) String() string {
 func (*GetDocumentRequest) ProtoMessage() {}
 
 func (x *GetDocumentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[22]
+	mi := &file_block_v1_block_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1508,7 +1649,7 @@ func (x *GetDocumentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDocumentRequest.ProtoReflect.Descriptor instead.
 func (*GetDocumentRequest) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{22}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetDocumentRequest) GetId() string {
@@ -1528,7 +1669,7 @@ type GetDocumentResponse struct {
 
 func (x *GetDocumentResponse) Reset() {
 	*x = GetDocumentResponse{}
-	mi := &file_block_v1_block_proto_msgTypes[23]
+	mi := &file_block_v1_block_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1540,7 +1681,7 @@ func (x *GetDocumentResponse) String() string {
 func (*GetDocumentResponse) ProtoMessage() {}
 
 func (x *GetDocumentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[23]
+	mi := &file_block_v1_block_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1553,7 +1694,7 @@ func (x *GetDocumentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDocumentResponse.ProtoReflect.Descriptor instead.
 func (*GetDocumentResponse) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{23}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetDocumentResponse) GetDocument() *Document {
@@ -1580,7 +1721,7 @@ type DocumentURLRequest struct {
 
 func (x *DocumentURLRequest) Reset() {
 	*x = DocumentURLRequest{}
-	mi := &file_block_v1_block_proto_msgTypes[24]
+	mi := &file_block_v1_block_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1592,7 +1733,7 @@ func (x *DocumentURLRequest) String() string {
 func (*DocumentURLRequest) ProtoMessage() {}
 
 func (x *DocumentURLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[24]
+	mi := &file_block_v1_block_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1605,7 +1746,7 @@ func (x *DocumentURLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DocumentURLRequest.ProtoReflect.Descriptor instead.
 func (*DocumentURLRequest) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{24}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DocumentURLRequest) GetId() string {
@@ -1631,7 +1772,7 @@ type DocumentURLResponse struct {
 
 func (x *DocumentURLResponse) Reset() {
 	*x = DocumentURLResponse{}
-	mi := &file_block_v1_block_proto_msgTypes[25]
+	mi := &file_block_v1_block_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1643,7 +1784,7 @@ func (x *DocumentURLResponse) String() string {
 func (*DocumentURLResponse) ProtoMessage() {}
 
 func (x *DocumentURLResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[25]
+	mi := &file_block_v1_block_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1656,7 +1797,7 @@ func (x *DocumentURLResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DocumentURLResponse.ProtoReflect.Descriptor instead.
 func (*DocumentURLResponse) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{25}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DocumentURLResponse) GetUrl() string {
@@ -1675,7 +1816,7 @@ type KVGetRequest struct {
 
 func (x *KVGetRequest) Reset() {
 	*x = KVGetRequest{}
-	mi := &file_block_v1_block_proto_msgTypes[26]
+	mi := &file_block_v1_block_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1687,7 +1828,7 @@ func (x *KVGetRequest) String() string {
 func (*KVGetRequest) ProtoMessage() {}
 
 func (x *KVGetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[26]
+	mi := &file_block_v1_block_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1700,7 +1841,7 @@ func (x *KVGetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVGetRequest.ProtoReflect.Descriptor instead.
 func (*KVGetRequest) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{26}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *KVGetRequest) GetKey() string {
@@ -1721,7 +1862,7 @@ type KVGetResponse struct {
 
 func (x *KVGetResponse) Reset() {
 	*x = KVGetResponse{}
-	mi := &file_block_v1_block_proto_msgTypes[27]
+	mi := &file_block_v1_block_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1733,7 +1874,7 @@ func (x *KVGetResponse) String() string {
 func (*KVGetResponse) ProtoMessage() {}
 
 func (x *KVGetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[27]
+	mi := &file_block_v1_block_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1746,7 +1887,7 @@ func (x *KVGetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVGetResponse.ProtoReflect.Descriptor instead.
 func (*KVGetResponse) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{27}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *KVGetResponse) GetFound() bool {
@@ -1784,7 +1925,7 @@ type KVPutRequest struct {
 
 func (x *KVPutRequest) Reset() {
 	*x = KVPutRequest{}
-	mi := &file_block_v1_block_proto_msgTypes[28]
+	mi := &file_block_v1_block_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1796,7 +1937,7 @@ func (x *KVPutRequest) String() string {
 func (*KVPutRequest) ProtoMessage() {}
 
 func (x *KVPutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[28]
+	mi := &file_block_v1_block_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1809,7 +1950,7 @@ func (x *KVPutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVPutRequest.ProtoReflect.Descriptor instead.
 func (*KVPutRequest) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{28}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *KVPutRequest) GetKey() string {
@@ -1851,7 +1992,7 @@ type KVPutResponse struct {
 
 func (x *KVPutResponse) Reset() {
 	*x = KVPutResponse{}
-	mi := &file_block_v1_block_proto_msgTypes[29]
+	mi := &file_block_v1_block_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1863,7 +2004,7 @@ func (x *KVPutResponse) String() string {
 func (*KVPutResponse) ProtoMessage() {}
 
 func (x *KVPutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[29]
+	mi := &file_block_v1_block_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1876,7 +2017,7 @@ func (x *KVPutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVPutResponse.ProtoReflect.Descriptor instead.
 func (*KVPutResponse) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{29}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *KVPutResponse) GetRevision() uint64 {
@@ -1902,7 +2043,7 @@ type KVDeleteRequest struct {
 
 func (x *KVDeleteRequest) Reset() {
 	*x = KVDeleteRequest{}
-	mi := &file_block_v1_block_proto_msgTypes[30]
+	mi := &file_block_v1_block_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1914,7 +2055,7 @@ func (x *KVDeleteRequest) String() string {
 func (*KVDeleteRequest) ProtoMessage() {}
 
 func (x *KVDeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[30]
+	mi := &file_block_v1_block_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1927,7 +2068,7 @@ func (x *KVDeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVDeleteRequest.ProtoReflect.Descriptor instead.
 func (*KVDeleteRequest) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{30}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *KVDeleteRequest) GetKey() string {
@@ -1945,7 +2086,7 @@ type KVDeleteResponse struct {
 
 func (x *KVDeleteResponse) Reset() {
 	*x = KVDeleteResponse{}
-	mi := &file_block_v1_block_proto_msgTypes[31]
+	mi := &file_block_v1_block_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1957,7 +2098,7 @@ func (x *KVDeleteResponse) String() string {
 func (*KVDeleteResponse) ProtoMessage() {}
 
 func (x *KVDeleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[31]
+	mi := &file_block_v1_block_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1970,7 +2111,7 @@ func (x *KVDeleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVDeleteResponse.ProtoReflect.Descriptor instead.
 func (*KVDeleteResponse) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{31}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{33}
 }
 
 type Attachment struct {
@@ -1983,7 +2124,7 @@ type Attachment struct {
 
 func (x *Attachment) Reset() {
 	*x = Attachment{}
-	mi := &file_block_v1_block_proto_msgTypes[32]
+	mi := &file_block_v1_block_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1995,7 +2136,7 @@ func (x *Attachment) String() string {
 func (*Attachment) ProtoMessage() {}
 
 func (x *Attachment) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[32]
+	mi := &file_block_v1_block_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2008,7 +2149,7 @@ func (x *Attachment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attachment.ProtoReflect.Descriptor instead.
 func (*Attachment) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{32}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Attachment) GetDocumentId() string {
@@ -2045,7 +2186,7 @@ type SendMailRequest struct {
 
 func (x *SendMailRequest) Reset() {
 	*x = SendMailRequest{}
-	mi := &file_block_v1_block_proto_msgTypes[33]
+	mi := &file_block_v1_block_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2057,7 +2198,7 @@ func (x *SendMailRequest) String() string {
 func (*SendMailRequest) ProtoMessage() {}
 
 func (x *SendMailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[33]
+	mi := &file_block_v1_block_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2070,7 +2211,7 @@ func (x *SendMailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMailRequest.ProtoReflect.Descriptor instead.
 func (*SendMailRequest) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{33}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SendMailRequest) GetFrom() string {
@@ -2152,7 +2293,7 @@ type SendMailResponse struct {
 
 func (x *SendMailResponse) Reset() {
 	*x = SendMailResponse{}
-	mi := &file_block_v1_block_proto_msgTypes[34]
+	mi := &file_block_v1_block_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2164,7 +2305,7 @@ func (x *SendMailResponse) String() string {
 func (*SendMailResponse) ProtoMessage() {}
 
 func (x *SendMailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[34]
+	mi := &file_block_v1_block_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2177,7 +2318,7 @@ func (x *SendMailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMailResponse.ProtoReflect.Descriptor instead.
 func (*SendMailResponse) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{34}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SendMailResponse) GetMessageId() string {
@@ -2200,7 +2341,7 @@ type EmitRequest struct {
 
 func (x *EmitRequest) Reset() {
 	*x = EmitRequest{}
-	mi := &file_block_v1_block_proto_msgTypes[35]
+	mi := &file_block_v1_block_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2212,7 +2353,7 @@ func (x *EmitRequest) String() string {
 func (*EmitRequest) ProtoMessage() {}
 
 func (x *EmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[35]
+	mi := &file_block_v1_block_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2225,7 +2366,7 @@ func (x *EmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EmitRequest.ProtoReflect.Descriptor instead.
 func (*EmitRequest) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{35}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *EmitRequest) GetWorkflow() string {
@@ -2272,7 +2413,7 @@ type EmitResponse struct {
 
 func (x *EmitResponse) Reset() {
 	*x = EmitResponse{}
-	mi := &file_block_v1_block_proto_msgTypes[36]
+	mi := &file_block_v1_block_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2284,7 +2425,7 @@ func (x *EmitResponse) String() string {
 func (*EmitResponse) ProtoMessage() {}
 
 func (x *EmitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[36]
+	mi := &file_block_v1_block_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2297,7 +2438,7 @@ func (x *EmitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EmitResponse.ProtoReflect.Descriptor instead.
 func (*EmitResponse) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{36}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *EmitResponse) GetEventId() string {
@@ -2318,7 +2459,7 @@ type ScheduleRequest struct {
 
 func (x *ScheduleRequest) Reset() {
 	*x = ScheduleRequest{}
-	mi := &file_block_v1_block_proto_msgTypes[37]
+	mi := &file_block_v1_block_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2330,7 +2471,7 @@ func (x *ScheduleRequest) String() string {
 func (*ScheduleRequest) ProtoMessage() {}
 
 func (x *ScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[37]
+	mi := &file_block_v1_block_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2343,7 +2484,7 @@ func (x *ScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleRequest.ProtoReflect.Descriptor instead.
 func (*ScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{37}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ScheduleRequest) GetKey() string {
@@ -2375,7 +2516,7 @@ type ScheduleResponse struct {
 
 func (x *ScheduleResponse) Reset() {
 	*x = ScheduleResponse{}
-	mi := &file_block_v1_block_proto_msgTypes[38]
+	mi := &file_block_v1_block_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2387,7 +2528,7 @@ func (x *ScheduleResponse) String() string {
 func (*ScheduleResponse) ProtoMessage() {}
 
 func (x *ScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[38]
+	mi := &file_block_v1_block_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2400,7 +2541,7 @@ func (x *ScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleResponse.ProtoReflect.Descriptor instead.
 func (*ScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{38}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{40}
 }
 
 type LogRequest struct {
@@ -2415,7 +2556,7 @@ type LogRequest struct {
 
 func (x *LogRequest) Reset() {
 	*x = LogRequest{}
-	mi := &file_block_v1_block_proto_msgTypes[39]
+	mi := &file_block_v1_block_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2427,7 +2568,7 @@ func (x *LogRequest) String() string {
 func (*LogRequest) ProtoMessage() {}
 
 func (x *LogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[39]
+	mi := &file_block_v1_block_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2440,7 +2581,7 @@ func (x *LogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogRequest.ProtoReflect.Descriptor instead.
 func (*LogRequest) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{39}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *LogRequest) GetLevel() string {
@@ -2472,7 +2613,7 @@ type LogResponse struct {
 
 func (x *LogResponse) Reset() {
 	*x = LogResponse{}
-	mi := &file_block_v1_block_proto_msgTypes[40]
+	mi := &file_block_v1_block_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2484,7 +2625,7 @@ func (x *LogResponse) String() string {
 func (*LogResponse) ProtoMessage() {}
 
 func (x *LogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[40]
+	mi := &file_block_v1_block_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2497,7 +2638,7 @@ func (x *LogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogResponse.ProtoReflect.Descriptor instead.
 func (*LogResponse) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{40}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{42}
 }
 
 var File_block_v1_block_proto protoreflect.FileDescriptor
@@ -2505,7 +2646,7 @@ var File_block_v1_block_proto protoreflect.FileDescriptor
 const file_block_v1_block_proto_rawDesc = "" +
 	"\n" +
 	"\x14block/v1/block.proto\x12\x12paperflow.block.v1\"\x11\n" +
-	"\x0fDescribeRequest\"\xec\x01\n" +
+	"\x0fDescribeRequest\"\x93\x02\n" +
 	"\x10DescribeResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12,\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x18.paperflow.block.v1.KindR\x04kind\x12\x18\n" +
@@ -2514,7 +2655,8 @@ const file_block_v1_block_proto_rawDesc = "" +
 	"\rconfig_schema\x18\x05 \x01(\fR\fconfigSchema\x12\x16\n" +
 	"\x06events\x18\x06 \x03(\tR\x06events\x12\x1d\n" +
 	"\n" +
-	"has_routes\x18\a \x01(\bR\thasRoutes\"\xc9\x01\n" +
+	"has_routes\x18\a \x01(\bR\thasRoutes\x12%\n" +
+	"\x0emulti_instance\x18\b \x01(\bR\rmultiInstance\"\xe5\x01\n" +
 	"\x10ConfigureRequest\x12\x1a\n" +
 	"\bworkflow\x18\x01 \x01(\tR\bworkflow\x12\x19\n" +
 	"\bblock_id\x18\x02 \x01(\tR\ablockId\x12\x16\n" +
@@ -2522,11 +2664,13 @@ const file_block_v1_block_proto_rawDesc = "" +
 	"\fworkflow_dir\x18\x04 \x01(\tR\vworkflowDir\x12$\n" +
 	"\x0ehost_broker_id\x18\x05 \x01(\rR\fhostBrokerId\x12\x1d\n" +
 	"\n" +
-	"public_url\x18\x06 \x01(\tR\tpublicUrl\"\x13\n" +
-	"\x11ConfigureResponse\"8\n" +
+	"public_url\x18\x06 \x01(\tR\tpublicUrl\x12\x1a\n" +
+	"\binstance\x18\a \x01(\tR\binstance\"\x13\n" +
+	"\x11ConfigureResponse\"T\n" +
 	"\vReadRequest\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x12\n" +
-	"\x04skip\x18\x02 \x01(\x03R\x04skip\"\xa3\x01\n" +
+	"\x04skip\x18\x02 \x01(\x03R\x04skip\x12\x1a\n" +
+	"\binstance\x18\x03 \x01(\tR\binstance\"\xa3\x01\n" +
 	"\x04Item\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06fields\x18\x02 \x01(\fR\x06fields\x12\x16\n" +
@@ -2536,9 +2680,10 @@ const file_block_v1_block_proto_rawDesc = "" +
 	"\x05error\x18\x06 \x01(\tR\x05error\x12\x15\n" +
 	"\x06run_id\x18\a \x01(\tR\x05runId\";\n" +
 	"\tItemBatch\x12.\n" +
-	"\x05items\x18\x01 \x03(\v2\x18.paperflow.block.v1.ItemR\x05items\"@\n" +
+	"\x05items\x18\x01 \x03(\v2\x18.paperflow.block.v1.ItemR\x05items\"\\\n" +
 	"\x0eProcessRequest\x12.\n" +
-	"\x05items\x18\x01 \x03(\v2\x18.paperflow.block.v1.ItemR\x05items\"\x88\x01\n" +
+	"\x05items\x18\x01 \x03(\v2\x18.paperflow.block.v1.ItemR\x05items\x12\x1a\n" +
+	"\binstance\x18\x02 \x01(\tR\binstance\"\x88\x01\n" +
 	"\bDocument\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
@@ -2569,14 +2714,15 @@ const file_block_v1_block_proto_rawDesc = "" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12:\n" +
 	"\x06status\x18\x02 \x01(\x0e2\".paperflow.block.v1.DeliveryStatusR\x06status\x12$\n" +
 	"\x0eretry_after_ms\x18\x03 \x01(\x03R\fretryAfterMs\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\"C\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"_\n" +
 	"\x0eDeliverRequest\x121\n" +
-	"\x06events\x18\x01 \x03(\v2\x19.paperflow.block.v1.EventR\x06events\"O\n" +
+	"\x06events\x18\x01 \x03(\v2\x19.paperflow.block.v1.EventR\x06events\x12\x1a\n" +
+	"\binstance\x18\x02 \x01(\tR\binstance\"O\n" +
 	"\x0fDeliverResponse\x12<\n" +
 	"\aresults\x18\x01 \x03(\v2\".paperflow.block.v1.DeliveryResultR\aresults\"4\n" +
 	"\x06Header\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
-	"\x06values\x18\x02 \x03(\tR\x06values\"\xc1\x01\n" +
+	"\x06values\x18\x02 \x03(\tR\x06values\"\xdd\x01\n" +
 	"\vHTTPRequest\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1b\n" +
@@ -2584,15 +2730,20 @@ const file_block_v1_block_proto_rawDesc = "" +
 	"\aheaders\x18\x04 \x03(\v2\x1a.paperflow.block.v1.HeaderR\aheaders\x12\x12\n" +
 	"\x04body\x18\x05 \x01(\fR\x04body\x12\x1f\n" +
 	"\vremote_addr\x18\x06 \x01(\tR\n" +
-	"remoteAddr\"p\n" +
+	"remoteAddr\x12\x1a\n" +
+	"\binstance\x18\a \x01(\tR\binstance\"p\n" +
 	"\fHTTPResponse\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\x05R\x06status\x124\n" +
 	"\aheaders\x18\x02 \x03(\v2\x1a.paperflow.block.v1.HeaderR\aheaders\x12\x12\n" +
-	"\x04body\x18\x03 \x01(\fR\x04body\">\n" +
+	"\x04body\x18\x03 \x01(\fR\x04body\"Z\n" +
 	"\x10ScheduledRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
-	"\apayload\x18\x02 \x01(\fR\apayload\"\x13\n" +
-	"\x11ScheduledResponse\"X\n" +
+	"\apayload\x18\x02 \x01(\fR\apayload\x12\x1a\n" +
+	"\binstance\x18\x03 \x01(\tR\binstance\"\x13\n" +
+	"\x11ScheduledResponse\",\n" +
+	"\x0eReleaseRequest\x12\x1a\n" +
+	"\binstance\x18\x01 \x01(\tR\binstance\"\x11\n" +
+	"\x0fReleaseResponse\"X\n" +
 	"\x12PutDocumentRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bmimetype\x18\x02 \x01(\tR\bmimetype\x12\x12\n" +
@@ -2675,7 +2826,7 @@ const file_block_v1_block_proto_rawDesc = "" +
 	"\x19DELIVERY_STATUS_DELIVERED\x10\x01\x12\x19\n" +
 	"\x15DELIVERY_STATUS_RETRY\x10\x02\x12\x1a\n" +
 	"\x16DELIVERY_STATUS_FAILED\x10\x03\x12\x1b\n" +
-	"\x17DELIVERY_STATUS_SKIPPED\x10\x042\xd4\x04\n" +
+	"\x17DELIVERY_STATUS_SKIPPED\x10\x042\xa8\x05\n" +
 	"\x05Block\x12U\n" +
 	"\bDescribe\x12#.paperflow.block.v1.DescribeRequest\x1a$.paperflow.block.v1.DescribeResponse\x12X\n" +
 	"\tConfigure\x12$.paperflow.block.v1.ConfigureRequest\x1a%.paperflow.block.v1.ConfigureResponse\x12H\n" +
@@ -2683,7 +2834,8 @@ const file_block_v1_block_proto_rawDesc = "" +
 	"\aProcess\x12\".paperflow.block.v1.ProcessRequest\x1a#.paperflow.block.v1.ProcessResponse\x12R\n" +
 	"\aDeliver\x12\".paperflow.block.v1.DeliverRequest\x1a#.paperflow.block.v1.DeliverResponse\x12N\n" +
 	"\tServeHTTP\x12\x1f.paperflow.block.v1.HTTPRequest\x1a .paperflow.block.v1.HTTPResponse\x12X\n" +
-	"\tScheduled\x12$.paperflow.block.v1.ScheduledRequest\x1a%.paperflow.block.v1.ScheduledResponse2\xcf\x06\n" +
+	"\tScheduled\x12$.paperflow.block.v1.ScheduledRequest\x1a%.paperflow.block.v1.ScheduledResponse\x12R\n" +
+	"\aRelease\x12\".paperflow.block.v1.ReleaseRequest\x1a#.paperflow.block.v1.ReleaseResponse2\xcf\x06\n" +
 	"\x04Host\x12S\n" +
 	"\vPutDocument\x12&.paperflow.block.v1.PutDocumentRequest\x1a\x1c.paperflow.block.v1.Document\x12^\n" +
 	"\vGetDocument\x12&.paperflow.block.v1.GetDocumentRequest\x1a'.paperflow.block.v1.GetDocumentResponse\x12^\n" +
@@ -2709,7 +2861,7 @@ func file_block_v1_block_proto_rawDescGZIP() []byte {
 }
 
 var file_block_v1_block_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_block_v1_block_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_block_v1_block_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_block_v1_block_proto_goTypes = []any{
 	(Kind)(0),                   // 0: paperflow.block.v1.Kind
 	(DeliveryStatus)(0),         // 1: paperflow.block.v1.DeliveryStatus
@@ -2734,26 +2886,28 @@ var file_block_v1_block_proto_goTypes = []any{
 	(*HTTPResponse)(nil),        // 20: paperflow.block.v1.HTTPResponse
 	(*ScheduledRequest)(nil),    // 21: paperflow.block.v1.ScheduledRequest
 	(*ScheduledResponse)(nil),   // 22: paperflow.block.v1.ScheduledResponse
-	(*PutDocumentRequest)(nil),  // 23: paperflow.block.v1.PutDocumentRequest
-	(*GetDocumentRequest)(nil),  // 24: paperflow.block.v1.GetDocumentRequest
-	(*GetDocumentResponse)(nil), // 25: paperflow.block.v1.GetDocumentResponse
-	(*DocumentURLRequest)(nil),  // 26: paperflow.block.v1.DocumentURLRequest
-	(*DocumentURLResponse)(nil), // 27: paperflow.block.v1.DocumentURLResponse
-	(*KVGetRequest)(nil),        // 28: paperflow.block.v1.KVGetRequest
-	(*KVGetResponse)(nil),       // 29: paperflow.block.v1.KVGetResponse
-	(*KVPutRequest)(nil),        // 30: paperflow.block.v1.KVPutRequest
-	(*KVPutResponse)(nil),       // 31: paperflow.block.v1.KVPutResponse
-	(*KVDeleteRequest)(nil),     // 32: paperflow.block.v1.KVDeleteRequest
-	(*KVDeleteResponse)(nil),    // 33: paperflow.block.v1.KVDeleteResponse
-	(*Attachment)(nil),          // 34: paperflow.block.v1.Attachment
-	(*SendMailRequest)(nil),     // 35: paperflow.block.v1.SendMailRequest
-	(*SendMailResponse)(nil),    // 36: paperflow.block.v1.SendMailResponse
-	(*EmitRequest)(nil),         // 37: paperflow.block.v1.EmitRequest
-	(*EmitResponse)(nil),        // 38: paperflow.block.v1.EmitResponse
-	(*ScheduleRequest)(nil),     // 39: paperflow.block.v1.ScheduleRequest
-	(*ScheduleResponse)(nil),    // 40: paperflow.block.v1.ScheduleResponse
-	(*LogRequest)(nil),          // 41: paperflow.block.v1.LogRequest
-	(*LogResponse)(nil),         // 42: paperflow.block.v1.LogResponse
+	(*ReleaseRequest)(nil),      // 23: paperflow.block.v1.ReleaseRequest
+	(*ReleaseResponse)(nil),     // 24: paperflow.block.v1.ReleaseResponse
+	(*PutDocumentRequest)(nil),  // 25: paperflow.block.v1.PutDocumentRequest
+	(*GetDocumentRequest)(nil),  // 26: paperflow.block.v1.GetDocumentRequest
+	(*GetDocumentResponse)(nil), // 27: paperflow.block.v1.GetDocumentResponse
+	(*DocumentURLRequest)(nil),  // 28: paperflow.block.v1.DocumentURLRequest
+	(*DocumentURLResponse)(nil), // 29: paperflow.block.v1.DocumentURLResponse
+	(*KVGetRequest)(nil),        // 30: paperflow.block.v1.KVGetRequest
+	(*KVGetResponse)(nil),       // 31: paperflow.block.v1.KVGetResponse
+	(*KVPutRequest)(nil),        // 32: paperflow.block.v1.KVPutRequest
+	(*KVPutResponse)(nil),       // 33: paperflow.block.v1.KVPutResponse
+	(*KVDeleteRequest)(nil),     // 34: paperflow.block.v1.KVDeleteRequest
+	(*KVDeleteResponse)(nil),    // 35: paperflow.block.v1.KVDeleteResponse
+	(*Attachment)(nil),          // 36: paperflow.block.v1.Attachment
+	(*SendMailRequest)(nil),     // 37: paperflow.block.v1.SendMailRequest
+	(*SendMailResponse)(nil),    // 38: paperflow.block.v1.SendMailResponse
+	(*EmitRequest)(nil),         // 39: paperflow.block.v1.EmitRequest
+	(*EmitResponse)(nil),        // 40: paperflow.block.v1.EmitResponse
+	(*ScheduleRequest)(nil),     // 41: paperflow.block.v1.ScheduleRequest
+	(*ScheduleResponse)(nil),    // 42: paperflow.block.v1.ScheduleResponse
+	(*LogRequest)(nil),          // 43: paperflow.block.v1.LogRequest
+	(*LogResponse)(nil),         // 44: paperflow.block.v1.LogResponse
 }
 var file_block_v1_block_proto_depIdxs = []int32{
 	0,  // 0: paperflow.block.v1.DescribeResponse.kind:type_name -> paperflow.block.v1.Kind
@@ -2768,7 +2922,7 @@ var file_block_v1_block_proto_depIdxs = []int32{
 	18, // 9: paperflow.block.v1.HTTPRequest.headers:type_name -> paperflow.block.v1.Header
 	18, // 10: paperflow.block.v1.HTTPResponse.headers:type_name -> paperflow.block.v1.Header
 	10, // 11: paperflow.block.v1.GetDocumentResponse.document:type_name -> paperflow.block.v1.Document
-	34, // 12: paperflow.block.v1.SendMailRequest.attachments:type_name -> paperflow.block.v1.Attachment
+	36, // 12: paperflow.block.v1.SendMailRequest.attachments:type_name -> paperflow.block.v1.Attachment
 	11, // 13: paperflow.block.v1.EmitRequest.event:type_name -> paperflow.block.v1.EventData
 	2,  // 14: paperflow.block.v1.Block.Describe:input_type -> paperflow.block.v1.DescribeRequest
 	4,  // 15: paperflow.block.v1.Block.Configure:input_type -> paperflow.block.v1.ConfigureRequest
@@ -2777,35 +2931,37 @@ var file_block_v1_block_proto_depIdxs = []int32{
 	16, // 18: paperflow.block.v1.Block.Deliver:input_type -> paperflow.block.v1.DeliverRequest
 	19, // 19: paperflow.block.v1.Block.ServeHTTP:input_type -> paperflow.block.v1.HTTPRequest
 	21, // 20: paperflow.block.v1.Block.Scheduled:input_type -> paperflow.block.v1.ScheduledRequest
-	23, // 21: paperflow.block.v1.Host.PutDocument:input_type -> paperflow.block.v1.PutDocumentRequest
-	24, // 22: paperflow.block.v1.Host.GetDocument:input_type -> paperflow.block.v1.GetDocumentRequest
-	26, // 23: paperflow.block.v1.Host.DocumentURL:input_type -> paperflow.block.v1.DocumentURLRequest
-	28, // 24: paperflow.block.v1.Host.KVGet:input_type -> paperflow.block.v1.KVGetRequest
-	30, // 25: paperflow.block.v1.Host.KVPut:input_type -> paperflow.block.v1.KVPutRequest
-	32, // 26: paperflow.block.v1.Host.KVDelete:input_type -> paperflow.block.v1.KVDeleteRequest
-	35, // 27: paperflow.block.v1.Host.SendMail:input_type -> paperflow.block.v1.SendMailRequest
-	37, // 28: paperflow.block.v1.Host.Emit:input_type -> paperflow.block.v1.EmitRequest
-	39, // 29: paperflow.block.v1.Host.Schedule:input_type -> paperflow.block.v1.ScheduleRequest
-	41, // 30: paperflow.block.v1.Host.Log:input_type -> paperflow.block.v1.LogRequest
-	3,  // 31: paperflow.block.v1.Block.Describe:output_type -> paperflow.block.v1.DescribeResponse
-	5,  // 32: paperflow.block.v1.Block.Configure:output_type -> paperflow.block.v1.ConfigureResponse
-	8,  // 33: paperflow.block.v1.Block.Read:output_type -> paperflow.block.v1.ItemBatch
-	13, // 34: paperflow.block.v1.Block.Process:output_type -> paperflow.block.v1.ProcessResponse
-	17, // 35: paperflow.block.v1.Block.Deliver:output_type -> paperflow.block.v1.DeliverResponse
-	20, // 36: paperflow.block.v1.Block.ServeHTTP:output_type -> paperflow.block.v1.HTTPResponse
-	22, // 37: paperflow.block.v1.Block.Scheduled:output_type -> paperflow.block.v1.ScheduledResponse
-	10, // 38: paperflow.block.v1.Host.PutDocument:output_type -> paperflow.block.v1.Document
-	25, // 39: paperflow.block.v1.Host.GetDocument:output_type -> paperflow.block.v1.GetDocumentResponse
-	27, // 40: paperflow.block.v1.Host.DocumentURL:output_type -> paperflow.block.v1.DocumentURLResponse
-	29, // 41: paperflow.block.v1.Host.KVGet:output_type -> paperflow.block.v1.KVGetResponse
-	31, // 42: paperflow.block.v1.Host.KVPut:output_type -> paperflow.block.v1.KVPutResponse
-	33, // 43: paperflow.block.v1.Host.KVDelete:output_type -> paperflow.block.v1.KVDeleteResponse
-	36, // 44: paperflow.block.v1.Host.SendMail:output_type -> paperflow.block.v1.SendMailResponse
-	38, // 45: paperflow.block.v1.Host.Emit:output_type -> paperflow.block.v1.EmitResponse
-	40, // 46: paperflow.block.v1.Host.Schedule:output_type -> paperflow.block.v1.ScheduleResponse
-	42, // 47: paperflow.block.v1.Host.Log:output_type -> paperflow.block.v1.LogResponse
-	31, // [31:48] is the sub-list for method output_type
-	14, // [14:31] is the sub-list for method input_type
+	23, // 21: paperflow.block.v1.Block.Release:input_type -> paperflow.block.v1.ReleaseRequest
+	25, // 22: paperflow.block.v1.Host.PutDocument:input_type -> paperflow.block.v1.PutDocumentRequest
+	26, // 23: paperflow.block.v1.Host.GetDocument:input_type -> paperflow.block.v1.GetDocumentRequest
+	28, // 24: paperflow.block.v1.Host.DocumentURL:input_type -> paperflow.block.v1.DocumentURLRequest
+	30, // 25: paperflow.block.v1.Host.KVGet:input_type -> paperflow.block.v1.KVGetRequest
+	32, // 26: paperflow.block.v1.Host.KVPut:input_type -> paperflow.block.v1.KVPutRequest
+	34, // 27: paperflow.block.v1.Host.KVDelete:input_type -> paperflow.block.v1.KVDeleteRequest
+	37, // 28: paperflow.block.v1.Host.SendMail:input_type -> paperflow.block.v1.SendMailRequest
+	39, // 29: paperflow.block.v1.Host.Emit:input_type -> paperflow.block.v1.EmitRequest
+	41, // 30: paperflow.block.v1.Host.Schedule:input_type -> paperflow.block.v1.ScheduleRequest
+	43, // 31: paperflow.block.v1.Host.Log:input_type -> paperflow.block.v1.LogRequest
+	3,  // 32: paperflow.block.v1.Block.Describe:output_type -> paperflow.block.v1.DescribeResponse
+	5,  // 33: paperflow.block.v1.Block.Configure:output_type -> paperflow.block.v1.ConfigureResponse
+	8,  // 34: paperflow.block.v1.Block.Read:output_type -> paperflow.block.v1.ItemBatch
+	13, // 35: paperflow.block.v1.Block.Process:output_type -> paperflow.block.v1.ProcessResponse
+	17, // 36: paperflow.block.v1.Block.Deliver:output_type -> paperflow.block.v1.DeliverResponse
+	20, // 37: paperflow.block.v1.Block.ServeHTTP:output_type -> paperflow.block.v1.HTTPResponse
+	22, // 38: paperflow.block.v1.Block.Scheduled:output_type -> paperflow.block.v1.ScheduledResponse
+	24, // 39: paperflow.block.v1.Block.Release:output_type -> paperflow.block.v1.ReleaseResponse
+	10, // 40: paperflow.block.v1.Host.PutDocument:output_type -> paperflow.block.v1.Document
+	27, // 41: paperflow.block.v1.Host.GetDocument:output_type -> paperflow.block.v1.GetDocumentResponse
+	29, // 42: paperflow.block.v1.Host.DocumentURL:output_type -> paperflow.block.v1.DocumentURLResponse
+	31, // 43: paperflow.block.v1.Host.KVGet:output_type -> paperflow.block.v1.KVGetResponse
+	33, // 44: paperflow.block.v1.Host.KVPut:output_type -> paperflow.block.v1.KVPutResponse
+	35, // 45: paperflow.block.v1.Host.KVDelete:output_type -> paperflow.block.v1.KVDeleteResponse
+	38, // 46: paperflow.block.v1.Host.SendMail:output_type -> paperflow.block.v1.SendMailResponse
+	40, // 47: paperflow.block.v1.Host.Emit:output_type -> paperflow.block.v1.EmitResponse
+	42, // 48: paperflow.block.v1.Host.Schedule:output_type -> paperflow.block.v1.ScheduleResponse
+	44, // 49: paperflow.block.v1.Host.Log:output_type -> paperflow.block.v1.LogResponse
+	32, // [32:50] is the sub-list for method output_type
+	14, // [14:32] is the sub-list for method input_type
 	14, // [14:14] is the sub-list for extension type_name
 	14, // [14:14] is the sub-list for extension extendee
 	0,  // [0:14] is the sub-list for field type_name
@@ -2822,7 +2978,7 @@ func file_block_v1_block_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_block_v1_block_proto_rawDesc), len(file_block_v1_block_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   41,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -31,6 +31,7 @@ const (
 	Block_Deliver_FullMethodName   = "/paperflow.block.v1.Block/Deliver"
 	Block_ServeHTTP_FullMethodName = "/paperflow.block.v1.Block/ServeHTTP"
 	Block_Scheduled_FullMethodName = "/paperflow.block.v1.Block/Scheduled"
+	Block_Release_FullMethodName   = "/paperflow.block.v1.Block/Release"
 )
 
 // BlockClient is the client API for Block service.
@@ -51,6 +52,9 @@ type BlockClient interface {
 	ServeHTTP(ctx context.Context, in *HTTPRequest, opts ...grpc.CallOption) (*HTTPResponse, error)
 	// Scheduled is the callback for a Host.Schedule registration that fell due.
 	Scheduled(ctx context.Context, in *ScheduledRequest, opts ...grpc.CallOption) (*ScheduledResponse, error)
+	// Release drops an instance the host is done with. The process ends when
+	// the host has released every instance it configured on it.
+	Release(ctx context.Context, in *ReleaseRequest, opts ...grpc.CallOption) (*ReleaseResponse, error)
 }
 
 type blockClient struct {
@@ -140,6 +144,16 @@ func (c *blockClient) Scheduled(ctx context.Context, in *ScheduledRequest, opts 
 	return out, nil
 }
 
+func (c *blockClient) Release(ctx context.Context, in *ReleaseRequest, opts ...grpc.CallOption) (*ReleaseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReleaseResponse)
+	err := c.cc.Invoke(ctx, Block_Release_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BlockServer is the server API for Block service.
 // All implementations must embed UnimplementedBlockServer
 // for forward compatibility.
@@ -158,6 +172,9 @@ type BlockServer interface {
 	ServeHTTP(context.Context, *HTTPRequest) (*HTTPResponse, error)
 	// Scheduled is the callback for a Host.Schedule registration that fell due.
 	Scheduled(context.Context, *ScheduledRequest) (*ScheduledResponse, error)
+	// Release drops an instance the host is done with. The process ends when
+	// the host has released every instance it configured on it.
+	Release(context.Context, *ReleaseRequest) (*ReleaseResponse, error)
 	mustEmbedUnimplementedBlockServer()
 }
 
@@ -188,6 +205,9 @@ func (UnimplementedBlockServer) ServeHTTP(context.Context, *HTTPRequest) (*HTTPR
 }
 func (UnimplementedBlockServer) Scheduled(context.Context, *ScheduledRequest) (*ScheduledResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Scheduled not implemented")
+}
+func (UnimplementedBlockServer) Release(context.Context, *ReleaseRequest) (*ReleaseResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Release not implemented")
 }
 func (UnimplementedBlockServer) mustEmbedUnimplementedBlockServer() {}
 func (UnimplementedBlockServer) testEmbeddedByValue()               {}
@@ -329,6 +349,24 @@ func _Block_Scheduled_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Block_Release_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReleaseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BlockServer).Release(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Block_Release_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BlockServer).Release(ctx, req.(*ReleaseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Block_ServiceDesc is the grpc.ServiceDesc for Block service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -359,6 +397,10 @@ var Block_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Scheduled",
 			Handler:    _Block_Scheduled_Handler,
+		},
+		{
+			MethodName: "Release",
+			Handler:    _Block_Release_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -194,4 +194,4 @@ func (b *block) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "<p>hello %s from %s</p>", html.EscapeString(r.URL.Query().Get("name")), b.cfg.BlockID)
 }
 
-func main() { sdk.Serve(&block{}) }
+func main() { sdk.Serve(func() sdk.Block { return &block{} }) }

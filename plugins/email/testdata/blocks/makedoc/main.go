@@ -46,4 +46,4 @@ func Content(id string) []byte {
 	return append(b, "\n%%EOF\n"...)
 }
 
-func main() { sdk.Serve(&block{}) }
+func main() { sdk.Serve(func() sdk.Block { return &block{} }) }
