@@ -36,11 +36,13 @@ file:line:col: message. The exit code is 1 when any file has a problem.`,
 				return err
 			}
 			cat := catalogFor(cfg, log)
+			checker := pluginhost.NewChecker(log)
+			defer checker.Close()
 			bad := 0
 			for _, file := range args {
 				wf, problems := workflow.Load(file, cat, workflow.WithSecrets(secrets))
 				if len(problems) == 0 {
-					problems = configureProblems(ctx, cat, wf, file, secrets, log)
+					problems = configureProblems(ctx, cat, checker, wf, file, secrets)
 				}
 				if ctx.Err() != nil {
 					return fmt.Errorf("validate: %w", context.Cause(ctx))
@@ -63,10 +65,10 @@ file:line:col: message. The exit code is 1 when any file has a problem.`,
 // configureProblems has every block of a valid workflow configure itself
 // (without Host services), in parallel, and reports what they refuse: what
 // a schema cannot say, such as a template with a broken tag or a tool a
-// block needs that is not installed. A sink gets its `with:` with the
-// secrets resolved, as serve gives it (delivery.ResolveSecrets), so what
-// validate accepts serve runs.
-func configureProblems(ctx context.Context, cat *pluginhost.Catalog, wf *workflow.Workflow, file string, secrets workflow.Secrets, log *slog.Logger) workflow.Problems {
+// block needs that is not installed. The blocks of one binary share its
+// process. A sink gets its `with:` with the secrets resolved, as serve
+// gives it (delivery.ResolveSecrets), so what validate accepts serve runs.
+func configureProblems(ctx context.Context, cat *pluginhost.Catalog, checker *pluginhost.Checker, wf *workflow.Workflow, file string, secrets workflow.Secrets) workflow.Problems {
 	defs := append([]workflow.Block{wf.Source}, wf.Blocks...)
 	errs := make([]error, len(defs))
 	var wg sync.WaitGroup
@@ -86,7 +88,7 @@ func configureProblems(ctx context.Context, cat *pluginhost.Catalog, wf *workflo
 					return
 				}
 			}
-			errs[i] = pluginhost.CheckConfig(ctx, desc.Path, pluginhost.Instance{Workflow: wf.Name, BlockID: def.ID}, with, wf.Dir, log)
+			errs[i] = checker.Check(ctx, desc.Path, pluginhost.Instance{Workflow: wf.Name, BlockID: def.ID}, with, wf.Dir)
 		}()
 	}
 	wg.Wait()
