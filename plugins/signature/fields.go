@@ -39,7 +39,7 @@ const fieldSchema = `{
   },
   "oneOf": [
     {"required": ["anchor"], "properties": {"page": false, "x": false, "y": false, "document": false}},
-    {"required": ["page", "x", "y"], "properties": {"occurrence": false, "offset_x": false, "offset_y": false}}
+    {"required": ["page", "x", "y"], "properties": {"anchor": false, "occurrence": false, "offset_x": false, "offset_y": false}}
   ]
 }`
 
