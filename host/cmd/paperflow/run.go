@@ -113,7 +113,8 @@ func runOnHost(ctx context.Context, cfg *config, file, resume string, bar *progr
 	if err != nil {
 		return nil, false, err
 	}
-	defer b.Close()
+	closeBus := b.Close
+	defer func() { closeBus() }()
 	req, _ := json.Marshal(startRunRequest{File: file, Resume: resume})
 	msg, err := b.NC.RequestWithContext(ctx, startRunSubject, req)
 	if errors.Is(err, nats.ErrNoResponders) {
@@ -130,9 +131,13 @@ func runOnHost(ctx context.Context, cfg *config, file, resume string, bar *progr
 		return nil, true, fmt.Errorf("host refused the run: %s", reply.Error)
 	}
 	bar.start(reply.RunID)
+	start := time.Now()
 	f := &follower{cfg: cfg, log: log, bus: b, url: url, runID: reply.RunID, bar: bar}
-	defer func() { f.bus.Close() }()
+	closeBus = func() { f.bus.Close() } // the follower may move to another NATS
 	sum, err := f.follow(ctx)
+	if sum != nil {
+		sum.Seconds = time.Since(start).Seconds()
+	}
 	return sum, true, err
 }
 
@@ -149,8 +154,11 @@ type follower struct {
 	bar   *progressBar
 }
 
-// errHostMoved stops following on a NATS that is gone.
-var errHostMoved = errors.New("the host's NATS moved")
+// hostMoved stops following on a NATS that is gone: the data directory
+// names a live host on the NATS at url.
+type hostMoved struct{ url string }
+
+func (h *hostMoved) Error() string { return "the host's NATS moved to " + bus.RedactURL(h.url) }
 
 func (f *follower) follow(ctx context.Context) (*engine.Summary, error) {
 	for {
@@ -159,15 +167,16 @@ func (f *follower) follow(ctx context.Context) (*engine.Summary, error) {
 			return nil, err
 		}
 		fctx, cancel := context.WithCancelCause(ctx)
-		go f.watchHost(fctx, cancel)
+		go watchHost(fctx, cancel, f.cfg, f.bus, f.url)
 		sum, err := e.Follow(fctx, f.runID, f.bar.update)
-		moved := errors.Is(context.Cause(fctx), errHostMoved)
+		var moved *hostMoved
+		movedAway := errors.As(context.Cause(fctx), &moved)
 		cancel(nil)
 		switch {
 		case ctx.Err() != nil:
 			return f.interrupt(e)
-		case moved:
-			if err := f.reconnect(ctx); err != nil {
+		case movedAway:
+			if err := f.reconnect(ctx, moved.url); err != nil {
 				return nil, err
 			}
 		default:
@@ -176,10 +185,10 @@ func (f *follower) follow(ctx context.Context) (*engine.Summary, error) {
 	}
 }
 
-// watchHost stops the follow when its NATS is unreachable and the data
-// directory names a live host on another NATS.
-func (f *follower) watchHost(ctx context.Context, stop context.CancelCauseFunc) {
-	if f.cfg.natsURL != "" {
+// watchHost stops a follow on b, connected to url, when that NATS is out
+// of reach and the data directory names a live host on another NATS.
+func watchHost(ctx context.Context, stop context.CancelCauseFunc, cfg *config, b *bus.Bus, url string) {
+	if cfg.natsURL != "" {
 		return // a NATS given by --nats: its client reconnects by itself
 	}
 	t := time.NewTicker(500 * time.Millisecond)
@@ -190,26 +199,25 @@ func (f *follower) watchHost(ctx context.Context, stop context.CancelCauseFunc) 
 			return
 		case <-t.C:
 		}
-		if f.bus.NC.IsConnected() {
+		if b.NC.IsConnected() {
 			continue
 		}
-		if st, ok := readServeState(f.cfg.dataDir); ok && st.NATSURL != f.url {
-			f.url = st.NATSURL
-			stop(errHostMoved)
+		if st, ok := readServeState(cfg.dataDir); ok && st.NATSURL != url {
+			stop(&hostMoved{url: st.NATSURL})
 			return
 		}
 	}
 }
 
-// reconnect opens the bus on the NATS at f.url.
-func (f *follower) reconnect(ctx context.Context) error {
-	f.log.Info("the run's host restarted; following it there", "run", f.runID, "nats", bus.RedactURL(f.url))
-	b, err := bus.Open(ctx, bus.Options{URL: f.url, Logger: f.log})
+// reconnect moves the follower to the NATS at url.
+func (f *follower) reconnect(ctx context.Context, url string) error {
+	f.log.Info("the run's host restarted; following the run there", "run", f.runID, "nats", bus.RedactURL(url))
+	b, err := bus.Open(ctx, bus.Options{URL: url, Logger: f.log})
 	if err != nil {
-		return fmt.Errorf("follow run %s at %s: %w", f.runID, bus.RedactURL(f.url), err)
+		return fmt.Errorf("follow run %s at %s: %w", f.runID, bus.RedactURL(url), err)
 	}
 	f.bus.Close()
-	f.bus = b
+	f.bus, f.url = b, url
 	return nil
 }
 
@@ -221,6 +229,10 @@ const interruptTimeout = 10 * time.Second
 // completed or failed it meanwhile: then that is how the run ended and
 // what is reported.
 func (f *follower) interrupt(e *engine.Engine) (*engine.Summary, error) {
+	if !f.bus.NC.IsConnected() {
+		f.log.Warn("could not record the run interrupted: its NATS is out of reach; hosts may carry on with it", "run", f.runID)
+		return nil, context.Canceled
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), interruptTimeout)
 	defer cancel()
 	sum, err := e.Interrupt(ctx, f.runID)
