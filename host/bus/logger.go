@@ -17,12 +17,11 @@ type serverLogger struct{ log *slog.Logger }
 // The server announces itself at length at start-up: notices go out at
 // debug unless they speak of trouble.
 func (l serverLogger) Noticef(format string, v ...any) {
-	msg := fmt.Sprintf(format, v...)
 	level := slog.LevelDebug
-	if troubling(msg) {
+	if troubling(format) {
 		level = slog.LevelInfo
 	}
-	l.log.Log(context.Background(), level, msg, "component", "nats-server")
+	l.log.Log(context.Background(), level, fmt.Sprintf(format, v...), "component", "nats-server")
 }
 
 func (l serverLogger) Warnf(format string, v ...any) {
@@ -45,7 +44,8 @@ func (l serverLogger) Tracef(format string, v ...any) {
 	l.log.Debug(fmt.Sprintf(format, v...), "component", "nats-server")
 }
 
-// troubling picks out the notices an operator should see at info.
+// troubling picks out the notices an operator should see at info, by
+// their wording (not their arguments, which hold paths and names).
 func troubling(msg string) bool {
 	m := strings.ToLower(msg)
 	for _, w := range []string{"lost", "corrupt", "error", "failed", "missing", "inconsisten", "truncat", "rebuild"} {

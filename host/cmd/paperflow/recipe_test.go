@@ -129,12 +129,7 @@ cluster { name: paperflow, listen: 127.0.0.1:%d,
 		}
 		cmd := exec.Command(bin, "-c", name)
 		cmd.Dir = dir
-		nodeErr, nodeExit := startServeCmd(t, cmd)
-		go func() {
-			if err := <-nodeExit; err != nil {
-				t.Logf("nats-server n%d exited: %v\n%s", n, err, tail(nodeErr.String()))
-			}
-		}()
+		startServeCmd(t, cmd)
 		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", clientPorts[i]))
 	}
 	for _, p := range clientPorts {
