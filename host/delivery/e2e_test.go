@@ -80,7 +80,7 @@ func startSink(t *testing.T, b *bus.Bus, e *engine.Engine, wf *workflow.Workflow
 		t.Fatal(err)
 	}
 	t.Cleanup(blk.Close)
-	tgt, err := delivery.SinkTarget(wf.Name, def.ID, def.ConfigJSON(), blk)
+	tgt, err := delivery.BlockTarget(wf, def, blk)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -250,7 +250,7 @@ func (h *host) startSink(ctx context.Context, wf *workflow.Workflow, def workflo
 	h.mu.Lock()
 	h.blocks[wf.Name+"/"+def.ID] = b
 	h.mu.Unlock()
-	t, err := delivery.SinkTarget(wf.Name, def.ID, def.ConfigJSON(), b)
+	t, err := delivery.BlockTarget(wf, &def, b)
 	if err != nil {
 		return err
 	}
