@@ -196,12 +196,14 @@ func (b *Bus) Embedded() bool { return b.server != nil }
 
 // Close drains the connection and stops the embedded server.
 func (b *Bus) Close() {
-	b.recordClose()
 	if b.NC != nil {
 		_ = b.NC.Drain()
 		b.NC.Close()
 	}
 	if b.server != nil {
+		// After the drain: nothing of this process changes the streams
+		// any more.
+		b.recordClose()
 		b.server.Shutdown()
 		b.server.WaitForShutdown()
 	}

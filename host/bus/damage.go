@@ -10,6 +10,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -35,9 +36,9 @@ type streamMark struct {
 	FirstSeq uint64 `json:"first_seq"`
 	LastSeq  uint64 `json:"last_seq"`
 	Msgs     uint64 `json:"msgs"`
-	// Expires: the stream drops old messages by age (MaxAge), so fewer
-	// messages alone is no sign of damage.
-	Expires bool `json:"expires,omitempty"`
+	// Shrinks: the stream drops messages by itself (a work queue, or a
+	// MaxAge), so fewer messages alone is no sign of damage.
+	Shrinks bool `json:"shrinks,omitempty"`
 }
 
 type storeRecord struct {
@@ -59,7 +60,8 @@ func streamMarks(ctx context.Context, js jetstream.JetStream) (map[string]stream
 	l := js.ListStreams(ctx)
 	for info := range l.Info() {
 		st := info.State
-		marks[info.Config.Name] = streamMark{FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, Msgs: st.Msgs, Expires: info.Config.MaxAge > 0}
+		marks[info.Config.Name] = streamMark{FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, Msgs: st.Msgs,
+			Shrinks: info.Config.MaxAge > 0 || info.Config.Retention != jetstream.LimitsPolicy}
 		if st.Lost != nil && (len(st.Lost.Msgs) > 0 || st.Lost.Bytes > 0) {
 			damage = append(damage, Damage{Stream: info.Config.Name, Lost: uint64(len(st.Lost.Msgs)),
 				Reason: fmt.Sprintf("JetStream reports %d messages (%d bytes) lost", len(st.Lost.Msgs), st.Lost.Bytes)})
@@ -96,7 +98,7 @@ func compareMarks(rec storeRecord, now map[string]streamMark) []Damage {
 			}
 			out = append(out, Damage{Stream: name, Lost: lost, AtLeast: !rec.Clean,
 				Reason: fmt.Sprintf("its last sequence went back from %d to %d", was.LastSeq, cur.LastSeq)})
-		case rec.Clean && !was.Expires && cur.LastSeq == was.LastSeq && cur.Msgs < was.Msgs:
+		case rec.Clean && !was.Shrinks && cur.LastSeq == was.LastSeq && cur.Msgs < was.Msgs:
 			out = append(out, Damage{Stream: name, Lost: was.Msgs - cur.Msgs,
 				Reason: fmt.Sprintf("it held %d messages when paperflow last stopped and holds %d now", was.Msgs, cur.Msgs)})
 		}
@@ -197,17 +199,30 @@ func (b *Bus) forget(stream string) {
 	b.damage = kept
 }
 
-// recordClose writes the clean record of the embedded store.
+// recordClose writes the clean record of the embedded store, through a
+// connection of its own (the bus's is drained by now).
 func (b *Bus) recordClose() {
-	if b.dataDir == "" || b.JS == nil {
+	if b.dataDir == "" || b.server == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	now, _, err := streamMarks(ctx, b.JS)
-	if err == nil {
-		err = b.writeRecord(now, true)
-	}
+	err := func() error {
+		nc, err := nats.Connect("", nats.InProcessServer(b.server), nats.Name("paperflow-store-record"))
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return err
+		}
+		now, _, err := streamMarks(ctx, js)
+		if err != nil {
+			return err
+		}
+		return b.writeRecord(now, true)
+	}()
 	if err != nil {
 		b.log.Warn("could not record the NATS store's state on close", "err", err)
 	}
