@@ -187,6 +187,11 @@ func (e *Engine) summarize(ctx context.Context, rec *runRecord) (*Summary, error
 		if err != nil {
 			return nil, fmt.Errorf("run %s: read outcomes: %w", rec.ID, err)
 		}
+		if len(msgs) == 0 {
+			// Nothing more came: the last one is gone (the stream's
+			// retention), so this is all there is.
+			return tr.summary(rec.Workflow), nil
+		}
 		for _, m := range msgs {
 			var batch []outcome
 			if json.Unmarshal(m.Data(), &batch) == nil {
