@@ -22,7 +22,7 @@ func TestConformance(t *testing.T) {
 	conformance.Run(t, conformance.Build(t, "."),
 		conformance.Case{Config: `{"url":"http://127.0.0.1:9/hook","allow_private":true}`},
 		conformance.Case{Config: `{"url":"https://example.com/{{eventType}}","method":"PUT","headers":{"X-Env":"test"},` +
-			`"events":["SIGNATURES_COMPLETED"],"condition":{"any":[".data.documents | length > 0"]},"body":"{{eventId}}",` +
+			`"events":["SIGNATURES_COMPLETED"],"condition":{"any":[".data.documents | length > 0"]},"body":{"id":"{{eventId}}","n":1},` +
 			`"secrets":["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw","old"],"timeout":"3s","retry":["1s","1m"]}`},
 	)
 }

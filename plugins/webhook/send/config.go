@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -48,9 +49,11 @@ const DefaultTimeout = 10 * time.Second
 const MaxTimeout = 5 * time.Minute
 
 // Config is the `with:` of the webhook block, with {{ .secrets.NAME }}
-// already resolved by the host. url, headers, body and the secrets are tag
+// already resolved by the host. url, headers, bodies and the secrets are tag
 // templates over the event envelope ({{eventType}}, {{data.documents.0.url}},
-// {{metadata.workflow}}); a plain string is used as is.
+// {{metadata.workflow}}); a plain string is used as is. Headers and bodies
+// also take the `#name` variables of Portal's message templates
+// (PortalVariables).
 type Config struct {
 	// URL is where events are sent; http or https.
 	URL string `json:"url"`
@@ -63,7 +66,18 @@ type Config struct {
 	// Condition is an optional jq test over the envelope.
 	Condition *Condition `json:"condition,omitempty"`
 	// Body replaces the default body (the envelope exactly as published).
-	Body string `json:"body,omitempty"`
+	// A mapping or list is encoded as JSON, its string leaves rendered as
+	// templates (a leaf that is one tag keeps its value's JSON type); a
+	// string is JSON text whose inserted values are escaped.
+	Body any `json:"body,omitempty"`
+	// Bodies gives a body per event type; a type without one sends Body,
+	// or the envelope when there is no Body.
+	Bodies map[string]any `json:"bodies,omitempty"`
+	// BodyTemplate is a body in another format than JSON, sent as
+	// ContentType, which it requires; values are inserted as they are.
+	BodyTemplate string `json:"body_template,omitempty"`
+	// ContentType is the body's media type (default application/json).
+	ContentType string `json:"content_type,omitempty"`
 	// Secret signs every request; Secrets holds several during a rotation.
 	Secret  string   `json:"secret,omitempty"`
 	Secrets []string `json:"secrets,omitempty"`
@@ -101,7 +115,11 @@ var ConfigSchema = json.RawMessage(`{
         "all": {"type": "array", "minItems": 1, "items": {"type": "string"}},
         "any": {"type": "array", "minItems": 1, "items": {"type": "string"}}
       }, "description": "jq expressions over the envelope: all must hold, or any"},
-    "body": {"type": "string", "description": "body template over the envelope; default the envelope as published"},
+    "body": {"type": ["object", "array", "string"], "description": "the body: a mapping or list encoded as JSON whose string leaves are templates over the envelope (a leaf that is one tag keeps its type), or JSON text; default the envelope as published"},
+    "bodies": {"type": "object", "propertyNames": {"enum": ["DOCUMENTS_CREATED", "EMAILS_CREATED", "SIGNATURES_REQUESTED", "SIGNATURES_COMPLETED", "SIGNATURES_DECLINED", "SIGNATURE_REQUEST_VIEWED", "SIGNATURES_EXPIRED"]},
+      "additionalProperties": {"type": ["object", "array", "string"]}, "description": "a body per event type; a type without one sends body, or the envelope"},
+    "body_template": {"type": "string", "description": "a body in another format, with content_type; values inserted as they are"},
+    "content_type": {"type": "string", "description": "the body's media type; default application/json"},
     "secret": {"type": "string", "description": "signing secret"},
     "secrets": {"type": "array", "items": {"type": "string"}, "description": "signing secrets during a rotation"},
     "timeout": {"type": "string", "description": "per request, e.g. 10s"},
@@ -118,6 +136,7 @@ func DecodeConfig(raw []byte) (Config, error) {
 	}
 	dec := json.NewDecoder(strings.NewReader(string(raw)))
 	dec.DisallowUnknownFields()
+	dec.UseNumber() // a number in a body is sent as written
 	if err := dec.Decode(&c); err != nil {
 		return c, fmt.Errorf("with: %w", err)
 	}
@@ -133,15 +152,15 @@ type compiled struct {
 	fixedURL string // when url has no tags
 	method   string
 	headers  []header
-	body     *tags.Template // nil: the envelope
-	// bodyJSON: the body is sent as JSON, so every value a tag inserts
-	// is escaped for a JSON string.
-	bodyJSON  bool
-	secrets   []string
-	events    map[string]bool
-	cond      *condition
-	timeout   time.Duration
-	needsData bool // templates or a condition read the envelope
+	body     *bodyPlan            // for types without their own; nil: the envelope
+	bodies   map[string]*bodyPlan // per event type
+	// contentType is the body's media type.
+	contentType string
+	secrets     []string
+	events      map[string]bool
+	cond        *condition
+	timeout     time.Duration
+	needsData   bool // templates read the envelope
 	// redact hides the values of the configuration that may be secret,
 	// in every form a request carries them.
 	redact *strings.Replacer
@@ -211,7 +230,10 @@ func compile(c Config) (*compiled, error) {
 			errs = append(errs, fmt.Errorf("headers: %s is set by paperflow and cannot be configured", canon))
 			continue
 		}
-		if t := tpl("headers."+name, c.Headers[name]); t != nil {
+		if canon == "Content-Type" {
+			out.contentType = c.Headers[name]
+		}
+		if t := tpl("headers."+name, portalVariables(c.Headers[name])); t != nil {
 			out.headers = append(out.headers, header{name: canon, tpl: t})
 		}
 		if len(c.Headers[name]) >= 6 {
@@ -226,14 +248,8 @@ func compile(c Config) (*compiled, error) {
 		}
 	}
 
-	if c.Body != "" {
-		out.body = tpl("body", c.Body)
-		out.bodyJSON = true
-		for name, v := range c.Headers {
-			if http.CanonicalHeaderKey(name) == "Content-Type" && !isJSON(v) {
-				out.bodyJSON = false
-			}
-		}
+	if err := out.compileBodies(c, tpl); err != nil {
+		errs = append(errs, err)
 	}
 
 	secrets := c.Secrets
@@ -275,7 +291,6 @@ func compile(c Config) (*compiled, error) {
 			errs = append(errs, err)
 		}
 		out.cond = cond
-		out.needsData = true
 	}
 
 	out.timeout = DefaultTimeout
@@ -295,6 +310,74 @@ func compile(c Config) (*compiled, error) {
 	}
 	out.redact = redact.NewReplacer(hide...)
 	return out, errors.Join(errs...)
+}
+
+// compileBodies checks and compiles body, bodies, body_template and
+// content_type.
+func (out *compiled) compileBodies(c Config, tpl parseTemplate) error {
+	var errs []error
+	switch {
+	case out.contentType != "" && c.ContentType != "":
+		errs = append(errs, errors.New("content_type: the Content-Type header is set under headers too; keep one"))
+	case c.ContentType != "":
+		if _, _, err := mime.ParseMediaType(c.ContentType); err != nil {
+			errs = append(errs, errors.New("content_type: not a media type such as text/plain"))
+		}
+		out.contentType = c.ContentType
+	}
+	explicit := out.contentType != ""
+	if !explicit {
+		out.contentType = "application/json"
+	}
+	asJSON := isJSON(out.contentType)
+
+	if c.BodyTemplate != "" {
+		switch {
+		case c.Body != nil || len(c.Bodies) > 0:
+			errs = append(errs, errors.New("body_template: give body (or bodies) or body_template, not both"))
+		case !explicit:
+			errs = append(errs, errors.New("body_template: needs content_type (e.g. text/plain); for JSON write body as a YAML mapping"))
+		default:
+			if t := tpl("body_template", portalVariables(c.BodyTemplate)); t != nil {
+				out.body = &bodyPlan{text: t, escape: asJSON}
+			}
+		}
+		return errors.Join(errs...)
+	}
+	if (c.Body != nil || len(c.Bodies) > 0) && !asJSON {
+		errs = append(errs, fmt.Errorf("body: is sent as JSON, but the content type is %q; for another format use body_template", out.contentType))
+	}
+	p, err := compileBody("body", c.Body, tpl)
+	errs = append(errs, err)
+	out.body = p
+	types := make([]string, 0, len(c.Bodies))
+	for typ := range c.Bodies {
+		types = append(types, typ)
+	}
+	slices.Sort(types)
+	for _, typ := range types {
+		if !slices.Contains(EventTypes, typ) {
+			errs = append(errs, fmt.Errorf("bodies: unknown event type %q: want one of %s", typ, strings.Join(EventTypes, ", ")))
+			continue
+		}
+		p, err := compileBody("bodies."+typ, c.Bodies[typ], tpl)
+		errs = append(errs, err)
+		if p != nil {
+			if out.bodies == nil {
+				out.bodies = map[string]*bodyPlan{}
+			}
+			out.bodies[typ] = p
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// plan returns the body plan of an event type; nil sends the envelope.
+func (c *compiled) plan(eventType string) *bodyPlan {
+	if p, ok := c.bodies[eventType]; ok {
+		return p
+	}
+	return c.body
 }
 
 // ParseSchedule parses a retry schedule such as ["1m", "5m", "30m"].

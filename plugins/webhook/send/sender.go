@@ -136,12 +136,20 @@ func (s *Sender) one(ctx context.Context, ev sdk.Event) sdk.Delivery {
 	}
 	var env map[string]any
 	if s.c.needsData {
-		if err := json.Unmarshal(ev.Envelope, &env); err != nil {
+		// Numbers stay as written (json.Number), so a body sends them
+		// unchanged, however large.
+		dec := json.NewDecoder(bytes.NewReader(ev.Envelope))
+		dec.UseNumber()
+		if err := dec.Decode(&env); err != nil {
 			return failed(Report{Reason: "the event envelope is not a JSON object"})
 		}
 	}
 	if s.c.cond != nil {
-		ok, err := s.c.cond.match(ctx, env)
+		var jqEnv any // jq takes float64 numbers
+		if err := json.Unmarshal(ev.Envelope, &jqEnv); err != nil {
+			return failed(Report{Reason: "the event envelope is not a JSON object"})
+		}
+		ok, err := s.c.cond.match(ctx, jqEnv)
 		if err != nil {
 			return skipped(err.Error())
 		}
@@ -167,19 +175,12 @@ func (s *Sender) one(ctx context.Context, ev sdk.Event) sdk.Delivery {
 		return failed(Report{Reason: "endpoint disabled: it answered 410 Gone before"})
 	}
 	body := []byte(ev.Envelope)
-	if s.c.body != nil {
-		// One body may serve several event types: what this event
-		// lacks is empty rather than a failed delivery.
-		bodyScope := scope
-		bodyScope.Missing = tags.MissingBlank
-		if s.c.bodyJSON {
-			bodyScope.Escape = jsonEscape
-		}
-		b, err := s.c.body.Render(bodyScope)
+	if plan := s.c.plan(ev.Type); !plan.envelope() {
+		b, err := plan.render(env, scope)
 		if err != nil {
 			return failed(Report{Reason: "body: " + refOnly(err)})
 		}
-		body = []byte(b)
+		body = b
 	}
 
 	rctx, cancel := context.WithTimeout(ctx, s.c.timeout)
@@ -188,7 +189,7 @@ func (s *Sender) one(ctx context.Context, ev sdk.Event) sdk.Delivery {
 	if err != nil {
 		return failed(Report{Reason: "cannot build the request (check url and method)"})
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", s.c.contentType)
 	req.Header.Set("User-Agent", s.o.UserAgent)
 	for _, h := range s.c.headers {
 		v, err := h.tpl.Render(scope)

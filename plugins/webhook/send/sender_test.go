@@ -123,10 +123,11 @@ func TestDeliverSignedEnvelope(t *testing.T) {
 func TestMethodHeadersBodyTemplate(t *testing.T) {
 	rcv := newReceiver(t, nil)
 	s := newSender(t, Config{
-		URL:     rcv.URL + "/{{metadata.workflow}}/{{eventType | lower}}",
-		Method:  "put",
-		Headers: map[string]string{"Authorization": "Bearer token-123", "X-Item": "{{metadata.item_id}}", "Content-Type": "text/plain"},
-		Body:    "{{data.documents.0.name}} is ready",
+		URL:          rcv.URL + "/{{metadata.workflow}}/{{eventType | lower}}",
+		Method:       "put",
+		Headers:      map[string]string{"Authorization": "Bearer token-123", "X-Item": "{{metadata.item_id}}"},
+		BodyTemplate: "{{data.documents.0.name}} is ready",
+		ContentType:  "text/plain",
 	}, Options{})
 	out := s.Deliver(context.Background(), []sdk.Event{event("e1", "DOCUMENTS_CREATED")})
 	if out[0].Status != sdk.Delivered {
