@@ -6,7 +6,7 @@ BLOCKS    := $(filter-out sdk proto,$(PLUGINS))
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build run test test-short bench vet fmt clean proto
+.PHONY: all build run test test-short bench bench-peers vet fmt clean proto
 
 all: build
 
@@ -36,6 +36,18 @@ bench: build ## print throughput figures as ratios against in-process baselines
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 1 ./host/events/ ./plugins/sdk/tags/ ./host/workflow/ ./plugins/csv/ ./plugins/json/ ./host/mail/ ./plugins/template/ ./plugins/signature/ ./plugins/signature/pdfsign/
 	$(GO) test -run '^$$' -bench Delivery -benchtime 20000x -count 1 ./host/delivery/
 	$(GO) run ./host/cmd/pfbench -plugins $(BIN)/plugins
+
+# Peers, installed with npm into .cache/peers (never committed); the
+# versions are pinned here and printed beside the figures.
+PEERS     := .cache/peers
+PEER_PKGS := @myriaddreamin/typst-ts-node-compiler@0.7.0 pdf-lib@1.17.1 @pdf-lib/fontkit@1.1.1 docxtemplater@3.71.1 pizzip@3.3.0
+
+bench-peers: ## paperflow beside other tools making the same documents (needs node and npm)
+	@mkdir -p $(PEERS) && test -f $(PEERS)/package.json || echo '{"private": true}' > $(PEERS)/package.json
+	cd $(PEERS) && npm install --no-audit --no-fund --silent $(PEER_PKGS)
+	# documents: letter beside typst, form beside pdf-lib, .docx beside docxtemplater
+	PAPERFLOW_PEERS=$(CURDIR)/$(PEERS)/node_modules $(GO) test -count=1 -run '^TestPeers$$' -v ./plugins/template/
+	# pipeline beside Benthos: host/cmd/pfbench -peers (its scripts go in host/cmd/pfbench/peers/)
 
 .PHONY: soak
 soak: build ## host memory under load (short forms; see go run ./host/cmd/pfsoak -h)

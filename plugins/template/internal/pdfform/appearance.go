@@ -2,22 +2,19 @@ package pdfform
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
 	"unicode"
-	"unicode/utf16"
 	"unicode/utf8"
 
-	"github.com/go-pdf/fpdf"
-	"github.com/pdfcpu/pdfcpu/pkg/api"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
 
 	"github.com/paperflow/paperflow/plugins/template/fonts"
+	"github.com/paperflow/paperflow/plugins/template/internal/pdfwrite"
 )
 
 // fontRes is the resource name of the font this package adds to a form.
@@ -48,7 +45,12 @@ func draw(ctx *model.Context, values map[string]drawing) error {
 			return nil
 		}
 		if v.setValue {
-			fd["V"] = utf16String(v.text)
+			// As pdfcpu writes values, so that its readers find them.
+			s, err := types.EscapedUTF16String(v.text)
+			if err != nil {
+				return fmt.Errorf("field %q: %w", name, err)
+			}
+			fd["V"] = types.StringLiteral(*s)
 		}
 		for _, w := range widgets {
 			if err := setAppearance(ctx, fd, w, v.text, fontRef); err != nil {
@@ -81,53 +83,74 @@ func drawable(s string) string {
 	return b.String()
 }
 
-// dejaVuFont makes DejaVu Sans, cut down to the characters of text, with
-// fpdf and copies the font objects into ctx.
+// dejaVuFont adds DejaVu Sans, cut down to the characters of text, to
+// ctx. The subset is made once per set of glyphs (package pdfwrite) and
+// only its objects are made here.
 func dejaVuFont(ctx *model.Context, text string) (types.IndirectRef, error) {
 	face := fonts.Regular
-	if face.Covers(text) {
-		face = face.Core() // much faster to embed, same glyphs
-	}
-	pdf := fpdf.New("P", "pt", "A4", "")
-	pdf.AddUTF8FontFromBytes("dejavu", "", face.Data)
-	pdf.AddPage()
-	pdf.SetFont("dejavu", "", 10)
-	pdf.Text(10, 10, strings.ReplaceAll(text, "\n", " ")+string(utf8.RuneError))
-	var buf bytes.Buffer
-	if err := pdf.Output(&buf); err != nil {
+	f, err := pdfwrite.Embed(face, text+string(utf8.RuneError))
+	if err != nil {
 		return types.IndirectRef{}, fmt.Errorf("make font: %w", err)
 	}
-	src, err := api.ReadContext(bytes.NewReader(buf.Bytes()), conf())
-	if err != nil {
-		return types.IndirectRef{}, fmt.Errorf("read font: %w", err)
-	}
-	if err := src.EnsurePageCount(); err != nil {
-		return types.IndirectRef{}, fmt.Errorf("read font: %w", err)
-	}
-	page, _, _, err := src.PageDict(1, false)
-	if err != nil {
-		return types.IndirectRef{}, fmt.Errorf("read font: %w", err)
-	}
-	res, err := src.DereferenceDict(page["Resources"])
-	if err != nil || res == nil {
-		return types.IndirectRef{}, errors.New("read font: no page resources")
-	}
-	fontDict, err := src.DereferenceDict(res["Font"])
-	if err != nil || len(fontDict) != 1 {
-		return types.IndirectRef{}, errors.New("read font: expected one font")
-	}
-	for _, ref := range fontDict {
-		ir, ok := ref.(types.IndirectRef)
-		if !ok {
-			return types.IndirectRef{}, errors.New("read font: not an indirect object")
-		}
-		copied, err := copyObject(ctx.XRefTable, src.XRefTable, ir, map[int]types.IndirectRef{})
+	stream := func(d types.Dict, data []byte) (types.IndirectRef, error) {
+		d.InsertName("Filter", "FlateDecode")
+		n := int64(len(data))
+		d.Insert("Length", types.Integer(n))
+		sd := types.StreamDict{Dict: d, Raw: data, StreamLength: &n, FilterPipeline: []types.PDFFilter{{Name: "FlateDecode"}}}
+		ref, err := ctx.IndRefForNewObject(sd)
 		if err != nil {
-			return types.IndirectRef{}, fmt.Errorf("copy font: %w", err)
+			return types.IndirectRef{}, err
 		}
-		return copied.(types.IndirectRef), nil
+		return *ref, nil
 	}
-	return types.IndirectRef{}, errors.New("read font: none")
+	program, err := stream(types.Dict{"Length1": types.Integer(f.Length1)}, f.Program)
+	if err != nil {
+		return types.IndirectRef{}, err
+	}
+	toUnicode, err := stream(types.Dict{}, f.ToUnicode)
+	if err != nil {
+		return types.IndirectRef{}, err
+	}
+	m := f.Metrics
+	desc, err := ctx.IndRefForNewObject(types.Dict{
+		"Type": types.Name("FontDescriptor"), "FontName": types.Name(f.Name), "Flags": types.Integer(4),
+		"FontBBox":    types.NewIntegerArray(m.BBox[0], m.BBox[1], m.BBox[2], m.BBox[3]),
+		"ItalicAngle": types.Float(m.ItalicAngle), "Ascent": types.Integer(m.Ascent), "Descent": types.Integer(m.Descent),
+		"CapHeight": types.Integer(m.CapHeight), "StemV": types.Integer(80), "FontFile2": program,
+	})
+	if err != nil {
+		return types.IndirectRef{}, err
+	}
+	var w types.Array
+	for i := 0; i < len(f.Glyphs); {
+		j := i
+		for j+1 < len(f.Glyphs) && f.Glyphs[j+1] == f.Glyphs[j]+1 {
+			j++
+		}
+		var run types.Array
+		for _, g := range f.Glyphs[i : j+1] {
+			run = append(run, types.Integer(face.GlyphWidth(g)))
+		}
+		w = append(w, types.Integer(f.Glyphs[i]), run)
+		i = j + 1
+	}
+	cid, err := ctx.IndRefForNewObject(types.Dict{
+		"Type": types.Name("Font"), "Subtype": types.Name("CIDFontType2"), "BaseFont": types.Name(f.Name),
+		"CIDSystemInfo":  types.Dict{"Registry": types.StringLiteral("Adobe"), "Ordering": types.StringLiteral("Identity"), "Supplement": types.Integer(0)},
+		"CIDToGIDMap":    types.Name("Identity"),
+		"FontDescriptor": *desc, "W": w,
+	})
+	if err != nil {
+		return types.IndirectRef{}, err
+	}
+	font, err := ctx.IndRefForNewObject(types.Dict{
+		"Type": types.Name("Font"), "Subtype": types.Name("Type0"), "BaseFont": types.Name(f.Name),
+		"Encoding": types.Name("Identity-H"), "DescendantFonts": types.Array{*cid}, "ToUnicode": toUnicode,
+	})
+	if err != nil {
+		return types.IndirectRef{}, err
+	}
+	return *font, nil
 }
 
 // copyObject copies o, and everything it refers to, from src into dst.
@@ -275,15 +298,6 @@ func decodeText(ctx *model.Context, o types.Object) (string, error) {
 	return "", fmt.Errorf("field name is a %T", o)
 }
 
-// utf16String encodes s as a PDF text string.
-func utf16String(s string) types.HexLiteral {
-	b := []byte{0xFE, 0xFF}
-	for _, u := range utf16.Encode([]rune(s)) {
-		b = append(b, byte(u>>8), byte(u))
-	}
-	return types.HexLiteral(strings.ToUpper(hex.EncodeToString(b)))
-}
-
 var daSize = regexp.MustCompile(`([0-9.]+)\s+Tf`)
 
 // setAppearance gives widget w a normal appearance showing v.
@@ -343,13 +357,11 @@ func setAppearance(ctx *model.Context, fd, w types.Dict, v string, font types.In
 		case 2:
 			x = width - 2 - lw
 		}
-		fmt.Fprintf(&c, "1 0 0 1 %.2f %.2f Tm <%s> Tj ", x, y-float64(i)*lead, cids(l))
+		fmt.Fprintf(&c, "1 0 0 1 %.2f %.2f Tm <%s> Tj ", x, y-float64(i)*lead, pdfwrite.Glyphs(nil, fonts.Regular, l))
 	}
 	c.WriteString("ET Q EMC")
-	sd, err := ctx.NewStreamDictForBuf(c.Bytes())
-	if err != nil {
-		return err
-	}
+	// A few hundred bytes: not worth a compressor.
+	sd := &types.StreamDict{Dict: types.Dict{}, Content: c.Bytes()}
 	sd.InsertName("Type", "XObject")
 	sd.InsertName("Subtype", "Form")
 	sd.Insert("BBox", types.NewNumberArray(0, 0, width, height))
@@ -400,16 +412,6 @@ func frame(ctx *model.Context, w types.Dict, width, height float64) string {
 	}
 	if bc, ok := color("BC"); ok {
 		fmt.Fprintf(&b, "q %s 1 w 0.5 0.5 %.2f %.2f re S Q ", bc, width-1, height-1)
-	}
-	return b.String()
-}
-
-// cids is the hex string that shows s in the fpdf-made font, whose codes
-// are the characters' UTF-16 units.
-func cids(s string) string {
-	var b strings.Builder
-	for _, u := range utf16.Encode([]rune(s)) {
-		fmt.Fprintf(&b, "%04X", u)
 	}
 	return b.String()
 }

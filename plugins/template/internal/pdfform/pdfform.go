@@ -3,11 +3,11 @@
 // boxes, and optionally flattens the result (the values become part of the
 // page and the fields go).
 //
-// Filling is pdfcpu's. pdfcpu draws text with the standard Helvetica font,
-// which holds Latin-1 only, so a value with other characters ("Łukasz")
-// gets its appearance from this package instead, set in the embedded DejaVu
-// font: the font is made by fpdf for exactly the characters needed and
-// copied into the form.
+// Reading and writing the PDF is pdfcpu's, and so is filling checkboxes,
+// radio buttons and list boxes. Text fields and combo boxes get their
+// values and appearances from this package, set in the embedded DejaVu
+// font (any script, not only the Latin-1 of the standard fonts), cut down
+// to the characters needed once per set of glyphs (package pdfwrite).
 package pdfform
 
 import (
@@ -161,8 +161,10 @@ func (f *Form) Fill(values map[string]string, flatten bool) (out []byte, err err
 	}()
 	var fill form.Form
 	// drawn are the fields whose appearance this package draws: text
-	// beyond Latin-1, and choices when flattening (pdfcpu leaves those to
-	// the viewer, and a flattened form has no viewer to do it).
+	// fields and combo boxes, in DejaVu Sans (any script, and no
+	// compressor per field as pdfcpu makes), and list boxes when
+	// flattening (pdfcpu leaves those to the viewer, and a flattened form
+	// has no viewer to do it). pdfcpu fills the buttons and list boxes.
 	drawn := map[string]drawing{}
 	names := make([]string, 0, len(values))
 	for name := range values {
@@ -181,15 +183,7 @@ func (f *Form) Fill(values map[string]string, flatten bool) (out []byte, err err
 		v := clean(values[name])
 		switch fl.kind {
 		case Text, Date:
-			if beyondLatin1(v) {
-				drawn[fl.name] = drawing{text: v, setValue: true}
-				v = ""
-			}
-			if fl.kind == Text {
-				fill.TextFields = append(fill.TextFields, &form.TextField{Name: fl.name, Value: v})
-			} else {
-				fill.DateFields = append(fill.DateFields, &form.DateField{Name: fl.name, Value: v})
-			}
+			drawn[fl.name] = drawing{text: v, setValue: true}
 		case CheckBox:
 			fill.CheckBoxes = append(fill.CheckBoxes, &form.CheckBox{Name: fl.name, Value: tags.Truthy(v)})
 		case Radio:
@@ -205,13 +199,7 @@ func (f *Form) Fill(values map[string]string, flatten bool) (out []byte, err err
 					return nil, err
 				}
 			}
-			if beyondLatin1(opt) || flatten {
-				drawn[fl.name] = drawing{text: opt, setValue: true}
-				if beyondLatin1(opt) {
-					opt = ""
-				}
-			}
-			fill.ComboBoxes = append(fill.ComboBoxes, &form.ComboBox{Name: fl.name, Value: opt})
+			drawn[fl.name] = drawing{text: opt, setValue: true}
 		case List:
 			opts, err := fl.selection(v)
 			if err != nil {
@@ -225,12 +213,23 @@ func (f *Form) Fill(values map[string]string, flatten bool) (out []byte, err err
 	}
 	c := conf()
 	c.Cmd = model.FILLFORMFIELDS
-	ctx, err := api.ReadValidateAndOptimize(bytes.NewReader(f.data), c)
+	// Objects are written as they are, without object and cross-reference
+	// streams: these would take a compressor for each document.
+	c.WriteObjectStream, c.WriteXRefStream = false, false
+	pdfcpuFills := len(fill.CheckBoxes)+len(fill.RadioButtonGroups)+len(fill.ListBoxes) > 0
+	var ctx *model.Context
+	if pdfcpuFills || flatten {
+		ctx, err = api.ReadValidateAndOptimize(bytes.NewReader(f.data), c)
+	} else {
+		// Open validated these bytes already; this package's own drawing
+		// needs them parsed only.
+		ctx, err = api.ReadContext(bytes.NewReader(f.data), c)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read form: %w", unwrapAll(err))
 	}
 	ctx.RemoveSignature()
-	if len(names) > 0 {
+	if pdfcpuFills {
 		if _, _, err := form.FillForm(ctx, form.FillDetails(&fill, nil), nil, form.JSON); err != nil {
 			return nil, fmt.Errorf("fill form: %w", unwrapAll(err))
 		}

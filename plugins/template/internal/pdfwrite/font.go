@@ -14,6 +14,7 @@ import (
 // subset is what a document embeds for one face and one set of glyphs,
 // ready to copy into any document with the same glyphs.
 type subset struct {
+	glyphs    []uint16
 	name      string // PDF font name, with a tag for the glyph set
 	program   []byte // the TrueType subset, compressed
 	length1   int    // its length uncompressed
@@ -112,6 +113,7 @@ func makeSubset(f *fonts.Face, used []uint64) (*subset, error) {
 		sum /= 26
 	}
 	s := &subset{
+		glyphs:  glyphs,
 		name:    string(tag) + "+" + f.Name,
 		program: deflate(program), length1: len(program),
 		metrics: f.Metrics(),
@@ -206,4 +208,42 @@ func (fu *fontUse) write(w *writer, n int) error {
 	w.stream(n+3, "/Length1 "+strconv.Itoa(s.length1), s.program)
 	w.stream(n+4, "", s.toUnicode)
 	return nil
+}
+
+// FontData is a face cut down to the glyphs of a text, for a PDF that
+// another library writes (a filled form): the parts of a Type 0 font with
+// a CIDFontType2 descendant, Identity-H, whose codes are glyph ids (see
+// Glyphs).
+type FontData struct {
+	Name      string   // the font name, with its subset tag
+	Glyphs    []uint16 // the glyph ids in the subset, ascending; widths from the face
+	Program   []byte   // the TrueType subset, FlateDecode-compressed
+	Length1   int      // the subset's length uncompressed
+	ToUnicode []byte   // the ToUnicode CMap, FlateDecode-compressed
+	Metrics   fonts.Metrics
+}
+
+// Embed returns face cut down to the glyphs of text (and printable ASCII,
+// as Text does), made once per glyph set and shared.
+func Embed(face *fonts.Face, text string) (*FontData, error) {
+	fu := &fontUse{face: face, used: make([]uint64, (face.Metrics().Glyphs+63)/64)}
+	for _, r := range text {
+		fu.mark(face.Glyph(r))
+	}
+	s, err := fu.subset()
+	if err != nil {
+		return nil, err
+	}
+	return &FontData{Name: s.name, Glyphs: s.glyphs, Program: s.program, Length1: s.length1, ToUnicode: s.toUnicode, Metrics: s.metrics}, nil
+}
+
+// Glyphs appends to dst the hexadecimal codes that show s in an Embed
+// font of face: four digits per glyph.
+func Glyphs(dst []byte, face *fonts.Face, s string) []byte {
+	const hex = "0123456789ABCDEF"
+	for _, r := range s {
+		g := face.Glyph(r)
+		dst = append(dst, hex[g>>12], hex[g>>8&15], hex[g>>4&15], hex[g&15])
+	}
+	return dst
 }
