@@ -35,6 +35,7 @@ test-short:
 bench: build ## print throughput figures as ratios against in-process baselines
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 1 ./host/events/ ./plugins/sdk/tags/ ./host/workflow/ ./plugins/csv/ ./plugins/json/ ./host/mail/ ./plugins/template/ ./plugins/signature/ ./plugins/signature/pdfsign/
 	$(GO) test -run '^$$' -bench Delivery -benchtime 20000x -count 1 ./host/delivery/
+	PAPERFLOW_BENCH=1 $(GO) test -count=1 -run '^TestBenchRatios$$' -v ./plugins/template/
 	$(GO) run ./host/cmd/pfbench -plugins $(BIN)/plugins
 
 # Peers, installed with npm into .cache/peers (never committed); the
