@@ -12,10 +12,11 @@ import (
 )
 
 // BlockTarget is the Target of a workflow's sink block: what SinkTarget
-// reads from its `with:`, and its `if:`, which the host renders against
-// each event's envelope (eventType, data…, metadata…) before the sink sees
-// it. An event the condition rejects is skipped and logged as skipped; the
-// sink never gets it. Errors name the file, line and block.
+// reads from its `with:`; its `if:`, which the host renders against each
+// event's envelope (eventType, data…, metadata…) before the sink sees it
+// (an event the condition rejects is skipped and logged as skipped; the
+// sink never gets it); and its enabled: and backfill:. Errors name the
+// file, line and block.
 func BlockTarget(wf *workflow.Workflow, def *workflow.Block, sink Sink) (Target, error) {
 	t, err := SinkTarget(wf.Name, def.ID, def.ConfigJSON(), sink)
 	if err != nil {
@@ -24,6 +25,7 @@ func BlockTarget(wf *workflow.Workflow, def *workflow.Block, sink Sink) (Target,
 	if def.If != "" {
 		t.Sink = conditionalSink{def: def, next: sink}
 	}
+	t.Disabled, t.NoBackfill = def.Disabled, def.NoBackfill
 	return t, nil
 }
 

@@ -101,6 +101,14 @@ type Target struct {
 	// on; otherwise it starts with every event of the workflow kept in the
 	// stream. An existing consumer keeps its position either way.
 	FromNow bool
+	// Disabled keeps the target's consumers (and so their position) but
+	// delivers nothing: the events that arrive are held until it is added
+	// again enabled.
+	Disabled bool
+	// NoBackfill, when a disabled target is enabled again, skips the
+	// events held meanwhile (and the retries that were waiting) instead of
+	// delivering them.
+	NoBackfill bool
 }
 
 // Ref is the target's "workflow/name", as the CLI and queries write it.
@@ -138,7 +146,8 @@ func Start(ctx context.Context, o Options, targets ...Target) (*Dispatcher, erro
 }
 
 // Add starts feeding t, creating its consumers if needed; a target of the
-// same Ref already running is replaced.
+// same Ref already running is replaced. A Disabled target only gets its
+// consumers, which hold its events until it is added enabled.
 func (d *Dispatcher) Add(ctx context.Context, t Target) error {
 	if t.Name == "" || t.Sink == nil {
 		return errors.New("delivery: a target needs a name and a sink")
@@ -155,6 +164,10 @@ func (d *Dispatcher) Add(ctx context.Context, t Target) error {
 	defer d.mu.Unlock()
 	if d.stopped {
 		return errors.New("delivery: dispatcher stopped")
+	}
+	if t.Disabled {
+		d.o.Log.Info("sink disabled: its events are held until it is enabled", "sink", t.Ref())
+		return nil
 	}
 	r := newRunner(d.ctx, d.o, t, filter, events, replays)
 	d.runners[t.Ref()] = r
@@ -222,6 +235,9 @@ func (d *Dispatcher) ReplayDeadLetters(ctx context.Context) (int, error) {
 func ensureConsumers(ctx context.Context, o Options, t Target) (events, replays jetstream.Consumer, filter consumerFilter, err error) {
 	name := consumerName(t.Workflow, t.Name)
 	meta := map[string]string{metaWorkflow: token(t.Workflow), metaSink: t.Name}
+	if t.Disabled {
+		meta[metaDisabled] = "true"
+	}
 	cfg := jetstream.ConsumerConfig{
 		Durable:       name,
 		Description:   sinkDescription(t),
@@ -240,6 +256,15 @@ func ensureConsumers(ctx context.Context, o Options, t Target) (events, replays 
 		cfg.FilterSubject = filter.server[0]
 	} else {
 		cfg.FilterSubjects = filter.server
+	}
+	if !t.Disabled && t.NoBackfill {
+		skipped, err := skipHeld(ctx, o, evstream.StreamName, name)
+		if err != nil {
+			return nil, nil, filter, fmt.Errorf("sink %s: skipping the events held while disabled: %w", t.Ref(), err)
+		}
+		if skipped {
+			cfg.DeliverPolicy = jetstream.DeliverNewPolicy
+		}
 	}
 	events, err = ensureConsumer(ctx, o.JS, evstream.StreamName, cfg)
 	if err != nil {
@@ -269,12 +294,33 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, stream string, 
 		return nil, err
 	}
 	cur := c.CachedInfo().Config
-	if sameFilter(cur, cfg) && cur.Description == cfg.Description && cur.AckWait == cfg.AckWait && cur.MaxAckPending == cfg.MaxAckPending {
+	if sameFilter(cur, cfg) && cur.Description == cfg.Description && cur.AckWait == cfg.AckWait && cur.MaxAckPending == cfg.MaxAckPending &&
+		cur.Metadata[metaDisabled] == cfg.Metadata[metaDisabled] {
 		return c, nil
 	}
 	// The start position cannot change; everything else may.
 	cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = cur.DeliverPolicy, cur.OptStartSeq, cur.OptStartTime
 	return js.UpdateConsumer(ctx, stream, cfg)
+}
+
+// skipHeld deletes the consumer name of a sink that was disabled, so that
+// ensureConsumer creates it again from the events published from now on:
+// the position of a consumer cannot move forward otherwise.
+func skipHeld(ctx context.Context, o Options, stream, name string) (bool, error) {
+	c, err := o.JS.Consumer(ctx, stream, name)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	info := c.CachedInfo()
+	if info.Config.Metadata[metaDisabled] != "true" {
+		return false, nil // not coming back from disabled: keep the position
+	}
+	o.Log.Info("sink enabled with backfill: false: the events held while it was disabled are skipped",
+		"consumer", name, "skipped", info.NumPending, "pending_retries", info.NumAckPending)
+	return true, o.JS.DeleteConsumer(ctx, stream, name)
 }
 
 func sameFilter(a, b jetstream.ConsumerConfig) bool {

@@ -77,6 +77,10 @@ const (
 const (
 	metaWorkflow = "paperflow.workflow"
 	metaSink     = "paperflow.sink"
+	// metaDisabled is "true" on the consumers of a disabled sink, so that
+	// the host that enables it again knows there are held events to
+	// deliver or, with backfill: false, to skip.
+	metaDisabled = "paperflow.disabled"
 )
 
 // consumerName is the durable name of a sink's consumers (one on the

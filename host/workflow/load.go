@@ -768,6 +768,7 @@ func (l *loader) block(m map[string]any, ptr string, index int, order blockOrder
 			l.prob(ifPtr, false, "%q has no tag, so it is the same for every item: write the condition as a tag, e.g. if: '{{Country == \"DE\"}}'", b.If)
 		}
 	}
+	l.switches(&b, m, ptr)
 	b.config, b.parts, b.size = compileWith(b.With, withPtr, func(p string) *tags.Template { return l.tpls[p] })
 	return b
 }

@@ -98,7 +98,14 @@ type Block struct {
 	// map[string]any, lists []any, whole numbers int64, other numbers
 	// float64. Tags in strings are not resolved.
 	With map[string]any
-	If   string // the condition template; "" runs always
+	If   string // the condition template; "" runs always; "false" for a disabled step
+	// Disabled is enabled: false. A disabled step is skipped for every
+	// item (its If is "false"); a disabled sink delivers nothing and its
+	// consumer holds the events that arrive meanwhile.
+	Disabled bool
+	// NoBackfill is backfill: false on a sink: when enabled again it skips
+	// the events held while it was disabled.
+	NoBackfill bool
 	// Line and Col locate the block in the workflow file.
 	Line, Col int
 
