@@ -85,9 +85,25 @@ type Config struct {
 	WorkflowDir string
 	// PublicURL is the base URL of the host's HTTP server, for links.
 	PublicURL string
+	// Settings are what the host operator configured for blocks, keyed by
+	// the Setting names below. They arrive here rather than in the block's
+	// environment, so a block process serves hosts configured differently
+	// and a test sets them without touching the process.
+	Settings map[string]string
 	// Host gives the block documents, state, mail, events and logs.
 	Host Host
 }
+
+// Host settings a block may find in Config.Settings. An unset setting is
+// absent or empty.
+const (
+	// SettingWebhookAllow lists the CIDRs of private addresses webhooks may
+	// reach (paperflow --webhook-allow), separated by commas.
+	SettingWebhookAllow = "webhook_allow"
+	// SettingSigningCert is the absolute path of the PEM file (certificate,
+	// chain, key) that seals signed PDFs (paperflow --signing-cert).
+	SettingSigningCert = "signing_cert"
+)
 
 // Decode unmarshals With into v.
 func (c Config) Decode(v any) error {

@@ -67,7 +67,7 @@ func implementsRouter(b Block) bool {
 func (s *blockServer) Configure(ctx context.Context, req *blockv1.ConfigureRequest) (*blockv1.ConfigureResponse, error) {
 	cfg := Config{
 		Workflow: req.Workflow, BlockID: req.BlockId, With: req.Config,
-		WorkflowDir: req.WorkflowDir, PublicURL: req.PublicUrl,
+		WorkflowDir: req.WorkflowDir, PublicURL: req.PublicUrl, Settings: req.Settings,
 	}
 	cfg.Host = noHost{}
 	in := &instance{impl: s.newBlock()}

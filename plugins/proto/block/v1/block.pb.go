@@ -289,7 +289,11 @@ type ConfigureRequest struct {
 	PublicUrl string `protobuf:"bytes,6,opt,name=public_url,json=publicUrl,proto3" json:"public_url,omitempty"`
 	// Instance key chosen by the host, unique within the process; every later
 	// request for this instance carries it.
-	Instance      string `protobuf:"bytes,7,opt,name=instance,proto3" json:"instance,omitempty"`
+	Instance string `protobuf:"bytes,7,opt,name=instance,proto3" json:"instance,omitempty"`
+	// Settings the host operator gave for blocks (flags of paperflow, such as
+	// the webhook allow-list or the signing certificate), by the names the SDK
+	// documents. A block reads host settings here, never from its environment.
+	Settings      map[string]string `protobuf:"bytes,8,rep,name=settings,proto3" json:"settings,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -371,6 +375,13 @@ func (x *ConfigureRequest) GetInstance() string {
 		return x.Instance
 	}
 	return ""
+}
+
+func (x *ConfigureRequest) GetSettings() map[string]string {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
 }
 
 type ConfigureResponse struct {
@@ -2656,7 +2667,7 @@ const file_block_v1_block_proto_rawDesc = "" +
 	"\x06events\x18\x06 \x03(\tR\x06events\x12\x1d\n" +
 	"\n" +
 	"has_routes\x18\a \x01(\bR\thasRoutes\x12%\n" +
-	"\x0emulti_instance\x18\b \x01(\bR\rmultiInstance\"\xe5\x01\n" +
+	"\x0emulti_instance\x18\b \x01(\bR\rmultiInstance\"\xf2\x02\n" +
 	"\x10ConfigureRequest\x12\x1a\n" +
 	"\bworkflow\x18\x01 \x01(\tR\bworkflow\x12\x19\n" +
 	"\bblock_id\x18\x02 \x01(\tR\ablockId\x12\x16\n" +
@@ -2665,7 +2676,11 @@ const file_block_v1_block_proto_rawDesc = "" +
 	"\x0ehost_broker_id\x18\x05 \x01(\rR\fhostBrokerId\x12\x1d\n" +
 	"\n" +
 	"public_url\x18\x06 \x01(\tR\tpublicUrl\x12\x1a\n" +
-	"\binstance\x18\a \x01(\tR\binstance\"\x13\n" +
+	"\binstance\x18\a \x01(\tR\binstance\x12N\n" +
+	"\bsettings\x18\b \x03(\v22.paperflow.block.v1.ConfigureRequest.SettingsEntryR\bsettings\x1a;\n" +
+	"\rSettingsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x13\n" +
 	"\x11ConfigureResponse\"T\n" +
 	"\vReadRequest\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x12\n" +
@@ -2861,7 +2876,7 @@ func file_block_v1_block_proto_rawDescGZIP() []byte {
 }
 
 var file_block_v1_block_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_block_v1_block_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_block_v1_block_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_block_v1_block_proto_goTypes = []any{
 	(Kind)(0),                   // 0: paperflow.block.v1.Kind
 	(DeliveryStatus)(0),         // 1: paperflow.block.v1.DeliveryStatus
@@ -2908,63 +2923,65 @@ var file_block_v1_block_proto_goTypes = []any{
 	(*ScheduleResponse)(nil),    // 42: paperflow.block.v1.ScheduleResponse
 	(*LogRequest)(nil),          // 43: paperflow.block.v1.LogRequest
 	(*LogResponse)(nil),         // 44: paperflow.block.v1.LogResponse
+	nil,                         // 45: paperflow.block.v1.ConfigureRequest.SettingsEntry
 }
 var file_block_v1_block_proto_depIdxs = []int32{
 	0,  // 0: paperflow.block.v1.DescribeResponse.kind:type_name -> paperflow.block.v1.Kind
-	7,  // 1: paperflow.block.v1.ItemBatch.items:type_name -> paperflow.block.v1.Item
-	7,  // 2: paperflow.block.v1.ProcessRequest.items:type_name -> paperflow.block.v1.Item
-	10, // 3: paperflow.block.v1.ItemResult.documents:type_name -> paperflow.block.v1.Document
-	11, // 4: paperflow.block.v1.ItemResult.events:type_name -> paperflow.block.v1.EventData
-	12, // 5: paperflow.block.v1.ProcessResponse.results:type_name -> paperflow.block.v1.ItemResult
-	1,  // 6: paperflow.block.v1.DeliveryResult.status:type_name -> paperflow.block.v1.DeliveryStatus
-	14, // 7: paperflow.block.v1.DeliverRequest.events:type_name -> paperflow.block.v1.Event
-	15, // 8: paperflow.block.v1.DeliverResponse.results:type_name -> paperflow.block.v1.DeliveryResult
-	18, // 9: paperflow.block.v1.HTTPRequest.headers:type_name -> paperflow.block.v1.Header
-	18, // 10: paperflow.block.v1.HTTPResponse.headers:type_name -> paperflow.block.v1.Header
-	10, // 11: paperflow.block.v1.GetDocumentResponse.document:type_name -> paperflow.block.v1.Document
-	36, // 12: paperflow.block.v1.SendMailRequest.attachments:type_name -> paperflow.block.v1.Attachment
-	11, // 13: paperflow.block.v1.EmitRequest.event:type_name -> paperflow.block.v1.EventData
-	2,  // 14: paperflow.block.v1.Block.Describe:input_type -> paperflow.block.v1.DescribeRequest
-	4,  // 15: paperflow.block.v1.Block.Configure:input_type -> paperflow.block.v1.ConfigureRequest
-	6,  // 16: paperflow.block.v1.Block.Read:input_type -> paperflow.block.v1.ReadRequest
-	9,  // 17: paperflow.block.v1.Block.Process:input_type -> paperflow.block.v1.ProcessRequest
-	16, // 18: paperflow.block.v1.Block.Deliver:input_type -> paperflow.block.v1.DeliverRequest
-	19, // 19: paperflow.block.v1.Block.ServeHTTP:input_type -> paperflow.block.v1.HTTPRequest
-	21, // 20: paperflow.block.v1.Block.Scheduled:input_type -> paperflow.block.v1.ScheduledRequest
-	23, // 21: paperflow.block.v1.Block.Release:input_type -> paperflow.block.v1.ReleaseRequest
-	25, // 22: paperflow.block.v1.Host.PutDocument:input_type -> paperflow.block.v1.PutDocumentRequest
-	26, // 23: paperflow.block.v1.Host.GetDocument:input_type -> paperflow.block.v1.GetDocumentRequest
-	28, // 24: paperflow.block.v1.Host.DocumentURL:input_type -> paperflow.block.v1.DocumentURLRequest
-	30, // 25: paperflow.block.v1.Host.KVGet:input_type -> paperflow.block.v1.KVGetRequest
-	32, // 26: paperflow.block.v1.Host.KVPut:input_type -> paperflow.block.v1.KVPutRequest
-	34, // 27: paperflow.block.v1.Host.KVDelete:input_type -> paperflow.block.v1.KVDeleteRequest
-	37, // 28: paperflow.block.v1.Host.SendMail:input_type -> paperflow.block.v1.SendMailRequest
-	39, // 29: paperflow.block.v1.Host.Emit:input_type -> paperflow.block.v1.EmitRequest
-	41, // 30: paperflow.block.v1.Host.Schedule:input_type -> paperflow.block.v1.ScheduleRequest
-	43, // 31: paperflow.block.v1.Host.Log:input_type -> paperflow.block.v1.LogRequest
-	3,  // 32: paperflow.block.v1.Block.Describe:output_type -> paperflow.block.v1.DescribeResponse
-	5,  // 33: paperflow.block.v1.Block.Configure:output_type -> paperflow.block.v1.ConfigureResponse
-	8,  // 34: paperflow.block.v1.Block.Read:output_type -> paperflow.block.v1.ItemBatch
-	13, // 35: paperflow.block.v1.Block.Process:output_type -> paperflow.block.v1.ProcessResponse
-	17, // 36: paperflow.block.v1.Block.Deliver:output_type -> paperflow.block.v1.DeliverResponse
-	20, // 37: paperflow.block.v1.Block.ServeHTTP:output_type -> paperflow.block.v1.HTTPResponse
-	22, // 38: paperflow.block.v1.Block.Scheduled:output_type -> paperflow.block.v1.ScheduledResponse
-	24, // 39: paperflow.block.v1.Block.Release:output_type -> paperflow.block.v1.ReleaseResponse
-	10, // 40: paperflow.block.v1.Host.PutDocument:output_type -> paperflow.block.v1.Document
-	27, // 41: paperflow.block.v1.Host.GetDocument:output_type -> paperflow.block.v1.GetDocumentResponse
-	29, // 42: paperflow.block.v1.Host.DocumentURL:output_type -> paperflow.block.v1.DocumentURLResponse
-	31, // 43: paperflow.block.v1.Host.KVGet:output_type -> paperflow.block.v1.KVGetResponse
-	33, // 44: paperflow.block.v1.Host.KVPut:output_type -> paperflow.block.v1.KVPutResponse
-	35, // 45: paperflow.block.v1.Host.KVDelete:output_type -> paperflow.block.v1.KVDeleteResponse
-	38, // 46: paperflow.block.v1.Host.SendMail:output_type -> paperflow.block.v1.SendMailResponse
-	40, // 47: paperflow.block.v1.Host.Emit:output_type -> paperflow.block.v1.EmitResponse
-	42, // 48: paperflow.block.v1.Host.Schedule:output_type -> paperflow.block.v1.ScheduleResponse
-	44, // 49: paperflow.block.v1.Host.Log:output_type -> paperflow.block.v1.LogResponse
-	32, // [32:50] is the sub-list for method output_type
-	14, // [14:32] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	45, // 1: paperflow.block.v1.ConfigureRequest.settings:type_name -> paperflow.block.v1.ConfigureRequest.SettingsEntry
+	7,  // 2: paperflow.block.v1.ItemBatch.items:type_name -> paperflow.block.v1.Item
+	7,  // 3: paperflow.block.v1.ProcessRequest.items:type_name -> paperflow.block.v1.Item
+	10, // 4: paperflow.block.v1.ItemResult.documents:type_name -> paperflow.block.v1.Document
+	11, // 5: paperflow.block.v1.ItemResult.events:type_name -> paperflow.block.v1.EventData
+	12, // 6: paperflow.block.v1.ProcessResponse.results:type_name -> paperflow.block.v1.ItemResult
+	1,  // 7: paperflow.block.v1.DeliveryResult.status:type_name -> paperflow.block.v1.DeliveryStatus
+	14, // 8: paperflow.block.v1.DeliverRequest.events:type_name -> paperflow.block.v1.Event
+	15, // 9: paperflow.block.v1.DeliverResponse.results:type_name -> paperflow.block.v1.DeliveryResult
+	18, // 10: paperflow.block.v1.HTTPRequest.headers:type_name -> paperflow.block.v1.Header
+	18, // 11: paperflow.block.v1.HTTPResponse.headers:type_name -> paperflow.block.v1.Header
+	10, // 12: paperflow.block.v1.GetDocumentResponse.document:type_name -> paperflow.block.v1.Document
+	36, // 13: paperflow.block.v1.SendMailRequest.attachments:type_name -> paperflow.block.v1.Attachment
+	11, // 14: paperflow.block.v1.EmitRequest.event:type_name -> paperflow.block.v1.EventData
+	2,  // 15: paperflow.block.v1.Block.Describe:input_type -> paperflow.block.v1.DescribeRequest
+	4,  // 16: paperflow.block.v1.Block.Configure:input_type -> paperflow.block.v1.ConfigureRequest
+	6,  // 17: paperflow.block.v1.Block.Read:input_type -> paperflow.block.v1.ReadRequest
+	9,  // 18: paperflow.block.v1.Block.Process:input_type -> paperflow.block.v1.ProcessRequest
+	16, // 19: paperflow.block.v1.Block.Deliver:input_type -> paperflow.block.v1.DeliverRequest
+	19, // 20: paperflow.block.v1.Block.ServeHTTP:input_type -> paperflow.block.v1.HTTPRequest
+	21, // 21: paperflow.block.v1.Block.Scheduled:input_type -> paperflow.block.v1.ScheduledRequest
+	23, // 22: paperflow.block.v1.Block.Release:input_type -> paperflow.block.v1.ReleaseRequest
+	25, // 23: paperflow.block.v1.Host.PutDocument:input_type -> paperflow.block.v1.PutDocumentRequest
+	26, // 24: paperflow.block.v1.Host.GetDocument:input_type -> paperflow.block.v1.GetDocumentRequest
+	28, // 25: paperflow.block.v1.Host.DocumentURL:input_type -> paperflow.block.v1.DocumentURLRequest
+	30, // 26: paperflow.block.v1.Host.KVGet:input_type -> paperflow.block.v1.KVGetRequest
+	32, // 27: paperflow.block.v1.Host.KVPut:input_type -> paperflow.block.v1.KVPutRequest
+	34, // 28: paperflow.block.v1.Host.KVDelete:input_type -> paperflow.block.v1.KVDeleteRequest
+	37, // 29: paperflow.block.v1.Host.SendMail:input_type -> paperflow.block.v1.SendMailRequest
+	39, // 30: paperflow.block.v1.Host.Emit:input_type -> paperflow.block.v1.EmitRequest
+	41, // 31: paperflow.block.v1.Host.Schedule:input_type -> paperflow.block.v1.ScheduleRequest
+	43, // 32: paperflow.block.v1.Host.Log:input_type -> paperflow.block.v1.LogRequest
+	3,  // 33: paperflow.block.v1.Block.Describe:output_type -> paperflow.block.v1.DescribeResponse
+	5,  // 34: paperflow.block.v1.Block.Configure:output_type -> paperflow.block.v1.ConfigureResponse
+	8,  // 35: paperflow.block.v1.Block.Read:output_type -> paperflow.block.v1.ItemBatch
+	13, // 36: paperflow.block.v1.Block.Process:output_type -> paperflow.block.v1.ProcessResponse
+	17, // 37: paperflow.block.v1.Block.Deliver:output_type -> paperflow.block.v1.DeliverResponse
+	20, // 38: paperflow.block.v1.Block.ServeHTTP:output_type -> paperflow.block.v1.HTTPResponse
+	22, // 39: paperflow.block.v1.Block.Scheduled:output_type -> paperflow.block.v1.ScheduledResponse
+	24, // 40: paperflow.block.v1.Block.Release:output_type -> paperflow.block.v1.ReleaseResponse
+	10, // 41: paperflow.block.v1.Host.PutDocument:output_type -> paperflow.block.v1.Document
+	27, // 42: paperflow.block.v1.Host.GetDocument:output_type -> paperflow.block.v1.GetDocumentResponse
+	29, // 43: paperflow.block.v1.Host.DocumentURL:output_type -> paperflow.block.v1.DocumentURLResponse
+	31, // 44: paperflow.block.v1.Host.KVGet:output_type -> paperflow.block.v1.KVGetResponse
+	33, // 45: paperflow.block.v1.Host.KVPut:output_type -> paperflow.block.v1.KVPutResponse
+	35, // 46: paperflow.block.v1.Host.KVDelete:output_type -> paperflow.block.v1.KVDeleteResponse
+	38, // 47: paperflow.block.v1.Host.SendMail:output_type -> paperflow.block.v1.SendMailResponse
+	40, // 48: paperflow.block.v1.Host.Emit:output_type -> paperflow.block.v1.EmitResponse
+	42, // 49: paperflow.block.v1.Host.Schedule:output_type -> paperflow.block.v1.ScheduleResponse
+	44, // 50: paperflow.block.v1.Host.Log:output_type -> paperflow.block.v1.LogResponse
+	33, // [33:51] is the sub-list for method output_type
+	15, // [15:33] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_block_v1_block_proto_init() }
@@ -2978,7 +2995,7 @@ func file_block_v1_block_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_block_v1_block_proto_rawDesc), len(file_block_v1_block_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   43,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
