@@ -28,6 +28,12 @@ const (
 	HostBucket = "paperflow_host"
 	// DocumentsBucket: the object store of documents.
 	DocumentsBucket = "paperflow_documents"
+	// WorkflowsBucket: deployed workflows: each name's current version,
+	// its immutable versions and its history (see host/deploy).
+	WorkflowsBucket = "paperflow_workflows"
+	// WorkflowFilesBucket: the object store of deployed workflows' files,
+	// by content hash; kept without expiry, as versions are.
+	WorkflowFilesBucket = "paperflow_workflow_files"
 )
 
 // ItemsSubject is where the items of one run are queued.
@@ -47,6 +53,8 @@ type Store struct {
 	Runs, Checkpoints, State   jetstream.KeyValue
 	HostKV                     jetstream.KeyValue
 	Documents                  jetstream.ObjectStore
+	Workflows                  jetstream.KeyValue
+	WorkflowFiles              jetstream.ObjectStore
 }
 
 // Retention bounds what paperflow keeps; a run's data outlives its run by
@@ -86,6 +94,7 @@ func (b *Bus) EnsureStore(ctx context.Context) (*Store, error) {
 		{&s.Checkpoints, jetstream.KeyValueConfig{Bucket: CheckpointsBucket, TTL: Retention}},
 		{&s.State, jetstream.KeyValueConfig{Bucket: StateBucket}},
 		{&s.HostKV, jetstream.KeyValueConfig{Bucket: HostBucket}},
+		{&s.Workflows, jetstream.KeyValueConfig{Bucket: WorkflowsBucket}},
 	}
 	for _, bk := range buckets {
 		bk.cfg.Storage = jetstream.FileStorage
@@ -96,6 +105,12 @@ func (b *Bus) EnsureStore(ctx context.Context) (*Store, error) {
 	}
 	s.Documents, err = EnsureObjectStore(ctx, b.JS, jetstream.ObjectStoreConfig{
 		Bucket: DocumentsBucket, Storage: jetstream.FileStorage, Replicas: b.Replicas, TTL: Retention,
+	}, b.log)
+	if err != nil {
+		return nil, err
+	}
+	s.WorkflowFiles, err = EnsureObjectStore(ctx, b.JS, jetstream.ObjectStoreConfig{
+		Bucket: WorkflowFilesBucket, Storage: jetstream.FileStorage, Replicas: b.Replicas,
 	}, b.log)
 	if err != nil {
 		return nil, err
