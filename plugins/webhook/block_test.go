@@ -24,6 +24,10 @@ func TestConformance(t *testing.T) {
 		conformance.Case{Config: `{"url":"https://example.com/{{eventType}}","method":"PUT","headers":{"X-Env":"test"},` +
 			`"events":["SIGNATURES_COMPLETED"],"condition":{"any":[".data.documents | length > 0"]},"body":{"id":"{{eventId}}","n":1},` +
 			`"secrets":["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw","old"],"timeout":"3s","retry":["1s","1m"]}`},
+		conformance.Case{Config: `{"url":"https://example.com/hook","condition":{"type":"JQ","expressions":[".eventType != null","true"],"combinator":"or"},` +
+			`"body":{"type":"#event_type","n":"#data.recipients.0.order","list":["{{eventId}}",1,true,null]},` +
+			`"bodies":{"EMAILS_CREATED":{"to":"#data.emails.0.to"},"SIGNATURES_COMPLETED":"{\"id\": \"{{eventId}}\"}"},"headers":{"X-Event":"#event_type"}}`},
+		conformance.Case{Config: `{"url":"https://example.com/hook","body_template":"#event_type for {{metadata.item_id}}","content_type":"text/plain; charset=utf-8"}`},
 	)
 }
 
@@ -39,14 +43,17 @@ func TestConfigureErrors(t *testing.T) {
 			t.Errorf("%s: got %v, want %q", with, err, want)
 		}
 	}
-	t.Setenv("PAPERFLOW_WEBHOOK_ALLOW", "not-a-cidr")
-	if err := (&Block{}).Configure(context.Background(), sdk.Config{With: json.RawMessage(`{"url":"http://x"}`)}); err == nil || !strings.Contains(err.Error(), "PAPERFLOW_WEBHOOK_ALLOW") {
+	badAllow := map[string]string{sdk.SettingWebhookAllow: "not-a-cidr"}
+	if err := (&Block{}).Configure(context.Background(), sdk.Config{With: json.RawMessage(`{"url":"http://x"}`), Settings: badAllow}); err == nil || !strings.Contains(err.Error(), "PAPERFLOW_WEBHOOK_ALLOW") {
 		t.Errorf("bad allow-list: %v", err)
 	}
 }
 
+// loopback is the host setting that lets the block reach test servers.
+var loopback = map[string]string{sdk.SettingWebhookAllow: "127.0.0.1/32"}
+
 // TestInProcess runs the block the way the protocol does, without a
-// process: the allow-list comes from the environment.
+// process: the allow-list comes from the host's settings.
 func TestInProcess(t *testing.T) {
 	var got http.Header
 	var body []byte
@@ -54,9 +61,8 @@ func TestInProcess(t *testing.T) {
 		got, body = r.Header, must(io.ReadAll(r.Body))
 	}))
 	defer srv.Close()
-	t.Setenv("PAPERFLOW_WEBHOOK_ALLOW", "127.0.0.1/32")
 	b := &Block{}
-	if err := b.Configure(context.Background(), sdk.Config{With: json.RawMessage(`{"url":"` + srv.URL + `","secret":"s"}`)}); err != nil {
+	if err := b.Configure(context.Background(), sdk.Config{With: json.RawMessage(`{"url":"` + srv.URL + `","secret":"s"}`), Settings: loopback}); err != nil {
 		t.Fatal(err)
 	}
 	env := `{"eventId":"e1","eventType":"EMAILS_CREATED","data":{},"metadata":{}}`
@@ -105,7 +111,6 @@ func TestFailingEndpointKeepsSecretsOut(t *testing.T) {
 	}))
 	defer srv.Close()
 	host := strings.TrimPrefix(srv.URL, "http://")
-	t.Setenv("PAPERFLOW_WEBHOOK_ALLOW", "127.0.0.1/32")
 	for _, c := range []struct{ name, url string }{
 		{"endpoint echoes every header", "http://" + host + "/hook?echo=headers"},
 		{"endpoint echoes the bearer token", "http://" + host + "/hook?echo=token"},
@@ -119,7 +124,7 @@ func TestFailingEndpointKeepsSecretsOut(t *testing.T) {
 				"headers": map[string]string{"Authorization": "Bearer " + bearer},
 			})
 			b := &Block{}
-			if err := b.Configure(context.Background(), sdk.Config{BlockID: "notify", With: with}); err != nil {
+			if err := b.Configure(context.Background(), sdk.Config{BlockID: "notify", With: with, Settings: loopback}); err != nil {
 				t.Fatal(err)
 			}
 			mu.Lock()

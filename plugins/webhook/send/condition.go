@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/itchyny/gojq"
@@ -25,6 +26,9 @@ type compiledExpr struct {
 }
 
 func compileCondition(c Condition) (*condition, error) {
+	if c.Type != "" || c.Expressions != nil || c.Combinator != "" {
+		return compilePortCondition(c)
+	}
 	list, key := c.All, "all"
 	out := &condition{timeout: conditionTimeout}
 	switch {
@@ -35,6 +39,33 @@ func compileCondition(c Condition) (*condition, error) {
 	case len(c.All) == 0:
 		return nil, errors.New("condition: give all: [expressions] or any: [expressions]")
 	}
+	return out, out.compile(list, key)
+}
+
+// compilePortCondition compiles Port's shape, {type: JQ, expressions,
+// combinator}.
+func compilePortCondition(c Condition) (*condition, error) {
+	out := &condition{timeout: conditionTimeout}
+	switch {
+	case len(c.All) > 0 || len(c.Any) > 0:
+		return nil, errors.New("condition: use either all/any or Port's type/expressions/combinator, not both")
+	case !strings.EqualFold(c.Type, "jq"):
+		return nil, fmt.Errorf("condition.type: %q: the only type is JQ", c.Type)
+	case len(c.Expressions) == 0:
+		return nil, errors.New("condition.expressions: give at least one jq expression")
+	}
+	switch strings.ToLower(c.Combinator) {
+	case "", "and":
+	case "or":
+		out.any = true
+	default:
+		return nil, fmt.Errorf("condition.combinator: %q: want and or or", c.Combinator)
+	}
+	return out, out.compile(c.Expressions, "expressions")
+}
+
+// compile parses and compiles the jq expressions of list, found under key.
+func (out *condition) compile(list []string, key string) error {
 	var errs []error
 	for i, src := range list {
 		q, err := gojq.Parse(src)
@@ -47,7 +78,7 @@ func compileCondition(c Condition) (*condition, error) {
 		}
 		errs = append(errs, fmt.Errorf("condition.%s[%d]: jq expression %q: %v", key, i, src, err))
 	}
-	return out, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // match evaluates the condition over the decoded envelope.

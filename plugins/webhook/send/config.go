@@ -92,9 +92,26 @@ type Config struct {
 
 // Condition joins jq expressions: every one of All, or at least one of
 // Any, must be true (neither false nor null) for the event to be sent.
+//
+// Port's shape is accepted as an alias, so a condition copied from a Port
+// webhook action works unchanged: {type: JQ, expressions: [...],
+// combinator: and|or} is {all: [...]} or {any: [...]}.
 type Condition struct {
 	All []string `json:"all,omitempty"`
 	Any []string `json:"any,omitempty"`
+	// Type is "JQ" in Port's shape.
+	Type string `json:"type,omitempty"`
+	// Expressions are Port's jq expressions, joined by Combinator.
+	Expressions []string `json:"expressions,omitempty"`
+	// Combinator is "and" (the default) or "or".
+	Combinator string `json:"combinator,omitempty"`
+}
+
+// CheckCondition compiles c and reports what is wrong with it, for
+// callers that store a condition before any Sender uses it.
+func CheckCondition(c Condition) error {
+	_, err := compileCondition(c)
+	return err
 }
 
 // ConfigSchema is the JSON Schema of Config, the block's `with:`. Values
@@ -110,11 +127,20 @@ var ConfigSchema = json.RawMessage(`{
     "headers": {"type": "object", "additionalProperties": {"type": "string"}, "description": "extra request headers"},
     "events": {"type": "array", "uniqueItems": true, "items": {"enum": ["DOCUMENTS_CREATED", "EMAILS_CREATED", "SIGNATURES_REQUESTED", "SIGNATURES_COMPLETED", "SIGNATURES_DECLINED", "SIGNATURE_REQUEST_VIEWED", "SIGNATURES_EXPIRED"]},
       "description": "event types to send; default the four main ones"},
-    "condition": {"type": "object", "additionalProperties": false, "minProperties": 1, "maxProperties": 1,
+    "condition": {"type": "object", "additionalProperties": false, "minProperties": 1,
       "properties": {
         "all": {"type": "array", "minItems": 1, "items": {"type": "string"}},
-        "any": {"type": "array", "minItems": 1, "items": {"type": "string"}}
-      }, "description": "jq expressions over the envelope: all must hold, or any"},
+        "any": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+        "type": {"enum": ["JQ", "jq"], "description": "Port's shape: with expressions and combinator"},
+        "expressions": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+        "combinator": {"enum": ["and", "or"], "default": "and"}
+      },
+      "oneOf": [
+        {"required": ["all"], "maxProperties": 1},
+        {"required": ["any"], "maxProperties": 1},
+        {"required": ["type", "expressions"], "not": {"anyOf": [{"required": ["all"]}, {"required": ["any"]}]}}
+      ],
+      "description": "jq expressions over the envelope: all must hold, or any; Port's {type: JQ, expressions, combinator: and|or} is the same"},
     "body": {"type": ["object", "array", "string"], "description": "the body: a mapping or list encoded as JSON whose string leaves are templates over the envelope (a leaf that is one tag keeps its type), or JSON text; default the envelope as published"},
     "bodies": {"type": "object", "propertyNames": {"enum": ["DOCUMENTS_CREATED", "EMAILS_CREATED", "SIGNATURES_REQUESTED", "SIGNATURES_COMPLETED", "SIGNATURES_DECLINED", "SIGNATURE_REQUEST_VIEWED", "SIGNATURES_EXPIRED"]},
       "additionalProperties": {"type": ["object", "array", "string"]}, "description": "a body per event type; a type without one sends body, or the envelope"},
