@@ -26,6 +26,9 @@ type Spec struct {
 	Config      []byte
 	WorkflowDir string
 	PublicURL   string
+	// Settings reach the block in Configure; nil takes them from the
+	// host's environment (SettingsFromEnv).
+	Settings Settings
 }
 
 // Block is one instance of a block in a workflow (one workflow block id),
@@ -147,7 +150,7 @@ func (b *Block) configure(ctx context.Context, p *Process) error {
 	_, err := p.Block().Configure(cctx, &blockv1.ConfigureRequest{
 		Workflow: b.spec.Workflow, BlockId: b.spec.BlockID, Config: b.spec.Config,
 		WorkflowDir: b.spec.WorkflowDir, HostBrokerId: brokerID, PublicUrl: b.spec.PublicURL,
-		Instance: b.key,
+		Instance: b.key, Settings: b.spec.Settings.orFromEnv(),
 	})
 	if err != nil {
 		host.stop()

@@ -28,6 +28,9 @@ func DefaultDir() string {
 // Registry maps `uses:` names to block binaries in a plugin directory.
 type Registry struct {
 	Dir string
+	// Settings are the host settings for the blocks started from Dir;
+	// nil takes them from the host's environment.
+	Settings Settings
 }
 
 var blockName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)

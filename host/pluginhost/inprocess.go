@@ -25,6 +25,7 @@ func StartEmbedded(ctx context.Context, spec Spec, b sdk.Block) (*Embedded, erro
 	srv := sdk.InProcess(b)
 	if _, err := srv.Configure(ctx, &blockv1.ConfigureRequest{
 		Workflow: spec.Workflow, BlockId: spec.BlockID, Config: spec.Config, WorkflowDir: spec.WorkflowDir, PublicUrl: spec.PublicURL,
+		Settings: spec.Settings.orFromEnv(),
 	}); err != nil {
 		return nil, &CallError{Block: spec.BlockID, Op: "configure", Msg: status.Convert(err).Message()}
 	}

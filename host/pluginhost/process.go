@@ -91,7 +91,10 @@ func (p *Process) startLocked() error {
 
 // hostOnlyEnv are environment variables for the host alone: the secrets
 // and credentials it resolves itself never reach a block process.
-var hostOnlyEnv = []string{"PAPERFLOW_SECRET_", "PAPERFLOW_API_TOKEN=", "PAPERFLOW_SMTP_URL=", "PAPERFLOW_NATS_URL=", "PAPERFLOW_SECRETS_FILE="}
+// Settings the host hands over in Configure stay out of the environment
+// too, so a block never sees an older value than its Configure says.
+var hostOnlyEnv = []string{"PAPERFLOW_SECRET_", "PAPERFLOW_API_TOKEN=", "PAPERFLOW_SMTP_URL=", "PAPERFLOW_NATS_URL=", "PAPERFLOW_SECRETS_FILE=",
+	WebhookAllowEnv + "=", SigningCertEnv + "="}
 
 func blockCommand(path string) *exec.Cmd {
 	cmd := exec.Command(path)
@@ -154,6 +157,9 @@ type Description struct {
 // binary for all its checks, until Close.
 type Checker struct {
 	log *slog.Logger
+	// Settings reach the checked blocks in Configure; nil takes them from
+	// the host's environment.
+	Settings Settings
 
 	mu   sync.Mutex
 	held map[string]*shared
@@ -172,7 +178,7 @@ func (c *Checker) Check(ctx context.Context, path string, in Instance, config []
 		return err
 	}
 	if !s.multi {
-		return checkAlone(ctx, path, in, config, workflowDir, c.log)
+		return checkAlone(ctx, path, in, config, workflowDir, c.Settings, c.log)
 	}
 	p, _, err := s.get(ctx)
 	if err != nil {
@@ -183,6 +189,7 @@ func (c *Checker) Check(ctx context.Context, path string, in Instance, config []
 	defer cancel()
 	_, err = p.Block().Configure(cctx, &blockv1.ConfigureRequest{
 		Workflow: in.Workflow, BlockId: in.BlockID, Config: config, WorkflowDir: workflowDir, Instance: key,
+		Settings: c.Settings.orFromEnv(),
 	})
 	if err != nil {
 		if processFailed(ctx, p, err) {
@@ -221,7 +228,7 @@ func (c *Checker) Close() {
 
 // checkAlone checks a block that serves one instance per process on a
 // process of its own.
-func checkAlone(ctx context.Context, path string, in Instance, config []byte, workflowDir string, log *slog.Logger) error {
+func checkAlone(ctx context.Context, path string, in Instance, config []byte, workflowDir string, settings Settings, log *slog.Logger) error {
 	p, err := Launch(path, log)
 	if err != nil {
 		return err
@@ -231,6 +238,7 @@ func checkAlone(ctx context.Context, path string, in Instance, config []byte, wo
 	defer cancel()
 	_, err = p.Block().Configure(ctx, &blockv1.ConfigureRequest{
 		Workflow: in.Workflow, BlockId: in.BlockID, Config: config, WorkflowDir: workflowDir,
+		Settings: settings.orFromEnv(),
 	})
 	if err != nil {
 		return errors.New(status.Convert(err).Message())

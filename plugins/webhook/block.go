@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
@@ -31,14 +30,14 @@ func (*Block) Describe() sdk.Descriptor {
 }
 
 // Configure checks the configuration (secrets already resolved by the
-// host), compiles its templates and jq condition, and reads the host's
-// allow-list of private addresses from PAPERFLOW_WEBHOOK_ALLOW.
+// host), compiles its templates and jq condition, and takes the host's
+// allow-list of private addresses from its settings.
 func (b *Block) Configure(_ context.Context, c sdk.Config) error {
 	cfg, err := send.DecodeConfig(c.With)
 	if err != nil {
 		return fmt.Errorf("block %s: %w", c.BlockID, err)
 	}
-	allow, err := send.ParseAllow(os.Getenv(send.AllowEnv))
+	allow, err := send.ParseAllow(c.Settings[sdk.SettingWebhookAllow])
 	if err != nil {
 		return fmt.Errorf("block %s: %w", c.BlockID, err)
 	}
