@@ -12,10 +12,22 @@ import (
 	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"
 )
 
-// Host is what the paperflow host offers a block. Everything a block must
-// remember lives here, so a block process can crash, restart, or run next
-// to other hosts without losing anything.
+// Host is what the paperflow host offers a block: the composition of the
+// small interfaces below. Everything a block must remember lives here, so a
+// block process can crash, restart, or run next to other hosts without
+// losing anything. A block that needs only part of it keeps only that part
+// (a Documents, a State...), which is also all its unit test must fake.
 type Host interface {
+	Documents
+	State
+	Mailer
+	Emitter
+	Schedules
+	Logger
+}
+
+// Documents stores and serves files; blocks pass them to each other by id.
+type Documents interface {
 	// PutDocument stores a file and returns its descriptor (with a signed,
 	// expiring URL).
 	PutDocument(ctx context.Context, name, mimetype string, data []byte) (Document, error)
@@ -23,7 +35,11 @@ type Host interface {
 	GetDocument(ctx context.Context, id string) (Document, []byte, error)
 	// DocumentURL signs a fresh URL for a stored file.
 	DocumentURL(ctx context.Context, id string, ttl time.Duration) (string, error)
+}
 
+// State is the block's key-value state, kept by the host and private to
+// one block of one workflow.
+type State interface {
 	// KVGet reads the block's state; found is false for a missing key.
 	KVGet(ctx context.Context, key string) (value []byte, revision uint64, found bool, err error)
 	// KVPut writes only when the key is at expectRevision (0: must not
@@ -32,20 +48,36 @@ type Host interface {
 	KVPut(ctx context.Context, key string, value []byte, expectRevision uint64) (uint64, error)
 	// KVSet writes unconditionally.
 	KVSet(ctx context.Context, key string, value []byte) (uint64, error)
+	// KVDelete removes a key; a missing key is not an error.
 	KVDelete(ctx context.Context, key string) error
+}
 
-	// SendMail sends through the host's transport (SMTP or the outbox). A
-	// second call with the same IdempotencyKey returns the first message id
-	// and sends nothing.
+// Mailer sends mail through the host's transport (SMTP or the outbox).
+type Mailer interface {
+	// SendMail sends m. A second call with the same IdempotencyKey returns
+	// the first message id and sends nothing.
 	SendMail(ctx context.Context, m Mail) (messageID string, err error)
-	// Emit publishes an event that happens later than Process (e.g.
-	// SIGNATURES_COMPLETED) for an item of a run.
+}
+
+// Emitter publishes events that happen later than Process.
+type Emitter interface {
+	// Emit publishes an event (e.g. SIGNATURES_COMPLETED) for an item of a
+	// run; the host gives it its deterministic id and validates it.
 	Emit(ctx context.Context, runID, itemID string, ev EventData) (eventID string, err error)
+}
+
+// Schedules registers callbacks at a time (reminders, expiry); the block
+// receives them as a Scheduler.
+type Schedules interface {
 	// Schedule asks for a Scheduled(key, payload) callback at (or soon
 	// after) at. Registering the same key again replaces nothing: the first
 	// registration stands, and it fires once even with several hosts.
 	Schedule(ctx context.Context, key string, at time.Time, payload []byte) error
-	// Log writes to the host's structured log.
+}
+
+// Logger writes to the host's structured log, beside the host's own lines.
+type Logger interface {
+	// Log writes msg at level ("debug", "info", "warn", "error") with attrs.
 	Log(ctx context.Context, level, msg string, attrs map[string]any)
 }
 
@@ -83,7 +115,7 @@ func (h *hostClient) PutDocument(ctx context.Context, name, mimetype string, dat
 	if err != nil {
 		return Document{}, fmt.Errorf("host: put document %q: %w", name, err)
 	}
-	return documentFromProto(d), nil
+	return DocumentFromProto(d), nil
 }
 
 func (h *hostClient) GetDocument(ctx context.Context, id string) (Document, []byte, error) {
@@ -91,7 +123,7 @@ func (h *hostClient) GetDocument(ctx context.Context, id string) (Document, []by
 	if err != nil {
 		return Document{}, nil, fmt.Errorf("host: get document %s: %w", id, err)
 	}
-	return documentFromProto(r.Document), r.Data, nil
+	return DocumentFromProto(r.Document), r.Data, nil
 }
 
 func (h *hostClient) DocumentURL(ctx context.Context, id string, ttl time.Duration) (string, error) {
@@ -171,7 +203,8 @@ func (h *hostClient) Log(ctx context.Context, level, msg string, attrs map[strin
 	_, _ = h.c.Log(ctx, &blockv1.LogRequest{Level: level, Message: msg, Attrs: raw})
 }
 
-func documentFromProto(d *blockv1.Document) Document {
+// DocumentFromProto converts a wire Document.
+func DocumentFromProto(d *blockv1.Document) Document {
 	if d == nil {
 		return Document{}
 	}

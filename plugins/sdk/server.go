@@ -164,7 +164,7 @@ func (s *blockServer) Process(ctx context.Context, req *blockv1.ProcessRequest) 
 	}
 	resp := &blockv1.ProcessResponse{Results: make([]*blockv1.ItemResult, len(results))}
 	for i, r := range results {
-		pr, err := resultToProto(items[i].ID, r)
+		pr, err := ResultToProto(items[i].ID, r)
 		if err != nil {
 			return nil, status.Errorf(codes.Internal, "%v", err)
 		}
@@ -252,7 +252,9 @@ func (s *blockServer) Scheduled(ctx context.Context, req *blockv1.ScheduledReque
 	return &blockv1.ScheduledResponse{}, nil
 }
 
-func resultToProto(itemID string, r Result) (*blockv1.ItemResult, error) {
+// ResultToProto converts a step's Result for the wire: outputs as a JSON
+// object, the error as its message and whether it is retryable.
+func ResultToProto(itemID string, r Result) (*blockv1.ItemResult, error) {
 	out := &blockv1.ItemResult{ItemId: itemID, Skipped: r.Skipped}
 	if r.Outputs != nil {
 		raw, err := jsonMarshal(r.Outputs)
