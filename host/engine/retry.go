@@ -1,0 +1,214 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+
+	"github.com/paperflow/paperflow/host/bus"
+	"github.com/paperflow/paperflow/host/workflow"
+	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"
+)
+
+// RetryItems runs items of an ended run through the workflow's steps
+// again, as an operator asks once the cause of their failure is fixed.
+// The items are read again from the run's source (the queue forgets an
+// item once it has an outcome), queued on a subject of their own with a
+// consumer of their own, and processed as a resumed run's items are: a
+// block an item finished before is not run again (its checkpoint) and no
+// event is published twice (its id). Each retried item gets a new outcome,
+// which readers take over the old one. It returns when every retried item
+// has its new outcome.
+func (e *Engine) RetryItems(ctx context.Context, wf *workflow.Workflow, runID string, itemIDs []string, ro RunOptions) (*Summary, error) {
+	want := map[int64]bool{}
+	for _, id := range itemIDs {
+		n, err := strconv.ParseInt(id, 10, 64)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("item %q: want an item number of the run", id)
+		}
+		want[n] = true
+	}
+	if len(want) == 0 {
+		return nil, errors.New("no items to retry")
+	}
+	if !e.claim(runID) {
+		return nil, fmt.Errorf("run %s: %w", runID, ErrJoined)
+	}
+	defer e.release(runID)
+	rec, err := e.loadRun(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Workflow != wf.Name {
+		return nil, fmt.Errorf("run %s belongs to workflow %q, not %q", runID, rec.Workflow, wf.Name)
+	}
+	if rec.Status == "running" {
+		return nil, fmt.Errorf("run %s is still running: retry its failed items once it has ended", runID)
+	}
+	rs := &runState{e: e, wf: wf, runID: runID, resume: true, secrets: ro.Secrets, redact: ro.Secrets.Redactor()}
+	if err := rs.startBlocks(ctx); err != nil {
+		return nil, err
+	}
+	defer rs.close()
+
+	items, err := rs.reread(ctx, want)
+	if err != nil {
+		return nil, err
+	}
+	if len(items) == 0 {
+		return nil, fmt.Errorf("run %s: none of items %v is in its source any more", runID, itemIDs)
+	}
+	last, err := e.opts.Store.Outcomes.GetLastMsgForSubject(ctx, bus.OutcomesSubject(runID))
+	var from uint64 = 1
+	switch {
+	case err == nil:
+		from = last.Sequence + 1
+	case !errors.Is(err, jetstream.ErrMsgNotFound):
+		return nil, fmt.Errorf("run %s: read outcomes: %w", runID, err)
+	}
+
+	subject := retrySubject(wf.Name, runID)
+	name := "retry-" + runID
+	cons, err := e.opts.Store.Items.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable: name, FilterSubject: subject, AckPolicy: jetstream.AckExplicitPolicy,
+		AckWait: e.opts.ItemTimeout, MaxAckPending: e.opts.Workers * e.opts.BatchSize * 4,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("run %s: retry consumer: %w", runID, err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = e.opts.Store.Items.DeleteConsumer(cctx, name)
+		_ = e.opts.Store.Items.Purge(cctx, jetstream.WithPurgeSubject(subject))
+	}()
+	msgs := make([]*nats.Msg, 0, len(items))
+	for _, it := range items {
+		raw, err := json.Marshal(it)
+		if err != nil {
+			return nil, err
+		}
+		m := nats.NewMsg(subject)
+		m.Data = raw
+		m.Header.Set(jetstream.MsgIDHeader, runID+".retry."+nuid.Next())
+		msgs = append(msgs, m)
+	}
+	if err := e.publishAll(ctx, msgs, "queue items to retry"); err != nil {
+		return nil, err
+	}
+
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	for range e.opts.Workers {
+		go rs.workOn(wctx, cons)
+	}
+	ids := make([]string, len(items))
+	for i, it := range items {
+		ids[i] = it.ID
+	}
+	return e.awaitOutcomes(wctx, rec, from, ids)
+}
+
+func retrySubject(workflow, runID string) string { return bus.ItemsSubject(workflow, runID) + ".retry" }
+
+// errEnough stops a source once it has read the items wanted.
+var errEnough = errors.New("read enough")
+
+// reread reads the wanted items (by number) from the run's source again.
+func (rs *runState) reread(ctx context.Context, want map[int64]bool) ([]itemMsg, error) {
+	nums := make([]int64, 0, len(want))
+	for n := range want {
+		nums = append(nums, n)
+	}
+	slices.Sort(nums)
+	first, last := nums[0], nums[len(nums)-1]
+	seq := first - 1
+	var out []itemMsg
+	err := rs.source.Read(ctx, rs.runID, first-1, func(batch []*blockv1.Item) error {
+		for _, it := range batch {
+			seq++
+			if want[seq] {
+				out = append(out, itemMsg{ID: strconv.FormatInt(seq, 10), Origin: it.Origin, Fields: it.Fields, Error: it.Error})
+			}
+			if seq >= last {
+				return errEnough
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errEnough) {
+		return nil, fmt.Errorf("read source %s (%s) again: %w", rs.wf.Source.ID, rs.wf.Source.Uses, err)
+	}
+	return out, nil
+}
+
+// workOn processes batches from cons until ctx ends.
+func (rs *runState) workOn(ctx context.Context, cons jetstream.Consumer) {
+	for ctx.Err() == nil {
+		msgs, err := fetch(cons, rs.e.opts.BatchSize, 250*time.Millisecond)
+		if err != nil {
+			rs.e.log.Warn("fetch items to retry", "run", rs.runID, "err", err)
+			sleepCtx(ctx, 250*time.Millisecond)
+			continue
+		}
+		if len(msgs) == 0 {
+			continue
+		}
+		if err := rs.processBatch(ctx, msgs); err != nil && ctx.Err() == nil {
+			rs.e.log.Warn("retry batch failed; trying again", "run", rs.runID, "err", err)
+			for _, m := range msgs {
+				_ = m.NakWithDelay(time.Second)
+			}
+		}
+	}
+}
+
+// awaitOutcomes reads the run's outcomes from stream sequence from until
+// every item in ids has one, and sums those up.
+func (e *Engine) awaitOutcomes(ctx context.Context, rec *runRecord, from uint64, ids []string) (*Summary, error) {
+	start := time.Now()
+	waiting := map[string]bool{}
+	for _, id := range ids {
+		waiting[id] = true
+	}
+	tr := newTracker(&runRecord{ID: rec.ID})
+	cons, err := e.opts.Store.Outcomes.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{bus.OutcomesSubject(rec.ID)},
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy, OptStartSeq: from,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("run %s: read outcomes: %w", rec.ID, err)
+	}
+	for len(waiting) > 0 {
+		msgs, err := fetch(cons, 256, time.Second)
+		if err != nil {
+			return nil, fmt.Errorf("run %s: read outcomes: %w", rec.ID, err)
+		}
+		for _, m := range msgs {
+			var batch []outcome
+			if json.Unmarshal(m.Data(), &batch) != nil {
+				continue
+			}
+			for _, o := range batch {
+				if waiting[o.Item] {
+					delete(waiting, o.Item)
+					tr.add(o)
+				}
+			}
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+	sum := tr.summary(rec.Workflow)
+	sum.Seconds = time.Since(start).Seconds()
+	return sum, nil
+}
