@@ -62,7 +62,7 @@ func (b *Block) Configure(_ context.Context, c sdk.Config) error {
 	if err := c.Decode(&cfg); err != nil {
 		return fmt.Errorf("signature: %w", err)
 	}
-	if _, err := configuredSealer(); err != nil {
+	if _, err := configuredSealer(c.Settings[sdk.SettingSigningCert]); err != nil {
 		return fmt.Errorf("signature: %w", err)
 	}
 	if len(cfg.Documents) == 0 {

@@ -11,7 +11,7 @@ import (
 )
 
 // TestConfiguredSigningCertificate: the host's --signing-cert reaches the
-// block through its environment and is the one that seals.
+// block in its settings and is the one that seals.
 func TestConfiguredSigningCertificate(t *testing.T) {
 	own, err := pdfsign.NewSelfSigned("Acme Corp document seal", time.Now())
 	if err != nil {
@@ -25,20 +25,17 @@ func TestConfiguredSigningCertificate(t *testing.T) {
 	if err := os.WriteFile(path, pemBytes, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv(SigningCertEnv, path)
-	s, err := configuredSealer()
+	s, err := configuredSealer(path)
 	if err != nil || s == nil || s.Certificate.Subject.CommonName != "Acme Corp document seal" {
 		t.Fatalf("configured sealer: %v, %v", s, err)
 	}
 
 	bad := filepath.Join(t.TempDir(), "bad.pem")
 	_ = os.WriteFile(bad, []byte("not a certificate"), 0o600)
-	t.Setenv(SigningCertEnv, bad)
-	if _, err := configuredSealer(); err == nil || !strings.Contains(err.Error(), "--signing-cert") {
+	if _, err := configuredSealer(bad); err == nil || !strings.Contains(err.Error(), "--signing-cert") {
 		t.Fatalf("a broken file must be an error naming the flag, got %v", err)
 	}
-	t.Setenv(SigningCertEnv, "")
-	if s, err := configuredSealer(); s != nil || err != nil {
+	if s, err := configuredSealer(""); s != nil || err != nil {
 		t.Fatalf("unset: want the generated certificate path, got %v %v", s, err)
 	}
 }

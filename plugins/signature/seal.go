@@ -24,13 +24,10 @@ const sealKey = "seal.pem"
 // trail quotes it.
 const consentText = "I agree to sign this document electronically, and that my typed (or drawn) signature is as binding as a handwritten one."
 
-// SigningCertEnv names the PEM file (certificate, chain, key) the host
-// configured to seal signed PDFs (paperflow --signing-cert).
-const SigningCertEnv = "PAPERFLOW_SIGNING_CERT"
-
-// configuredSealer loads the host's configured certificate, if any.
-func configuredSealer() (*pdfsign.Signer, error) {
-	path := os.Getenv(SigningCertEnv)
+// configuredSealer loads the certificate the host configured to seal
+// signed PDFs (paperflow --signing-cert, the host setting
+// sdk.SettingSigningCert), if any: path is that PEM file.
+func configuredSealer(path string) (*pdfsign.Signer, error) {
 	if path == "" {
 		return nil, nil
 	}
@@ -54,7 +51,7 @@ func (b *Block) sealer(ctx context.Context) (*pdfsign.Signer, error) {
 	if b.seal != nil {
 		return b.seal, nil
 	}
-	if s, err := configuredSealer(); s != nil || err != nil {
+	if s, err := configuredSealer(b.cfg.Settings[sdk.SettingSigningCert]); s != nil || err != nil {
 		b.seal = s
 		return s, err
 	}
