@@ -93,6 +93,9 @@ type Target struct {
 	Name string
 	// Events are the event types to deliver; nil: all.
 	Events []string
+	// Workflows, with Workflow "", limits the target to these workflows'
+	// events (a subscription's filter); nil: every workflow.
+	Workflows []string
 	// Schedule is the retry policy (DefaultSchedule when nil).
 	Schedule Schedule
 	// Sink does the delivering.
@@ -109,6 +112,18 @@ type Target struct {
 	// events held meanwhile (and the retries that were waiting) instead of
 	// delivering them.
 	NoBackfill bool
+}
+
+// subjects are the event subjects the target takes.
+func (t Target) subjects() []string {
+	if t.Workflow != "" || len(t.Workflows) == 0 {
+		return eventSubjects(t.Workflow, t.Events)
+	}
+	var out []string
+	for _, w := range t.Workflows {
+		out = append(out, eventSubjects(w, t.Events)...)
+	}
+	return out
 }
 
 // Ref is the target's "workflow/name", as the CLI and queries write it.
@@ -251,7 +266,7 @@ func ensureConsumers(ctx context.Context, o Options, t Target) (events, replays 
 	if t.FromNow {
 		cfg.DeliverPolicy = jetstream.DeliverNewPolicy
 	}
-	filter = filterFor(o.JS.Conn(), eventSubjects(t.Workflow, t.Events))
+	filter = filterFor(o.JS.Conn(), t.subjects())
 	if len(filter.server) == 1 {
 		cfg.FilterSubject = filter.server[0]
 	} else {

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"net/url"
+	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -31,6 +33,15 @@ type Subscription struct {
 	Description string   `json:"description"`
 	Enabled     bool     `json:"enabled"`
 	Events      []string `json:"events"`
+	// Workflows limits the subscription to these workflows' events; empty
+	// takes every workflow's.
+	Workflows []string `json:"workflows,omitempty"`
+	// Condition is a jq test over each event's envelope, as a webhook
+	// block's condition (all/any, or Port's type/expressions/combinator).
+	Condition *send.Condition `json:"condition,omitempty"`
+	// Headers are sent with every delivery. Their values are shown only
+	// when created, as the secret: they often hold credentials.
+	Headers map[string]string `json:"headers,omitempty"`
 	// Secret signs the deliveries; it is shown once, when created.
 	Secret    string    `json:"secretKey,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
@@ -39,10 +50,30 @@ type Subscription struct {
 	DisabledReason string `json:"disabledReason,omitempty"`
 }
 
-// Public is the subscription without its secret.
+// Public is the subscription without its secret and with its headers'
+// values hidden.
 func (s Subscription) Public() Subscription {
 	s.Secret = ""
+	if len(s.Headers) > 0 {
+		h := make(map[string]string, len(s.Headers))
+		for name := range s.Headers {
+			h[name] = hiddenHeader
+		}
+		s.Headers = h
+	}
 	return s
+}
+
+// hiddenHeader stands for a header's value in a listed subscription.
+const hiddenHeader = "(hidden)"
+
+// filterKey is what makes two subscriptions the same: URL, event types,
+// workflows and condition (headers and description do not).
+func (s Subscription) filterKey() string {
+	events := slices.Sorted(slices.Values(s.Events))
+	workflows := slices.Sorted(slices.Values(s.Workflows))
+	cond, _ := json.Marshal(s.Condition)
+	return s.URL + "\x00" + strings.Join(events, ",") + "\x00" + strings.Join(workflows, ",") + "\x00" + string(cond)
 }
 
 // Sink is the subscription's name as a delivery target.
@@ -52,7 +83,12 @@ func (s Subscription) Sink() string { return "sub-" + s.ID }
 func (s Subscription) Ref() string { return AllWorkflows + "/" + s.Sink() }
 
 func (s Subscription) target() Target {
-	return Target{Name: s.Sink(), Events: s.Events, FromNow: true}
+	return Target{Name: s.Sink(), Events: s.Events, Workflows: s.Workflows, FromNow: true}
+}
+
+// sendConfig is how the subscription is sent, by the webhook block's code.
+func (s Subscription) sendConfig(timeout string) send.Config {
+	return send.Config{URL: s.URL, Events: s.Events, Secret: s.Secret, Timeout: timeout, Headers: s.Headers, Condition: s.Condition}
 }
 
 // SubscriptionInput creates or changes a subscription; nil fields keep
@@ -63,6 +99,26 @@ type SubscriptionInput struct {
 	Description *string  `json:"description"`
 	Enabled     *bool    `json:"enabled"`
 	Events      []string `json:"events"`
+	// Workflows: [] takes every workflow again.
+	Workflows []string `json:"workflows"`
+	// Condition: {} removes it.
+	Condition *send.Condition `json:"condition"`
+	// Headers: {} removes them.
+	Headers map[string]string `json:"headers"`
+	// AllowDuplicate creates a subscription even when one with the same
+	// URL, events, workflows and condition exists (Create only).
+	AllowDuplicate bool `json:"allowDuplicate"`
+}
+
+// DuplicateError is a Create refused because a subscription with the same
+// URL, events, workflows and condition exists; the API answers it with 409
+// and the existing id.
+type DuplicateError struct {
+	ID string
+}
+
+func (e *DuplicateError) Error() string {
+	return "a subscription with the same url, events, workflows and condition exists: " + e.ID + `; send "allowDuplicate": true to create another`
 }
 
 // ErrSubscriptionNotFound: no subscription has that id.
@@ -129,6 +185,17 @@ func (s *SubscriptionStore) Create(ctx context.Context, in SubscriptionInput) (S
 	if err := s.apply(&sub, in); err != nil {
 		return Subscription{}, err
 	}
+	if !in.AllowDuplicate {
+		all, err := s.List(ctx)
+		if err != nil {
+			return Subscription{}, err
+		}
+		for _, other := range all {
+			if other.filterKey() == sub.filterKey() {
+				return Subscription{}, &DuplicateError{ID: other.ID}
+			}
+		}
+	}
 	if sub.Enabled {
 		if _, _, _, err := ensureConsumers(ctx, s.o, sub.target()); err != nil {
 			return Subscription{}, err
@@ -178,8 +245,47 @@ func (s *SubscriptionStore) apply(sub *Subscription, in SubscriptionInput) error
 		}
 		sub.Events = types
 	}
+	if in.Workflows != nil {
+		var names []string
+		for _, w := range in.Workflows {
+			if !workflowName.MatchString(w) {
+				return &InvalidError{"workflows", fmt.Sprintf("%q is not a workflow name (lowercase letters, digits, - and _)", w)}
+			}
+			if !slices.Contains(names, w) {
+				names = append(names, w)
+			}
+		}
+		slices.Sort(names)
+		sub.Workflows = names
+	}
+	if in.Condition != nil {
+		sub.Condition = in.Condition
+		if reflect.ValueOf(*in.Condition).IsZero() {
+			sub.Condition = nil
+		} else if err := send.CheckCondition(*in.Condition); err != nil {
+			return &InvalidError{"condition", strings.TrimPrefix(err.Error(), "condition: ")}
+		}
+	}
+	if in.Headers != nil {
+		sub.Headers = in.Headers
+		if len(in.Headers) == 0 {
+			sub.Headers = nil
+		}
+		for name, v := range in.Headers {
+			if v == hiddenHeader {
+				return &InvalidError{"headers", fmt.Sprintf("%s: %q is how a listed subscription hides a value; send the value itself", name, hiddenHeader)}
+			}
+		}
+	}
+	// The rest (header names, values with tags) is the sender's to judge.
+	if _, err := send.New(send.Config{URL: "https://example.com/", Headers: sub.Headers}, send.Options{}); err != nil {
+		return &InvalidError{"headers", strings.TrimPrefix(err.Error(), "headers: ")}
+	}
 	return nil
 }
+
+// workflowName is the form of a workflow name (a token of NATS subjects).
+var workflowName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
 func (s *SubscriptionStore) checkURL(raw string) error {
 	u, err := url.Parse(raw)
@@ -271,7 +377,7 @@ func (s *SubscriptionStore) update(ctx context.Context, id string, change func(*
 			return Subscription{}, err
 		}
 		sub.UpdatedAt = time.Now().UTC()
-		if sub.Enabled && (!was.Enabled || !slices.Equal(was.Events, sub.Events)) {
+		if sub.Enabled && (!was.Enabled || !slices.Equal(was.Events, sub.Events) || !slices.Equal(was.Workflows, sub.Workflows)) {
 			if _, _, _, err := ensureConsumers(ctx, s.o, sub.target()); err != nil {
 				return Subscription{}, err
 			}
@@ -378,14 +484,15 @@ func serveSubscription(ctx context.Context, d *Dispatcher, store *SubscriptionSt
 		stop()
 		return
 	}
-	fp := sub.URL + "\x00" + sub.Secret + "\x00" + strings.Join(sub.Events, ",")
+	cfg := sub.sendConfig(o.Timeout)
+	raw, _ := json.Marshal(cfg)
+	fp := string(raw) + "\x00" + strings.Join(sub.Workflows, ",")
 	if r := running[id]; r != nil && r.fingerprint == fp {
 		return
 	}
 	stop()
 	log := d.o.Log.With("subscription", id)
-	sender, err := send.New(send.Config{URL: sub.URL, Events: sub.Events, Secret: sub.Secret, Timeout: o.Timeout},
-		send.Options{Allow: o.Allow, Gone: subscriptionGone{store: store, id: id, log: log}})
+	sender, err := send.New(cfg, send.Options{Allow: o.Allow, Gone: subscriptionGone{store: store, id: id, log: log}})
 	if err != nil {
 		log.Error("subscription cannot be sent to", "err", err)
 		return

@@ -19,10 +19,11 @@ import (
 // Subscriptions serves the webhook subscriptions API, authenticated with
 // the host's API token (Authorization: Bearer <token>):
 //
-//	POST   /public/webhook/subscribe           {url, description, enabled, events} → 201 {subscriptionId, secretKey, …}
+//	POST   /public/webhook/subscribe           {url, description, enabled, events, workflows?, condition?, headers?, allowDuplicate?} → 201 {subscriptionId, secretKey, …}
+//	                                           (409 {error, subscriptionId} when one with the same url, events, workflows and condition exists)
 //	GET    /public/webhook/subscriptions       → {subscriptions: […]} (without secrets)
 //	GET    /public/webhook/subscription/{id}   → the subscription (without its secret)
-//	POST   /public/webhook/subscription/{id}   {url?, description?, enabled?, events?} → the subscription
+//	POST   /public/webhook/subscription/{id}   {url?, description?, enabled?, events?, workflows?, condition?, headers?} → the subscription
 //	DELETE /public/webhook/unsubscribe/{id}    → {subscriptionId, deleted: true}
 //	GET    /public/webhook/deliveries          ?sink=workflow/sink&event=ID&limit=N → {attempts: […]}
 //	GET    /public/webhook/dead-letters        ?sink=workflow/sink → {deadLetters: […]}
@@ -58,10 +59,14 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg})
 }
 
-// fail answers a store error: 400 for bad input, 404 for an unknown id.
+// fail answers a store error: 400 for bad input, 404 for an unknown id,
+// 409 with the existing id for a subscription that exists already.
 func (s *Subscriptions) fail(w http.ResponseWriter, err error) {
 	var inv *delivery.InvalidError
+	var dup *delivery.DuplicateError
 	switch {
+	case errors.As(err, &dup):
+		writeJSON(w, http.StatusConflict, map[string]string{"error": dup.Error(), "subscriptionId": dup.ID})
 	case errors.As(err, &inv):
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": inv.Error(), "field": inv.Field})
 	case errors.Is(err, delivery.ErrSubscriptionNotFound):
