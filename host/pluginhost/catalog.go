@@ -4,43 +4,79 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
+	"time"
 
 	"github.com/paperflow/paperflow/host/workflow"
 	"github.com/paperflow/paperflow/plugins/sdk"
 )
 
-// Catalog describes blocks by name, starting each binary once to ask it
-// and caching the answer for the life of the catalog.
+// Catalog describes blocks by name. Descriptions are kept for the life of
+// the process per block binary (its path, size and modification time), so
+// every catalog of a host shares them: a long-lived host starts a binary
+// once to ask what it is, and again only when the file is rebuilt.
 type Catalog struct {
 	Registry Registry
 	Log      *slog.Logger
-
-	mu    sync.Mutex
-	known map[string]*describeResult
 }
 
-// describeResult is one block's answer; done is closed once it is in.
+// binaryID tells one build of a block binary from another.
+type binaryID struct {
+	path    string
+	size    int64
+	modTime time.Time
+}
+
+// describeResult is one binary's answer; done is closed once it is in.
 type describeResult struct {
 	done chan struct{}
 	desc Description
 	err  error
 }
 
+// descriptions are the answers of every block binary this process asked.
+var descriptions = struct {
+	mu    sync.Mutex
+	known map[binaryID]*describeResult
+}{known: map[binaryID]*describeResult{}}
+
+// describeBinary asks the binary at path what it is; tests replace it.
+var describeBinary = func(ctx context.Context, path string, log *slog.Logger) (Description, error) {
+	p, err := Launch(path, log)
+	if err != nil {
+		return Description{}, err
+	}
+	defer p.Kill()
+	return p.Describe(ctx)
+}
+
 // Describe returns the description of the block named uses. Concurrent
-// callers for one block wait for one answer, so a workflow using a block
-// many times starts it once to ask.
+// callers for one binary wait for one answer, so a workflow using a block
+// many times starts it once to ask. An answer cut short by a cancelled
+// context is not kept.
 func (c *Catalog) Describe(ctx context.Context, uses string) (Description, error) {
-	c.mu.Lock()
-	r, ok := c.known[uses]
+	path, err := c.Registry.Path(uses)
+	if err != nil {
+		return Description{}, err
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return Description{}, fmt.Errorf("block %q: %w", uses, err)
+	}
+	id := binaryID{path: path, size: st.Size(), modTime: st.ModTime()}
+	descriptions.mu.Lock()
+	r, ok := descriptions.known[id]
 	if !ok {
-		if c.known == nil {
-			c.known = map[string]*describeResult{}
+		for old := range descriptions.known {
+			if old.path == path { // an earlier build of this binary
+				delete(descriptions.known, old)
+			}
 		}
 		r = &describeResult{done: make(chan struct{})}
-		c.known[uses] = r
+		descriptions.known[id] = r
 	}
-	c.mu.Unlock()
+	descriptions.mu.Unlock()
 	if ok {
 		select {
 		case <-r.done:
@@ -49,26 +85,22 @@ func (c *Catalog) Describe(ctx context.Context, uses string) (Description, error
 			return Description{}, ctx.Err()
 		}
 	}
-	r.desc, r.err = c.describe(ctx, uses)
+	r.desc, r.err = c.describe(ctx, uses, path)
+	if r.err != nil && ctx.Err() != nil {
+		descriptions.mu.Lock()
+		delete(descriptions.known, id)
+		descriptions.mu.Unlock()
+	}
 	close(r.done)
 	return r.desc, r.err
 }
 
-func (c *Catalog) describe(ctx context.Context, uses string) (Description, error) {
-	path, err := c.Registry.Path(uses)
-	if err != nil {
-		return Description{}, err
-	}
+func (c *Catalog) describe(ctx context.Context, uses, path string) (Description, error) {
 	log := c.Log
 	if log == nil {
 		log = slog.Default()
 	}
-	p, err := Launch(path, log.With("block", uses))
-	if err != nil {
-		return Description{}, err
-	}
-	defer p.Kill()
-	d, err := p.Describe(ctx)
+	d, err := describeBinary(ctx, path, log.With("block", uses))
 	if err != nil {
 		return Description{}, err
 	}
