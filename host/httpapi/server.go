@@ -61,6 +61,13 @@ func (s *Server) Mount(workflow, block string, b *pluginhost.Block) {
 	s.blocks[workflow+"/"+block] = b
 }
 
+// Unmount takes a block's routes away again: they answer 404.
+func (s *Server) Unmount(workflow, block string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.blocks, workflow+"/"+block)
+}
+
 // SetReady installs the readiness check behind /readyz.
 func (s *Server) SetReady(f func() error) { s.ready = f }
 
