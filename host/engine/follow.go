@@ -93,6 +93,9 @@ func (e *Engine) Runs(ctx context.Context) ([]RunInfo, error) {
 		}
 		var rec runRecord
 		if json.Unmarshal(ent.Value(), &rec) == nil {
+			if rec.Trigger == "" {
+				rec.Trigger = TriggerManual // recorded before triggers were
+			}
 			out = append(out, rec)
 		}
 	}

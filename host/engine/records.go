@@ -16,13 +16,17 @@ import (
 
 // openRun creates the record of a new run, or marks an earlier one
 // running again for a resume; either way this engine claims the run.
-func (e *Engine) openRun(ctx context.Context, wf *workflow.Workflow, runID string) (*runRecord, error) {
+func (e *Engine) openRun(ctx context.Context, wf *workflow.Workflow, runID string, ro RunOptions) (*runRecord, error) {
 	file := wf.File
 	if abs, err := filepath.Abs(file); err == nil {
 		file = abs
 	}
 	if runID == "" {
-		rec := &runRecord{ID: NewRunID(), Workflow: wf.Name, File: file, Status: "running", Created: time.Now().UTC()}
+		trigger := ro.Trigger
+		if trigger == "" {
+			trigger = TriggerManual
+		}
+		rec := &runRecord{ID: NewRunID(), Workflow: wf.Name, File: file, Version: ro.Version, Trigger: trigger, Status: "running", Created: time.Now().UTC()}
 		e.claim(rec.ID)
 		raw, _ := json.Marshal(rec)
 		if _, err := e.opts.Store.Runs.Create(ctx, rec.ID, raw); err != nil {
@@ -47,6 +51,19 @@ func (e *Engine) openRun(ctx context.Context, wf *workflow.Workflow, runID strin
 		return nil, err
 	}
 	return rec, nil
+}
+
+// TriggerManual is the trigger of a run a person or the run API started.
+const TriggerManual = "manual"
+
+// RunRecord returns a run's record: a resume and a host joining the run
+// read its workflow and version there.
+func (e *Engine) RunRecord(ctx context.Context, runID string) (RunInfo, error) {
+	rec, err := e.loadRun(ctx, runID)
+	if err != nil {
+		return RunInfo{}, err
+	}
+	return *rec, nil
 }
 
 func (e *Engine) loadRun(ctx context.Context, runID string) (*runRecord, error) {

@@ -35,6 +35,12 @@ type RunOptions struct {
 	// (Ctrl-C of `paperflow run`), so hosts leave it alone until it is
 	// resumed. A run whose process dies stays "running" and is picked up.
 	Interruptible bool
+	// Version is the deployed version of the workflow (host/deploy) the
+	// run starts on; it is recorded, so every host that joins the run, and
+	// a resume, loads that version.
+	Version string
+	// Trigger says what started the run ("manual" when empty).
+	Trigger string
 }
 
 // Progress is a snapshot of a run.
@@ -74,6 +80,11 @@ type runRecord struct {
 	ID       string `json:"id"`
 	Workflow string `json:"workflow"`
 	File     string `json:"file"`
+	// Version is the deployed version the run works on ("" for a run
+	// started from a file before workflows were deployed).
+	Version string `json:"version,omitempty"`
+	// Trigger is what started the run: "manual" (a person, the run API).
+	Trigger  string `json:"trigger,omitempty"`
 	Status   string `json:"status"` // running, interrupted, completed, failed
 	Enqueued int64  `json:"enqueued"`
 	// Resumes counts `--resume`s: after one, the items consumer is new,
@@ -129,7 +140,7 @@ type stepBlock struct {
 // outcome, whoever processed it.
 func (e *Engine) Run(ctx context.Context, wf *workflow.Workflow, ro RunOptions) (*Summary, error) {
 	start := time.Now()
-	rec, err := e.openRun(ctx, wf, ro.RunID)
+	rec, err := e.openRun(ctx, wf, ro.RunID, ro)
 	if err != nil {
 		return nil, err
 	}
