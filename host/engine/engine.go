@@ -152,6 +152,10 @@ func (e *Engine) describe(ctx context.Context, uses string) (pluginhost.Descript
 	return e.catalog.Describe(ctx, uses)
 }
 
+// Store is the engine's streams, buckets and object stores, for the
+// packages that keep their own records there (deployed workflows).
+func (e *Engine) Store() *bus.Store { return e.opts.Store }
+
 // Documents is the document store, for the HTTP server.
 func (e *Engine) Documents() *documents.Store { return e.docs }
 
