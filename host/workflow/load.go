@@ -680,6 +680,7 @@ func (l *loader) build(root any) *Workflow {
 			w.Blocks = append(w.Blocks, l.block(bm, ptrJoin("/blocks", strconv.Itoa(i)), i, order))
 		}
 	}
+	l.triggers(m, w)
 	return w
 }
 

@@ -77,6 +77,8 @@ type Workflow struct {
 	Dir         string // its directory: relative paths in `with:` start here
 	Source      Block
 	Blocks      []Block
+	// On is what starts the workflow's items (triggers.go).
+	On Triggers
 }
 
 // Block returns the block with the given id, or nil.
