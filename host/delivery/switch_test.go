@@ -9,6 +9,7 @@ import (
 
 	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/delivery"
+	"github.com/paperflow/paperflow/host/engine"
 	"github.com/paperflow/paperflow/host/events"
 )
 
@@ -138,5 +139,25 @@ blocks:
 	}
 	if held.total() != 4 || skipped.total() != 1 {
 		t.Errorf("requests: held %d (want 4), skipper %d (want 1)", held.total(), skipped.total())
+	}
+}
+
+// TestDisabledStepIsSkipped: a step with enabled: false runs for no item
+// (it emits nothing), while the run goes on and an enabled twin runs.
+func TestDisabledStepIsSkipped(t *testing.T) {
+	b := newBus(t)
+	e := newEngine(t, b)
+	wf := loadWorkflow(t, e, `name: stepoff
+source: {uses: csv, with: {path: items.csv}}
+blocks:
+  - {id: off, uses: testblock, enabled: false, with: {emit: true}}
+  - {id: on, uses: testblock, with: {emit: true}}
+`, "Name\nA\nB\n", nil)
+	sum, err := e.Run(context.Background(), wf, engine.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Succeeded != 2 || sum.Events["DOCUMENTS_CREATED"] != 2 {
+		t.Errorf("run: %+v, want 2 items and 2 events (from the enabled step only)", sum)
 	}
 }
