@@ -41,6 +41,9 @@ type RunOptions struct {
 	Version string
 	// Trigger says what started the run ("manual" when empty).
 	Trigger string
+	// NewID names a new run (a schedule's firing gives the same id on
+	// every host, so only one creates the run); empty: a fresh id.
+	NewID string
 }
 
 // Progress is a snapshot of a run.
@@ -295,6 +298,10 @@ func (rs *runState) startBlocks(ctx context.Context) error {
 			spec := pluginhost.Spec{
 				Instance: pluginhost.Instance{Workflow: wf.Name, BlockID: def.ID},
 				Uses:     def.Uses, Config: def.ConfigJSON(), WorkflowDir: wf.Dir, PublicURL: rs.e.opts.PublicURL,
+				Settings: rs.e.opts.Plugins.Settings,
+			}
+			if i == 0 && def.Uses == "" {
+				return nil // items come from a trigger (http, form), not a source
 			}
 			if emb, ok := rs.e.opts.Embedded[def.Uses]; ok && i > 0 {
 				b, err := pluginhost.StartEmbedded(gctx, spec, emb)
