@@ -26,7 +26,11 @@ func (e *Engine) openRun(ctx context.Context, wf *workflow.Workflow, runID strin
 		if trigger == "" {
 			trigger = TriggerManual
 		}
-		rec := &runRecord{ID: NewRunID(), Workflow: wf.Name, File: file, Version: ro.Version, Trigger: trigger, Status: "running", Created: time.Now().UTC()}
+		id := ro.NewID
+		if id == "" {
+			id = NewRunID()
+		}
+		rec := &runRecord{ID: id, Workflow: wf.Name, File: file, Version: ro.Version, Trigger: trigger, Status: "running", Created: time.Now().UTC()}
 		e.claim(rec.ID)
 		raw, _ := json.Marshal(rec)
 		if _, err := e.opts.Store.Runs.Create(ctx, rec.ID, raw); err != nil {
