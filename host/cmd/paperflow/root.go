@@ -143,6 +143,8 @@ Quick start:
 	root.AddCommand(newRunCmd(cfg), newValidateCmd(cfg), newPluginsCmd(cfg), newEventsCmd(cfg), newServeCmd(cfg), newOutboxCmd(cfg), newRunsCmd(cfg), newWebhooksCmd(cfg), newSignaturesCmd(cfg), newVersionCmd())
 	root.AddCommand(newBackupCmd(cfg))
 	root.AddCommand(newRestoreCmd(cfg))
+	root.AddCommand(newDeployCmd(cfg))
+	root.AddCommand(newWorkflowsCmd(cfg))
 	return root
 }
 
