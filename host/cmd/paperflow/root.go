@@ -50,11 +50,11 @@ type config struct {
 
 	hiddenOnce sync.Once
 	hidden     workflow.Secrets // logSecrets, read once
-	// webhookAllow lists private ranges webhooks may reach; it is passed
-	// on as PAPERFLOW_WEBHOOK_ALLOW, which block processes inherit.
+	// webhookAllow lists private ranges webhooks may reach; blocks get it
+	// in their settings (sdk.SettingWebhookAllow).
 	webhookAllow string
-	// signingCert is the PEM file that seals signed PDFs, passed on to
-	// block processes as PAPERFLOW_SIGNING_CERT.
+	// signingCert is the PEM file that seals signed PDFs; blocks get it in
+	// their settings (sdk.SettingSigningCert).
 	signingCert string
 }
 
@@ -125,16 +125,6 @@ Quick start:
 	f.StringVar(&cfg.secretFile, "secrets", env("PAPERFLOW_SECRETS_FILE", ""), "file of NAME=value secrets, besides PAPERFLOW_SECRET_<NAME> variables [PAPERFLOW_SECRETS_FILE]")
 	f.StringVar(&cfg.webhookAllow, "webhook-allow", env("PAPERFLOW_WEBHOOK_ALLOW", ""), "CIDRs of private addresses webhooks may reach, e.g. 127.0.0.1/32 [PAPERFLOW_WEBHOOK_ALLOW]")
 	f.StringVar(&cfg.signingCert, "signing-cert", env("PAPERFLOW_SIGNING_CERT", ""), "PEM file with the certificate (and chain) and key that seal signed PDFs; empty: a self-signed one made on first use and kept in NATS [PAPERFLOW_SIGNING_CERT]")
-	// Blocks are child processes: settings meant for them travel in their
-	// environment.
-	root.PersistentPreRun = func(*cobra.Command, []string) {
-		_ = os.Setenv("PAPERFLOW_WEBHOOK_ALLOW", cfg.webhookAllow)
-		if cfg.signingCert != "" {
-			if abs, err := filepath.Abs(cfg.signingCert); err == nil {
-				_ = os.Setenv("PAPERFLOW_SIGNING_CERT", abs)
-			}
-		}
-	}
 	f.IntVar(&cfg.batchSize, "batch", envInt("PAPERFLOW_BATCH", 64), "items per block call, for runs this process works on [PAPERFLOW_BATCH]")
 	f.IntVar(&cfg.replicas, "replicas", envInt("PAPERFLOW_NATS_REPLICAS", 0), "replicas of paperflow's streams, KV buckets and object store; 0: 3 on a NATS cluster of 3+ nodes, else 1 [PAPERFLOW_NATS_REPLICAS]")
 	f.DurationVar(&cfg.itemTimeout, "item-timeout", envDuration("PAPERFLOW_ITEM_TIMEOUT", 30*time.Second), "how long a host may go silent before its items and the source it reads pass to another host [PAPERFLOW_ITEM_TIMEOUT]")
@@ -200,7 +190,8 @@ func (c *config) registry() pluginhost.Registry {
 	if dir == "" {
 		dir = pluginhost.DefaultDir()
 	}
-	return pluginhost.Registry{Dir: dir}
+	// Settings meant for blocks reach them in Configure.
+	return pluginhost.Registry{Dir: dir, Settings: pluginhost.HostSettings(c.webhookAllow, c.signingCert)}
 }
 
 func (c *config) public() string {

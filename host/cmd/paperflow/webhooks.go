@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -226,13 +224,8 @@ letters. A running 'paperflow serve' delivers them.`,
 	return cmd
 }
 
-// webhookAllow is the host's allow-list of private addresses.
-func webhookAllow() ([]netip.Prefix, error) {
-	return send.ParseAllow(os.Getenv(send.AllowEnv))
-}
-
-func openStore(ctx context.Context, b *bus.Bus) (*delivery.SubscriptionStore, error) {
-	allow, err := webhookAllow()
+func openStore(ctx context.Context, cfg *config, b *bus.Bus) (*delivery.SubscriptionStore, error) {
+	allow, err := send.ParseAllow(cfg.webhookAllow)
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +253,7 @@ func newSubscribeCmd(cfg *config) *cobra.Command {
 			enabled := !disabled
 			in.Enabled = &enabled
 			return withBus(cmd, cfg, func(ctx context.Context, b *bus.Bus) error {
-				store, err := openStore(ctx, b)
+				store, err := openStore(ctx, cfg, b)
 				if err != nil {
 					return err
 				}
@@ -299,7 +292,7 @@ func newListSubscriptionsCmd(cfg *config) *cobra.Command {
 				return err
 			}
 			return withBus(cmd, cfg, func(ctx context.Context, b *bus.Bus) error {
-				store, err := openStore(ctx, b)
+				store, err := openStore(ctx, cfg, b)
 				if err != nil {
 					return err
 				}
@@ -345,7 +338,7 @@ func newUnsubscribeCmd(cfg *config) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withBus(cmd, cfg, func(ctx context.Context, b *bus.Bus) error {
-				store, err := openStore(ctx, b)
+				store, err := openStore(ctx, cfg, b)
 				if err != nil {
 					return err
 				}
