@@ -185,6 +185,7 @@ func TestDeployHistoryRollbackDelete(t *testing.T) {
 		}
 	}
 
+	next(deploy.Update{}) // nothing deployed yet
 	first := f.deployTree(t, writeTree(t, letterTree(t, "Dear")), "flows/letters.yaml")
 	next(deploy.Update{Name: "letters", Version: first.Version})
 	again := f.deployTree(t, writeTree(t, letterTree(t, "Dear")), "flows/letters.yaml")
@@ -329,4 +330,51 @@ func TestAbsolutePathRefused(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "absolute path") || !strings.Contains(err.Error(), "wf.yaml:2:") {
 		t.Fatalf("deploy with an absolute path: %v", err)
 	}
+}
+
+// servedSet records what Follow asks a host to serve.
+type servedSet struct{ changes chan string }
+
+func (s *servedSet) Add(_ context.Context, wf *workflow.Workflow) error {
+	s.changes <- "add " + wf.Name + " " + filepath.Base(filepath.Dir(wf.Dir))
+	return nil
+}
+
+func (s *servedSet) Remove(name string) { s.changes <- "remove " + name }
+
+// TestFollow: a host serves what is deployed when it starts, then each
+// new version, and stops serving a deleted workflow.
+func TestFollow(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	first := f.deployTree(t, writeTree(t, letterTree(t, "Dear")), "flows/letters.yaml")
+	set := &servedSet{changes: make(chan string, 10)}
+	ready := make(chan struct{})
+	go f.store.Follow(ctx, set, deploy.FollowOptions{Ready: func() { close(ready) }})
+	next := func(want string) {
+		t.Helper()
+		select {
+		case got := <-set.changes:
+			if got != want {
+				t.Fatalf("Follow did %q, want %q", got, want)
+			}
+		case <-ctx.Done():
+			t.Fatalf("Follow did nothing; want %q", want)
+		}
+	}
+	// The workflow's folder in the cache is named by its version.
+	next("add letters " + first.Version)
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		t.Fatal("Follow never got ready")
+	}
+	second := f.deployTree(t, writeTree(t, letterTree(t, "Hello")), "flows/letters.yaml")
+	next("add letters " + second.Version)
+	if err := f.store.Delete(ctx, "letters", "test"); err != nil {
+		t.Fatal(err)
+	}
+	next("remove letters")
 }

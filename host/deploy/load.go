@@ -119,61 +119,6 @@ func (s *Store) writeFile(ctx context.Context, p string, f File) error {
 	return os.Chmod(p, 0o444)
 }
 
-// Update is a change of a workflow's current version, as Watch sends it.
-type Update struct {
-	Name string
-	// Version is the new current version; "" when the workflow was
-	// deleted.
-	Version string
-}
-
-// Watch sends every deployed workflow's current version, then each
-// deploy, rollback and delete as it happens, on any host. The channel
-// closes when ctx ends or the watch breaks (NATS gone); a caller
-// that wants to go on watches again, since sending the present state
-// first makes a new watch catch up.
-func (s *Store) Watch(ctx context.Context) (<-chan Update, error) {
-	w, err := s.kv.Watch(ctx, "*.current")
-	if err != nil {
-		return nil, fmt.Errorf("watch deployed workflows: %w", err)
-	}
-	out := make(chan Update)
-	go func() {
-		defer close(out)
-		defer func() { _ = w.Stop() }()
-		for {
-			var ent jetstream.KeyValueEntry
-			select {
-			case <-ctx.Done():
-				return
-			case e, ok := <-w.Updates():
-				if !ok {
-					return
-				}
-				ent = e
-			}
-			if ent == nil {
-				continue // the end of the present state
-			}
-			u := Update{Name: ent.Key()[:len(ent.Key())-len(".current")]}
-			if ent.Operation() == jetstream.KeyValuePut {
-				p, err := decodePointer(ent.Value())
-				if err != nil {
-					s.o.Log.Warn("skip a damaged current version", "workflow", u.Name, "err", err)
-					continue
-				}
-				u.Version = p.Version
-			}
-			select {
-			case out <- u:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return out, nil
-}
-
 // LoadBundle checks an uploaded bundle as a file on disk is checked: it
 // writes the files into a temporary folder under CacheDir and loads the
 // workflow file from there. Problems name the file by its path in the
