@@ -109,7 +109,7 @@ func sinkFor(b *testing.B, variant string, bs *bus.Bus, url string) delivery.Sin
 		b.Setenv("PAPERFLOW_WEBHOOK_ALLOW", "127.0.0.1/32")
 		e := newEngine(&testing.T{}, bs)
 		blk, err := pluginhost.Start(context.Background(), pluginhost.Spec{
-			Instance: pluginhost.Instance{Workflow: "bench", BlockID: "hook"}, Uses: "webhook", Path: filepath.Join(pluginDir, "webhook"),
+			Instance: pluginhost.Instance{Workflow: "bench", BlockID: "hook"}, Uses: "webhook", Path: filepath.Join(pluginDir(b), "webhook"),
 			Config: []byte(`{"url":"` + url + `","secret":"` + benchSecret + `"}`),
 		}, e, logger(b))
 		if err != nil {

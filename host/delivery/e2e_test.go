@@ -3,7 +3,6 @@ package delivery_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,40 +14,24 @@ import (
 	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/delivery"
 	"github.com/paperflow/paperflow/host/engine"
+	"github.com/paperflow/paperflow/host/hosttest"
 	"github.com/paperflow/paperflow/host/mail"
 	"github.com/paperflow/paperflow/host/pluginhost"
 	"github.com/paperflow/paperflow/host/workflow"
-	"github.com/paperflow/paperflow/plugins/sdk/conformance"
 	"github.com/paperflow/paperflow/plugins/webhook/verify"
 )
 
-// pluginDir holds the real block binaries, built once by TestMain.
-var pluginDir string
+func TestMain(m *testing.M) { hosttest.Main(m) }
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "paperflow-delivery-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	pluginDir = dir
-	if err := conformance.BuildBlocks(dir, map[string]string{
-		"csv":       "../../plugins/csv",
-		"webhook":   "../../plugins/webhook",
-		"testblock": "../engine/testdata/blocks/testblock",
-	}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+// pluginDir holds the real block binaries, built once per test binary.
+func pluginDir(t testing.TB) string {
+	return hosttest.PluginDir(t, "csv", "webhook", "testblock")
 }
 
 func newEngine(t *testing.T, b *bus.Bus) *engine.Engine {
 	t.Helper()
 	e, err := engine.New(context.Background(), engine.Options{
-		Bus: b, Plugins: pluginhost.Registry{Dir: pluginDir}, PublicURL: "http://127.0.0.1:8080",
+		Bus: b, Plugins: pluginhost.Registry{Dir: pluginDir(t)}, PublicURL: "http://127.0.0.1:8080",
 		Mail: mail.Outbox{Dir: t.TempDir()}, RetryDelay: 20 * time.Millisecond, Log: logger(t),
 	})
 	if err != nil {

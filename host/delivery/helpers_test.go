@@ -23,7 +23,7 @@ import (
 	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/delivery"
 	"github.com/paperflow/paperflow/host/events"
-	"github.com/paperflow/paperflow/plugins/sdk/conformance"
+	"github.com/paperflow/paperflow/host/hosttest"
 	"github.com/paperflow/paperflow/plugins/webhook/send"
 	"github.com/paperflow/paperflow/plugins/webhook/verify"
 )
@@ -45,7 +45,7 @@ func newBus(t testing.TB) *bus.Bus {
 }
 
 func logger(t testing.TB) *slog.Logger {
-	return conformance.Logger(t, slog.LevelWarn)
+	return hosttest.Logger(t, slog.LevelWarn)
 }
 
 func options(t testing.TB, b *bus.Bus) delivery.Options {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,34 +17,20 @@ import (
 	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/engine"
 	"github.com/paperflow/paperflow/host/events"
+	"github.com/paperflow/paperflow/host/hosttest"
 	"github.com/paperflow/paperflow/host/mail"
 	"github.com/paperflow/paperflow/host/pluginhost"
 	"github.com/paperflow/paperflow/host/workflow"
-	"github.com/paperflow/paperflow/plugins/sdk/conformance"
 )
 
-// pluginDir holds the blocks the tests use, built once by TestMain.
-var pluginDir string
+// pluginDir holds the blocks the tests use, built once per test binary;
+// newEnv sets it.
+var (
+	pluginDir     string
+	pluginDirOnce sync.Once
+)
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "paperflow-engine-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	pluginDir = dir
-	if err := conformance.BuildBlocks(dir, map[string]string{
-		"csv":       "../../plugins/csv",
-		"noop":      "../../plugins/noop",
-		"testblock": "./testdata/blocks/testblock",
-	}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { hosttest.Main(m) }
 
 type testEnv struct {
 	bus    *bus.Bus
@@ -53,26 +40,13 @@ type testEnv struct {
 
 func newEnv(t *testing.T, tweaks ...func(*engine.Options)) *testEnv {
 	t.Helper()
-	dir := t.TempDir()
-	ctx := context.Background()
-	b, err := bus.Open(ctx, bus.Options{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	opts := engine.Options{
-		Bus: b, Plugins: pluginhost.Registry{Dir: pluginDir}, PublicURL: "http://127.0.0.1:8080",
-		Mail: mail.Outbox{Dir: filepath.Join(dir, "outbox")}, RetryDelay: 20 * time.Millisecond,
-		Log: conformance.Logger(t, slog.LevelWarn),
-	}
-	for _, tw := range tweaks {
-		tw(&opts)
-	}
-	e, err := engine.New(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testEnv{bus: b, engine: e, dir: dir}
+	env := hosttest.Start(t, hosttest.Options{Blocks: []string{"csv", "noop", "testblock"}, Engine: func(o *engine.Options) {
+		for _, tw := range tweaks {
+			tw(o)
+		}
+	}})
+	pluginDirOnce.Do(func() { pluginDir = env.PluginDir })
+	return &testEnv{bus: env.Bus, engine: env.Engine, dir: env.Dir}
 }
 
 // load writes a workflow and its CSV into a temp dir and loads it.
@@ -95,7 +69,7 @@ func (env *testEnv) load(t *testing.T, wfYAML, csvText string, secrets workflow.
 
 // published reads every event of a run straight from the stream.
 func (env *testEnv) published(t *testing.T, runID string) []events.Envelope {
-	return conformance.RunEnvelopes(t, env.bus.JS, runID)
+	return hosttest.RunEnvelopes(t, env.bus.JS, runID)
 }
 
 func TestRunThroughSteps(t *testing.T) {
@@ -298,7 +272,7 @@ func TestAnotherHostTakesOverTheSource(t *testing.T) {
 	wf := env.load(t, "name: takeover\nsource: {uses: csv, with: {path: items.csv}}\nblocks:\n  - {id: a, uses: testblock, with: {emit: true}}\n", csv.String(), nil)
 	second, err := engine.New(context.Background(), engine.Options{
 		Bus: env.bus, Plugins: pluginhost.Registry{Dir: pluginDir}, PublicURL: "http://127.0.0.1:8080",
-		Mail: mail.Outbox{Dir: t.TempDir()}, Log: conformance.Logger(t, slog.LevelWarn), ItemTimeout: time.Second, BatchSize: 256,
+		Mail: mail.Outbox{Dir: t.TempDir()}, Log: hosttest.Logger(t, slog.LevelWarn), ItemTimeout: time.Second, BatchSize: 256,
 	})
 	if err != nil {
 		t.Fatal(err)

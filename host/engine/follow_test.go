@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/paperflow/paperflow/host/engine"
+	"github.com/paperflow/paperflow/host/hosttest"
 	"github.com/paperflow/paperflow/host/mail"
 	"github.com/paperflow/paperflow/host/pluginhost"
-	"github.com/paperflow/paperflow/plugins/sdk/conformance"
 )
 
 // followEnv is a host that runs a slow workflow and a second engine on
@@ -28,7 +28,7 @@ func newFollowEnv(t *testing.T) *followEnv {
 	env := newEnv(t, func(o *engine.Options) { o.ItemTimeout = 2 * time.Second; o.BatchSize = 2; o.Workers = 2 })
 	f, err := engine.New(context.Background(), engine.Options{
 		Bus: env.bus, Plugins: pluginhost.Registry{Dir: pluginDir}, PublicURL: "http://127.0.0.1:8080",
-		Mail: mail.Outbox{Dir: t.TempDir()}, Log: conformance.Logger(t, slog.LevelWarn),
+		Mail: mail.Outbox{Dir: t.TempDir()}, Log: hosttest.Logger(t, slog.LevelWarn),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +118,7 @@ func TestFollowEndsWhenAnotherHostCompletesTheRun(t *testing.T) {
 	wf := env.load(t, slowFlow, slowCSV(items), nil)
 	second, err := engine.New(context.Background(), engine.Options{
 		Bus: env.bus, Plugins: pluginhost.Registry{Dir: pluginDir}, PublicURL: "http://127.0.0.1:8080",
-		Mail: mail.Outbox{Dir: t.TempDir()}, Log: conformance.Logger(t, slog.LevelWarn),
+		Mail: mail.Outbox{Dir: t.TempDir()}, Log: hosttest.Logger(t, slog.LevelWarn),
 		ItemTimeout: 2 * time.Second, BatchSize: 2, Workers: 4,
 	})
 	if err != nil {

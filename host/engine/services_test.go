@@ -16,8 +16,8 @@ import (
 
 	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/engine"
+	"github.com/paperflow/paperflow/host/hosttest"
 	"github.com/paperflow/paperflow/host/pluginhost"
-	"github.com/paperflow/paperflow/plugins/sdk/conformance"
 )
 
 // TestHostServices runs a block that uses every Host service and checks
@@ -111,7 +111,7 @@ blocks:
 		blk, err := pluginhost.Start(ctx, pluginhost.Spec{
 			Instance: pluginhost.Instance{Workflow: "services", BlockID: "svc"}, Uses: "testblock",
 			Path: filepath.Join(pluginDir, "testblock"), Config: []byte(`{}`),
-		}, env.engine, conformance.Logger(t, slog.LevelInfo))
+		}, env.engine, hosttest.Logger(t, slog.LevelInfo))
 		if err != nil {
 			t.Fatal(err)
 		}

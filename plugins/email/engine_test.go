@@ -5,61 +5,35 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"mime"
 	"mime/multipart"
 	netmail "net/mail"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/engine"
 	"github.com/paperflow/paperflow/host/events"
+	"github.com/paperflow/paperflow/host/hosttest"
 	"github.com/paperflow/paperflow/host/mail"
 	"github.com/paperflow/paperflow/host/mail/smtptest"
 	"github.com/paperflow/paperflow/host/pluginhost"
 	"github.com/paperflow/paperflow/host/workflow"
 	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"
-	"github.com/paperflow/paperflow/plugins/sdk/conformance"
 )
 
-// pluginDir holds csv, makedoc and this block, built once by TestMain for
-// the tests that run workflows through the real engine.
-var pluginDir string
+func TestMain(m *testing.M) { hosttest.Main(m) }
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		os.Exit(m.Run())
-	}
-	dir, err := os.MkdirTemp("", "paperflow-email-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if err := conformance.BuildBlocks(dir, map[string]string{"email": ".", "csv": "../csv", "makedoc": "./testdata/blocks/makedoc"}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	pluginDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+// blocks are the binaries the engine tests run: csv, makedoc and this one.
+var blocks = []string{"email=.", "csv", "makedoc=testdata/blocks/makedoc"}
 
 type testEnv struct {
-	bus    *bus.Bus
-	engine *engine.Engine
-	smtp   *smtptest.Server
-	log    *slog.Logger
+	*hosttest.Env
+	smtp *smtptest.Server
 }
 
 // newEnv starts an embedded NATS in a temp dir, an SMTP server on
@@ -69,12 +43,6 @@ func newEnv(t *testing.T, o smtptest.Options) *testEnv {
 	if testing.Short() {
 		t.Skip("runs block binaries through the engine")
 	}
-	ctx := context.Background()
-	b, err := bus.Open(ctx, bus.Options{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
 	srv := smtptest.Start(t, o)
 	cfg, err := mail.ParseSMTPURL(srv.URL(""))
 	if err != nil {
@@ -86,61 +54,34 @@ func newEnv(t *testing.T, o smtptest.Options) *testEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tr.Close() })
-	log := conformance.Logger(t, slog.LevelWarn)
-	e, err := engine.New(ctx, engine.Options{
-		Bus: b, Plugins: pluginhost.Registry{Dir: pluginDir}, PublicURL: "http://127.0.0.1:8080",
-		Mail: tr, Log: log, RetryDelay: 20 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testEnv{bus: b, engine: e, smtp: srv, log: log}
+	h := hosttest.Start(t, hosttest.Options{Blocks: blocks, Engine: func(o *engine.Options) { o.Mail = tr }})
+	return &testEnv{Env: h, smtp: srv}
 }
 
 // load writes a workflow and its files into a temp dir and loads it.
 func (env *testEnv) load(t *testing.T, wfYAML string, files map[string]string) *workflow.Workflow {
 	t.Helper()
-	dir := t.TempDir()
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	file := filepath.Join(dir, "wf.yaml")
-	if err := os.WriteFile(file, []byte(wfYAML), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	wf, problems := workflow.Load(file, env.engine.Catalog())
-	if len(problems) > 0 {
-		t.Fatalf("load workflow: %v", problems)
-	}
-	return wf
+	return env.Load(t, wfYAML, files)
 }
 
 // published reads the run's events from the PAPERFLOW_EVENTS stream.
 func (env *testEnv) published(t *testing.T, runID string) []events.Envelope {
-	return conformance.RunEnvelopes(t, env.bus.JS, runID)
+	return env.Events(t, runID)
 }
 
 // checkpoint reads the outputs a block recorded for an item.
 func (env *testEnv) checkpoint(t *testing.T, runID, itemID, blockID string) map[string]any {
 	t.Helper()
 	ctx := context.Background()
-	kv, err := env.bus.JS.KeyValue(ctx, bus.CheckpointsBucket)
-	if err != nil {
+	raw, ok, err := engine.ItemCheckpoint(ctx, env.Bus.JS, runID, itemID, blockID)
+	if err != nil || !ok {
+		t.Fatalf("checkpoint %s/%s/%s: found %v, %v", runID, itemID, blockID, ok, err)
+	}
+	var outputs map[string]any
+	if err := json.Unmarshal(raw, &outputs); err != nil {
 		t.Fatal(err)
 	}
-	ent, err := kv.Get(ctx, runID+"."+itemID+"."+blockID)
-	if err != nil {
-		t.Fatalf("checkpoint %s/%s/%s: %v", runID, itemID, blockID, err)
-	}
-	var cp struct {
-		Outputs map[string]any `json:"outputs"`
-	}
-	if err := json.Unmarshal(ent.Value(), &cp); err != nil {
-		t.Fatal(err)
-	}
-	return cp.Outputs
+	return outputs
 }
 
 const mailWorkflow = `name: mailtest
@@ -174,7 +115,7 @@ func TestEndToEndOverSMTP(t *testing.T) {
 		"items.csv": "Name,Email,Send\nZoë <b>Ångström</b>,zoe@example.com,yes\nBob,bob@example.com,no\nEve,not-an-address,yes\n",
 		"mail.html": "<p>Dear {{Name}},</p><p>your invoice is attached.</p>",
 	})
-	sum, err := env.engine.Run(context.Background(), wf, engine.RunOptions{})
+	sum, err := env.Engine.Run(context.Background(), wf, engine.RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +209,7 @@ func TestEndToEndOverSMTP(t *testing.T) {
 			t.Fatalf("invoice outputs: %v", outputs)
 		}
 		doc := docs[0].(map[string]any)
-		_, want, err := env.engine.GetDocument(context.Background(), doc["id"].(string))
+		_, want, err := env.Engine.GetDocument(context.Background(), doc["id"].(string))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -297,7 +238,7 @@ blocks:
     uses: email
     with: {to: "{{Email}}", subject: "Hello {{Name}}", text: "Hi"}
 `, map[string]string{"items.csv": "Name,Email\nAda,ada@example.com\n"})
-	sum, err := env.engine.Run(context.Background(), wf, engine.RunOptions{})
+	sum, err := env.Engine.Run(context.Background(), wf, engine.RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +264,7 @@ blocks:
     uses: email
     with: {to: "{{Email}}", subject: "Hello", text: "Hi"}
 `, map[string]string{"items.csv": "Email\nada@example.com\n"})
-	sum, err := env.engine.Run(context.Background(), wf, engine.RunOptions{})
+	sum, err := env.Engine.Run(context.Background(), wf, engine.RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,9 +283,9 @@ func TestNeverTwice(t *testing.T) {
 	env := newEnv(t, smtptest.Options{})
 	blk, err := pluginhost.Start(context.Background(), pluginhost.Spec{
 		Instance: pluginhost.Instance{Workflow: "oncetest", BlockID: "mail"}, Uses: "email",
-		Path: filepath.Join(pluginDir, "email"), Config: []byte(`{"to": "ada@example.com", "subject": "once", "text": "t"}`),
+		Path: filepath.Join(env.PluginDir, "email"), Config: []byte(`{"to": "ada@example.com", "subject": "once", "text": "t"}`),
 		WorkflowDir: t.TempDir(), PublicURL: "http://127.0.0.1:8080",
-	}, env.engine, env.log)
+	}, env.Engine, env.Log)
 	if err != nil {
 		t.Fatal(err)
 	}

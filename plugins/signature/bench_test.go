@@ -31,7 +31,7 @@ func BenchmarkCompleteSignature(b *testing.B) {
 	ctx := context.Background()
 	blk, err := pluginhost.Start(ctx, pluginhost.Spec{
 		Instance: pluginhost.Instance{Workflow: "bench", BlockID: "sign"}, Uses: "signature",
-		Path: filepath.Join(pluginDir, "signature"), PublicURL: env.url,
+		Path: filepath.Join(env.plugins, "signature"), PublicURL: env.url,
 		Config: []byte(`{"documents": ["contract"], "recipients": [{"email": "ada@example.com", "name": "Ada Lovelace"}]}`),
 	}, env.engine, env.log)
 	if err != nil {

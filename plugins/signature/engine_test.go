@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
-	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -18,44 +16,23 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/engine"
 	"github.com/paperflow/paperflow/host/events"
+	"github.com/paperflow/paperflow/host/hosttest"
 	"github.com/paperflow/paperflow/host/httpapi"
 	"github.com/paperflow/paperflow/host/mail"
 	"github.com/paperflow/paperflow/host/pluginhost"
 	"github.com/paperflow/paperflow/host/workflow"
-	"github.com/paperflow/paperflow/plugins/sdk/conformance"
 )
 
-// pluginDir holds csv, makepdf and this block, built once by TestMain for
-// the tests that run through the real engine.
-var pluginDir string
+func TestMain(m *testing.M) { hosttest.Main(m) }
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		os.Exit(m.Run())
-	}
-	dir, err := os.MkdirTemp("", "paperflow-signature-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if err := conformance.BuildBlocks(dir, map[string]string{"signature": ".", "csv": "../csv", "makepdf": "./testdata/blocks/makepdf", "template": "../template", "webhook": "../webhook"}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	pluginDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+// blocks are the binaries the engine tests run.
+var blocks = []string{"signature=.", "csv", "makepdf=testdata/blocks/makepdf", "template", "webhook"}
 
 // hostEnv is a paperflow host in a temp dir: embedded NATS, an engine
 // with the outbox mail transport, and the HTTP server (documents and block
@@ -67,6 +44,8 @@ type hostEnv struct {
 	api    *httpapi.Server
 	url    string // the public URL
 	log    *slog.Logger
+	// plugins is the directory of the block binaries.
+	plugins string
 }
 
 func newHostEnv(t testing.TB) *hostEnv {
@@ -74,26 +53,13 @@ func newHostEnv(t testing.TB) *hostEnv {
 	if testing.Short() {
 		t.Skip("runs block binaries through the engine")
 	}
-	dir := t.TempDir()
-	ctx := context.Background()
-	b, err := bus.Open(ctx, bus.Options{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := &hostEnv{bus: b, outbox: mail.Outbox{Dir: filepath.Join(dir, "outbox")}, url: "http://" + ln.Addr().String(),
-		log: conformance.Logger(t, slog.LevelWarn)}
-	env.engine, err = engine.New(ctx, engine.Options{
-		Bus: b, Plugins: pluginhost.Registry{Dir: pluginDir}, PublicURL: env.url,
-		Mail: env.outbox, Log: env.log, RetryDelay: 20 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	url := "http://" + ln.Addr().String()
+	h := hosttest.Start(t, hosttest.Options{Blocks: blocks, PublicURL: url})
+	env := &hostEnv{bus: h.Bus, engine: h.Engine, outbox: h.Outbox, url: url, log: h.Log, plugins: h.PluginDir}
 	env.api = &httpapi.Server{Documents: env.engine.Documents(), Log: env.log}
 	srv := httptest.NewUnstartedServer(env.api.Handler())
 	srv.Listener.Close()
@@ -131,7 +97,7 @@ func (env *hostEnv) serveBlock(t testing.TB, wf *workflow.Workflow, id string) *
 		}
 		blk, err := pluginhost.Start(context.Background(), pluginhost.Spec{
 			Instance: pluginhost.Instance{Workflow: wf.Name, BlockID: def.ID}, Uses: def.Uses,
-			Path: filepath.Join(pluginDir, def.Uses), Config: def.ConfigJSON(), WorkflowDir: wf.Dir, PublicURL: env.url,
+			Path: filepath.Join(env.plugins, def.Uses), Config: def.ConfigJSON(), WorkflowDir: wf.Dir, PublicURL: env.url,
 		}, env.engine, env.log)
 		if err != nil {
 			t.Fatal(err)

@@ -117,7 +117,7 @@ func (env *hostEnv) startWebhook(t *testing.T, wf *workflow.Workflow, id string)
 	ctx := context.Background()
 	def := wf.Block(id)
 	blk, err := pluginhost.Start(ctx, pluginhost.Spec{
-		Instance: pluginhost.Instance{Workflow: wf.Name, BlockID: def.ID}, Uses: def.Uses, Path: filepath.Join(pluginDir, def.Uses),
+		Instance: pluginhost.Instance{Workflow: wf.Name, BlockID: def.ID}, Uses: def.Uses, Path: filepath.Join(env.plugins, def.Uses),
 		Config: def.ConfigJSON(), WorkflowDir: wf.Dir, PublicURL: env.url,
 	}, env.engine, env.log)
 	if err != nil {

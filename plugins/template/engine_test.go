@@ -4,31 +4,24 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"image"
 	"image/png"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/engine"
 	"github.com/paperflow/paperflow/host/events"
-	"github.com/paperflow/paperflow/host/mail"
-	"github.com/paperflow/paperflow/host/pluginhost"
+	"github.com/paperflow/paperflow/host/hosttest"
 	"github.com/paperflow/paperflow/host/workflow"
-	"github.com/paperflow/paperflow/plugins/sdk/conformance"
 )
 
 // TestWorkflowOnEngine runs a real workflow on a real engine with an
@@ -66,7 +59,7 @@ blocks:
     with: {template: invoice.docx, name: "Invoice {{Last Name}}"}
 `), 0o644)
 
-	b, e := startEngine(t, dir)
+	b, e := startEngine(t)
 	sum := runWorkflow(t, e, wfFile)
 	if sum.Items != 8 || sum.Succeeded != 8 || sum.Events["DOCUMENTS_CREATED"] != 16 {
 		t.Fatalf("summary: %+v", sum)
@@ -125,57 +118,14 @@ blocks:
 	}
 }
 
-// builtPlugins is the folder pluginDir built the blocks into, removed by
-// TestMain.
-var builtPlugins string
+func TestMain(m *testing.M) { hosttest.Main(m) }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if builtPlugins != "" {
-		os.RemoveAll(builtPlugins)
-	}
-	os.Exit(code)
-}
-
-// pluginDir builds the csv and template blocks once per test binary.
-var pluginDir = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "paperflow-template-test-")
-	if err != nil {
-		return "", err
-	}
-	builtPlugins = dir
-	for name, pkg := range map[string]string{"csv": "../csv", "template": "."} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
-		cmd.Stderr = os.Stderr
-		if err := cmd.Run(); err != nil {
-			return "", fmt.Errorf("build %s: %w", name, err)
-		}
-	}
-	return dir, nil
-})
-
-// startEngine starts an embedded NATS and an engine with the blocks.
-func startEngine(t *testing.T, dir string) (*bus.Bus, *engine.Engine) {
+// startEngine starts an embedded NATS and an engine with the csv block and
+// this one.
+func startEngine(t *testing.T) (*bus.Bus, *engine.Engine) {
 	t.Helper()
-	plugins, err := pluginDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	b, err := bus.Open(ctx, bus.Options{DataDir: filepath.Join(dir, "data")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	log := conformance.Logger(t, slog.LevelWarn)
-	e, err := engine.New(ctx, engine.Options{
-		Bus: b, Plugins: pluginhost.Registry{Dir: plugins}, PublicURL: "http://127.0.0.1:1",
-		Mail: mail.Outbox{Dir: filepath.Join(dir, "outbox")}, RetryDelay: 10 * time.Millisecond, Log: log,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b, e
+	env := hosttest.Start(t, hosttest.Options{Blocks: []string{"csv", "template=."}, PublicURL: "http://127.0.0.1:1"})
+	return env.Bus, env.Engine
 }
 
 func runWorkflow(t *testing.T, e *engine.Engine, file string) *engine.Summary {
@@ -210,7 +160,7 @@ func TestLargeDocumentReachesTheHost(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "items.csv"), []byte("Name\nBig\n"), 0o644)
 	wfFile := filepath.Join(dir, "big.yaml")
 	os.WriteFile(wfFile, []byte("name: big\nsource: {uses: csv, with: {path: items.csv}}\nblocks:\n  - {id: doc, uses: template, with: {template: big.md}}\n"), 0o644)
-	_, e := startEngine(t, dir)
+	_, e := startEngine(t)
 	sum := runWorkflow(t, e, wfFile)
 	if sum.Succeeded != 1 || sum.Events["DOCUMENTS_CREATED"] != 1 {
 		t.Fatalf("summary: %+v", sum)
@@ -219,7 +169,7 @@ func TestLargeDocumentReachesTheHost(t *testing.T) {
 
 // publishedEvents reads every event of a run from the JetStream stream.
 func publishedEvents(t *testing.T, b *bus.Bus, runID string) [][]byte {
-	return conformance.RunEvents(t, b.JS, runID)
+	return hosttest.RunEvents(t, b.JS, runID)
 }
 
 // fetch gets a document through the host's document handler.

@@ -21,7 +21,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/paperflow/paperflow/plugins/sdk/conformance"
+	"github.com/paperflow/paperflow/host/hosttest"
 )
 
 // binDir holds bin/paperflow and bin/plugins/*, built once by TestMain the
@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	err = conformance.BuildBlocks(dir, map[string]string{
+	err = hosttest.BuildBlocks(dir, map[string]string{
 		"paperflow":         ".",
 		"plugins/csv":       "../../../plugins/csv",
 		"plugins/json":      "../../../plugins/json",

@@ -1,7 +1,10 @@
-// Package conformance checks that a block binary behaves as the paperflow
-// host expects: it runs the binary through the real host machinery (the
-// plugin supervisor, the Host service, an embedded NATS) and tests the
-// protocol, the lifecycle and robustness against hostile items.
+// Package conformance checks that a block behaves as the paperflow host
+// expects, with sdktest's in-memory Host and no paperflow host, NATS or
+// mail server: Describe is sane, the config schema compiles, Configure
+// rejects a configuration that is not one, a step returns one result per
+// item in order (and survives hostile items), a source reads and skips, a
+// sink answers an empty batch, and every event validates against the
+// event schemas.
 //
 // Every built-in block and the example third-party block pass it. Use it
 // in your block's tests:
@@ -14,32 +17,38 @@ package conformance
 
 import (
 	"context"
+	"embed"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
 
-	"github.com/paperflow/paperflow/host/bus"
-	"github.com/paperflow/paperflow/host/engine"
-	"github.com/paperflow/paperflow/host/events"
-	"github.com/paperflow/paperflow/host/mail"
-	"github.com/paperflow/paperflow/host/pluginhost"
-	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"
 	"github.com/paperflow/paperflow/plugins/sdk"
+	"github.com/paperflow/paperflow/plugins/sdk/sdktest"
 )
+
+// EventSchemas is a copy of the repository's schemas/events, which the
+// host validates every event against before publishing it: the SDK module
+// cannot import the host's. A test in the host module (host/hosttest)
+// fails when the copy is stale; `go generate` refreshes it.
+//
+//go:generate sh -c "rm -f schemas/events/*.json && cp ../../../schemas/events/*.json schemas/events/"
+//go:embed schemas/events/*.json
+var EventSchemas embed.FS
 
 // Case is one configuration of the block under test.
 type Case struct {
 	// Config is the block's `with:` as JSON.
 	Config string
+	// Invalid are configurations Configure must reject, beyond the one
+	// every block with a configuration must (a with that is not an object).
+	Invalid []string
 	// WorkflowDir is where relative paths in Config resolve (default: the
 	// test's working directory).
 	WorkflowDir string
@@ -50,88 +59,12 @@ type Case struct {
 	MinItems int
 }
 
-// Build compiles the block's main package at pkg (a directory or import
-// path) into a temporary directory and returns the binary's path. The
-// binary is named after the block's own Describe name, as the host finds
-// blocks by file name.
-func Build(t testing.TB, pkg string) string {
+// Build compiles the block's main package in dir into a temporary
+// directory and returns the binary's path, named after the block's
+// Describe name as the host finds blocks by file name.
+func Build(t testing.TB, dir string) string {
 	t.Helper()
-	dir := t.TempDir()
-	out := filepath.Join(dir, "block")
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("build block %s: %v", pkg, err)
-	}
-	p, err := pluginhost.Launch(out, slog.New(slog.NewTextHandler(newTestWriter(t), nil)))
-	if err != nil {
-		t.Fatalf("start block %s: %v", pkg, err)
-	}
-	d, err := p.Describe(context.Background())
-	p.Kill()
-	if err != nil {
-		t.Fatalf("describe block %s: %v", pkg, err)
-	}
-	named := filepath.Join(dir, d.Name)
-	if err := os.Rename(out, named); err != nil {
-		t.Fatalf("name block binary %q: %v", d.Name, err)
-	}
-	return named
-}
-
-// Env is a running host for blocks: an embedded NATS with paperflow's
-// streams and an engine serving the Host service.
-type Env struct {
-	Bus    *bus.Bus
-	Engine *engine.Engine
-	Outbox mail.Outbox
-}
-
-// NewEnv starts an embedded NATS in a temporary directory and an engine.
-func NewEnv(t testing.TB, pluginDir string) *Env {
-	t.Helper()
-	dir := t.TempDir()
-	ctx := context.Background()
-	b, err := bus.Open(ctx, bus.Options{DataDir: dir})
-	if err != nil {
-		t.Fatalf("embedded NATS: %v", err)
-	}
-	t.Cleanup(b.Close)
-	outbox := mail.Outbox{Dir: filepath.Join(dir, "outbox")}
-	e, err := engine.New(ctx, engine.Options{
-		Bus: b, Plugins: pluginhost.Registry{Dir: pluginDir}, PublicURL: "http://127.0.0.1:1",
-		Mail: outbox, Log: slog.New(slog.NewTextHandler(newTestWriter(t), &slog.HandlerOptions{Level: slog.LevelWarn})),
-		RetryDelay: 10 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatalf("engine: %v", err)
-	}
-	return &Env{Bus: b, Engine: e, Outbox: outbox}
-}
-
-// testWriter sends log lines to the test's log until the test ends; a
-// block process may still log (exiting) after that, which testing forbids.
-type testWriter struct{ w *safeWriter }
-
-type safeWriter struct {
-	mu   sync.Mutex
-	t    testing.TB
-	done bool
-}
-
-func newTestWriter(t testing.TB) testWriter {
-	w := &safeWriter{t: t}
-	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
-	return testWriter{w}
-}
-
-func (tw testWriter) Write(p []byte) (int, error) {
-	tw.w.mu.Lock()
-	defer tw.w.mu.Unlock()
-	if !tw.w.done {
-		tw.w.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
+	return sdktest.Build(t, dir)
 }
 
 // hostile are items every step must survive: it may fail them, never crash.
@@ -143,11 +76,10 @@ var hostile = []map[string]any{
 	{},
 }
 
-// Run checks the block binary at bin with each case.
+// Run checks the block binary at bin through the real plugin boundary
+// with each case.
 func Run(t *testing.T, bin string, cases ...Case) {
 	t.Helper()
-	env := NewEnv(t, filepath.Dir(bin))
-	desc := checkDescribe(t, bin)
 	t.Run("refuses to run by hand", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -159,50 +91,74 @@ func Run(t *testing.T, bin string, cases ...Case) {
 			t.Errorf("running by hand should say it is a paperflow block; said %q", out)
 		}
 	})
+	d := run(t, sdktest.Plugin(t, bin), cases)
+	if d.Name != filepath.Base(bin) {
+		t.Errorf("Describe name %q differs from binary name %q: the host finds blocks by file name", d.Name, filepath.Base(bin))
+	}
+}
+
+// RunInProcess checks the block made by newBlock in the test's process,
+// for a quick check while developing; Run is the complete one.
+func RunInProcess(t *testing.T, newBlock func() sdk.Block, cases ...Case) {
+	t.Helper()
+	run(t, sdktest.InProcess(newBlock), cases)
+}
+
+func run(t *testing.T, r sdktest.Runner, cases []Case) sdk.Descriptor {
+	t.Helper()
+	ctx := context.Background()
+	d, err := r.Describe(ctx)
+	if err != nil {
+		t.Fatalf("describe: %v", err)
+	}
+	checkDescribe(t, d)
 	for i, c := range cases {
 		t.Run(fmt.Sprintf("case %d", i), func(t *testing.T) {
+			checkConfigValid(t, d, c.Config)
 			dir := c.WorkflowDir
 			if dir == "" {
 				dir, _ = os.Getwd()
 			}
-			checkConfigValid(t, desc, c.Config)
-			blk, err := pluginhost.Start(context.Background(), pluginhost.Spec{
-				Instance: pluginhost.Instance{Workflow: "conformance", BlockID: desc.Name},
-				Uses:     desc.Name, Path: bin, Config: []byte(c.Config), WorkflowDir: dir, PublicURL: "http://127.0.0.1:1",
-			}, env.Engine, slog.New(slog.NewTextHandler(newTestWriter(t), nil)))
+			cfg := sdktest.Config{Workflow: "conformance", BlockID: d.Name, With: orEmpty(c.Config), WorkflowDir: dir}
+			invalid := c.Invalid
+			if takesConfig(d) {
+				invalid = append([]string{`["not", "an", "object"]`}, invalid...)
+			}
+			for _, bad := range invalid {
+				bc := cfg
+				bc.With = bad
+				if in, err := r.Configure(ctx, bc); err == nil {
+					in.Close()
+					t.Errorf("Configure accepted %s: it must reject a configuration it cannot use", bad)
+				}
+			}
+			in, err := r.Configure(ctx, cfg)
 			if err != nil {
-				t.Fatalf("start and configure: %v", err)
+				t.Fatalf("configure: %v", err)
 			}
-			defer blk.Close()
-			switch desc.Kind {
+			defer in.Close()
+			switch d.Kind {
 			case sdk.KindStep:
-				checkStep(t, env, blk, c)
+				checkStep(t, in, c)
 			case sdk.KindSource:
-				checkSource(t, blk, c)
+				checkSource(t, in, c)
 			case sdk.KindSink:
-				checkSink(t, blk)
+				checkSink(t, in)
 			}
-			checkRestart(t, blk, desc)
 		})
 	}
+	return d
 }
 
-func checkDescribe(t *testing.T, bin string) pluginhost.Description {
+func checkDescribe(t *testing.T, d sdk.Descriptor) {
 	t.Helper()
-	p, err := pluginhost.Launch(bin, slog.New(slog.NewTextHandler(newTestWriter(t), nil)))
-	if err != nil {
-		t.Fatalf("launch: %v", err)
+	switch d.Kind {
+	case sdk.KindSource, sdk.KindStep, sdk.KindSink:
+	default:
+		t.Errorf("Describe kind %q is none of source, step, sink", d.Kind)
 	}
-	defer p.Kill()
-	d, err := p.Describe(context.Background())
-	if err != nil {
-		t.Fatalf("describe: %v", err)
-	}
-	if d.Name != filepath.Base(bin) {
-		t.Errorf("Describe name %q differs from binary name %q: the host finds blocks by file name", d.Name, filepath.Base(bin))
-	}
-	if d.Kind == "" {
-		t.Errorf("Describe kind is unset")
+	if d.Name == "" {
+		t.Errorf("Describe name is empty")
 	}
 	if d.Version == "" {
 		t.Errorf("Describe version is empty")
@@ -211,11 +167,19 @@ func checkDescribe(t *testing.T, bin string) pluginhost.Description {
 		t.Errorf("config schema does not compile: %v", err)
 	}
 	for _, ev := range d.Events {
-		if _, err := events.ParseType(ev); err != nil {
+		if _, err := eventSchema(ev); err != nil {
 			t.Errorf("Describe lists event %q: %v", ev, err)
 		}
 	}
-	return d
+}
+
+// takesConfig says whether the block's schema names any property; a block
+// that takes no configuration may ignore what it is given.
+func takesConfig(d sdk.Descriptor) bool {
+	var s struct {
+		Properties map[string]any `json:"properties"`
+	}
+	return json.Unmarshal(d.ConfigSchema, &s) == nil && len(s.Properties) > 0
 }
 
 func compileSchema(raw []byte) (*jsonschema.Schema, error) {
@@ -230,7 +194,7 @@ func compileSchema(raw []byte) (*jsonschema.Schema, error) {
 	return c.Compile("config.json")
 }
 
-func checkConfigValid(t *testing.T, d pluginhost.Description, config string) {
+func checkConfigValid(t *testing.T, d sdk.Descriptor, config string) {
 	t.Helper()
 	s, err := compileSchema(d.ConfigSchema)
 	if err != nil {
@@ -252,55 +216,39 @@ func orEmpty(s string) string {
 	return s
 }
 
-func wireItems(fields []map[string]any) []*blockv1.Item {
-	out := make([]*blockv1.Item, len(fields))
-	for i, f := range fields {
-		raw, _ := json.Marshal(f)
-		out[i] = &blockv1.Item{Id: fmt.Sprint(i + 1), RunId: "conformance-run", Origin: fmt.Sprintf("test:%d", i+1), Fields: raw}
-	}
-	return out
-}
-
-func checkStep(t *testing.T, env *Env, blk *pluginhost.Block, c Case) {
+func checkStep(t *testing.T, in sdktest.Instance, c Case) {
 	ctx := context.Background()
-	if res, err := blk.Process(ctx, nil); err != nil || len(res) != 0 {
+	if res, err := in.Process(ctx, nil); err != nil || len(res) != 0 {
 		t.Errorf("empty batch: want 0 results, got %d, err %v", len(res), err)
 	}
-	items := append(append([]map[string]any{}, c.Items...), hostile...)
-	res, err := blk.Process(ctx, wireItems(items))
+	items := sdktest.Items(append(append([]map[string]any{}, c.Items...), hostile...)...)
+	res, err := in.Process(ctx, items)
 	if err != nil {
 		t.Fatalf("process %d items (incl. hostile ones): %v", len(items), err)
 	}
+	if len(res) != len(items) {
+		t.Fatalf("process %d items: got %d results", len(items), len(res))
+	}
 	for i, r := range res {
-		if r.ItemId != fmt.Sprint(i+1) {
-			t.Errorf("result %d is for item %q: results must keep the order of items", i, r.ItemId)
+		if r.ItemID != items[i].ID {
+			t.Errorf("result %d is for item %q: results must keep the order of items", i, r.ItemID)
 		}
-		if i < len(c.Items) && r.Error != "" {
-			t.Errorf("item %d failed: %s", i+1, r.Error)
-		}
-		if len(r.Outputs) > 0 {
-			var m map[string]any
-			if err := json.Unmarshal(r.Outputs, &m); err != nil {
-				t.Errorf("item %d: outputs are not a JSON object: %v", i+1, err)
-			}
+		if i < len(c.Items) && r.Err != "" {
+			t.Errorf("item %d failed: %s", i+1, r.Err)
 		}
 		for _, ev := range r.Events {
-			_, raw, err := events.New(events.Metadata{Workflow: "conformance", RunID: "r", ItemID: r.ItemId, BlockID: "b", CreatedAt: time.Now()}, events.Type(ev.Type), json.RawMessage(ev.Data))
-			if err == nil {
-				err = env.Engine.Validator().Validate(raw)
-			}
-			if err != nil {
-				t.Errorf("item %d: %s event does not validate: %v", i+1, ev.Type, err)
+			if err := ValidateEvent(ev); err != nil {
+				t.Errorf("item %d: %v", i+1, err)
 			}
 		}
 	}
 }
 
-func checkSource(t *testing.T, blk *pluginhost.Block, c Case) {
+func checkSource(t *testing.T, in sdktest.Instance, c Case) {
 	ctx := context.Background()
-	read := func(skip int64) []*blockv1.Item {
-		var all []*blockv1.Item
-		if err := blk.Read(ctx, "conformance-run", skip, func(b []*blockv1.Item) error { all = append(all, b...); return nil }); err != nil {
+	read := func(skip int64) []sdk.Item {
+		all, err := in.Read(ctx, sdk.ReadRequest{RunID: "conformance-run", Skip: skip})
+		if err != nil {
 			t.Fatalf("read (skip %d): %v", skip, err)
 		}
 		return all
@@ -310,9 +258,9 @@ func checkSource(t *testing.T, blk *pluginhost.Block, c Case) {
 		t.Fatalf("read %d items, want at least %d", len(all), c.MinItems)
 	}
 	for i, it := range all {
-		if it.Error == "" {
+		if it.Err == "" {
 			var m map[string]any
-			if err := json.Unmarshal(it.Fields, &m); err != nil {
+			if err := json.Unmarshal(it.RawFields, &m); err != nil {
 				t.Errorf("item %d: fields are not a JSON object: %v", i+1, err)
 			}
 		}
@@ -328,38 +276,16 @@ func checkSource(t *testing.T, blk *pluginhost.Block, c Case) {
 	}
 }
 
-func originOf(items []*blockv1.Item) string {
+func originOf(items []sdk.Item) string {
 	if len(items) == 0 {
 		return ""
 	}
 	return items[0].Origin
 }
 
-func checkSink(t *testing.T, blk *pluginhost.Block) {
-	res, err := blk.Deliver(context.Background(), nil)
+func checkSink(t *testing.T, in sdktest.Instance) {
+	res, err := in.Deliver(context.Background(), nil)
 	if err != nil || len(res) != 0 {
 		t.Errorf("empty delivery batch: want 0 results, got %d, err %v", len(res), err)
-	}
-}
-
-// checkRestart kills the block's process and checks the supervisor brings
-// a configured one back on the next call.
-func checkRestart(t *testing.T, blk *pluginhost.Block, d pluginhost.Description) {
-	before := blk.Restarts()
-	blk.KillProcess()
-	var err error
-	switch d.Kind {
-	case sdk.KindStep:
-		_, err = blk.Process(context.Background(), wireItems([]map[string]any{{}}))
-	case sdk.KindSink:
-		_, err = blk.Deliver(context.Background(), nil)
-	case sdk.KindSource:
-		err = blk.Read(context.Background(), "conformance-run", 0, func([]*blockv1.Item) error { return nil })
-	}
-	if err != nil {
-		t.Fatalf("call after the process was killed: %v", err)
-	}
-	if blk.Restarts() != before+1 {
-		t.Errorf("restarts: got %d, want %d", blk.Restarts(), before+1)
 	}
 }
