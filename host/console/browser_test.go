@@ -1,0 +1,304 @@
+package console_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+)
+
+// browser starts a headless Chromium with a fresh profile, as the signing
+// pages' test does; it skips the test when Chromium is not installed.
+// Any alert the page raises fails the test (an item value ran as script);
+// confirms (deleting a subscription) are accepted.
+func browser(t *testing.T, width, height int) context.Context {
+	t.Helper()
+	bin := "/usr/bin/chromium"
+	if _, err := os.Stat(bin); err != nil {
+		if bin, err = exec.LookPath("chromium"); err != nil {
+			t.Skip("chromium not installed: apt-get install chromium")
+		}
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(bin),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(width, height),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	if err := chromedp.Do(ctx); err != nil {
+		cancelCtx()
+		cancelAlloc()
+		t.Fatalf("start chromium: %v", err)
+	}
+	go func() {
+		for d, err := range chromedp.Events(ctx, page.JavascriptDialogOpening) {
+			if err != nil {
+				return
+			}
+			if d.Type != page.DialogTypeConfirm {
+				t.Errorf("the page raised a %s dialog %q: a value ran as script", d.Type, d.Message)
+			}
+			go func() {
+				_, _ = chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: d.Type == page.DialogTypeConfirm})
+			}()
+		}
+	}()
+	tctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	return tctx
+}
+
+func do(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		t.Fatalf("browser: %s: %v", what, err)
+	}
+}
+
+// screensDir is where the test writes its screenshots:
+// PAPERFLOW_CONSOLE_SCREENS, or a temp dir.
+func screensDir(t *testing.T) string {
+	if d := os.Getenv("PAPERFLOW_CONSOLE_SCREENS"); d != "" {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	return t.TempDir()
+}
+
+func screenshot(t *testing.T, ctx context.Context, dir, name string) {
+	t.Helper()
+	var png []byte
+	do(t, ctx, "screenshot "+name, into(&png, chromedp.FullScreenshot(90)))
+	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBrowser walks the console as an operator would: log in, start a run
+// by uploading a CSV and watch it reach 100% live, open the failed item
+// and retry it once its cause is fixed, preview an email, replay a dead
+// letter, create and delete a subscription; an item value holding HTML
+// shows as text throughout.
+func TestBrowser(t *testing.T) {
+	e := newEnv(t)
+	ctx := browser(t, 1280, 900)
+	shots := screensDir(t)
+	csv := filepath.Join(t.TempDir(), "people.csv")
+	if err := os.WriteFile(csv, []byte(itemsCSV(300)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// Log in.
+	do(t, ctx, "log in",
+		chromedp.Navigate(e.url+"/workflows"),
+		chromedp.WaitVisible(chromedp.CSS(`#token`)),
+		chromedp.SendKeys(chromedp.CSS(`#token`), testToken),
+		chromedp.Submit(chromedp.CSS(`#token`)),
+		chromedp.WaitVisible(chromedp.CSS(`form.upload`)),
+	)
+
+	// Upload the CSV; the run page follows the run live to 100%.
+	var url string
+	do(t, ctx, "upload a CSV",
+		chromedp.SetUploadFiles(chromedp.CSS(`#file-console-test`), []string{csv}),
+		chromedp.Submit(chromedp.CSS(`#file-console-test`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-field="percent"]`)),
+		into(&url, chromedp.Location()),
+		chromedp.Evaluate[chromedp.Void](`window.stayed = true`),
+	)
+	if !strings.Contains(url, "/runs/") {
+		t.Fatalf("after the upload the browser is at %s, want the run's page", url)
+	}
+	runID := url[strings.LastIndex(url, "/")+1:]
+	do(t, ctx, "watch the run reach 100%",
+		chromedp.Poll[chromedp.Void](`document.querySelector('[data-field="percent"]').textContent === "100%" &&
+			document.querySelector('.summary [data-field="status"]').textContent === "completed"`, chromedp.WithPollingTimeout(2*time.Minute)),
+	)
+	var stayed bool
+	do(t, ctx, "same page", into(&stayed, chromedp.Evaluate[bool](`window.stayed === true`)))
+	if !stayed {
+		t.Fatal("the page reloaded to show the progress")
+	}
+	do(t, ctx, "wait for the items table to settle", chromedp.WaitVisible(chromedp.CSS(`a[href="/runs/`+runID+`/items/3"]`)))
+	screenshot(t, ctx, shots, "run-1280.png")
+
+	// The hostile value is text on the run page (the failed item's error).
+	var imgs int
+	var errText string
+	do(t, ctx, "read the failed item's error",
+		chromedp.Navigate(e.url+"/runs/"+runID+"?status=failed"),
+		chromedp.WaitVisible(chromedp.CSS(`td.err`)),
+		into(&errText, chromedp.Text(chromedp.CSS(`td.err`))),
+		into(&imgs, chromedp.Evaluate[int](`document.querySelectorAll('main img').length`)),
+	)
+	if !strings.Contains(errText, hostile) || !strings.Contains(errText, "people.csv:4") || !strings.Contains(errText, "check") {
+		t.Fatalf("failed item's error shows %q; want the origin people.csv:4, the block and the value as text", errText)
+	}
+	if imgs != 0 {
+		t.Fatal("an item value became an <img> on the run page")
+	}
+
+	// Open the failed item, fix its cause and retry it.
+	do(t, ctx, "open the failed item",
+		chromedp.Click(chromedp.CSS(`a[href="/runs/`+runID+`/items/3"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#retry-item`)),
+	)
+	if err := os.WriteFile(e.marker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	do(t, ctx, "retry the item",
+		chromedp.Click(chromedp.CSS(`#retry-item`)),
+		chromedp.WaitVisible(chromedp.CSS(`.flash`)),
+		chromedp.Poll[chromedp.Void](`fetch(location.pathname).then(r => r.text()).then(t => t.includes('class="status s-succeeded"'))`,
+			chromedp.WithPollingTimeout(time.Minute), chromedp.WithPollingInterval(200*time.Millisecond)),
+		chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.CSS(`h2#h-mail`)),
+	)
+
+	// Preview the email of item 2, whose name is the hostile value.
+	var subject, title, mailCSP string
+	do(t, ctx, "preview an email",
+		chromedp.Navigate(e.url+"/runs/"+runID+"/items/2"),
+		chromedp.WaitVisible(chromedp.CSS(`iframe.preview`)),
+		into(&subject, chromedp.Text(chromedp.CSS(`[data-field="subject"]`))),
+		into(&imgs, chromedp.Evaluate[int](`document.querySelectorAll('main img').length`)),
+		into(&mailCSP, chromedp.Evaluate[string](`fetch(document.querySelector('iframe.preview').src).then(r => r.headers.get('Content-Security-Policy'))`, awaitPromise)),
+		into(&title, chromedp.Evaluate[string](`document.title`)),
+	)
+	if subject != "Hello "+hostile || imgs != 0 {
+		t.Fatalf("email subject shows %q with %d images; want the value as text", subject, imgs)
+	}
+	if !strings.Contains(mailCSP, "sandbox") || !strings.Contains(mailCSP, "default-src 'none'") || strings.Contains(title, "scripted") {
+		t.Fatalf("the email preview is not sandboxed: CSP %q, title %q", mailCSP, title)
+	}
+	var sandbox string
+	do(t, ctx, "frame sandbox", into(&sandbox, chromedp.Evaluate[string](`document.querySelector('iframe.preview').getAttribute('sandbox')`)))
+	if sandbox != "" {
+		t.Fatalf("iframe sandbox=%q, want an empty (strictest) sandbox", sandbox)
+	}
+	screenshot(t, ctx, shots, "item-1280.png")
+
+	// Item 1's EMAILS_CREATED went to a receiver that failed: replay the
+	// dead letter once it accepts.
+	do(t, ctx, "wait for the dead letter",
+		chromedp.Navigate(e.url+"/webhooks"),
+		chromedp.Poll[chromedp.Void](`fetch('/webhooks').then(r => r.text()).then(t => t.includes('data-dead='))`,
+			chromedp.WithPollingTimeout(time.Minute), chromedp.WithPollingInterval(200*time.Millisecond)),
+		chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-dead] button`)),
+	)
+	e.receiver.accept.Store(true)
+	do(t, ctx, "replay the dead letter",
+		chromedp.Click(chromedp.CSS(`tr[data-dead] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`.flash`)),
+	)
+	select {
+	case body := <-e.receiver.got:
+		if !strings.Contains(body, `"item_id":"1"`) {
+			t.Fatalf("the receiver got %s, want item 1's event", body)
+		}
+	case <-ctx.Done():
+		t.Fatal("the replayed dead letter never reached the receiver")
+	}
+
+	// Create a subscription: its secret shows once; then delete it.
+	var secret string
+	do(t, ctx, "create a subscription",
+		chromedp.SendKeys(chromedp.CSS(`#sub-url`), e.receiver.url+"/subscribed"),
+		chromedp.SendKeys(chromedp.CSS(`#sub-desc`), "console test "+hostile),
+		chromedp.Submit(chromedp.CSS(`#sub-url`)),
+		chromedp.WaitVisible(chromedp.CSS(`#secret`)),
+		into(&secret, chromedp.Value(chromedp.CSS(`#secret`))),
+	)
+	if !strings.HasPrefix(secret, "whsec_") {
+		t.Fatalf("secret shown %q, want whsec_…", secret)
+	}
+	var html string
+	do(t, ctx, "the secret is gone on the next view",
+		chromedp.Navigate(e.url+"/webhooks"),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-sub]`)),
+		into(&html, chromedp.OuterHTML(chromedp.CSS(`html`))),
+		into(&imgs, chromedp.Evaluate[int](`document.querySelectorAll('main img').length`)),
+	)
+	if strings.Contains(html, secret) || imgs != 0 {
+		t.Fatal("the webhooks page shows the secret again, or the description as HTML")
+	}
+	var left int
+	do(t, ctx, "delete the subscription",
+		chromedp.Click(chromedp.CSS(`tr[data-sub] button.danger`)),
+		chromedp.WaitVisible(chromedp.CSS(`.flash`)),
+		into(&left, chromedp.Evaluate[int](`document.querySelectorAll('tr[data-sub]').length`)),
+	)
+	if left != 0 {
+		t.Fatalf("%d subscriptions left after deleting the only one", left)
+	}
+
+	// The live tail shows the run's events.
+	do(t, ctx, "tail events",
+		chromedp.Navigate(e.url+"/events?type=EMAILS_CREATED"),
+		chromedp.WaitVisible(chromedp.CSS(`#tail li`)),
+	)
+
+	// At phone width: the run and the item pages.
+	do(t, ctx, "phone width",
+		chromedp.EmulateViewport(390, 844),
+		chromedp.Navigate(e.url+"/runs/"+runID),
+		chromedp.WaitVisible(chromedp.CSS(`table.items`)),
+	)
+	screenshot(t, ctx, shots, "run-390.png")
+	var overflow bool
+	do(t, ctx, "no sideways scroll", into(&overflow, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`)))
+	if overflow {
+		t.Error("the run page scrolls sideways at 390 px")
+	}
+	do(t, ctx, "item at phone width",
+		chromedp.Navigate(e.url+"/runs/"+runID+"/items/2"),
+		chromedp.WaitVisible(chromedp.CSS(`iframe.preview`)),
+	)
+	screenshot(t, ctx, shots, "item-390.png")
+	do(t, ctx, "workflows at phone width",
+		chromedp.Navigate(e.url+"/workflows"),
+		chromedp.WaitVisible(chromedp.CSS(`ol.chain`)),
+	)
+	screenshot(t, ctx, shots, "workflows-390.png")
+	// The keyboard reaches the skip link first, then the navigation.
+	var focused []string
+	for range 3 {
+		var f string
+		do(t, ctx, "tab", chromedp.KeyEvent("\t"), into(&f, chromedp.Evaluate[string](`document.activeElement.textContent.trim()`)))
+		focused = append(focused, f)
+	}
+	if strings.Join(focused, "|") != "Skip to content|paperflow|Workflows" {
+		t.Errorf("focus order %q, want the skip link, the home link, then the navigation", focused)
+	}
+	t.Logf("screenshots in %s", shots)
+}
+
+var awaitPromise = chromedp.EvalAwaitPromise
+
+// into runs a with a value and keeps the value in dst.
+func into[T any](dst *T, a chromedp.Action[T]) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		v, err := a(ctx, t)
+		*dst = v
+		return err
+	})
+}
