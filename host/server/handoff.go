@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -16,10 +17,14 @@ import (
 // run`; one host of the queue group "paperflow-hosts" answers each.
 const StartRunSubject = "paperflow.api.runs.start"
 
-// StartRunRequest asks a host to start (or resume) a run of a workflow file.
+// StartRunRequest asks a host to start (or resume) a run: of a deployed
+// workflow (Workflow, and Version or the current one), or of a workflow
+// file on the host's disk. A resumed run keeps the version it started on.
 type StartRunRequest struct {
-	File   string `json:"file"`
-	Resume string `json:"resume,omitempty"`
+	Workflow string `json:"workflow,omitempty"`
+	Version  string `json:"version,omitempty"`
+	File     string `json:"file,omitempty"`
+	Resume   string `json:"resume,omitempty"`
 }
 
 // StartRunReply is a host's answer: the run id, or why it did not start.
@@ -33,7 +38,7 @@ func (s *Server) onStartRun(m *nats.Msg) {
 	reply := StartRunReply{}
 	if err := json.Unmarshal(m.Data, &req); err != nil {
 		reply.Error = "bad request: " + err.Error()
-	} else if id, err := s.StartRun(s.ctx, req.File, req.Resume); err != nil {
+	} else if id, err := s.startRun(s.ctx, req); err != nil {
 		reply.Error = err.Error()
 	} else {
 		reply.RunID = id
@@ -53,18 +58,25 @@ func (s *Server) loadWorkflow(file string) (*workflow.Workflow, workflow.Problem
 // API checks paths against httpapi.Workflows first, and `paperflow run`
 // hands runs over through NATS, whose clients already hold credentials to
 // everything the host keeps.
-func (s *Server) StartRun(_ context.Context, file, resume string) (string, error) {
-	wf, problems := s.loadWorkflow(file)
-	if len(problems) > 0 {
-		return "", problems
+func (s *Server) StartRun(ctx context.Context, file, resume string) (string, error) {
+	return s.startRun(ctx, StartRunRequest{File: file, Resume: resume})
+}
+
+// startRun starts the run req asks for, on a deployed version when the
+// host keeps deployed workflows (a file is deployed first).
+func (s *Server) startRun(ctx context.Context, req StartRunRequest) (string, error) {
+	wf, version, err := s.runWorkflow(ctx, req)
+	if err != nil {
+		return "", err
 	}
+	resume := req.Resume
 	started := make(chan string, 1)
 	failed := make(chan error, 1)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		sum, err := s.cfg.Engine.Run(s.ctx, wf, engine.RunOptions{
-			RunID: resume, Secrets: s.cfg.Secrets,
+			RunID: resume, Secrets: s.cfg.Secrets, Version: version,
 			OnStart: func(id string) { started <- id },
 		})
 		if err != nil {
@@ -118,9 +130,12 @@ func (s *Server) join(ctx context.Context, rec engine.RunInfo) {
 	if s.cfg.Engine.Working(rec.ID) || s.isSkipped(rec.ID) {
 		return
 	}
-	wf, problems := s.loadWorkflow(rec.File)
-	if len(problems) > 0 || wf.Name != rec.Workflow {
-		s.log.Warn("cannot join run: its workflow file does not load here; other hosts will run it", "run", rec.ID, "file", rec.File, "problems", len(problems))
+	wf, err := s.joinWorkflow(ctx, rec)
+	if err == nil && wf.Name != rec.Workflow {
+		err = fmt.Errorf("the workflow loaded is %q, not the run's %q", wf.Name, rec.Workflow)
+	}
+	if err != nil {
+		s.log.Warn("cannot join run: its workflow does not load here; other hosts will run it", "run", rec.ID, "workflow", rec.Workflow, "version", rec.Version, "file", rec.File, "err", err)
 		s.skip(rec.ID)
 		return
 	}

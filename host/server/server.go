@@ -26,6 +26,7 @@ import (
 
 	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/delivery"
+	"github.com/paperflow/paperflow/host/deploy"
 	"github.com/paperflow/paperflow/host/engine"
 	"github.com/paperflow/paperflow/host/httpapi"
 	"github.com/paperflow/paperflow/host/pluginhost"
@@ -45,6 +46,14 @@ type Config struct {
 	// sinks and scheduled callbacks, and the run API may start them and
 	// the workflow files beside them.
 	Files []string
+	// Workflows, when set, are the workflows deployed in NATS: the host
+	// deploys Files at start, serves every deployed workflow and follows
+	// deploys, rollbacks and deletes; it serves them under /api/workflows
+	// and runs handed over carry a workflow version.
+	Workflows *deploy.Store
+	// CheckWorkflow, when set, checks a workflow deployed through the API
+	// as `paperflow validate` does.
+	CheckWorkflow func(ctx context.Context, wf *workflow.Workflow) workflow.Problems
 	// Secrets resolve {{ .secrets.NAME }} in workflows and sinks.
 	Secrets workflow.Secrets
 	// HTTPAddr is where the HTTP server listens; port 0 picks a free one.
@@ -166,9 +175,21 @@ func (s *Server) start() error {
 		engine: s.cfg.Engine, api: s.api, dispatcher: d, secrets: s.cfg.Secrets, publicURL: s.cfg.PublicURL,
 		settings: s.settings, log: s.log, served: map[string]*servedWorkflow{},
 	}
-	for _, f := range s.cfg.Files {
-		if err := s.serveFile(ctx, f); err != nil {
+	triggers, items, err := newHostTriggers(ctx, b, s.cfg.Engine, s.cfg.APIToken, s.cfg.Secrets, s.log)
+	if err != nil {
+		return err
+	}
+	s.api.Items, s.workflows.triggers = items, triggers
+	if s.cfg.Workflows != nil {
+		s.api.Deployments = &httpapi.Deployments{Store: s.cfg.Workflows, Load: s.loadOptions(), Check: s.cfg.CheckWorkflow}
+		if err := s.serveDeployed(ctx); err != nil {
 			return err
+		}
+	} else {
+		for _, f := range s.cfg.Files {
+			if err := s.serveFile(ctx, f); err != nil {
+				return err
+			}
 		}
 	}
 	s.goLong(func(ctx context.Context) {
