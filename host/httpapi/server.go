@@ -45,6 +45,9 @@ type Server struct {
 	// Deployments, when set, serves the deployed workflows under
 	// /api/workflows.
 	Deployments *Deployments
+	// Items, when set, takes items for workflows' http triggers at
+	// POST /api/workflows/{name}/items.
+	Items *Items
 	// Timeouts are the server's deadlines; zero fields take the constants
 	// of limits.go.
 	Timeouts Timeouts
@@ -94,6 +97,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/runs", s.auth(s.listRuns))
 	if s.Subscriptions != nil {
 		s.Subscriptions.Register(mux)
+	}
+	if s.Items != nil {
+		s.Items.Register(mux)
 	}
 	if s.Deployments != nil {
 		s.registerDeployments(mux)

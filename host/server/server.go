@@ -175,6 +175,11 @@ func (s *Server) start() error {
 		engine: s.cfg.Engine, api: s.api, dispatcher: d, secrets: s.cfg.Secrets, publicURL: s.cfg.PublicURL,
 		settings: s.settings, log: s.log, served: map[string]*servedWorkflow{},
 	}
+	triggers, items, err := newHostTriggers(ctx, b, s.cfg.Engine, s.cfg.APIToken, s.cfg.Secrets, s.log)
+	if err != nil {
+		return err
+	}
+	s.api.Items, s.workflows.triggers = items, triggers
 	if s.cfg.Workflows != nil {
 		s.api.Deployments = &httpapi.Deployments{Store: s.cfg.Workflows, Load: s.loadOptions(), Check: s.cfg.CheckWorkflow}
 		if err := s.serveDeployed(ctx); err != nil {

@@ -33,6 +33,9 @@ type workflowSet struct {
 	settings   pluginhost.Settings
 	log        *slog.Logger
 
+	// triggers runs the triggers (on:) of the served workflows.
+	triggers *hostTriggers
+
 	mu     sync.Mutex
 	served map[string]*servedWorkflow // by workflow name
 }
@@ -59,12 +62,18 @@ func (s *workflowSet) add(ctx context.Context, wf *workflow.Workflow) error {
 	s.served[wf.Name] = sw
 	s.mu.Unlock()
 	metrics.KnownWorkflow(wf.Name)
+	if s.triggers != nil {
+		s.triggers.start(wf)
+	}
 	return nil
 }
 
 func (s *workflowSet) start(ctx context.Context, sw *servedWorkflow) error {
 	wf := sw.wf
 	for _, def := range append([]workflow.Block{wf.Source}, wf.Blocks...) {
+		if def.Uses == "" {
+			continue // no source: items come from http or a form
+		}
 		desc, err := s.engine.Catalog().Describe(ctx, def.Uses)
 		if err != nil {
 			return err
@@ -127,6 +136,9 @@ func (s *workflowSet) remove(name string) {
 	sw := s.served[name]
 	delete(s.served, name)
 	s.mu.Unlock()
+	if s.triggers != nil {
+		s.triggers.stop(name)
+	}
 	if sw != nil {
 		s.stop(sw)
 	}
