@@ -1,12 +1,14 @@
 package send
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // AllowEnv names the environment variable with the host's allow-list: CIDRs
@@ -149,4 +151,14 @@ func CheckLiteral(host string, allowPrivate bool, allow []netip.Prefix) error {
 		return nil
 	}
 	return g.check(a)
+}
+
+// DialContext is a dial function for an http.Transport that refuses the
+// addresses a webhook refuses (private, loopback, link-local… unless
+// allowPrivate or in allow) on the address actually dialled. The http
+// step block calls APIs under the same rules as webhooks.
+func DialContext(allowPrivate bool, allow []netip.Prefix, timeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	g := guard{allowAll: allowPrivate, allow: allow}
+	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second, Control: g.control}
+	return d.DialContext
 }

@@ -353,6 +353,11 @@ func secretWords(v string, min int) []redact.Secret {
 	return out
 }
 
+// RetryAfter parses a Retry-After header: seconds or an HTTP date. It is
+// at least a second and at most MaxRetryAfter; 0 means the header is
+// absent or unreadable. The http step block honours it alike.
+func RetryAfter(v string, now time.Time) time.Duration { return retryAfter(v, now) }
+
 // retryAfter parses a Retry-After header: seconds or an HTTP date. It is
 // at least a second (0 would mean "the host's schedule") and at most
 // MaxRetryAfter.
