@@ -37,6 +37,7 @@ bench: build ## print throughput figures as ratios against in-process baselines
 	$(GO) test -run '^$$' -bench Delivery -benchtime 20000x -count 1 ./host/delivery/
 	PAPERFLOW_BENCH=1 $(GO) test -count=1 -run '^TestBenchRatios$$' -v ./plugins/template/
 	$(GO) run ./host/cmd/pfbench -plugins $(BIN)/plugins
+	PAPERFLOW_BENCH=1 $(GO) test -count=1 -run '^TestItemsBench$$' -v ./host/server/
 
 # Peers, installed with npm into .cache/peers (never committed); the
 # versions are pinned here and printed beside the figures.
