@@ -163,7 +163,7 @@ func (b *block) services(ctx context.Context, it sdk.Item) sdk.Result {
 	if err != nil || id1 != id2 {
 		return sdk.Result{Err: fmt.Errorf("second send with the same key: %q vs %q, %v", id1, id2, err)}
 	}
-	ev, _ := sdk.NewEvent("EMAILS_CREATED", map[string]any{"emails": []map[string]any{{"to": []string{"ada@example.com"}, "subject": "Your document", "message_id": id1}}})
+	ev, _ := sdk.NewEvent("EMAILS_CREATED", map[string]any{"emails": []map[string]any{{"to": "ada@example.com", "subject": "Your document", "message_id": id1}}})
 	evID, err := h.Emit(ctx, it.RunID, it.ID, ev)
 	if err != nil {
 		return sdk.Result{Err: err}
