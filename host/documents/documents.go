@@ -4,7 +4,6 @@
 package documents
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -37,19 +36,27 @@ const signingKeyName = "documents.url-signing-key"
 // Store keeps documents and signs their URLs.
 type Store struct {
 	objects   jetstream.ObjectStore
+	js        jetstream.JetStream
+	bucket    string
 	key       []byte
 	publicURL string
 	now       func() time.Time
+	recent    recentDocs
 }
 
 // Open loads (or, on the first host, creates) the URL signing key shared
-// by every host of the cluster.
-func Open(ctx context.Context, objects jetstream.ObjectStore, hostKV jetstream.KeyValue, publicURL string) (*Store, error) {
+// by every host of the cluster. js is the long-lived JetStream context
+// documents are written with (see put).
+func Open(ctx context.Context, js jetstream.JetStream, objects jetstream.ObjectStore, hostKV jetstream.KeyValue, publicURL string) (*Store, error) {
 	key, err := sharedKey(ctx, hostKV)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{objects: objects, key: key, publicURL: strings.TrimRight(publicURL, "/"), now: time.Now}, nil
+	st, err := objects.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("document store status: %w", err)
+	}
+	return &Store{objects: objects, js: js, bucket: st.Bucket(), key: key, publicURL: strings.TrimRight(publicURL, "/"), now: time.Now}, nil
 }
 
 // ErrSigningKeyLost: the bucket that holds the URL signing key has held
@@ -130,14 +137,15 @@ func (s *Store) Put(ctx context.Context, name, mimetype string, data []byte) (sd
 	}
 	id := hex.EncodeToString(raw)
 	sum := sha256.Sum256(data)
-	_, err := s.objects.Put(ctx, jetstream.ObjectMeta{
+	meta := jetstream.ObjectMeta{
 		Name:    id,
 		Headers: map[string][]string{"Paperflow-Name": {name}, "Content-Type": {mimetype}, "Paperflow-Sha256": {hex.EncodeToString(sum[:])}},
-	}, bytes.NewReader(data))
-	if err != nil {
+	}
+	if err := s.put(ctx, meta, data, sum); err != nil {
 		return sdk.Document{}, fmt.Errorf("store document %q: %w", name, err)
 	}
 	d := sdk.Document{ID: id, Name: name, Mimetype: mimetype, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
+	s.recent.add(d, data)
 	d.URL = s.URL(d.ID, d.Name, DefaultTTL)
 	return d, nil
 }
@@ -146,6 +154,10 @@ func (s *Store) Put(ctx context.Context, name, mimetype string, data []byte) (sd
 func (s *Store) Get(ctx context.Context, id string) (sdk.Document, []byte, error) {
 	if !idPattern.MatchString(id) {
 		return sdk.Document{}, nil, fmt.Errorf("document id %q is not valid", id)
+	}
+	if d, data, ok := s.recent.get(id); ok {
+		d.URL = s.URL(id, d.Name, DefaultTTL)
+		return d, data, nil
 	}
 	res, err := s.objects.Get(ctx, id)
 	if err != nil {

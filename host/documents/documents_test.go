@@ -1,12 +1,14 @@
 package documents_test
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -56,7 +58,7 @@ func TestLostSigningKeyIsNotReplaced(t *testing.T) {
 	ctx := context.Background()
 	data := t.TempDir()
 	b, s := openStore(t, data)
-	docs, err := documents.Open(ctx, s.Documents, s.HostKV, "http://docs.test")
+	docs, err := documents.Open(ctx, b.JS, s.Documents, s.HostKV, "http://docs.test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +67,7 @@ func TestLostSigningKeyIsNotReplaced(t *testing.T) {
 
 	// A clean restart keeps the key.
 	b, s = openStore(t, data)
-	docs, err = documents.Open(ctx, s.Documents, s.HostKV, "http://docs.test")
+	docs, err = documents.Open(ctx, b.JS, s.Documents, s.HostKV, "http://docs.test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +77,7 @@ func TestLostSigningKeyIsNotReplaced(t *testing.T) {
 	damage(t, data, "KV_"+bus.HostBucket)
 	b, s = openStore(t, data)
 	defer b.Close()
-	_, err = documents.Open(ctx, s.Documents, s.HostKV, "http://docs.test")
+	_, err = documents.Open(ctx, b.JS, s.Documents, s.HostKV, "http://docs.test")
 	if err == nil {
 		t.Fatal("a new signing key was made in a damaged bucket")
 	}
@@ -91,11 +93,11 @@ func TestFreshBucketGetsAKey(t *testing.T) {
 	ctx := context.Background()
 	b, s := openStore(t, t.TempDir())
 	defer b.Close()
-	d1, err := documents.Open(ctx, s.Documents, s.HostKV, "http://docs.test")
+	d1, err := documents.Open(ctx, b.JS, s.Documents, s.HostKV, "http://docs.test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	d2, err := documents.Open(ctx, s.Documents, s.HostKV, "http://docs.test")
+	d2, err := documents.Open(ctx, b.JS, s.Documents, s.HostKV, "http://docs.test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,5 +118,57 @@ func assertSignedBy(t *testing.T, docs *documents.Store, link string) {
 	docs.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, u.RequestURI(), nil))
 	if rec.Code != http.StatusNotFound {
 		t.Errorf("link signed before answers %d (%s), want 404: the signing key changed", rec.Code, strings.TrimSpace(rec.Body.String()))
+	}
+}
+
+// TestPutWritesObjectsTheStoreReads: a document written by Put (one chunk,
+// several chunks, empty) reads back through the object store itself, with
+// its headers and digest, from another Store that has not seen it; and
+// Puts leave no goroutine behind.
+func TestPutWritesObjectsTheStoreReads(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b, s := openStore(t, t.TempDir())
+	defer b.Close()
+	writer, err := documents.Open(ctx, b.JS, s.Documents, s.HostKV, "http://docs.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader, err := documents.Open(ctx, b.JS, s.Documents, s.HostKV, "http://docs.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int{0, 10, 128 << 10, 300<<10 + 7} {
+		data := make([]byte, size)
+		for i := range data {
+			data[i] = byte(i * 31)
+		}
+		d, err := writer.Put(ctx, "a/b.pdf", "", data)
+		if err != nil {
+			t.Fatalf("put %d bytes: %v", size, err)
+		}
+		got, back, err := reader.Get(ctx, d.ID)
+		if err != nil {
+			t.Fatalf("get %d bytes: %v", size, err)
+		}
+		if !bytes.Equal(back, data) || got.Name != "a_b.pdf" || got.Mimetype != "application/pdf" || got.SHA256 != d.SHA256 {
+			t.Errorf("%d bytes: read back %d bytes as %+v, stored %+v", size, len(back), got, d)
+		}
+		info, err := s.Documents.GetInfo(ctx, d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Size != uint64(size) || info.Headers.Get("Paperflow-Name") != "a_b.pdf" {
+			t.Errorf("%d bytes: object info %+v", size, info)
+		}
+	}
+	before := runtime.NumGoroutine()
+	for range 300 {
+		if _, err := writer.Put(ctx, "x.pdf", "", []byte("%PDF-1.7 small")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := runtime.NumGoroutine(); after > before+5 {
+		t.Errorf("goroutines %d before 300 puts, %d after", before, after)
 	}
 }

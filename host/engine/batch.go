@@ -41,16 +41,6 @@ const (
 	retry
 )
 
-// checkpoint records a finished (item, block): its outputs and the events
-// it published, so a redelivered item skips the block and still reports
-// the same outputs and event counts.
-type checkpoint struct {
-	Outputs json.RawMessage `json:"outputs,omitempty"`
-	Events  map[string]int  `json:"events,omitempty"`
-}
-
-func checkpointKey(run, item, block string) string { return run + "." + item + "." + block }
-
 // processBatch runs a batch of queued items through every step, then
 // records outcomes and acknowledges (or schedules a retry of) each item.
 func (rs *runState) processBatch(ctx context.Context, msgs []jetstream.Msg) error {
@@ -73,12 +63,37 @@ func (rs *runState) processBatch(ctx context.Context, msgs []jetstream.Msg) erro
 	if err := rs.loadCheckpoints(ctx, items); err != nil {
 		return err
 	}
+	// A step's checkpoint is confirmed before the next step starts (a
+	// crash then never redoes a block whose successor has begun); the
+	// last step's is confirmed with the batch's outcomes.
+	var stored jetstream.PubAckFuture
 	for _, st := range rs.steps {
-		if err := rs.runStep(ctx, st, items); err != nil {
+		if stored != nil && st.needs(items) {
+			if err := waitAll(ctx, []jetstream.PubAckFuture{stored}); err != nil {
+				return fmt.Errorf("checkpoint: %w", err)
+			}
+			stored = nil
+		}
+		f, err := rs.runStep(ctx, st, items)
+		if err != nil {
 			return err
 		}
+		if f != nil {
+			stored = f
+		}
 	}
-	return rs.finish(ctx, items)
+	return rs.finish(ctx, items, stored)
+}
+
+// needs reports whether the step has work in the batch: an item still
+// pending that has not finished it before.
+func (st *stepBlock) needs(items []*item) bool {
+	for _, it := range items {
+		if _, done := it.done[st.def.ID]; it.state == pending && !done {
+			return true
+		}
+	}
+	return false
 }
 
 func sourceLabel(id string) string {
@@ -112,7 +127,7 @@ func heartbeat(items []*item, every time.Duration) func() {
 // loadCheckpoints reads the checkpoints of items that may have been
 // worked on before: redelivered ones, or all of them in a resumed run.
 func (rs *runState) loadCheckpoints(ctx context.Context, items []*item) error {
-	kv := rs.e.opts.Store.Checkpoints
+	var ids []string
 	for _, it := range items {
 		if it.state != pending {
 			continue
@@ -122,22 +137,34 @@ func (rs *runState) loadCheckpoints(ctx context.Context, items []*item) error {
 				continue
 			}
 		}
-		for _, st := range rs.steps {
-			ent, err := kv.Get(ctx, checkpointKey(rs.runID, it.in.ID, st.def.ID))
-			if bus.IsNotFound(err) {
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("load checkpoint: %w", err)
-			}
-			cp := &checkpoint{}
-			if err := json.Unmarshal(ent.Value(), cp); err != nil {
-				return fmt.Errorf("checkpoint %s: %w", ent.Key(), err)
-			}
-			if it.done == nil {
-				it.done = map[string]*checkpoint{}
-			}
-			it.done[st.def.ID] = cp
+		ids = append(ids, it.in.ID)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	blocks := make([]string, len(rs.steps))
+	for i, st := range rs.steps {
+		blocks[i] = st.def.ID
+	}
+	rs.cpMu.Lock()
+	defer rs.cpMu.Unlock()
+	if rs.cpStream == nil {
+		s, err := checkpointStream(ctx, rs.e.opts.Bus.JS)
+		if err != nil {
+			return err
+		}
+		rs.cpStream = s
+	}
+	if err := rs.cpIndex.refresh(ctx, rs.cpStream, rs.runID); err != nil {
+		return err
+	}
+	found, err := rs.cpIndex.lookup(ctx, rs.cpStream, rs.runID, ids, blocks)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		if cps, ok := found[it.in.ID]; ok && it.state == pending {
+			it.done = cps
 		}
 	}
 	return nil
@@ -178,8 +205,9 @@ func (it *item) fail(block, msg string) {
 	it.state, it.block, it.err = failed, block, msg
 }
 
-// runStep calls one step for every pending item of the batch.
-func (rs *runState) runStep(ctx context.Context, st *stepBlock, items []*item) error {
+// runStep calls one step for every pending item of the batch; the future
+// is the write of the step's checkpoints, nil when there are none.
+func (rs *runState) runStep(ctx context.Context, st *stepBlock, items []*item) (jetstream.PubAckFuture, error) {
 	def := st.def
 	var todo []*item
 	var wire []*blockv1.Item
@@ -228,11 +256,11 @@ func (rs *runState) runStep(ctx context.Context, st *stepBlock, items []*item) e
 		wire = append(wire, w)
 	}
 	if len(todo) == 0 {
-		return nil
+		return nil, nil
 	}
 	results, err := rs.call(ctx, st.block, wire)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	return rs.applyResults(ctx, st, todo, results)
 }
@@ -277,15 +305,12 @@ func (rs *runState) call(ctx context.Context, b pluginhost.Caller, wire []*block
 }
 
 // applyResults validates and publishes the events of successful items,
-// then checkpoints them.
-func (rs *runState) applyResults(ctx context.Context, st *stepBlock, todo []*item, results []*blockv1.ItemResult) error {
+// then writes their checkpoints as one entry. The events are confirmed
+// first, so a stored checkpoint never stands for an event that was lost.
+func (rs *runState) applyResults(ctx context.Context, st *stepBlock, todo []*item, results []*blockv1.ItemResult) (jetstream.PubAckFuture, error) {
 	def := st.def
 	var checked []events.Checked
-	type pendingCP struct {
-		it *item
-		cp checkpoint
-	}
-	var cps []pendingCP
+	rec := checkpointRecord{Items: map[string]*checkpoint{}}
 	for i, r := range results {
 		it := todo[i]
 		if r.Error != "" {
@@ -317,25 +342,27 @@ func (rs *runState) applyResults(ctx context.Context, st *stepBlock, todo []*ite
 		for k, n := range counts {
 			it.events[k] += n
 		}
-		cps = append(cps, pendingCP{it, checkpoint{Outputs: outputs, Events: counts}})
+		rec.Items[it.in.ID] = &checkpoint{Outputs: outputs, Events: counts}
 	}
 	if len(checked) > 0 {
 		for i, err := range rs.e.publisher.PublishChecked(ctx, checked) {
 			if err != nil {
-				return fmt.Errorf("block %s: publish event %d of batch: %w", def.ID, i, err)
+				return nil, fmt.Errorf("block %s: publish event %d of batch: %w", def.ID, i, err)
 			}
 		}
 	}
-	futures := make([]jetstream.PubAckFuture, 0, len(cps))
-	for _, p := range cps {
-		raw, _ := json.Marshal(p.cp)
-		f, err := rs.e.opts.Bus.JS.PublishAsync("$KV."+bus.CheckpointsBucket+"."+checkpointKey(rs.runID, p.it.in.ID, def.ID), raw)
-		if err != nil {
-			return fmt.Errorf("checkpoint: %w", err)
-		}
-		futures = append(futures, f)
+	if len(rec.Items) == 0 {
+		return nil, nil
 	}
-	return waitAll(ctx, futures)
+	raw, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	f, err := rs.e.opts.Bus.JS.PublishAsync("$KV."+bus.CheckpointsBucket+"."+batchCheckpointKey(rs.runID, def.ID), raw)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	return f, nil
 }
 
 func waitAll(ctx context.Context, futures []jetstream.PubAckFuture) error {
@@ -413,11 +440,17 @@ func (rs *runState) buildEvents(blockID, itemID string, evs []*blockv1.EventData
 }
 
 // finish records outcomes of finished items, then acknowledges them;
-// items to retry are handed back to the queue with a growing delay.
-func (rs *runState) finish(ctx context.Context, items []*item) error {
+// items to retry are handed back to the queue with a growing delay. The
+// last step's checkpoints (stored) and the outcomes are confirmed before
+// any item is acknowledged or handed back.
+func (rs *runState) finish(ctx context.Context, items []*item, stored jetstream.PubAckFuture) error {
 	e := rs.e
-	var futures []jetstream.PubAckFuture
 	var acks []jetstream.Msg
+	type later struct {
+		msg   jetstream.Msg
+		delay time.Duration
+	}
+	var retries []later
 	var outcomes []outcome
 	for _, it := range items {
 		if it.state == retry {
@@ -429,7 +462,7 @@ func (rs *runState) finish(ctx context.Context, items []*item) error {
 			if attempt < uint64(e.opts.MaxAttempts) {
 				delay := e.opts.RetryDelay << (attempt - 1)
 				e.log.Warn("item will be retried", "run", rs.runID, "item", it.in.ID, "block", it.block, "attempt", attempt, "in", delay, "err", rs.redact.Replace(it.err))
-				_ = it.msg.NakWithDelay(delay)
+				retries = append(retries, later{it.msg, delay})
 				continue
 			}
 			it.fail(it.block, fmt.Sprintf("%s (gave up after %d attempts)", it.err, attempt))
@@ -444,6 +477,16 @@ func (rs *runState) finish(ctx context.Context, items []*item) error {
 		outcomes = append(outcomes, o)
 		acks = append(acks, it.msg)
 	}
+	// The run may end (and cancel ctx) as soon as the outcomes are
+	// stored; the items are still acknowledged then, so none stays in the
+	// queue.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if stored != nil {
+		if err := waitAll(wctx, []jetstream.PubAckFuture{stored}); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+	}
 	// One message records the whole batch's outcomes: fewer round trips,
 	// and a batch redone after a crash is counted once because followers
 	// count outcomes by item id.
@@ -453,19 +496,17 @@ func (rs *runState) finish(ctx context.Context, items []*item) error {
 		if err != nil {
 			return fmt.Errorf("record outcomes: %w", err)
 		}
-		futures = append(futures, f)
 		// Counted once sent, not once acked: the run may end (and cancel
 		// ctx) as soon as the record is stored, before its ack is read.
 		for _, o := range outcomes {
 			metrics.ItemDone(rs.wf.Name, o.Status)
 		}
+		if err := waitAll(wctx, []jetstream.PubAckFuture{f}); err != nil {
+			return fmt.Errorf("record outcomes: %w", err)
+		}
 	}
-	// The run may end (and cancel ctx) as soon as this record is stored;
-	// the items are still acknowledged then, so none stays in the queue.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	defer cancel()
-	if err := waitAll(wctx, futures); err != nil {
-		return fmt.Errorf("record outcomes: %w", err)
+	for _, r := range retries {
+		_ = r.msg.NakWithDelay(r.delay)
 	}
 	for _, m := range acks {
 		if err := m.Ack(); err != nil {

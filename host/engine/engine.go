@@ -65,6 +65,11 @@ type Options struct {
 	// RetryDelay is the first delay before a retryable item is tried
 	// again; it doubles per attempt (default 1s).
 	RetryDelay time.Duration
+	// DetailRetention is how long a completed run's per-item detail (its
+	// checkpoints) is kept before it is compacted (default
+	// DefaultDetailRetention). The engine compacts for as long as the
+	// context given to New lasts.
+	DetailRetention time.Duration
 }
 
 // Engine runs workflows and provides the Host services to their blocks.
@@ -104,6 +109,9 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	if o.RetryDelay <= 0 {
 		o.RetryDelay = time.Second
 	}
+	if o.DetailRetention <= 0 {
+		o.DetailRetention = DefaultDetailRetention
+	}
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
@@ -121,7 +129,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("event schemas: %w", err)
 	}
-	docs, err := documents.Open(ctx, o.Store.Documents, o.Store.HostKV, o.PublicURL)
+	docs, err := documents.Open(ctx, o.Bus.JS, o.Store.Documents, o.Store.HostKV, o.PublicURL)
 	if err != nil {
 		return nil, err
 	}
@@ -135,6 +143,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	if e.mailFrom == "" {
 		e.mailFrom = "paperflow <noreply@" + orDefault(e.domain, "paperflow.localhost") + ">"
 	}
+	go e.compactLoop(ctx)
 	return e, nil
 }
 

@@ -582,17 +582,14 @@ func (r *Reader) Item(ctx context.Context, runID, itemID string, blocks []string
 	} else if n, err := strconv.Atoi(itemID); err != nil || n < 1 || int64(n) > rec.Enqueued {
 		return ItemDetail{}, fmt.Errorf("run %s: item %s: %w", runID, itemID, ErrNotFound)
 	}
+	cps, err := itemCheckpoints(ctx, r.js, runID, itemID, blocks)
+	if err != nil {
+		return ItemDetail{}, fmt.Errorf("item %s: checkpoints: %w", itemID, err)
+	}
 	for _, b := range blocks {
-		ent, err := r.store.Checkpoints.Get(ctx, checkpointKey(runID, itemID, b))
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			continue
+		if cp, ok := cps[b]; ok {
+			d.Blocks = append(d.Blocks, BlockRecord{Block: b, Finished: cp.at, Outputs: cp.Outputs, Events: cp.Events})
 		}
-		if err != nil {
-			return ItemDetail{}, fmt.Errorf("item %s: checkpoint of %s: %w", itemID, b, err)
-		}
-		var cp checkpoint
-		_ = json.Unmarshal(ent.Value(), &cp)
-		d.Blocks = append(d.Blocks, BlockRecord{Block: b, Finished: ent.Created(), Outputs: cp.Outputs, Events: cp.Events})
 	}
 	d.Events, err = r.itemEvents(ctx, rec, idx, itemID, blocks)
 	return d, err

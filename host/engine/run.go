@@ -97,6 +97,9 @@ type runRecord struct {
 	Error      string    `json:"error,omitempty"`
 	Created    time.Time `json:"created"`
 	Finished   time.Time `json:"finished,omitzero"`
+	// Compacted: the run's per-item detail (checkpoints) is gone, past
+	// the detail retention.
+	Compacted bool `json:"compacted,omitempty"`
 }
 
 // outcome is one item's end; the outcomes stream holds one JSON array of
@@ -129,6 +132,12 @@ type runState struct {
 	// redact replaces secret values in item errors before they are
 	// recorded, logged or printed.
 	redact *strings.Replacer
+
+	// cpIndex finds the checkpoints of redelivered items; built on the
+	// first redelivery, shared by the run's workers.
+	cpMu     sync.Mutex
+	cpIndex  checkpointIndex
+	cpStream jetstream.Stream
 }
 
 type stepBlock struct {

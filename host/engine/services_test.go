@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/engine"
 	"github.com/paperflow/paperflow/host/hosttest"
 	"github.com/paperflow/paperflow/host/pluginhost"
@@ -39,26 +38,20 @@ blocks:
 		t.Fatalf("summary: %+v", sum)
 	}
 	ctx := context.Background()
-	ent, err := env.bus.JS.KeyValue(ctx, bus.CheckpointsBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp, err := ent.Get(ctx, sum.RunID+".1.svc")
-	if err != nil {
-		t.Fatal(err)
+	raw, ok, err := engine.ItemCheckpoint(ctx, env.bus.JS, sum.RunID, "1", "svc")
+	if err != nil || !ok {
+		t.Fatalf("checkpoint of item 1: found %v, %v", ok, err)
 	}
 	var out struct {
-		Outputs struct {
-			DocID     string `json:"doc_id"`
-			DocURL    string `json:"doc_url"`
-			MessageID string `json:"message_id"`
-			EventID   string `json:"event_id"`
-		} `json:"outputs"`
+		DocID     string `json:"doc_id"`
+		DocURL    string `json:"doc_url"`
+		MessageID string `json:"message_id"`
+		EventID   string `json:"event_id"`
 	}
-	if err := json.Unmarshal(cp.Value(), &out); err != nil {
+	if err := json.Unmarshal(raw, &out); err != nil {
 		t.Fatal(err)
 	}
-	o := out.Outputs
+	o := out
 
 	t.Run("documents at signed URLs", func(t *testing.T) {
 		srv := httptest.NewServer(env.engine.Documents())

@@ -87,6 +87,11 @@ func Build(m Message, domain string, now time.Time) (*Built, error) {
 	}
 	id := newMessageID(domain, m.IDSeed)
 	var buf bytes.Buffer
+	size := 2048 + len(m.Text) + len(m.HTML)
+	for _, f := range m.Attachments {
+		size += len(f.Data)*4/3 + len(f.Data)/38 + 512
+	}
+	buf.Grow(size)
 	h := func(k, v string) { fmt.Fprintf(&buf, "%s: %s\r\n", k, v) }
 	h("Message-ID", id)
 	h("Date", now.Format(time.RFC1123Z))
@@ -178,14 +183,26 @@ func writeBody(buf *bytes.Buffer, m Message) error {
 		if err != nil {
 			return err
 		}
-		enc := base64.StdEncoding.EncodeToString(f.Data)
-		for len(enc) > 76 {
-			fmt.Fprintf(w, "%s\r\n", enc[:76])
-			enc = enc[76:]
+		if _, err := w.Write(base64Lines(f.Data)); err != nil {
+			return err
 		}
-		fmt.Fprintf(w, "%s\r\n", enc)
 	}
 	return mixed.Close()
+}
+
+// base64Lines encodes data in lines of 76 characters ending in CRLF
+// (RFC 2045), in one buffer: one write per attachment.
+func base64Lines(data []byte) []byte {
+	const in = 57 // bytes per 76-character line
+	enc := base64.StdEncoding
+	out := make([]byte, 0, enc.EncodedLen(len(data))+(len(data)/in+1)*2)
+	for len(data) > in {
+		out = enc.AppendEncode(out, data[:in])
+		out = append(out, '\r', '\n')
+		data = data[in:]
+	}
+	out = enc.AppendEncode(out, data)
+	return append(out, '\r', '\n')
 }
 
 func multipartWriterTo(w interface{ Write([]byte) (int, error) }, boundary string) *multipart.Writer {

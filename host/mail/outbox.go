@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -37,13 +39,18 @@ func (o Outbox) Send(_ context.Context, b *Built) error {
 	if err := b.checkSize(max); err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
-	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
-		return fmt.Errorf("outbox %s: %w", o.Dir, err)
-	}
 	sum := sha256.Sum256([]byte(b.MessageID))
 	name := time.Now().UTC().Format("20060102T150405.000000000") + "-" + hex.EncodeToString(sum[:6]) + ".eml"
 	tmp := filepath.Join(o.Dir, "."+name+".tmp")
-	if err := os.WriteFile(tmp, b.Raw, 0o600); err != nil {
+	err := os.WriteFile(tmp, b.Raw, 0o600)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The first message (or the directory was removed): make it.
+		if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+			return fmt.Errorf("outbox %s: %w", o.Dir, err)
+		}
+		err = os.WriteFile(tmp, b.Raw, 0o600)
+	}
+	if err != nil {
 		return fmt.Errorf("outbox write: %w", err)
 	}
 	if err := os.Rename(tmp, filepath.Join(o.Dir, name)); err != nil {

@@ -47,6 +47,8 @@ type config struct {
 	replicas int
 	// itemTimeout: how long a silent host keeps its items and its source.
 	itemTimeout time.Duration
+	// detailRetention: how long a completed run's checkpoints are kept.
+	detailRetention time.Duration
 
 	hiddenOnce sync.Once
 	hidden     workflow.Secrets // logSecrets, read once
@@ -128,6 +130,7 @@ Quick start:
 	f.IntVar(&cfg.batchSize, "batch", envInt("PAPERFLOW_BATCH", 64), "items per block call, for runs this process works on [PAPERFLOW_BATCH]")
 	f.IntVar(&cfg.replicas, "replicas", envInt("PAPERFLOW_NATS_REPLICAS", 0), "replicas of paperflow's streams, KV buckets and object store; 0: 3 on a NATS cluster of 3+ nodes, else 1 [PAPERFLOW_NATS_REPLICAS]")
 	f.DurationVar(&cfg.itemTimeout, "item-timeout", envDuration("PAPERFLOW_ITEM_TIMEOUT", 30*time.Second), "how long a host may go silent before its items and the source it reads pass to another host [PAPERFLOW_ITEM_TIMEOUT]")
+	f.DurationVar(&cfg.detailRetention, "detail-retention", envDuration("PAPERFLOW_DETAIL_RETENTION", engine.DefaultDetailRetention), "how long a completed run's per-item detail (checkpoints) is kept; runs and outcomes are kept regardless [PAPERFLOW_DETAIL_RETENTION]")
 	f.StringVar(&cfg.logLevel, "log-level", env("PAPERFLOW_LOG_LEVEL", "warn"), "log level: debug, info, warn, error [PAPERFLOW_LOG_LEVEL]")
 	hideDefaults(f, "api-token", "smtp", "nats")
 	root.AddCommand(newRunCmd(cfg), newValidateCmd(cfg), newPluginsCmd(cfg), newEventsCmd(cfg), newServeCmd(cfg), newOutboxCmd(cfg), newRunsCmd(cfg), newWebhooksCmd(cfg), newSignaturesCmd(cfg), newVersionCmd())
@@ -239,7 +242,7 @@ func (c *config) openEngine(ctx context.Context, log *slog.Logger, listen string
 	}
 	e, err := engine.New(ctx, engine.Options{
 		Bus: b, Plugins: c.registry(), PublicURL: c.public(), Mail: transport, MailFrom: mailFrom, Log: log, BatchSize: c.batchSize,
-		ItemTimeout: c.itemTimeout,
+		ItemTimeout: c.itemTimeout, DetailRetention: c.detailRetention,
 	})
 	if err != nil {
 		b.Close()
@@ -262,7 +265,7 @@ func (c *config) makeDataDir() error {
 // queue state (runs, resend, following a handed-over run): it runs no
 // blocks, so mail stays with the outbox.
 func (c *config) inspectEngine(ctx context.Context, b *bus.Bus, log *slog.Logger) (*engine.Engine, error) {
-	return engine.New(ctx, engine.Options{Bus: b, Plugins: c.registry(), PublicURL: c.public(), Mail: c.outbox(), Log: log})
+	return engine.New(ctx, engine.Options{Bus: b, Plugins: c.registry(), PublicURL: c.public(), Mail: c.outbox(), Log: log, DetailRetention: c.detailRetention})
 }
 
 // printJSON writes v indented, the --output json / --json form of every

@@ -1,0 +1,93 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/paperflow/paperflow/host/bus"
+)
+
+// DefaultDetailRetention is how long the per-item detail of a completed
+// run (its checkpoints) is kept when nobody says otherwise: long enough to
+// look into a run and retry its failed items the next day, short enough
+// that a host running many runs keeps its NATS indexes small. The run's
+// record and outcomes stay for bus.Retention either way.
+const DefaultDetailRetention = 24 * time.Hour
+
+// compactEvery bounds how often completed runs are looked at.
+const compactEvery = 10 * time.Minute
+
+// compactLoop compacts the runs whose detail has outlived the retention,
+// now and then, until ctx ends. Every host may do it: compacting twice is
+// harmless.
+func (e *Engine) compactLoop(ctx context.Context) {
+	every := min(max(e.opts.DetailRetention/4, time.Second), compactEvery)
+	t := time.NewTimer(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := e.Compact(ctx); err != nil && ctx.Err() == nil {
+			e.log.Warn("compact completed runs", "err", err)
+		} else if n > 0 {
+			e.log.Info("compacted completed runs", "runs", n)
+		}
+		t.Reset(every)
+	}
+}
+
+// Compact removes the checkpoints of runs that completed more than the
+// detail retention ago and records them compacted. A compacted run can
+// still be listed and summarised (its outcomes stay); retrying one of its
+// items runs every block of that item again.
+func (e *Engine) Compact(ctx context.Context) (int, error) {
+	lister, err := e.opts.Store.Runs.ListKeys(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("list runs: %w", err)
+	}
+	var due []string
+	for key := range lister.Keys() {
+		ent, err := e.opts.Store.Runs.Get(ctx, key)
+		if err != nil {
+			continue
+		}
+		var rec runRecord
+		if json.Unmarshal(ent.Value(), &rec) != nil {
+			continue
+		}
+		if rec.Status == "completed" && !rec.Compacted && !rec.Finished.IsZero() && time.Since(rec.Finished) >= e.opts.DetailRetention {
+			due = append(due, rec.ID)
+		}
+	}
+	if len(due) == 0 {
+		return 0, nil
+	}
+	stream, err := checkpointStream(ctx, e.opts.Bus.JS)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range due {
+		if err := stream.Purge(ctx, jetstream.WithPurgeSubject("$KV."+bus.CheckpointsBucket+"."+id+".>")); err != nil {
+			return n, fmt.Errorf("run %s: purge checkpoints: %w", id, err)
+		}
+		if _, err := e.updateRun(ctx, id, func(rec *runRecord) error {
+			if rec.Compacted {
+				return errUnchanged
+			}
+			rec.Compacted = true
+			return nil
+		}); err != nil && err != errUnchanged {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
