@@ -43,13 +43,19 @@ bench: build ## print throughput figures as ratios against in-process baselines
 # versions are pinned here and printed beside the figures.
 PEERS     := .cache/peers
 PEER_PKGS := @myriaddreamin/typst-ts-node-compiler@0.7.0 pdf-lib@1.17.1 @pdf-lib/fontkit@1.1.1 docxtemplater@3.71.1 pizzip@3.3.0
+BENTHOS_VERSION := v4.27.0
 
 bench-peers: ## paperflow beside other tools making the same documents (needs node and npm)
 	@mkdir -p $(PEERS) && test -f $(PEERS)/package.json || echo '{"private": true}' > $(PEERS)/package.json
 	cd $(PEERS) && npm install --no-audit --no-fund --silent $(PEER_PKGS)
 	# documents: letter beside typst, form beside pdf-lib, .docx beside docxtemplater
 	PAPERFLOW_PEERS=$(CURDIR)/$(PEERS)/node_modules $(GO) test -count=1 -run '^TestPeers$$' -v ./plugins/template/
-	# pipeline beside Benthos: host/cmd/pfbench -peers (its scripts go in host/cmd/pfbench/peers/)
+	# pipeline beside Benthos $(BENTHOS_VERSION), built from a module of its io and pure components only
+	$(GO) build -ldflags '-s -w' -o $(BIN)/plugins/noop ./plugins/noop
+	$(GO) build -ldflags '-s -w' -o $(BIN)/plugins/csv ./plugins/csv
+	$(GO) build -ldflags '-s -w' -o $(BIN)/plugins/webhook ./plugins/webhook
+	sh host/cmd/pfbench/peers/benthos-build.sh $(CURDIR)/.cache/benthos $(BENTHOS_VERSION)
+	$(GO) run ./host/cmd/pfbench -plugins $(BIN)/plugins -benthos $(CURDIR)/.cache/benthos/benthos
 
 .PHONY: soak
 soak: build ## host memory under load (short forms; see go run ./host/cmd/pfsoak -h)

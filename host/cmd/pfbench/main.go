@@ -5,9 +5,16 @@
 //     beside the same steps embedded in the host (same engine, same NATS
 //     checkpoints; only the process boundary differs);
 //   - events/s validated and published, beside publishing the same bytes
-//     without validation.
+//     without validation;
+//   - end to end, items/s from a JSON file to the README letter as PDF,
+//     emailed to the outbox and both events posted by the webhook sink to
+//     a local receiver (every delivery counted once), beside rendering
+//     the same letters alone;
+//   - csv rows → an event per row → the webhook sink, and with -benthos,
+//     Benthos doing csv → HMAC → http_client on the same rows to the same
+//     receiver, in alternating rounds.
 //
-// `make bench` runs it.
+// `make bench` runs it; `make bench-peers` runs it with -benthos.
 package main
 
 import (
@@ -34,7 +41,10 @@ import (
 	"github.com/paperflow/paperflow/plugins/sdk"
 )
 
-var workers, batchSize int
+var (
+	workers, batchSize, letters, rows int
+	benthos, examples                 string
+)
 
 func main() {
 	pluginDir := flag.String("plugins", "bin/plugins", "directory with the built csv and noop blocks")
@@ -43,6 +53,10 @@ func main() {
 	flag.IntVar(&workers, "workers", 0, "batches in flight (0: engine default)")
 	flag.IntVar(&batchSize, "batch", 0, "items per block call (0: engine default)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.IntVar(&letters, "letters", 2000, "items of the end-to-end letter run (0: skip)")
+	flag.IntVar(&rows, "rows", 20000, "rows of the csv → event → webhook run (0: skip)")
+	flag.StringVar(&benthos, "benthos", "", "Benthos binary: only run the csv → webhook comparison beside it")
+	flag.StringVar(&examples, "examples", "examples/templates", "directory with letter.md and logo.png")
 	flag.Parse()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -72,6 +86,13 @@ func run(pluginDir string, items, nEvents int) error {
 	}
 	abs, _ := filepath.Abs(pluginDir)
 	reg := pluginhost.Registry{Dir: abs}
+	recv, err := startReceiver()
+	if err != nil {
+		return err
+	}
+	if benthos != "" {
+		return beside(dir, reg, recv)
+	}
 
 	embedded, err := pipeline(dir, "embedded", wfFile, reg, map[string]sdk.Block{"noop": noop{}})
 	if err != nil {
@@ -92,6 +113,70 @@ func run(pluginDir string, items, nEvents int) error {
 	fmt.Printf("events: %d DOCUMENTS_CREATED, batches of 64\n", nEvents)
 	fmt.Printf("  raw JetStream publish (baseline)  %9.0f events/s\n", raw)
 	fmt.Printf("  validated + published             %9.0f events/s   ratio %.2f\n", validated, validated/raw)
+
+	if letters > 0 {
+		letter, err := os.ReadFile(filepath.Join(examples, "letter.md"))
+		if err != nil {
+			return err
+		}
+		logo, err := os.ReadFile(filepath.Join(examples, "logo.png"))
+		if err != nil {
+			return err
+		}
+		files := map[string][]byte{"letter.md": letter, "logo.png": logo, "items.ndjson": letterItems(letters)}
+		render, err := endToEnd(dir, "render", renderWorkflow, files, letters, 0, reg, nil, recv)
+		if err != nil {
+			return err
+		}
+		e2e, err := endToEnd(dir, "letters", letterWorkflow, files, letters, 2, reg, nil, recv)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("end to end: %d items, json → letter PDF → email (outbox) → webhook sink (2 events per item, each delivered once)\n", letters)
+		fmt.Printf("  letters rendered and stored (baseline)  %7.0f items/s\n", render)
+		fmt.Printf("  whole pipeline                          %7.0f items/s   ratio %.2f\n", e2e, e2e/render)
+	}
+	if rows > 0 {
+		r, err := signedRows(dir, "signed", reg, recv)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("csv → event per row → webhook sink: %d rows, each delivered once  %7.0f rows/s\n", rows, r)
+	}
+	return nil
+}
+
+// signedRows runs csv → emitStep → webhook sink over rows and returns
+// rows/s.
+func signedRows(dir, name string, reg pluginhost.Registry, recv *receiver) (float64, error) {
+	files := map[string][]byte{"rows.csv": csvRows(rows)}
+	return endToEnd(dir, name, signedWorkflow, files, rows, 1, reg, map[string]sdk.Block{"noop": emitStep{}}, recv)
+}
+
+// beside runs paperflow's csv → event → webhook and Benthos's csv → HMAC
+// → http_client on the same rows, alternately, and prints the ratio of
+// the totals.
+func beside(dir string, reg pluginhost.Registry, recv *receiver) error {
+	if err := os.WriteFile(filepath.Join(dir, "rows.csv"), csvRows(rows), 0o644); err != nil {
+		return err
+	}
+	const rounds = 2
+	var pf, bt []float64
+	for i := range rounds {
+		p, err := signedRows(dir, fmt.Sprintf("signed-%d", i), reg, recv)
+		if err != nil {
+			return err
+		}
+		b, err := runBenthos(benthos, dir, rows, recv)
+		if err != nil {
+			return err
+		}
+		pf, bt = append(pf, p), append(bt, b)
+	}
+	fmt.Printf("pipeline beside Benthos: %d csv rows → signed POST to a local receiver, each delivered once, %d alternating rounds\n", rows, rounds)
+	for i := range rounds {
+		fmt.Printf("  round %d  paperflow (csv → event step → webhook sink) %7.0f rows/s   Benthos (csv → HMAC → http_client) %7.0f rows/s   ratio %.2f\n", i+1, pf[i], bt[i], pf[i]/bt[i])
+	}
 	return nil
 }
 
