@@ -3,6 +3,10 @@ GO        ?= go
 BIN       := bin
 PLUGINS   := $(notdir $(wildcard plugins/*))
 BLOCKS    := $(filter-out sdk proto,$(PLUGINS))
+# Every Go module of the repository: the host and built-in blocks (.), the
+# block protocol and SDK that third-party blocks import, and the example
+# block, which builds against the SDK module alone.
+MODULES   := . plugins/proto plugins/sdk examples/block-plugin
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 
@@ -13,7 +17,7 @@ all: build
 build: ## build bin/paperflow and every block under bin/plugins/
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/paperflow ./host/cmd/paperflow
 	@for b in $(BLOCKS); do echo "block $$b"; $(GO) build -ldflags '-s -w' -o $(BIN)/plugins/$$b ./plugins/$$b || exit 1; done
-	$(GO) build -ldflags '-s -w' -o $(BIN)/plugins/derive ./examples/block-plugin
+	cd examples/block-plugin && $(GO) build -ldflags '-s -w' -o $(CURDIR)/$(BIN)/plugins/derive .
 
 run: build ## run the demo workflows on embedded NATS; mail goes to paperflow-data/outbox
 	$(BIN)/paperflow validate workflows/*.yaml
@@ -25,15 +29,14 @@ run: build ## run the demo workflows on embedded NATS; mail goes to paperflow-da
 	$(BIN)/paperflow signatures links
 	@echo "To sign: run '$(BIN)/paperflow serve workflows/signature.yaml' and open a link above (order 1 first)."
 
-test: ## run every test (builds the blocks it needs itself)
-	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 20m ./...
+test: vet ## run every test of every module (builds the blocks it needs itself)
+	@for m in $(MODULES); do echo "test $$m"; (cd $$m && $(GO) test -count=1 -timeout 20m ./...) || exit 1; done
 
 test-short:
-	$(GO) test -short -count=1 ./...
+	@for m in $(MODULES); do (cd $$m && $(GO) test -short -count=1 ./...) || exit 1; done
 
 bench: build ## print throughput figures as ratios against in-process baselines
-	$(GO) test -run '^$$' -bench . -benchtime 2s -count 1 ./host/events/ ./plugins/sdk/tags/ ./host/workflow/ ./plugins/csv/ ./plugins/json/ ./host/mail/ ./plugins/template/ ./plugins/signature/ ./plugins/signature/pdfsign/
+	$(GO) test -run '^$$' -bench . -benchtime 2s -count 1 ./host/events/ github.com/paperflow/paperflow/plugins/sdk/tags ./host/workflow/ ./plugins/csv/ ./plugins/json/ ./host/mail/ ./plugins/template/ ./plugins/signature/ ./plugins/signature/pdfsign/
 	$(GO) test -run '^$$' -bench Delivery -benchtime 20000x -count 1 ./host/delivery/
 	PAPERFLOW_BENCH=1 $(GO) test -count=1 -run '^TestBenchRatios$$' -v ./plugins/template/
 	$(GO) run ./host/cmd/pfbench -plugins $(BIN)/plugins
@@ -62,9 +65,10 @@ soak: build ## host memory under load (short forms; see go run ./host/cmd/pfsoak
 	$(GO) run ./host/cmd/pfsoak -bin $(BIN) -items 20000
 	$(GO) run ./host/cmd/pfsoak -bin $(BIN) -duration 2m -rate 100
 
-vet:
-	$(GO) vet ./...
+vet: ## go vet every module, gofmt, and the SDK's line: nothing under host/ reachable from it
+	@for m in $(MODULES); do echo "vet $$m"; (cd $$m && $(GO) vet ./...) || exit 1; done
 	@test -z "$$(gofmt -l host plugins schemas examples)" || (gofmt -l host plugins schemas examples; exit 1)
+	@! (cd plugins/sdk && $(GO) list -deps -test ./...) | grep '^github.com/paperflow/paperflow/host' || (echo "plugins/sdk reaches host/ packages"; exit 1)
 
 proto: ## regenerate plugins/proto (needs protoc, protoc-gen-go, protoc-gen-go-grpc)
 	cd plugins/proto && protoc --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative block/v1/block.proto

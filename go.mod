@@ -64,6 +64,8 @@ require (
 	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1
 	github.com/oklog/run v1.1.0 // indirect
+	github.com/paperflow/paperflow/plugins/proto v0.0.0-00010101000000-000000000000
+	github.com/paperflow/paperflow/plugins/sdk v0.0.0-00010101000000-000000000000
 	github.com/pdfcpu/pdfcpu v0.15.0
 	github.com/spf13/pflag v1.0.10
 	github.com/standard-webhooks/standard-webhooks/libraries v0.0.1
@@ -75,4 +77,12 @@ require (
 	golang.org/x/text v0.44.0 // indirect
 	golang.org/x/time v0.16.0
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1 // indirect
+)
+
+// The block SDK and protocol are modules of their own (tagged
+// plugins/sdk/vX.Y.Z and plugins/proto/vX.Y.Z); the host builds against the
+// copies in this repository.
+replace (
+	github.com/paperflow/paperflow/plugins/proto => ./plugins/proto
+	github.com/paperflow/paperflow/plugins/sdk => ./plugins/sdk
 )

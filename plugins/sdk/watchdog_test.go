@@ -23,8 +23,8 @@ func TestBlockExitsWhenItsHostIsGone(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a block")
 	}
-	bin := filepath.Join(t.TempDir(), "noop")
-	build := exec.Command("go", "build", "-o", bin, "../noop")
+	bin := filepath.Join(t.TempDir(), "echo")
+	build := exec.Command("go", "build", "-o", bin, "./sdktest/testdata/echo")
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		t.Fatal(err)

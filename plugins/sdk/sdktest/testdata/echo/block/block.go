@@ -67,7 +67,8 @@ func (e *echo) one(ctx context.Context, it sdk.Item) sdk.Result {
 	if _, err := e.host.SendMail(ctx, sdk.Mail{To: []string{name + "@example.com"}, Subject: text, IdempotencyKey: it.ID}); err != nil {
 		return sdk.Result{Err: err}
 	}
-	ev, err := sdk.NewEvent("DOCUMENTS_CREATED", map[string]any{"documents": []sdk.Document{doc}})
+	// The event's documents carry only what the schema allows.
+	ev, err := sdk.NewEvent("DOCUMENTS_CREATED", map[string]any{"documents": []sdk.Document{{ID: doc.ID, Name: doc.Name, Mimetype: doc.Mimetype, URL: doc.URL}}})
 	if err != nil {
 		return sdk.Result{Err: err}
 	}
