@@ -162,3 +162,13 @@ func deployer() string {
 	}
 	return name
 }
+
+// deployCheck checks a workflow deployed through the API as `paperflow
+// validate` does: each block configures itself.
+func deployCheck(cfg *config, log *slog.Logger, secrets workflow.Secrets) func(context.Context, *workflow.Workflow) workflow.Problems {
+	return func(ctx context.Context, wf *workflow.Workflow) workflow.Problems {
+		checker := pluginhost.NewChecker(log)
+		defer checker.Close()
+		return configureProblems(ctx, catalogFor(cfg, log), checker, wf, wf.File, secrets)
+	}
+}

@@ -16,7 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/paperflow/paperflow/host/bus"
-
+	"github.com/paperflow/paperflow/host/deploy"
 	"github.com/paperflow/paperflow/host/engine"
 	"github.com/paperflow/paperflow/host/workflow"
 )
@@ -64,7 +64,7 @@ func runWorkflow(ctx context.Context, cfg *config, file, resume, output string, 
 		return &exitError{code: 1, err: fmt.Errorf("%s: %d problem(s); nothing was run", file, len(problems))}
 	}
 	bar := newProgressBar(stderr, output == "text")
-	sum, handled, err := runOnHost(ctx, cfg, wf.File, resume, bar)
+	sum, handled, err := runOnHost(ctx, cfg, wf, resume, bar)
 	if !handled && err == nil {
 		sum, err = runStandalone(ctx, cfg, wf, secrets, resume, bar)
 	}
@@ -94,12 +94,45 @@ func runStandalone(ctx context.Context, cfg *config, wf *workflow.Workflow, secr
 		return nil, err
 	}
 	defer b.Close()
-	return e.Run(ctx, wf, engine.RunOptions{RunID: resume, Secrets: secrets, Progress: bar.update, OnStart: bar.start, Interruptible: true})
+	log := cfg.logger(os.Stderr)
+	wf, version, err := runVersion(ctx, cfg.deployStore(e.Store(), log), e, wf, resume, secrets)
+	if err != nil {
+		return nil, err
+	}
+	return e.Run(ctx, wf, engine.RunOptions{RunID: resume, Secrets: secrets, Progress: bar.update, OnStart: bar.start, Interruptible: true, Version: version})
+}
+
+// runVersion is the deployed version a run works on, so that every host
+// that joins it loads the same files: a resumed run's own version, else
+// the workflow file deployed (a no-op when its content is current).
+func runVersion(ctx context.Context, store *deploy.Store, e *engine.Engine, wf *workflow.Workflow, resume string, secrets workflow.Secrets) (*workflow.Workflow, string, error) {
+	if resume != "" {
+		rec, err := e.RunRecord(ctx, resume)
+		if err != nil {
+			return nil, "", err
+		}
+		if rec.Version != "" {
+			v, _, err := store.Load(ctx, rec.Workflow, rec.Version, workflow.WithSecrets(secrets))
+			return v, rec.Version, err
+		}
+		return wf, "", nil // a run from before workflows were deployed
+	}
+	res, err := store.DeployFile(ctx, wf, deployer())
+	if err != nil {
+		return nil, "", fmt.Errorf("deploy %s: %w", wf.File, err)
+	}
+	if !res.Unchanged {
+		printDeployed(os.Stderr, os.Stderr, res)
+	}
+	return wf, res.Version, nil
 }
 
 // runOnHost hands the run to a `paperflow serve` sharing this NATS, when
 // one is running, and follows it. handled is false when no host answered.
-func runOnHost(ctx context.Context, cfg *config, file, resume string, bar *progressBar) (*engine.Summary, bool, error) {
+// What it hands over is a deployed version, never a path: the workflow
+// file is deployed first (a resume names its run, whose record holds the
+// version), so any host on the NATS runs it with no files of its own.
+func runOnHost(ctx context.Context, cfg *config, wf *workflow.Workflow, resume string, bar *progressBar) (*engine.Summary, bool, error) {
 	url := cfg.natsURL
 	if url == "" {
 		st, ok := readServeState(cfg.dataDir)
@@ -115,7 +148,10 @@ func runOnHost(ctx context.Context, cfg *config, file, resume string, bar *progr
 	}
 	closeBus := b.Close
 	defer func() { closeBus() }()
-	req, _ := json.Marshal(startRunRequest{File: file, Resume: resume})
+	req, err := handOver(ctx, cfg, b, wf, resume)
+	if err != nil {
+		return nil, true, err
+	}
 	msg, err := b.NC.RequestWithContext(ctx, startRunSubject, req)
 	if errors.Is(err, nats.ErrNoResponders) {
 		return nil, false, nil
@@ -139,6 +175,28 @@ func runOnHost(ctx context.Context, cfg *config, file, resume string, bar *progr
 		sum.Seconds = time.Since(start).Seconds()
 	}
 	return sum, true, err
+}
+
+// handOver is the request that hands a run to a host: the workflow's
+// name and deployed version (deployed here first), or for a resume the
+// run, whose record holds its version.
+func handOver(ctx context.Context, cfg *config, b *bus.Bus, wf *workflow.Workflow, resume string) ([]byte, error) {
+	if resume != "" {
+		// A run from before workflows were deployed has only its file.
+		return json.Marshal(startRunRequest{File: wf.File, Resume: resume})
+	}
+	s, err := b.EnsureStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := cfg.deployStore(s, cfg.logger(os.Stderr)).DeployFile(ctx, wf, deployer())
+	if err != nil {
+		return nil, fmt.Errorf("deploy %s: %w", wf.File, err)
+	}
+	if !res.Unchanged {
+		printDeployed(os.Stderr, os.Stderr, res)
+	}
+	return json.Marshal(startRunRequest{Workflow: res.Name, Version: res.Version})
 }
 
 // follower follows a run handed to a host until the run ends. The host

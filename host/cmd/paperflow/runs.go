@@ -9,6 +9,7 @@ import (
 
 func newRunsCmd(cfg *config) *cobra.Command {
 	var asJSON bool
+	var output string
 	cmd := &cobra.Command{
 		Use:   "runs",
 		Short: "List the runs kept in NATS with their status (resume one with run --resume)",
@@ -29,21 +30,29 @@ func newRunsCmd(cfg *config) *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			if asJSON {
+			if output != "text" && output != "json" {
+				return fmt.Errorf("--output %q: use text or json", output)
+			}
+			if asJSON || output == "json" {
 				return printJSON(out, runs)
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "RUN\tWORKFLOW\tSTATUS\tITEMS READ\tSTARTED\tERROR")
+			fmt.Fprintln(tw, "RUN\tWORKFLOW\tVERSION\tTRIGGER\tSTATUS\tITEMS READ\tSTARTED\tERROR")
 			for _, r := range runs {
 				read := fmt.Sprint(r.Enqueued)
 				if !r.SourceDone {
 					read += "+"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Workflow, r.Status, read, r.Created.Format("2006-01-02 15:04:05"), r.Error)
+				version := r.Version
+				if version == "" {
+					version = "-" // started from a file before workflows were deployed
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Workflow, version, r.Trigger, r.Status, read, r.Created.Format("2006-01-02 15:04:05"), r.Error)
 			}
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the run records as JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the run records as JSON (as --output json)")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "format: text or json")
 	return cmd
 }

@@ -76,6 +76,7 @@ func serve(ctx context.Context, cfg *config, natsListen string, files []string) 
 	defer b.Close()
 	srv, err := server.New(server.Config{
 		Bus: b, Engine: e, Files: files, Secrets: secrets,
+		Workflows: cfg.deployStore(e.Store(), log), CheckWorkflow: deployCheck(cfg, log, secrets),
 		HTTPAddr: cfg.httpAddr, PublicURL: cfg.public(), APIToken: cfg.apiToken,
 		BlockSettings: cfg.registry().Settings,
 		StateFile:     server.StatePath(cfg.dataDir), NATSURL: cfg.natsURL,
