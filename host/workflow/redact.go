@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/paperflow/paperflow/plugins/webhook/redact"
+	"github.com/paperflow/paperflow/plugins/sdk/redact"
 )
 
 // Secrets never print their values: fmt (every verb), slog and
@@ -68,7 +68,7 @@ const MinRedactLen = 6
 // Redact replaces every secret value in text with [secret NAME]: as
 // written and in every form a request may carry it (percent-encoded,
 // escaped in JSON, base64, inside HTTP Basic credentials; see
-// plugins/webhook/redact). Values shorter than MinRedactLen are left alone.
+// plugins/sdk/redact). Values shorter than MinRedactLen are left alone.
 func (s Secrets) Redact(text string) string {
 	return s.Redactor().Replace(text)
 }

@@ -31,8 +31,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paperflow/paperflow/plugins/sdk/redact"
 	"github.com/paperflow/paperflow/plugins/sdk/tags"
-	"github.com/paperflow/paperflow/plugins/webhook/redact"
 )
 
 // EventTypes are the event types a webhook can carry.

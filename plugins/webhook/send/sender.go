@@ -18,8 +18,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/paperflow/paperflow/plugins/sdk"
+	"github.com/paperflow/paperflow/plugins/sdk/redact"
 	"github.com/paperflow/paperflow/plugins/sdk/tags"
-	"github.com/paperflow/paperflow/plugins/webhook/redact"
 	"github.com/paperflow/paperflow/plugins/webhook/verify"
 )
 

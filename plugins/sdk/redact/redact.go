@@ -16,9 +16,10 @@
 //     base64(user:password), which an HTTP client sends as the
 //     Authorization header.
 //
-// The host redacts its secrets with it (host/workflow) and the webhook
-// sender the values of its configuration, so both agree on what a secret
-// looks like.
+// The host redacts its secrets with it (host/workflow), and a block the
+// secret values of its own configuration (the webhook sender does), so
+// both agree on what a secret looks like. It is part of the SDK because
+// both sides of the plugin boundary need it.
 package redact
 
 import (
