@@ -52,9 +52,10 @@ source: {uses: csv, with: {path: items.csv}}
 blocks:
   - {id: mail, uses: email, backfill: false, with: {to: x}}
   - {id: hook, uses: webhook, enabled: "no", with: {url: "https://example.com"}}
+  - {id: hook2, uses: webhook, if: "{{blocks.mail.sent}}", with: {url: "https://example.com"}}
 `)
 	text := probs.Error()
-	for _, want := range []string{`wf.yaml:4:`, `backfill: only a sink holds events`, `wf.yaml:5:`, `enabled`} {
+	for _, want := range []string{`wf.yaml:4:`, `backfill: only a sink holds events`, `wf.yaml:5:`, `enabled`, `wf.yaml:6:`, `a sink's if: is rendered against each event`} {
 		if !strings.Contains(text, want) {
 			t.Errorf("problems do not mention %q:\n%s", want, text)
 		}
