@@ -58,8 +58,8 @@ func TestSigningOrderAndCompletion(t *testing.T) {
 	if ada[0].To[0] != `"Ada Lovelace" <ada@example.com>` || ada[0].Subject != "Your contract" || !strings.Contains(ada[0].Text, "Please sign.\nThank you!") {
 		t.Errorf("invitation: %+v", ada[0])
 	}
-	if _, ok := f.host.schedules["expire/"+res[0].Outputs["request_id"].(string)]; !ok {
-		t.Errorf("no expiry scheduled: %v", f.host.schedules)
+	if _, ok := f.host.schedules()["expire/"+res[0].Outputs["request_id"].(string)]; !ok {
+		t.Errorf("no expiry scheduled: %v", f.host.schedules())
 	}
 
 	// HR's link waits for Ada.
@@ -96,9 +96,9 @@ func TestSigningOrderAndCompletion(t *testing.T) {
 	if len(done) != 1 {
 		t.Fatalf("%d SIGNATURES_COMPLETED events, want 1", len(done))
 	}
-	validate(t, done[0].ev)
-	if done[0].run != "run-1" || done[0].item != "1" {
-		t.Errorf("emitted for %s/%s", done[0].run, done[0].item)
+	validate(t, done[0].EventData)
+	if done[0].RunID != "run-1" || done[0].ItemID != "1" {
+		t.Errorf("emitted for %s/%s", done[0].RunID, done[0].ItemID)
 	}
 	var data struct {
 		Documents  []sdk.Document `json:"documents"`
@@ -107,7 +107,7 @@ func TestSigningOrderAndCompletion(t *testing.T) {
 			SignatureURL string `json:"signature_url"`
 		} `json:"recipients"`
 	}
-	_ = json.Unmarshal(done[0].ev.Data, &data)
+	_ = json.Unmarshal(done[0].Data, &data)
 	if len(data.Documents) != 1 || data.Documents[0].Name != "Contract Ada (signed).pdf" {
 		t.Fatalf("signed documents: %+v", data.Documents)
 	}
@@ -138,15 +138,15 @@ func TestSigningOrderAndCompletion(t *testing.T) {
 		t.Errorf("receipt: %d\n%s", code, body)
 	}
 	// settle again (the scheduled safety net): nothing new.
-	mails := len(f.host.mails)
-	for k := range f.host.schedules {
+	mails := len(f.host.Mails())
+	for k := range f.host.schedules() {
 		if strings.HasPrefix(k, "settle/") {
 			if err := f.block.Scheduled(context.Background(), k, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	if len(f.host.mails) != mails || len(f.host.events("SIGNATURES_COMPLETED")) != 1 {
+	if len(f.host.Mails()) != mails || len(f.host.events("SIGNATURES_COMPLETED")) != 1 {
 		t.Errorf("the safety-net settle did work again")
 	}
 }
@@ -293,14 +293,14 @@ func TestDeclineEndsTheRequest(t *testing.T) {
 	if len(dec) != 1 || len(f.host.events("SIGNATURES_COMPLETED")) != 0 {
 		t.Fatalf("declined %d, completed %d", len(dec), len(f.host.events("SIGNATURES_COMPLETED")))
 	}
-	validate(t, dec[0].ev)
+	validate(t, dec[0].EventData)
 	var data struct {
 		Reason     string `json:"reason"`
 		Recipients []struct{ Status string }
 	}
-	_ = json.Unmarshal(dec[0].ev.Data, &data)
+	_ = json.Unmarshal(dec[0].Data, &data)
 	if data.Reason != "Wrong salary <b>!</b>" || data.Recipients[0].Status != "DECLINED" || data.Recipients[1].Status != "PENDING" {
-		t.Errorf("declined event: %s", dec[0].ev.Data)
+		t.Errorf("declined event: %s", dec[0].Data)
 	}
 	if len(f.host.mailsTo("hr@example.com")) != 0 {
 		t.Error("HR was invited after a decline")
@@ -318,7 +318,7 @@ func TestExpiry(t *testing.T) {
 	res := f.process(f.item("1", nil, ""))
 	link := f.links(res[0])[0]
 	id := res[0].Outputs["request_id"].(string)
-	if at := f.host.schedules["expire/"+id]; !at.Equal(f.clock.Now().Add(48 * time.Hour)) {
+	if at := f.host.schedules()["expire/"+id]; !at.Equal(f.clock.Now().Add(48 * time.Hour)) {
 		t.Errorf("expiry scheduled at %v", at)
 	}
 	f.clock.Add(48*time.Hour + time.Second)
@@ -342,8 +342,8 @@ func TestReminders(t *testing.T) {
 	res := f.process(f.item("1", nil, ""))
 	f.links(res[0])
 	id := res[0].Outputs["request_id"].(string)
-	if _, ok := f.host.schedules[reminderKey(id, 1)]; !ok {
-		t.Fatalf("first reminder not scheduled: %v", f.host.schedules)
+	if _, ok := f.host.schedules()[reminderKey(id, 1)]; !ok {
+		t.Fatalf("first reminder not scheduled: %v", f.host.schedules())
 	}
 	f.clock.Add(24 * time.Hour)
 	for range 2 { // a callback delivered twice reminds once
@@ -361,7 +361,7 @@ func TestReminders(t *testing.T) {
 	if code, _ := f.sign(mailLink(t, ada[1]), "Ada"); code != 200 {
 		t.Errorf("the reminder's link does not sign: %d", code)
 	}
-	if _, ok := f.host.schedules[reminderKey(id, 2)]; !ok {
+	if _, ok := f.host.schedules()[reminderKey(id, 2)]; !ok {
 		t.Errorf("second reminder not scheduled")
 	}
 }
@@ -474,8 +474,8 @@ func TestProcessErrors(t *testing.T) {
 			t.Errorf("want an error with %q, got %v", c.want, res[0].Err)
 		}
 	}
-	if len(f.host.mails) != 0 {
-		t.Errorf("mails sent for failed items: %d", len(f.host.mails))
+	if len(f.host.Mails()) != 0 {
+		t.Errorf("mails sent for failed items: %d", len(f.host.Mails()))
 	}
 	// A numeric order arriving as a string from a tag is fine.
 	ok := f.process(f.item("3", nil, `{"documents": ["contract"], "recipients": [{"email": "a@example.com", "order": "2"}]}`))
@@ -536,8 +536,8 @@ func TestResend(t *testing.T) {
 	if err := f.block.Scheduled(ctx, "resend/"+id+"/1/1", nil); err != nil {
 		t.Fatal(err)
 	}
-	if len(f.host.mailsTo("hr@example.com")) != 0 || len(f.host.logs) == 0 {
-		t.Errorf("resend to HR before their turn: %d mails, logs %v", len(f.host.mailsTo("hr@example.com")), f.host.logs)
+	if len(f.host.mailsTo("hr@example.com")) != 0 || len(f.host.Logs()) == 0 {
+		t.Errorf("resend to HR before their turn: %d mails, logs %v", len(f.host.mailsTo("hr@example.com")), f.host.Logs())
 	}
 	// Unknown requests and keys are dropped without an error.
 	for _, key := range []string{"resend/nope/0/1", "remind/nope/1", "expire/nope", "bogus"} {

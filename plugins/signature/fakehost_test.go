@@ -3,11 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -22,166 +18,37 @@ import (
 
 	"github.com/paperflow/paperflow/host/events"
 	"github.com/paperflow/paperflow/plugins/sdk"
+	"github.com/paperflow/paperflow/plugins/sdk/sdktest"
 )
 
-// fakeHost is an in-memory sdk.Host with the same contracts as the real
-// one (compare-and-set KV, idempotent mail, schedules registered once),
-// for fast tests of the block's logic. The real host is in engine_test.go.
-type fakeHost struct {
-	mu        sync.Mutex
-	docs      map[string]fakeDoc
-	kv        map[string]kvEntry
-	rev       uint64
-	mails     []sdk.Mail
-	mailIDs   map[string]string
-	emitted   []emitted
-	schedules map[string]time.Time
-	logs      []string
-}
-
-type fakeDoc struct {
-	doc  sdk.Document
-	data []byte
-}
-
-type kvEntry struct {
-	value []byte
-	rev   uint64
-}
-
-type emitted struct {
-	run, item string
-	ev        sdk.EventData
-}
+// fakeHost is sdktest's in-memory Host (the real host's contracts:
+// compare-and-set KV, idempotent mail, schedules registered once) with the
+// views these tests read. The real host is in engine_test.go.
+type fakeHost struct{ *sdktest.Host }
 
 func newFakeHost() *fakeHost {
-	return &fakeHost{docs: map[string]fakeDoc{}, kv: map[string]kvEntry{}, mailIDs: map[string]string{}, schedules: map[string]time.Time{}}
+	h := sdktest.NewHost()
+	h.BaseURL = "https://sign.example.com"
+	return &fakeHost{h}
 }
 
-var _ sdk.Host = (*fakeHost)(nil)
-
-func (h *fakeHost) PutDocument(_ context.Context, name, mimetype string, data []byte) (sdk.Document, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	raw := make([]byte, 16)
-	_, _ = rand.Read(raw)
-	id := hex.EncodeToString(raw)
-	sum := sha256.Sum256(data)
-	d := sdk.Document{ID: id, Name: name, Mimetype: mimetype, URL: "https://sign.example.com/documents/" + id + "/" + url.PathEscape(name) + "?exp=1&sig=x", Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
-	h.docs[id] = fakeDoc{d, bytes.Clone(data)}
-	return d, nil
-}
-
-func (h *fakeHost) GetDocument(_ context.Context, id string) (sdk.Document, []byte, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	d, ok := h.docs[id]
-	if !ok {
-		return sdk.Document{}, nil, fmt.Errorf("document %s not found", id)
-	}
-	return d.doc, bytes.Clone(d.data), nil
-}
-
-func (h *fakeHost) DocumentURL(_ context.Context, id string, _ time.Duration) (string, error) {
-	return "https://sign.example.com/documents/" + id + "?fresh=1", nil
-}
-
-func (h *fakeHost) KVGet(_ context.Context, key string) ([]byte, uint64, bool, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	e, ok := h.kv[key]
-	return bytes.Clone(e.value), e.rev, ok, nil
-}
-
-func (h *fakeHost) KVPut(_ context.Context, key string, value []byte, expect uint64) (uint64, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.kv[key].rev != expect {
-		return 0, sdk.ErrConflict
-	}
-	h.rev++
-	h.kv[key] = kvEntry{bytes.Clone(value), h.rev}
-	return h.rev, nil
-}
-
-func (h *fakeHost) KVSet(_ context.Context, key string, value []byte) (uint64, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.rev++
-	h.kv[key] = kvEntry{bytes.Clone(value), h.rev}
-	return h.rev, nil
-}
-
-func (h *fakeHost) KVDelete(_ context.Context, key string) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	delete(h.kv, key)
-	return nil
-}
-
-func (h *fakeHost) SendMail(_ context.Context, m sdk.Mail) (string, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if id, ok := h.mailIDs[m.IdempotencyKey]; ok && m.IdempotencyKey != "" {
-		return id, nil
-	}
-	id := fmt.Sprintf("<%d@test>", len(h.mails)+1)
-	h.mails = append(h.mails, m)
-	h.mailIDs[m.IdempotencyKey] = id
-	return id, nil
-}
-
-func (h *fakeHost) Emit(_ context.Context, run, item string, ev sdk.EventData) (string, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	// The real host publishes with a deterministic id per (run, item,
-	// block, type) and JetStream drops a repeat; so does this one.
-	for _, e := range h.emitted {
-		if e.run == run && e.item == item && e.ev.Type == ev.Type {
-			return "dup", nil
-		}
-	}
-	h.emitted = append(h.emitted, emitted{run, item, ev})
-	return "ev", nil
-}
-
-func (h *fakeHost) Schedule(_ context.Context, key string, at time.Time, _ []byte) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if _, ok := h.schedules[key]; !ok {
-		h.schedules[key] = at
-	}
-	return nil
-}
-
-func (h *fakeHost) Log(_ context.Context, level, msg string, attrs map[string]any) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.logs = append(h.logs, fmt.Sprintf("%s %s %v", level, msg, attrs))
-}
-
+// mailsTo returns the mail sent to addr.
 func (h *fakeHost) mailsTo(addr string) []sdk.Mail {
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	var out []sdk.Mail
-	for _, m := range h.mails {
-		for _, to := range m.To {
-			if strings.Contains(to, "<"+addr+">") || to == addr {
-				out = append(out, m)
-			}
-		}
+	for _, m := range h.MailsTo(addr) {
+		out = append(out, m.Mail)
 	}
 	return out
 }
 
-func (h *fakeHost) events(typ string) []emitted {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []emitted
-	for _, e := range h.emitted {
-		if e.ev.Type == typ {
-			out = append(out, e)
-		}
+// events returns the emitted events of one type.
+func (h *fakeHost) events(typ string) []sdktest.Emitted { return h.Emitted(typ) }
+
+// schedules maps each registered callback key to its time.
+func (h *fakeHost) schedules() map[string]time.Time {
+	out := map[string]time.Time{}
+	for _, s := range h.Schedules() {
+		out[s.Key] = s.At
 	}
 	return out
 }
@@ -336,12 +203,10 @@ func (f *fixture) sign(link, name string) (int, string) {
 // request reads the stored state of the only request.
 func (f *fixture) request() *request {
 	f.t.Helper()
-	f.host.mu.Lock()
-	defer f.host.mu.Unlock()
-	for k, e := range f.host.kv {
+	for k, v := range f.host.State() {
 		if strings.HasPrefix(k, "req.") {
 			r := &request{}
-			if err := json.Unmarshal(e.value, r); err != nil {
+			if err := json.Unmarshal(v, r); err != nil {
 				f.t.Fatal(err)
 			}
 			return r

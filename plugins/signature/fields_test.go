@@ -168,12 +168,12 @@ func TestFieldsNeedValues(t *testing.T) {
 	if len(done) != 1 {
 		t.Fatalf("completed events: %d", len(done))
 	}
-	validate(t, done[0].ev)
+	validate(t, done[0].EventData)
 	var data struct {
 		Documents []struct{ ID string }
 		Fields    []eventField
 	}
-	_ = json.Unmarshal(done[0].ev.Data, &data)
+	_ = json.Unmarshal(done[0].Data, &data)
 	got := map[string]string{}
 	for _, fv := range data.Fields {
 		got[fv.Name] = fv.Value

@@ -18,50 +18,28 @@ import (
 
 	"github.com/paperflow/paperflow/host/events"
 	"github.com/paperflow/paperflow/plugins/sdk"
+	"github.com/paperflow/paperflow/plugins/sdk/sdktest"
 	ex "github.com/paperflow/paperflow/plugins/template/internal/examplefiles"
 )
 
-// memHost is a Host that keeps documents in memory.
+// memHost is sdktest's in-memory Host whose PutDocument can be made to
+// fail.
 type memHost struct {
-	mu   sync.Mutex
-	docs map[string][]byte
+	*sdktest.Host
 	fail error
 }
 
-func (h *memHost) PutDocument(_ context.Context, name, mimetype string, data []byte) (sdk.Document, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+func (h *memHost) PutDocument(ctx context.Context, name, mimetype string, data []byte) (sdk.Document, error) {
 	if h.fail != nil {
 		return sdk.Document{}, h.fail
 	}
-	if h.docs == nil {
-		h.docs = map[string][]byte{}
-	}
-	id := fmt.Sprintf("%032x", len(h.docs)+1)
-	h.docs[id] = data
-	return sdk.Document{ID: id, Name: name, Mimetype: mimetype, URL: "http://127.0.0.1:1/documents/" + id, Size: int64(len(data))}, nil
+	return h.Host.PutDocument(ctx, name, mimetype, data)
 }
-func (h *memHost) GetDocument(context.Context, string) (sdk.Document, []byte, error) {
-	return sdk.Document{}, nil, io.EOF
-}
-func (h *memHost) DocumentURL(context.Context, string, time.Duration) (string, error) { return "", nil }
-func (h *memHost) KVGet(context.Context, string) ([]byte, uint64, bool, error) {
-	return nil, 0, false, nil
-}
-func (h *memHost) KVPut(context.Context, string, []byte, uint64) (uint64, error) { return 0, nil }
-func (h *memHost) KVSet(context.Context, string, []byte) (uint64, error)         { return 0, nil }
-func (h *memHost) KVDelete(context.Context, string) error                        { return nil }
-func (h *memHost) SendMail(context.Context, sdk.Mail) (string, error)            { return "", nil }
-func (h *memHost) Emit(context.Context, string, string, sdk.EventData) (string, error) {
-	return "", nil
-}
-func (h *memHost) Schedule(context.Context, string, time.Time, []byte) error { return nil }
-func (h *memHost) Log(context.Context, string, string, map[string]any)       {}
 
+// get returns a stored document's bytes.
 func (h *memHost) get(id string) []byte {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.docs[id]
+	_, data, _ := h.GetDocument(context.Background(), id)
+	return data
 }
 
 // configure makes a block for with, relative to dir (the test's folder
@@ -69,7 +47,7 @@ func (h *memHost) get(id string) []byte {
 func configure(t testing.TB, dir string, with map[string]any) (*Block, *memHost, error) {
 	t.Helper()
 	raw, _ := json.Marshal(with)
-	h := &memHost{}
+	h := &memHost{Host: sdktest.NewHost()}
 	b := &Block{}
 	err := b.Configure(context.Background(), sdk.Config{Workflow: "test", BlockID: "docs", With: raw, WorkflowDir: dir, Host: h})
 	return b, h, err
