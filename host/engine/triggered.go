@@ -212,9 +212,7 @@ func (t *Triggered) work(ctx context.Context, rs *runState, ending bool) error {
 	defer stop()
 	for range t.e.opts.Workers {
 		g.Go(func() error {
-			if err := rs.work(wctx); err != nil && wctx.Err() == nil {
-				return err
-			}
+			t.workLive(wctx, rs)
 			return nil
 		})
 	}
@@ -394,7 +392,7 @@ func (t *Triggered) findCheckpoints(ctx context.Context, runID, itemID string, s
 	}
 	out := map[string]checkpoint{}
 	for {
-		msgs, err := fetch(cons, 256, 200*time.Millisecond)
+		msgs, err := fetchNoWait(cons, 256)
 		if err != nil {
 			return nil, fmt.Errorf("read checkpoints: %w", err)
 		}
@@ -446,7 +444,7 @@ func (t *Triggered) findEvents(ctx context.Context, workflow string, want map[st
 	}
 	var out []json.RawMessage
 	for len(out) < len(want) {
-		msgs, err := fetch(cons, 256, 500*time.Millisecond)
+		msgs, err := fetchNoWait(cons, 256)
 		if err != nil {
 			return out, fmt.Errorf("read events: %w", err)
 		}
@@ -588,5 +586,78 @@ func (w *outcomeWatch) forget(id string, ch chan outcome) {
 	}
 	if len(w.waiting[id]) == 0 {
 		delete(w.waiting, id)
+	}
+}
+
+// fetchNoWait takes up to n messages that are there now: a wait's reads
+// look at what is stored already, so waiting for more only adds latency.
+func fetchNoWait(cons jetstream.Consumer, n int) ([]jetstream.Msg, error) {
+	batch, err := cons.FetchNoWait(n)
+	if err != nil {
+		return nil, err
+	}
+	var msgs []jetstream.Msg
+	for m := range batch.Messages() {
+		msgs = append(msgs, m)
+	}
+	if err := batch.Error(); err != nil && len(msgs) == 0 && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) {
+		return nil, err
+	}
+	return msgs, nil
+}
+
+// workLive is the worker loop of a trigger's run. A batch run's worker
+// waits up to a quarter second to fill a batch; a trigger's caller may be
+// waiting for its item, so this one takes the first item as soon as it
+// comes and whatever else is queued by then. Trouble with NATS is
+// logged and tried again until ctx ends: the run lives for a day.
+func (t *Triggered) workLive(ctx context.Context, rs *runState) {
+	e := t.e
+	pause := 50 * time.Millisecond
+	trouble := func(what string, err error) {
+		e.log.Warn(what+"; trying again", "run", rs.runID, "err", err)
+		sleepCtx(ctx, pause)
+		pause = min(pause*2, 5*time.Second)
+	}
+	var cons jetstream.Consumer
+	for ctx.Err() == nil {
+		if cons == nil {
+			c, err := e.opts.Store.Items.Consumer(ctx, consumerName(rs.runID))
+			if err != nil {
+				if ctx.Err() == nil {
+					trouble("find the items consumer", err)
+				}
+				continue
+			}
+			cons = c
+		}
+		msgs, err := fetch(cons, 1, time.Second)
+		if err == nil && len(msgs) == 1 {
+			var more []jetstream.Msg
+			if more, err = fetchNoWait(cons, e.opts.BatchSize-1); err == nil {
+				msgs = append(msgs, more...)
+			}
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				cons = nil
+				trouble("fetch items", err)
+			}
+			continue
+		}
+		if len(msgs) == 0 {
+			continue
+		}
+		if err := rs.processBatch(ctx, msgs); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			for _, m := range msgs {
+				_ = m.Nak()
+			}
+			trouble("batch failed", err)
+			continue
+		}
+		pause = 50 * time.Millisecond
 	}
 }
