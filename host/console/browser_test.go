@@ -86,7 +86,7 @@ func screensDir(t *testing.T) string {
 func screenshot(t *testing.T, ctx context.Context, dir, name string) {
 	t.Helper()
 	var png []byte
-	do(t, ctx, "screenshot "+name, into(&png, chromedp.FullScreenshot(90)))
+	do(t, ctx, "screenshot "+name, into(&png, chromedp.FullScreenshot(100)))
 	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.Navigate(e.url+"/workflows"),
 		chromedp.WaitVisible(chromedp.CSS(`#token`)),
 		chromedp.SendKeys(chromedp.CSS(`#token`), testToken),
-		chromedp.Submit(chromedp.CSS(`#token`)),
+		chromedp.Click(chromedp.CSS(`form.stack button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(`form.upload`)),
 	)
 
@@ -119,7 +119,7 @@ func TestBrowser(t *testing.T) {
 	var url string
 	do(t, ctx, "upload a CSV",
 		chromedp.SetUploadFiles(chromedp.CSS(`#file-console-test`), []string{csv}),
-		chromedp.Submit(chromedp.CSS(`#file-console-test`)),
+		chromedp.Click(chromedp.CSS(`form.upload button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-field="percent"]`)),
 		into(&url, chromedp.Location()),
 		chromedp.Evaluate[chromedp.Void](`window.stayed = true`),
@@ -224,7 +224,7 @@ func TestBrowser(t *testing.T) {
 	do(t, ctx, "create a subscription",
 		chromedp.SendKeys(chromedp.CSS(`#sub-url`), e.receiver.url+"/subscribed"),
 		chromedp.SendKeys(chromedp.CSS(`#sub-desc`), "console test "+hostile),
-		chromedp.Submit(chromedp.CSS(`#sub-url`)),
+		chromedp.Click(chromedp.CSS(`form[action="/webhooks"] button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#secret`)),
 		into(&secret, chromedp.Value(chromedp.CSS(`#secret`))),
 	)

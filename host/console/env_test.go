@@ -210,7 +210,9 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = delivery.ServeSubscriptions(ctx, dispatcher, subs, delivery.SubscriptionSending{Allow: allow}) }()
+	go func() {
+		_ = delivery.ServeSubscriptions(ctx, dispatcher, subs, delivery.SubscriptionSending{Allow: allow})
+	}()
 
 	loaded := &console.StaticWorkflows{}
 	loaded.Add(wf)

@@ -53,9 +53,12 @@ func FromHost(ctx context.Context, h Host) (Options, error) {
 		Token: h.Token, ReadOnlyToken: h.ReadOnlyToken,
 		Workflows: h.Loaded, Runs: engine.NewReader(ctx, store, h.Bus.JS, h.Log),
 		Starter: h.Starter, Events: StreamEvents{JS: h.Bus.JS}, Deliveries: StreamDeliveries{JS: h.Bus.JS},
-		Documents: h.Engine.Documents(), UploadDir: filepath.Join(h.DataDir, "uploads"), Log: h.Log,
+		Documents: h.Engine.Documents(), Log: h.Log,
 	}
-	if h.Engine != nil {
+	if h.DataDir != "" {
+		o.UploadDir = filepath.Join(h.DataDir, "uploads")
+	}
+	{
 		o.Retrier = &EngineRetrier{Ctx: ctx, Engine: h.Engine, Secrets: h.Secrets, Log: h.Log, Runs: o.Runs}
 	}
 	if h.Subscriptions != nil {

@@ -167,15 +167,17 @@ func (c *Console) action(next func(http.ResponseWriter, *http.Request, *session)
 	})
 }
 
-// sameOrigin checks Origin (or Referer) against the request's host, on top
-// of SameSite=Strict and the CSRF token.
+// sameOrigin checks where a POST came from, on top of SameSite=Strict
+// and the CSRF token: by Sec-Fetch-Site where the browser sends it, else
+// by Origin. (The pages send no Referer, so a browser's Origin may be
+// "null"; the CSRF token decides then.)
 func (c *Console) sameOrigin(r *http.Request) bool {
-	from := r.Header.Get("Origin")
-	if from == "" {
-		from = r.Header.Get("Referer")
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
+		return site == "same-origin" || site == "none"
 	}
-	if from == "" {
-		return true // not a browser that tells; the CSRF token decides
+	from := r.Header.Get("Origin")
+	if from == "" || from == "null" {
+		return true
 	}
 	u, err := url.Parse(from)
 	return err == nil && u.Host == r.Host

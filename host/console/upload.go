@@ -50,7 +50,8 @@ func (c *Console) uploadRun(w http.ResponseWriter, r *http.Request, ss *session)
 		c.fail(w, r, ss, "keep the upload", err)
 		return
 	}
-	dst := filepath.Join(dir, "items"+ext)
+	// The upload keeps its name, so errors point at people.csv:4.
+	dst := filepath.Join(dir, cleanName(hdr.Filename, ext))
 	if err := writeFrom(dst, f); err != nil {
 		c.fail(w, r, ss, "keep the upload", err)
 		return
@@ -67,6 +68,21 @@ func (c *Console) uploadRun(w http.ResponseWriter, r *http.Request, ss *session)
 	}
 	c.log.Info("console: run started from an upload", "workflow", wf.Name, "run", id, "file", dst, "bytes", hdr.Size)
 	http.Redirect(w, r, "/runs/"+url.PathEscape(id), http.StatusSeeOther)
+}
+
+// cleanName keeps the letters, digits, dots, dashes and underscores of an
+// uploaded file's base name.
+func cleanName(name, ext string) string {
+	base := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, filepath.Base(strings.ReplaceAll(name, "\\", "/")))
+	if strings.Trim(base, "._") == "" || len(base) > 100 {
+		base = "items" + ext
+	}
+	return base
 }
 
 func contains(list []string, s string) bool {

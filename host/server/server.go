@@ -209,6 +209,10 @@ func (s *Server) start() error {
 		return &ListenError{Addr: s.cfg.HTTPAddr, Err: err}
 	}
 	s.http = s.api.HTTPServer()
+	// The web console (host/console) at /, beside the API.
+	if s.http.Handler, err = s.consoleHandler(ctx, subs, s.http.Handler); err != nil {
+		return err
+	}
 	ln := s.ln
 	s.goLong(func(context.Context) { _ = s.http.Serve(ln) })
 	return s.writeState()

@@ -1,0 +1,53 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/paperflow/paperflow/host/console"
+	"github.com/paperflow/paperflow/host/delivery"
+	"github.com/paperflow/paperflow/host/mail"
+)
+
+// ConsoleReadOnlyTokenEnv names the environment variable with the token
+// that opens the console to look without acting.
+const ConsoleReadOnlyTokenEnv = "PAPERFLOW_CONSOLE_READONLY_TOKEN"
+
+// consoleHandler puts the web console (host/console) at / beside api. It
+// logs in with the API token (or the read-only token), keeps uploads under
+// the data directory (the State file's) and previews mail from its outbox.
+func (s *Server) consoleHandler(ctx context.Context, subs *delivery.SubscriptionStore, api http.Handler) (http.Handler, error) {
+	h := console.Host{
+		Bus: s.cfg.Bus, Engine: s.cfg.Engine, Secrets: s.cfg.Secrets, Starter: s, Subscriptions: subs,
+		Loaded: servedWorkflows{s.workflows}, Token: s.cfg.APIToken, ReadOnlyToken: os.Getenv(ConsoleReadOnlyTokenEnv),
+		PublicURL: s.cfg.PublicURL, Log: s.log,
+	}
+	if s.cfg.StateFile != "" {
+		h.DataDir = filepath.Dir(s.cfg.StateFile)
+		h.Outbox = &mail.Outbox{Dir: filepath.Join(h.DataDir, "outbox")}
+	}
+	opts, err := console.FromHost(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	return console.Beside(api, console.New(opts)), nil
+}
+
+// servedWorkflows lists the served workflows for the console.
+type servedWorkflows struct{ set *workflowSet }
+
+func (w servedWorkflows) Workflows() []console.Workflow {
+	w.set.mu.Lock()
+	defer w.set.mu.Unlock()
+	out := make([]console.Workflow, 0, len(w.set.served))
+	for _, sw := range w.set.served {
+		var list console.StaticWorkflows
+		list.Add(sw.wf)
+		out = append(out, list.Workflows()...)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
