@@ -6,8 +6,9 @@ import (
 	"github.com/paperflow/paperflow/plugins/sdk/conformance"
 )
 
-// TestConformance runs the example block through the real host, as every
-// third-party block should.
+// TestConformance runs the example block's binary through the real plugin
+// boundary against the SDK's in-memory host, as every third-party block
+// should.
 func TestConformance(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the block binary")
