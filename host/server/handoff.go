@@ -145,6 +145,10 @@ func (s *Server) join(ctx context.Context, rec engine.RunInfo) {
 		sum, err := s.cfg.Engine.Join(ctx, wf, rec.ID, engine.RunOptions{Secrets: s.cfg.Secrets})
 		switch {
 		case errors.Is(err, engine.ErrJoined) || ctx.Err() != nil:
+		case errors.Is(err, engine.ErrInterrupted):
+			// Not skipped: after --resume the run is running again and
+			// every host may join it.
+			s.log.Info("left the interrupted run", "run", rec.ID, "workflow", wf.Name)
 		case err != nil:
 			// Not tried again: the other hosts carry the run.
 			s.log.Warn("left the run; this host will not join it again", "run", rec.ID, "workflow", wf.Name, "err", err)

@@ -37,6 +37,7 @@ file:line:col: message. The exit code is 1 when any file has a problem.`,
 			}
 			cat := catalogFor(cfg, log)
 			checker := pluginhost.NewChecker(log)
+			checker.Settings = cfg.registry().Settings // --webhook-allow and --signing-cert, as serve passes them
 			defer checker.Close()
 			bad := 0
 			for _, file := range args {
