@@ -38,6 +38,7 @@ test-short:
 bench: build ## print throughput figures as ratios against in-process baselines
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 1 ./host/events/ github.com/paperflow/paperflow/plugins/sdk/tags ./host/workflow/ ./plugins/csv/ ./plugins/json/ ./host/mail/ ./plugins/template/ ./plugins/signature/ ./plugins/signature/pdfsign/
 	$(GO) test -run '^$$' -bench Delivery -benchtime 20000x -count 1 ./host/delivery/
+	$(GO) test -run '^$$' -bench Console -benchtime 200x -count 1 ./host/console/
 	PAPERFLOW_BENCH=1 $(GO) test -count=1 -run '^TestBenchRatios$$' -v ./plugins/template/
 	$(GO) run ./host/cmd/pfbench -plugins $(BIN)/plugins
 	PAPERFLOW_BENCH=1 $(GO) test -count=1 -run '^TestItemsBench$$' -v ./host/server/

@@ -94,7 +94,9 @@ func seed(b *testing.B, runs, bigItems int) *seeded {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s.handler = console.New(console.Options{Token: testToken, Runs: engine.NewReader(ctx, store, bs.JS, log), Log: log})
 	rec := httptest.NewRecorder()
-	s.handler.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(url.Values{"token": {testToken}}.Encode())).WithContext(ctx))
+	login := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(url.Values{"token": {testToken}}.Encode()))
+	login.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	s.handler.ServeHTTP(rec, login)
 	for _, c := range rec.Result().Cookies() {
 		s.cookie = c.Name + "=" + c.Value
 	}

@@ -407,9 +407,15 @@ func (r *Reader) index(ctx context.Context, runID string, last uint64) (*runInde
 		return nil, fmt.Errorf("run %s: read outcomes: %w", runID, err)
 	}
 	for idx.seq < last {
-		msgs, err := fetch(cons, 512, time.Second)
+		// What is wanted is stored already: take what is there, without
+		// waiting for a batch to fill.
+		batch, err := cons.FetchNoWait(512)
 		if err != nil {
 			return nil, fmt.Errorf("run %s: read outcomes: %w", runID, err)
+		}
+		var msgs []jetstream.Msg
+		for m := range batch.Messages() {
+			msgs = append(msgs, m)
 		}
 		if len(msgs) == 0 {
 			break // the rest is gone (retention)
