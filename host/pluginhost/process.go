@@ -93,7 +93,7 @@ func (p *Process) startLocked() error {
 // and credentials it resolves itself never reach a block process.
 // Settings the host hands over in Configure stay out of the environment
 // too, so a block never sees an older value than its Configure says.
-var hostOnlyEnv = []string{"PAPERFLOW_SECRET_", "PAPERFLOW_API_TOKEN=", "PAPERFLOW_SMTP_URL=", "PAPERFLOW_NATS_URL=", "PAPERFLOW_SECRETS_FILE=",
+var hostOnlyEnv = []string{"PAPERFLOW_SECRET_", "PAPERFLOW_API_TOKEN=", "PAPERFLOW_SMTP_URL=", "PAPERFLOW_NATS_URL=", "PAPERFLOW_SECRETS_FILE=", "PAPERFLOW_CONSOLE_READONLY_TOKEN=",
 	WebhookAllowEnv + "=", SigningCertEnv + "="}
 
 func blockCommand(path string) *exec.Cmd {

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sort"
 
@@ -12,17 +11,13 @@ import (
 	"github.com/paperflow/paperflow/host/mail"
 )
 
-// ConsoleReadOnlyTokenEnv names the environment variable with the token
-// that opens the console to look without acting.
-const ConsoleReadOnlyTokenEnv = "PAPERFLOW_CONSOLE_READONLY_TOKEN"
-
 // consoleHandler puts the web console (host/console) at / beside api. It
 // logs in with the API token (or the read-only token), keeps uploads under
 // the data directory (the State file's) and previews mail from its outbox.
 func (s *Server) consoleHandler(ctx context.Context, subs *delivery.SubscriptionStore, api http.Handler) (http.Handler, error) {
 	h := console.Host{
 		Bus: s.cfg.Bus, Engine: s.cfg.Engine, Secrets: s.cfg.Secrets, Starter: s, Subscriptions: subs,
-		Loaded: servedWorkflows{s.workflows}, Token: s.cfg.APIToken, ReadOnlyToken: os.Getenv(ConsoleReadOnlyTokenEnv),
+		Loaded: servedWorkflows{s.workflows}, Token: s.cfg.APIToken, ReadOnlyToken: s.cfg.ConsoleReadOnlyToken,
 		PublicURL: s.cfg.PublicURL, Log: s.log,
 	}
 	if s.cfg.StateFile != "" {

@@ -62,6 +62,9 @@ type Config struct {
 	PublicURL string
 	// APIToken guards /api/; empty refuses every API call.
 	APIToken string
+	// ConsoleReadOnlyToken logs in to the console to look without acting;
+	// empty offers no read-only login.
+	ConsoleReadOnlyToken string
 	// BlockSettings reach every block the host starts, in Configure; their
 	// webhook allow-list also bounds the webhook subscriptions. Nil takes
 	// them from the environment (pluginhost.SettingsFromEnv).

@@ -166,6 +166,9 @@ func (c *config) readLogSecrets() workflow.Secrets {
 	if c.apiToken != "" {
 		out["API_TOKEN"] = c.apiToken
 	}
+	if t := os.Getenv("PAPERFLOW_CONSOLE_READONLY_TOKEN"); t != "" {
+		out["CONSOLE_READONLY_TOKEN"] = t
+	}
 	for name, raw := range map[string]string{"SMTP_PASSWORD": c.smtpURL, "NATS_PASSWORD": c.natsURL} {
 		for _, one := range strings.Split(raw, ",") {
 			if u, err := url.Parse(strings.TrimSpace(one)); err == nil && u.User != nil {

@@ -32,31 +32,34 @@ func readServeState(dataDir string) (server.State, bool) {
 }
 
 func newServeCmd(cfg *config) *cobra.Command {
-	var natsListen string
+	var natsListen, readOnlyToken string
 	cmd := &cobra.Command{
 		Use:   "serve [WORKFLOW...]",
 		Short: "Run the long-lived host: HTTP API, block pages, scheduled callbacks, runs handed over by `paperflow run`",
-		Long: `Serve is the long-running host. It serves documents at signed URLs, the
-pages of blocks (signing pages) under /blocks/<workflow>/<block>/ for the
-workflow files given, their scheduled callbacks, /healthz and /readyz, and
-the run API (POST /api/runs with Authorization: Bearer <api token>), which
-starts the workflow files given and the workflow files under their
-directories, and nothing else.
+		Long: `Serve is the long-running host. It deploys the workflow files given (see
+'paperflow deploy') and serves every workflow deployed on its NATS, following
+deploys, rollbacks and deletes live: the pages of blocks (signing pages) under
+/blocks/<workflow>/<block>/, sinks, scheduled callbacks and triggers (the items
+API POST /api/workflows/<name>/items, forms, cron schedules). It also serves
+documents at signed URLs, the web console at /, /healthz, /readyz, /metrics,
+the workflows API and the run API (Authorization: Bearer <api token>).
 
 'paperflow run' on the same data directory (or the same --nats) hands its
 run to this host instead of running it itself.`,
 		Example: `  paperflow serve workflows/hello.yaml
   PAPERFLOW_API_TOKEN=secret paperflow serve --http 0.0.0.0:8080 --public-url https://docs.example.com`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return serve(cmd.Context(), cfg, natsListen, args)
+			return serve(cmd.Context(), cfg, natsListen, readOnlyToken, args)
 		},
 	}
+	cmd.Flags().StringVar(&readOnlyToken, "console-readonly-token", env("PAPERFLOW_CONSOLE_READONLY_TOKEN", ""), "token that logs in to the console to look without acting [PAPERFLOW_CONSOLE_READONLY_TOKEN]")
+	hideDefaults(cmd.Flags(), "console-readonly-token")
 	cmd.Flags().StringVar(&natsListen, "nats-listen", env("PAPERFLOW_NATS_LISTEN", "127.0.0.1:0"), "where the embedded NATS accepts other processes (port 0 picks a free one) [PAPERFLOW_NATS_LISTEN]")
 	return cmd
 }
 
 // serve runs a host (package server) until SIGINT or SIGTERM.
-func serve(ctx context.Context, cfg *config, natsListen string, files []string) error {
+func serve(ctx context.Context, cfg *config, natsListen, readOnlyToken string, files []string) error {
 	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	log := cfg.logger(os.Stderr)
@@ -77,7 +80,7 @@ func serve(ctx context.Context, cfg *config, natsListen string, files []string) 
 	srv, err := server.New(server.Config{
 		Bus: b, Engine: e, Files: files, Secrets: secrets,
 		Workflows: cfg.deployStore(e.Store(), log), CheckWorkflow: deployCheck(cfg, log, secrets),
-		HTTPAddr: cfg.httpAddr, PublicURL: cfg.public(), APIToken: cfg.apiToken,
+		HTTPAddr: cfg.httpAddr, PublicURL: cfg.public(), APIToken: cfg.apiToken, ConsoleReadOnlyToken: readOnlyToken,
 		BlockSettings: cfg.registry().Settings,
 		StateFile:     server.StatePath(cfg.dataDir), NATSURL: cfg.natsURL,
 		Log: log, Redact: cfg.logSecrets().Redactor().Replace,
