@@ -21,31 +21,11 @@ import (
 
 // Type names what happened. The values are the eventType strings of the
 // published contract, so they are also the last token of the NATS subject.
+// The constants, Types and MainTypes are generated from schemas/events
+// (types_gen.go), as are the SDK's event package and the envelope's enum.
 type Type string
 
-// The event types. Each has a schema in schemas/events named after it in lower
-// case (DOCUMENTS_CREATED → documents_created.json).
-const (
-	// DocumentsCreated is emitted when a block produced documents for an item.
-	DocumentsCreated Type = "DOCUMENTS_CREATED"
-	// EmailsCreated is emitted when a block sent (or queued) emails for an item.
-	EmailsCreated Type = "EMAILS_CREATED"
-	// SignaturesRequested is emitted when a signature request went out; nobody has signed yet.
-	SignaturesRequested Type = "SIGNATURES_REQUESTED"
-	// SignaturesCompleted is emitted when every recipient signed; its documents are the signed PDFs.
-	SignaturesCompleted Type = "SIGNATURES_COMPLETED"
-	// SignaturesDeclined is emitted when a recipient declined, which ends the request.
-	SignaturesDeclined Type = "SIGNATURES_DECLINED"
-	// SignatureRequestViewed is emitted when a recipient first opens their signing page.
-	SignatureRequestViewed Type = "SIGNATURE_REQUEST_VIEWED"
-	// SignaturesExpired is emitted when a request's time ran out before everyone signed.
-	SignaturesExpired Type = "SIGNATURES_EXPIRED"
-)
-
-// Types lists every event type, in the order an item usually meets them, so
-// that commands and subscription checks can enumerate them without repeating
-// the list. Treat it as read-only.
-var Types = []Type{DocumentsCreated, EmailsCreated, SignaturesRequested, SignaturesCompleted, SignaturesDeclined, SignatureRequestViewed, SignaturesExpired}
+//go:generate go run ./internal/gen -root ../..
 
 // ParseType turns a user-written event type (a workflow file, a subscription,
 // a command-line flag) into a Type. It is strict — the contract's spelling
