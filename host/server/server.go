@@ -216,6 +216,10 @@ func (s *Server) start() error {
 	if s.http.Handler, err = s.consoleHandler(ctx, subs, s.http.Handler); err != nil {
 		return err
 	}
+	// The public form pages (host/trigger/form) at /forms/.
+	if s.http.Handler, err = s.formsHandler(ctx, s.http.Handler); err != nil {
+		return err
+	}
 	ln := s.ln
 	s.goLong(func(context.Context) { _ = s.http.Serve(ln) })
 	return s.writeState()
