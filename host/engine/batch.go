@@ -424,7 +424,7 @@ func (rs *runState) buildEvents(blockID, itemID string, evs []*blockv1.EventData
 		if n := counts[ev.Type]; n > 0 {
 			idBlock = blockID + "#" + strconv.Itoa(n)
 		}
-		meta := events.Metadata{Workflow: rs.wf.Name, RunID: rs.runID, ItemID: itemID, BlockID: idBlock, CreatedAt: now}
+		meta := events.Metadata{Workflow: rs.wf.Name, RunID: rs.runID, ItemID: itemID, BlockID: idBlock, CreatedAt: now, Key: ev.Key}
 		_, raw, err := events.New(meta, t, json.RawMessage(ev.Data))
 		if err != nil {
 			return nil, nil, fmt.Errorf("block %s: %s event: %w", blockID, ev.Type, err)

@@ -248,7 +248,7 @@ func (e *Engine) Emit(ctx context.Context, in pluginhost.Instance, runID, itemID
 	if err != nil {
 		return "", err
 	}
-	_, raw, err := events.New(events.Metadata{Workflow: in.Workflow, RunID: runID, ItemID: itemID, BlockID: in.BlockID, CreatedAt: time.Now().UTC()}, t, json.RawMessage(ev.Data))
+	_, raw, err := events.New(events.Metadata{Workflow: in.Workflow, RunID: runID, ItemID: itemID, BlockID: in.BlockID, CreatedAt: time.Now().UTC(), Key: ev.Key}, t, json.RawMessage(ev.Data))
 	if err != nil {
 		return "", err
 	}

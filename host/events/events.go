@@ -73,13 +73,17 @@ type Metadata struct {
 	// CreatedAt is when the event was built. It is not part of the id, so a
 	// retried event keeps its id even though its time differs.
 	CreatedAt time.Time `json:"created_at"`
+	// Key is the block's discriminator between events of one type for the
+	// same item (sdk.EventData.Key, e.g. a recipient). It is part of the id
+	// when set, and not published.
+	Key string `json:"-"`
 }
 
 // Envelope is the outer shape shared by every event. Its keys are camelCase
 // (eventId, eventType) as in the published documentation's examples; keys
 // inside Data and Metadata are snake_case (see schemas/README.md for why).
 type Envelope struct {
-	// EventID is ID(Metadata..., EventType): 48 lowercase hex characters.
+	// EventID is KeyedID(Metadata..., EventType, Metadata.Key): 48 lowercase hex characters.
 	EventID string `json:"eventId"`
 	// EventType selects the schema Data must match.
 	EventType Type `json:"eventType"`
@@ -103,9 +107,24 @@ const idDomain = "paperflow.event.v1"
 // keeps ids of different inputs different even if a part contains a 0 byte or
 // any separator one might have chosen.
 func ID(workflow, runID, itemID, blockID string, t Type) string {
+	return hashID(idDomain, workflow, runID, itemID, blockID, string(t))
+}
+
+// KeyedID is ID with a block's discriminator key folded in, for a block that
+// emits several events of one type for the same item (a view per recipient):
+// without it they would share an id and all but the first be dropped. An
+// empty key gives ID's id, so events that never had a key keep theirs.
+func KeyedID(workflow, runID, itemID, blockID string, t Type, key string) string {
+	if key == "" {
+		return ID(workflow, runID, itemID, blockID, t)
+	}
+	return hashID(idDomain, workflow, runID, itemID, blockID, string(t), key)
+}
+
+func hashID(parts ...string) string {
 	h := sha256.New()
 	buf := make([]byte, 0, 128)
-	for _, part := range []string{idDomain, workflow, runID, itemID, blockID, string(t)} {
+	for _, part := range parts {
 		buf = binary.BigEndian.AppendUint64(buf[:0], uint64(len(part)))
 		buf = append(buf, part...)
 		h.Write(buf)
@@ -148,7 +167,7 @@ func New(meta Metadata, t Type, data any) (Envelope, []byte, error) {
 	}
 	meta.CreatedAt = meta.CreatedAt.UTC()
 	env := Envelope{
-		EventID:   ID(meta.Workflow, meta.RunID, meta.ItemID, meta.BlockID, t),
+		EventID:   KeyedID(meta.Workflow, meta.RunID, meta.ItemID, meta.BlockID, t, meta.Key),
 		EventType: t,
 		Data:      raw,
 		Metadata:  meta,

@@ -138,3 +138,26 @@ func TestNew(t *testing.T) {
 		t.Error("New accepted data that cannot be JSON")
 	}
 }
+
+func TestKeyedID(t *testing.T) {
+	t.Parallel()
+	plain := ID("contracts", "run-1", "row-1", "sign", SignatureRequestViewed)
+	if got := KeyedID("contracts", "run-1", "row-1", "sign", SignatureRequestViewed, ""); got != plain {
+		t.Errorf("an empty key changed the id: %s, want %s", got, plain)
+	}
+	ada := KeyedID("contracts", "run-1", "row-1", "sign", SignatureRequestViewed, "ada@example.com")
+	bob := KeyedID("contracts", "run-1", "row-1", "sign", SignatureRequestViewed, "bob@example.com")
+	if ada == plain || bob == plain || ada == bob {
+		t.Errorf("keyed ids collide: plain %s, ada %s, bob %s", plain, ada, bob)
+	}
+	if !idPattern.MatchString(ada) {
+		t.Errorf("keyed id %q is not 48 lowercase hex characters", ada)
+	}
+	env, _, err := New(Metadata{Workflow: "contracts", RunID: "run-1", ItemID: "row-1", BlockID: "sign", Key: "ada@example.com"}, SignatureRequestViewed, map[string]any{})
+	if err != nil || env.EventID != ada {
+		t.Errorf("New with a key: id %s, %v; want %s", env.EventID, err, ada)
+	}
+	if _, raw, _ := New(Metadata{Workflow: "w", RunID: "r", ItemID: "i", BlockID: "b", Key: "secret-key"}, DocumentsCreated, map[string]any{}); bytes.Contains(raw, []byte("secret-key")) {
+		t.Errorf("the key is published: %s", raw)
+	}
+}

@@ -136,7 +136,7 @@ func (h *hostServer) Emit(ctx context.Context, r *blockv1.EmitRequest) (*blockv1
 	if r.Event == nil {
 		return nil, status.Error(codes.InvalidArgument, "emit: no event")
 	}
-	id, err := h.svc.Emit(ctx, h.in, r.RunId, r.ItemId, sdk.EventData{Type: r.Event.Type, Data: r.Event.Data})
+	id, err := h.svc.Emit(ctx, h.in, r.RunId, r.ItemId, sdk.EventData{Type: r.Event.Type, Data: r.Event.Data, Key: r.Event.Key})
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "%v", err)
 	}

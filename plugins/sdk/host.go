@@ -184,7 +184,7 @@ func (h *hostClient) SendMail(ctx context.Context, m Mail) (string, error) {
 }
 
 func (h *hostClient) Emit(ctx context.Context, runID, itemID string, ev EventData) (string, error) {
-	r, err := h.c.Emit(ctx, &blockv1.EmitRequest{RunId: runID, ItemId: itemID, Event: &blockv1.EventData{Type: ev.Type, Data: ev.Data}})
+	r, err := h.c.Emit(ctx, &blockv1.EmitRequest{RunId: runID, ItemId: itemID, Event: &blockv1.EventData{Type: ev.Type, Data: ev.Data, Key: ev.Key}})
 	if err != nil {
 		return "", fmt.Errorf("host: emit %s: %w", ev.Type, err)
 	}

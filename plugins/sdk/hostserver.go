@@ -94,7 +94,7 @@ func (s *hostServer) Emit(ctx context.Context, r *blockv1.EmitRequest) (*blockv1
 	if r.Event == nil {
 		return nil, status.Error(codes.InvalidArgument, "emit: no event")
 	}
-	id, err := s.h.Emit(ctx, r.RunId, r.ItemId, EventData{Type: r.Event.Type, Data: r.Event.Data})
+	id, err := s.h.Emit(ctx, r.RunId, r.ItemId, EventData{Type: r.Event.Type, Data: r.Event.Data, Key: r.Event.Key})
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "%v", err)
 	}

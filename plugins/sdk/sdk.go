@@ -250,6 +250,11 @@ type Document struct {
 type EventData struct {
 	Type string
 	Data json.RawMessage
+	// Key tells apart events of one type that a block emits for the same
+	// item (one per recipient): when set, it is part of the event id, so
+	// they are not dropped as duplicates of each other. Leave it empty when
+	// the item has one event of the type.
+	Key string
 }
 
 // NewEvent marshals data into an EventData.

@@ -267,7 +267,7 @@ func ResultToProto(itemID string, r Result) (*blockv1.ItemResult, error) {
 		out.Documents = append(out.Documents, DocumentToProto(d))
 	}
 	for _, e := range r.Events {
-		out.Events = append(out.Events, &blockv1.EventData{Type: e.Type, Data: e.Data})
+		out.Events = append(out.Events, &blockv1.EventData{Type: e.Type, Data: e.Data, Key: e.Key})
 	}
 	if r.Err != nil {
 		out.Error = r.Err.Error()

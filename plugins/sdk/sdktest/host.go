@@ -187,13 +187,13 @@ func (h *Host) SendMail(_ context.Context, m sdk.Mail) (string, error) {
 	return id, nil
 }
 
-// Emit records an event; a repeat for the same run, item and type is
+// Emit records an event; a repeat for the same run, item, type and key is
 // dropped, as the host's deterministic ids make JetStream drop it.
 func (h *Host) Emit(_ context.Context, runID, itemID string, ev sdk.EventData) (string, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, e := range h.emitted {
-		if e.RunID == runID && e.ItemID == itemID && e.Type == ev.Type {
+		if e.RunID == runID && e.ItemID == itemID && e.Type == ev.Type && e.Key == ev.Key {
 			return e.EventID, nil
 		}
 	}

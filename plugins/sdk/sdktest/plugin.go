@@ -255,7 +255,7 @@ func resultFromProto(p *blockv1.ItemResult) (Result, error) {
 		r.Documents = append(r.Documents, sdk.DocumentFromProto(d))
 	}
 	for _, e := range p.Events {
-		r.Events = append(r.Events, sdk.EventData{Type: e.Type, Data: e.Data})
+		r.Events = append(r.Events, sdk.EventData{Type: e.Type, Data: e.Data, Key: e.Key})
 	}
 	return r, nil
 }

@@ -764,7 +764,12 @@ type EventData struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Type  string                 `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
 	// The event's `data` object as JSON.
-	Data          []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	Data []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	// Optional discriminator, for a block that emits several events of one
+	// type for the same item (one per recipient): when set, it is folded into
+	// the event id, so those events get different ids. Unset, the id is the
+	// one derived from workflow, run, item, block and type alone.
+	Key           string `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -811,6 +816,13 @@ func (x *EventData) GetData() []byte {
 		return x.Data
 	}
 	return nil
+}
+
+func (x *EventData) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
 }
 
 type ItemResult struct {
@@ -2705,10 +2717,11 @@ const file_block_v1_block_proto_rawDesc = "" +
 	"\bmimetype\x18\x03 \x01(\tR\bmimetype\x12\x10\n" +
 	"\x03url\x18\x04 \x01(\tR\x03url\x12\x12\n" +
 	"\x04size\x18\x05 \x01(\x03R\x04size\x12\x16\n" +
-	"\x06sha256\x18\x06 \x01(\tR\x06sha256\"3\n" +
+	"\x06sha256\x18\x06 \x01(\tR\x06sha256\"E\n" +
 	"\tEventData\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"\x80\x02\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\x12\x10\n" +
+	"\x03key\x18\x03 \x01(\tR\x03key\"\x80\x02\n" +
 	"\n" +
 	"ItemResult\x12\x17\n" +
 	"\aitem_id\x18\x01 \x01(\tR\x06itemId\x12\x18\n" +
