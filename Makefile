@@ -30,10 +30,10 @@ run: build ## run the demo workflows on embedded NATS; mail goes to paperflow-da
 	@echo "To sign: run '$(BIN)/paperflow serve workflows/signature.yaml' and open a link above (order 1 first)."
 
 test: vet ## run every test of every module (builds the blocks it needs itself)
-	@for m in $(MODULES); do echo "test $$m"; (cd $$m && $(GO) test -count=1 -timeout 20m ./...) || exit 1; done
+	@fail=0; for m in $(MODULES); do echo "test $$m"; (cd $$m && $(GO) test -count=1 -timeout 20m ./...) || fail=1; done; exit $$fail
 
 test-short:
-	@for m in $(MODULES); do (cd $$m && $(GO) test -short -count=1 ./...) || exit 1; done
+	@fail=0; for m in $(MODULES); do (cd $$m && $(GO) test -short -count=1 ./...) || fail=1; done; exit $$fail
 
 bench: build ## print throughput figures as ratios against in-process baselines
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 1 ./host/events/ github.com/paperflow/paperflow/plugins/sdk/tags ./host/workflow/ ./plugins/csv/ ./plugins/json/ ./host/mail/ ./plugins/template/ ./plugins/signature/ ./plugins/signature/pdfsign/

@@ -3,6 +3,7 @@ package main
 import (
 	"testing"
 
+	"github.com/paperflow/paperflow/host/hosttest"
 	"github.com/paperflow/paperflow/plugins/sdk/conformance"
 )
 
@@ -10,7 +11,7 @@ func TestConformance(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the block binary")
 	}
-	conformance.Run(t, conformance.Build(t, "."),
+	hosttest.Conformance(t, conformance.Build(t, "."),
 		conformance.Case{Config: `{}`, Items: []map[string]any{{"Name": "Ada"}}},
 	)
 }

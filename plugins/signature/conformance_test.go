@@ -3,6 +3,7 @@ package main
 import (
 	"testing"
 
+	"github.com/paperflow/paperflow/host/hosttest"
 	"github.com/paperflow/paperflow/plugins/sdk/conformance"
 )
 
@@ -13,7 +14,7 @@ func TestConformance(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the block binary")
 	}
-	conformance.Run(t, conformance.Build(t, "."),
+	hosttest.Conformance(t, conformance.Build(t, "."),
 		conformance.Case{Config: `{"documents": ["contract"], "recipients": [{"email": "{{Email}}", "name": "{{Name}}", "order": 1}, {"email": "hr@example.com", "order": 2}]}`},
 		conformance.Case{Config: `{"documents": ["contract", "annex"], "recipients": [{"email": "ada@example.com"}], "subject": "Sign {{Name}}", "message": "Hi", "expires_in": "30d", "remind_every": "3d"}`},
 	)

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/paperflow/paperflow/host/hosttest"
 	"github.com/paperflow/paperflow/plugins/sdk/conformance"
 )
 
@@ -19,7 +20,7 @@ func TestConformance(t *testing.T) {
 		rows = append(rows, f)
 	}
 	formRows := []map[string]any{{"First Name": "Łukasz", "Last Name": "Nowak", "Country": "Poland", "Paid": "yes"}}
-	conformance.Run(t, conformance.Build(t, "."),
+	hosttest.Conformance(t, conformance.Build(t, "."),
 		conformance.Case{Config: `{"template": "../../examples/templates/letter.md", "name": "Letter {{Last Name}}"}`, Items: rows},
 		conformance.Case{Config: `{"template": "../../examples/templates/invoice.docx"}`, Items: rows},
 		conformance.Case{Config: `{"template": "../../examples/templates/form.pdf", "flatten": true}`, Items: formRows},
