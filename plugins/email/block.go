@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
@@ -92,8 +93,8 @@ func (b *Block) Configure(_ context.Context, c sdk.Config) error {
 		return errors.New("email: set html or html_template, not both")
 	}
 	for i, id := range cfg.Attach {
-		if strings.TrimSpace(id) == "" || tags.HasTags(id) {
-			return fmt.Errorf("email: attach[%d] %q: give the id of an earlier block, e.g. invoice", i, id)
+		if strings.TrimSpace(id) == "" {
+			return fmt.Errorf("email: attach[%d] is empty: give the id of an earlier block, e.g. invoice, or a field holding uploaded files, e.g. \"{{cv}}\"", i)
 		}
 	}
 	rules, err := compileRules(cfg.When)
@@ -244,10 +245,28 @@ func (b *Block) message(with config, scope tags.Scope) (sdk.Mail, [5][]*mail.Add
 	return m, lists, nil
 }
 
-// attachments lists the documents the attach blocks made for this item.
-func attachments(ids []string, blocks map[string]any) ([]sdk.Attachment, error) {
+// attachments lists the documents of the attach entries for this item.
+// An entry is the id of an earlier block (its documents), or a tag that
+// gives documents for the item: a field holding uploaded files, as a form
+// or the items API puts them ("{{cv}}" renders {"id": ..., "name": ...} or
+// a list of those). An entry that renders empty (an optional upload left
+// out) attaches nothing.
+func attachments(entries []string, blocks map[string]any) ([]sdk.Attachment, error) {
 	var out []sdk.Attachment
-	for _, id := range ids {
+	for _, entry := range entries {
+		entry = strings.TrimSpace(entry)
+		switch {
+		case entry == "":
+			continue
+		case entry[0] == '{' || entry[0] == '[':
+			docs, err := fieldDocuments(entry)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, docs...)
+			continue
+		}
+		id := entry
 		outputs, _ := blocks[id].(map[string]any)
 		docs, _ := outputs["documents"].([]any)
 		if len(docs) == 0 {
@@ -268,6 +287,33 @@ func attachments(ids []string, blocks map[string]any) ([]sdk.Attachment, error) 
 			}
 			out = append(out, sdk.Attachment{DocumentID: docID, Filename: name})
 		}
+	}
+	return out, nil
+}
+
+// fieldDocuments reads the documents a field reference rendered: one
+// {id, name, ...} or a list of them.
+func fieldDocuments(raw string) ([]sdk.Attachment, error) {
+	type doc struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+	var list []doc
+	if raw[0] == '{' {
+		var d doc
+		if err := json.Unmarshal([]byte(raw), &d); err != nil {
+			return nil, fmt.Errorf("attach: %.80q is not a document: name a field that holds an uploaded file", raw)
+		}
+		list = []doc{d}
+	} else if err := json.Unmarshal([]byte(raw), &list); err != nil {
+		return nil, fmt.Errorf("attach: %.80q is not a list of documents: name a field that holds uploaded files", raw)
+	}
+	out := make([]sdk.Attachment, 0, len(list))
+	for _, d := range list {
+		if d.ID == "" {
+			return nil, fmt.Errorf("attach: %.80q has no document id: name a field that holds an uploaded file", raw)
+		}
+		out = append(out, sdk.Attachment{DocumentID: d.ID, Filename: d.Name})
 	}
 	return out, nil
 }

@@ -171,6 +171,37 @@ func TestProcessSkipsOnRules(t *testing.T) {
 	}
 }
 
+// TestProcessAttachesUploadedFiles: an attach entry that is a tag names a
+// field holding uploaded files; the host renders it as the document's JSON
+// (one, or a list), and an empty field attaches nothing.
+func TestProcessAttachesUploadedFiles(t *testing.T) {
+	t.Parallel()
+	h := &fakeHost{}
+	b := configure(t, `{"to": "a@example.com", "subject": "s", "attach": ["invoice", "{{cv}}", "{{more}}", "{{optional}}"]}`, h)
+	blocks := map[string]any{"invoice": map[string]any{"documents": []any{map[string]any{"id": "doc-1", "name": "Invoice 1.pdf"}}}}
+	resolved := `{"to": "a@example.com", "subject": "s", "attach": ["invoice",
+		"{\"id\": \"doc-2\", \"name\": \"cv.pdf\", \"mimetype\": \"application/pdf\", \"url\": \"http://x/doc-2\"}",
+		"[{\"id\": \"doc-3\", \"name\": \"a.png\"}, {\"id\": \"doc-4\", \"name\": \"b.png\"}]", ""]}`
+	res := b.Process(context.Background(), []sdk.Item{item(t, "1", map[string]any{}, blocks, resolved)})[0]
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	want := []sdk.Attachment{{DocumentID: "doc-1", Filename: "Invoice 1.pdf"}, {DocumentID: "doc-2", Filename: "cv.pdf"}, {DocumentID: "doc-3", Filename: "a.png"}, {DocumentID: "doc-4", Filename: "b.png"}}
+	if got := h.sent[0].Attachments; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("attachments %+v, want %+v", got, want)
+	}
+	for resolvedEntry, msg := range map[string]string{
+		`"{\"name\": \"cv.pdf\"}"`: "has no document id",
+		`"{not json"`:                 "is not a document",
+		`"Ada"`:                       `block "Ada" has no output`,
+	} {
+		res := b.Process(context.Background(), []sdk.Item{item(t, "2", map[string]any{}, blocks, `{"to": "a@example.com", "subject": "s", "attach": [`+resolvedEntry+`]}`)})[0]
+		if res.Err == nil || !strings.Contains(res.Err.Error(), msg) {
+			t.Errorf("attach %s: error %v, want one saying %q", resolvedEntry, res.Err, msg)
+		}
+	}
+}
+
 func TestProcessRefusesBadInput(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -247,7 +278,7 @@ func TestConfigureRefuses(t *testing.T) {
 		{`{"to": "a@example.com", "subject": "s", "html_template": "missing.html"}`, "html_template"},
 		{`{"to": "a@example.com", "subject": "s", "html_template": "broken.html"}`, "broken.html:1:"},
 		{`{"to": "a@example.com", "subject": "s", "when": {"all": [{"field": "{{X}}", "op": "is_empty"}]}}`, "without braces"},
-		{`{"to": "a@example.com", "subject": "s", "attach": ["{{X}}"]}`, "attach[0]"},
+		{`{"to": "a@example.com", "subject": "s", "attach": [" "]}`, "attach[0]"},
 	} {
 		b := &Block{}
 		err := b.Configure(context.Background(), sdk.Config{BlockID: "mail", With: json.RawMessage(c.with), WorkflowDir: dir, Host: &fakeHost{}})

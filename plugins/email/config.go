@@ -27,7 +27,7 @@ var configSchema = json.RawMessage(`{
     "attach": {
       "type": "array", "uniqueItems": true,
       "items": {"type": "string", "format": "block-ref", "minLength": 1},
-      "description": "Ids of earlier blocks whose documents (for this item) are attached, e.g. [invoice]."
+      "description": "What is attached: ids of earlier blocks whose documents (for this item) are attached, e.g. [invoice], and fields holding uploaded files, written as a tag, e.g. \"{{cv}}\" (a form's file field, or a document the items API stored). A field left empty attaches nothing."
     },
     "when": {
       "type": "object", "additionalProperties": false, "minProperties": 1, "maxProperties": 1,

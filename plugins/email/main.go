@@ -10,7 +10,7 @@
 //	      subject: "Invoice {{Number}}"
 //	      text: "Dear {{First Name}}, …"
 //	      html_template: invoice-mail.html   # tags rendered here, values HTML-escaped
-//	      attach: [invoice]                  # documents of earlier blocks
+//	      attach: [invoice, "{{cv}}"]        # documents of earlier blocks, files uploaded in a field
 //	      when:                              # send rules: all or any
 //	        all:
 //	          - {field: Country, op: equals, value: DE}

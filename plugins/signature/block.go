@@ -69,8 +69,8 @@ func (b *Block) Configure(_ context.Context, c sdk.Config) error {
 		return errors.New("signature: with.documents is required: the ids of earlier blocks whose PDFs are signed, e.g. [contract]")
 	}
 	for i, id := range cfg.Documents {
-		if strings.TrimSpace(id) == "" || tags.HasTags(id) {
-			return fmt.Errorf("signature: documents[%d] %q: give the id of an earlier block, e.g. contract", i, id)
+		if strings.TrimSpace(id) == "" {
+			return fmt.Errorf("signature: documents[%d] is empty: give the id of an earlier block, e.g. contract, or a field holding an uploaded PDF, e.g. \"{{contract}}\"", i)
 		}
 	}
 	if len(cfg.Recipients) == 0 {
@@ -130,7 +130,7 @@ func (b *Block) one(ctx context.Context, it sdk.Item) sdk.Result {
 	if err != nil {
 		return sdk.Result{Err: fmt.Errorf("signature: %w", err)}
 	}
-	docs, data, err := b.itemDocuments(ctx, it, b.static.Documents)
+	docs, data, err := b.itemDocuments(ctx, it, with.Documents)
 	if err != nil {
 		return sdk.Result{Err: fmt.Errorf("signature: %w", err)}
 	}
@@ -188,9 +188,14 @@ func (b *Block) one(ctx context.Context, it sdk.Item) sdk.Result {
 	}
 }
 
-// itemDocuments collects the item's documents of the named blocks, and
-// their contents.
-func (b *Block) itemDocuments(ctx context.Context, it sdk.Item, ids []string) ([]document, [][]byte, error) {
+// itemDocuments collects the item's documents of the documents entries,
+// and their contents. An entry is the id of an earlier block (its
+// documents), or a tag that gives documents for the item: a field holding
+// uploaded files, as a form or the items API puts them ("{{contract}}"
+// renders {"id": ..., "name": ...} or a list of those). An entry that
+// renders empty (an optional upload left out) adds nothing, but an item
+// must have something to sign.
+func (b *Block) itemDocuments(ctx context.Context, it sdk.Item, entries []string) ([]document, [][]byte, error) {
 	var blocks map[string]json.RawMessage
 	if len(it.RawBlocks) > 0 {
 		if err := json.Unmarshal(it.RawBlocks, &blocks); err != nil {
@@ -199,12 +204,23 @@ func (b *Block) itemDocuments(ctx context.Context, it sdk.Item, ids []string) ([
 	}
 	var out []document
 	var contents [][]byte
-	for _, id := range ids {
+	for _, entry := range entries {
+		id := strings.TrimSpace(entry)
+		if id == "" {
+			continue
+		}
 		var o struct {
 			Documents []document `json:"documents"`
 			Skipped   bool       `json:"skipped"`
 		}
-		if raw, ok := blocks[id]; ok {
+		from, field := "block "+id, id[0] == '{' || id[0] == '['
+		if field {
+			docs, err := fieldDocuments(id)
+			if err != nil {
+				return nil, nil, err
+			}
+			o.Documents, from = docs, "the field"
+		} else if raw, ok := blocks[id]; ok {
 			if err := json.Unmarshal(raw, &o); err != nil {
 				return nil, nil, fmt.Errorf("documents: outputs of block %s: %w", id, err)
 			}
@@ -214,18 +230,30 @@ func (b *Block) itemDocuments(ctx context.Context, it sdk.Item, ids []string) ([
 			if o.Skipped {
 				why = "skipped this item"
 			}
-			return nil, nil, fmt.Errorf("documents: block %s %s: nothing to sign", id, why)
+			return nil, nil, fmt.Errorf("documents: %s %s: nothing to sign", from, why)
 		}
 		for _, d := range o.Documents {
 			if d.ID == "" {
-				return nil, nil, fmt.Errorf("documents: block %s gave a document without an id", id)
+				return nil, nil, fmt.Errorf("documents: %s gave a document without an id", from)
+			}
+			var data []byte
+			if field {
+				// What the store knows, not what the item says.
+				meta, content, err := b.host().GetDocument(ctx, d.ID)
+				if err != nil {
+					return nil, nil, sdk.Retryable(fmt.Errorf("documents: %q from the field: %w", d.Name, err))
+				}
+				d.Name, d.Mimetype, d.URL, data = meta.Name, meta.Mimetype, meta.URL, content
 			}
 			if !strings.HasPrefix(strings.ToLower(d.Mimetype), "application/pdf") {
-				return nil, nil, fmt.Errorf("documents: %q from block %s is %s; only PDFs can be signed (a Word template can make one with formats: [pdf])", d.Name, id, d.Mimetype)
+				return nil, nil, fmt.Errorf("documents: %q from %s is %s; only PDFs can be signed (a Word template can make one with formats: [pdf])", d.Name, from, d.Mimetype)
 			}
-			_, data, err := b.host().GetDocument(ctx, d.ID)
-			if err != nil {
-				return nil, nil, sdk.Retryable(fmt.Errorf("documents: %q from block %s: %w", d.Name, id, err))
+			if data == nil {
+				_, content, err := b.host().GetDocument(ctx, d.ID)
+				if err != nil {
+					return nil, nil, sdk.Retryable(fmt.Errorf("documents: %q from %s: %w", d.Name, from, err))
+				}
+				data = content
 			}
 			if err := checkSealable(d.Name, data); err != nil {
 				return nil, nil, err
@@ -241,7 +269,31 @@ func (b *Block) itemDocuments(ctx context.Context, it sdk.Item, ids []string) ([
 			contents = append(contents, data)
 		}
 	}
+	if len(out) == 0 {
+		return nil, nil, errors.New("documents: nothing to sign for this item (every field named under documents is empty)")
+	}
 	return out, contents, nil
+}
+
+// fieldDocuments reads the documents a field reference rendered: one
+// {id, name, mimetype, url} or a list of them.
+func fieldDocuments(raw string) ([]document, error) {
+	var list []document
+	if raw[0] == '{' {
+		var d document
+		if err := json.Unmarshal([]byte(raw), &d); err != nil {
+			return nil, fmt.Errorf("documents: %.80q is not a document: name a field that holds an uploaded PDF", raw)
+		}
+		list = []document{d}
+	} else if err := json.Unmarshal([]byte(raw), &list); err != nil {
+		return nil, fmt.Errorf("documents: %.80q is not a list of documents: name a field that holds uploaded PDFs", raw)
+	}
+	for _, d := range list {
+		if d.ID == "" {
+			return nil, fmt.Errorf("documents: %.80q has no document id: name a field that holds an uploaded PDF", raw)
+		}
+	}
+	return list, nil
 }
 
 func docNames(docs []document) string {

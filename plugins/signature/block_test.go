@@ -484,11 +484,46 @@ func TestProcessErrors(t *testing.T) {
 	}
 }
 
+// TestProcessFieldDocuments: a documents entry that is a tag names a field
+// holding an uploaded PDF; the host renders it as the document's JSON. The
+// store's name and type count, not what the item claims.
+func TestProcessFieldDocuments(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, `{"documents": ["{{upload}}"], "recipients": [{"email": "a@example.com"}]}`)
+	ctx := context.Background()
+	docx, _ := f.host.PutDocument(ctx, "Letter.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", []byte("PK"))
+	field := func(v any) string {
+		raw, _ := json.Marshal(v)
+		cfg, _ := json.Marshal(map[string]any{"documents": []string{string(raw)}, "recipients": []any{map[string]any{"email": "a@example.com"}}})
+		return string(cfg)
+	}
+	it := f.item("1", nil, field(map[string]any{"id": f.doc.ID, "name": "upload.pdf", "mimetype": "application/pdf", "url": "http://x"}))
+	it.RawBlocks = nil
+	if res := f.process(it); res[0].Err != nil {
+		t.Fatalf("a field holding an uploaded PDF: %v", res[0].Err)
+	}
+	if docs := f.request().Documents; len(docs) != 1 || docs[0].ID != f.doc.ID || docs[0].Name != f.doc.Name {
+		t.Errorf("documents of the request: %+v", docs)
+	}
+	for _, c := range []struct {
+		config, want string
+	}{
+		{field(map[string]any{"id": docx.ID, "name": "Letter.pdf", "mimetype": "application/pdf"}), "only PDFs can be signed"},
+		{field(map[string]any{"name": "x.pdf"}), "has no document id"},
+		{field([]any{}), "the field made no documents"},
+		{`{"documents": [""], "recipients": [{"email": "a@example.com"}]}`, "nothing to sign"},
+	} {
+		if res := f.process(f.item("2", nil, c.config)); res[0].Err == nil || !strings.Contains(res[0].Err.Error(), c.want) {
+			t.Errorf("%s: want an error with %q, got %v", c.config, c.want, res[0].Err)
+		}
+	}
+}
+
 func TestConfigureRejects(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct{ with, want string }{
 		{`{"recipients": [{"email": "a@example.com"}]}`, "documents is required"},
-		{`{"documents": ["{{Block}}"], "recipients": [{"email": "a@example.com"}]}`, "give the id of an earlier block"},
+		{`{"documents": [" "], "recipients": [{"email": "a@example.com"}]}`, "give the id of an earlier block"},
 		{`{"documents": ["c"], "recipients": []}`, "recipients is required"},
 		{`{"documents": ["c"], "recipients": [{"email": "a@example.com"}], "remind_every": "1s"}`, "too often"},
 	} {

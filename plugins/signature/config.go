@@ -22,7 +22,7 @@ var configSchema = json.RawMessage(`{
   "required": ["documents", "recipients"],
   "properties": {
     "documents": {
-      "description": "Ids of earlier blocks whose documents (PDFs, for this item) are to be signed, e.g. [contract].",
+      "description": "What is signed: ids of earlier blocks whose documents (PDFs, for this item) are signed, e.g. [contract], and fields holding uploaded PDFs, written as a tag, e.g. \"{{contract}}\" (a form's file field, or a document the items API stored).",
       "type": "array", "minItems": 1, "uniqueItems": true,
       "items": {"type": "string", "format": "block-ref", "minLength": 1}
     },
