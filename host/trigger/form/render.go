@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/paperflow/paperflow/host/workflow"
 )
@@ -80,7 +81,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, wf 
 			v.DescribedBy = v.ID + "-help"
 		}
 		if v.Error != "" {
-			v.DescribedBy += " " + v.ID + "-error"
+			v.DescribedBy = strings.TrimSpace(v.DescribedBy + " " + v.ID + "-error")
 		}
 		p.Fields = append(p.Fields, v)
 	}
