@@ -36,15 +36,13 @@ type Host struct {
 	BaseURL string
 
 	mu        sync.Mutex
-	docs      map[string]StoredDocument
-	docOrder  []string
+	docs      []StoredDocument // in the order they were put
 	kv        map[string]entry
 	rev       uint64
 	mails     []Mail
 	mailIDs   map[string]string
 	emitted   []Emitted
-	schedules map[string]Schedule
-	schedKeys []string
+	schedules []Schedule // in registration order, one per key
 	logs      []LogEntry
 }
 
@@ -89,7 +87,12 @@ type LogEntry struct {
 
 // NewHost returns an empty in-memory host.
 func NewHost() *Host {
-	return &Host{docs: map[string]StoredDocument{}, kv: map[string]entry{}, mailIDs: map[string]string{}, schedules: map[string]Schedule{}}
+	return &Host{kv: map[string]entry{}, mailIDs: map[string]string{}}
+}
+
+// docIndex finds a document by id; -1 when there is none. Callers hold mu.
+func (h *Host) docIndex(id string) int {
+	return slices.IndexFunc(h.docs, func(d StoredDocument) bool { return d.ID == id })
 }
 
 func (h *Host) baseURL() string {
@@ -104,13 +107,12 @@ func (h *Host) PutDocument(_ context.Context, name, mimetype string, data []byte
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	sum := sha256.Sum256(data)
-	id := fmt.Sprintf("%04d%s", len(h.docOrder)+1, hex.EncodeToString(sum[:8]))
+	id := fmt.Sprintf("%04d%s", len(h.docs)+1, hex.EncodeToString(sum[:8]))
 	d := sdk.Document{
 		ID: id, Name: name, Mimetype: mimetype, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]),
 		URL: h.baseURL() + "/documents/" + id + "/" + url.PathEscape(name) + "?exp=1&sig=x",
 	}
-	h.docs[id] = StoredDocument{d, bytes.Clone(data)}
-	h.docOrder = append(h.docOrder, id)
+	h.docs = append(h.docs, StoredDocument{d, bytes.Clone(data)})
 	return d, nil
 }
 
@@ -118,18 +120,18 @@ func (h *Host) PutDocument(_ context.Context, name, mimetype string, data []byte
 func (h *Host) GetDocument(_ context.Context, id string) (sdk.Document, []byte, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	d, ok := h.docs[id]
-	if !ok {
+	i := h.docIndex(id)
+	if i < 0 {
 		return sdk.Document{}, nil, fmt.Errorf("document %s not found", id)
 	}
-	return d.Document, bytes.Clone(d.Data), nil
+	return h.docs[i].Document, bytes.Clone(h.docs[i].Data), nil
 }
 
 // DocumentURL signs a fresh URL for a stored document.
 func (h *Host) DocumentURL(_ context.Context, id string, _ time.Duration) (string, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, ok := h.docs[id]; !ok {
+	if h.docIndex(id) < 0 {
 		return "", fmt.Errorf("document %s not found", id)
 	}
 	return h.baseURL() + "/documents/" + id + "?fresh=1", nil
@@ -206,9 +208,8 @@ func (h *Host) Emit(_ context.Context, runID, itemID string, ev sdk.EventData) (
 func (h *Host) Schedule(_ context.Context, key string, at time.Time, payload []byte) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, ok := h.schedules[key]; !ok {
-		h.schedules[key] = Schedule{Key: key, At: at, Payload: bytes.Clone(payload)}
-		h.schedKeys = append(h.schedKeys, key)
+	if !slices.ContainsFunc(h.schedules, func(s Schedule) bool { return s.Key == key }) {
+		h.schedules = append(h.schedules, Schedule{Key: key, At: at, Payload: bytes.Clone(payload)})
 	}
 	return nil
 }
@@ -224,11 +225,7 @@ func (h *Host) Log(_ context.Context, level, msg string, attrs map[string]any) {
 func (h *Host) Documents() []StoredDocument {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := make([]StoredDocument, len(h.docOrder))
-	for i, id := range h.docOrder {
-		out[i] = h.docs[id]
-	}
-	return out
+	return slices.Clone(h.docs)
 }
 
 // State returns a copy of the KV state.
@@ -278,11 +275,7 @@ func (h *Host) Emitted(types ...string) []Emitted {
 func (h *Host) Schedules() []Schedule {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := make([]Schedule, len(h.schedKeys))
-	for i, k := range h.schedKeys {
-		out[i] = h.schedules[k]
-	}
-	return out
+	return slices.Clone(h.schedules)
 }
 
 // Logs returns the Host.Log lines in order.
