@@ -21,10 +21,10 @@ const DefaultDetailRetention = 24 * time.Hour
 // compactEvery bounds how often completed runs are looked at.
 const compactEvery = 10 * time.Minute
 
-// compactLoop compacts the runs whose detail has outlived the retention,
-// now and then, until ctx ends. Every host may do it: compacting twice is
-// harmless.
-func (e *Engine) compactLoop(ctx context.Context) {
+// CompactLoop compacts the runs whose detail has outlived the retention,
+// now and then, until ctx ends. A long-lived host runs it; every host may:
+// compacting twice is harmless.
+func (e *Engine) CompactLoop(ctx context.Context) {
 	every := min(max(e.opts.DetailRetention/4, time.Second), compactEvery)
 	t := time.NewTimer(every)
 	defer t.Stop()

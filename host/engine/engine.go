@@ -143,7 +143,6 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	if e.mailFrom == "" {
 		e.mailFrom = "paperflow <noreply@" + orDefault(e.domain, "paperflow.localhost") + ">"
 	}
-	go e.compactLoop(ctx)
 	return e, nil
 }
 

@@ -205,6 +205,7 @@ func (s *Server) start() error {
 		return fmt.Errorf("listen for runs: %w", err)
 	}
 	s.goLong(s.runSchedules)
+	s.goLong(s.cfg.Engine.CompactLoop)
 	s.goLong(s.joinRuns)
 
 	s.ln, err = net.Listen("tcp", s.cfg.HTTPAddr)
