@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/paperflow/paperflow/plugins/sdk"
+	"github.com/paperflow/paperflow/plugins/sdk/events"
 	"github.com/paperflow/paperflow/plugins/sdk/tags"
 )
 
@@ -75,7 +76,7 @@ func (b *Block) Describe() sdk.Descriptor {
 		Version:      version,
 		Description:  "sends one email per item (to, cc, bcc, subject, text and HTML bodies, documents of earlier blocks attached) unless its send rules skip the item",
 		ConfigSchema: configSchema,
-		Events:       []string{"EMAILS_CREATED"},
+		Events:       []string{events.EmailsCreated},
 	}
 }
 
@@ -178,7 +179,7 @@ func (b *Block) one(ctx context.Context, it sdk.Item) sdk.Result {
 		return sdk.Result{Err: sendError(err)}
 	}
 	to := lists[fieldTo]
-	ev, err := sdk.NewEvent("EMAILS_CREATED", map[string]any{"emails": []map[string]any{emailPayload(lists, m.Subject, id)}})
+	ev, err := events.New(events.EmailsCreatedData{Emails: []events.Email{emailPayload(lists, m.Subject, id)}})
 	if err != nil {
 		return sdk.Result{Err: err}
 	}
@@ -188,13 +189,13 @@ func (b *Block) one(ctx context.Context, it sdk.Item) sdk.Result {
 // emailPayload is one email of EMAILS_CREATED. "to" is one string, the
 // addresses joined by ", ", as in the payloads receivers were written
 // against; cc and bcc are lists, present only when the mail has them.
-func emailPayload(lists [5][]*mail.Address, subject, messageID string) map[string]any {
-	out := map[string]any{"to": strings.Join(bare(lists[fieldTo]), ", "), "subject": subject, "message_id": messageID}
+func emailPayload(lists [5][]*mail.Address, subject, messageID string) events.Email {
+	out := events.Email{To: strings.Join(bare(lists[fieldTo]), ", "), Subject: subject, MessageID: messageID}
 	if cc := lists[fieldCc]; len(cc) > 0 {
-		out["cc"] = bare(cc)
+		out.Cc = bare(cc)
 	}
 	if bcc := lists[fieldBcc]; len(bcc) > 0 {
-		out["bcc"] = bare(bcc)
+		out.Bcc = bare(bcc)
 	}
 	return out
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/paperflow/paperflow/plugins/sdk"
+	"github.com/paperflow/paperflow/plugins/sdk/events"
 	"github.com/paperflow/paperflow/plugins/sdk/tags"
 	"github.com/paperflow/paperflow/plugins/signature/pdfsign"
 )
@@ -52,7 +53,7 @@ func (b *Block) Describe() sdk.Descriptor {
 		Version:      version,
 		Description:  "asks recipients to sign documents in their browser, in signing order, and makes a digitally sealed signed PDF",
 		ConfigSchema: configSchema,
-		Events:       []string{"SIGNATURES_REQUESTED", "SIGNATURES_COMPLETED", "SIGNATURES_DECLINED", "SIGNATURE_REQUEST_VIEWED", "SIGNATURES_EXPIRED"},
+		Events:       []string{events.SignaturesRequested, events.SignaturesCompleted, events.SignaturesDeclined, events.SignatureRequestViewed, events.SignaturesExpired},
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/paperflow/paperflow/host/engine"
 	"github.com/paperflow/paperflow/host/pluginhost"
 	"github.com/paperflow/paperflow/host/workflow"
+	sdkevents "github.com/paperflow/paperflow/plugins/sdk/events"
 	"github.com/paperflow/paperflow/plugins/webhook/send"
 )
 
@@ -281,14 +282,17 @@ func TestBrowserFields(t *testing.T) {
 	}
 	var done struct {
 		Data struct {
-			Documents []struct{ ID string } `json:"documents"`
-			Fields    []eventField          `json:"fields"`
+			Documents []struct{ ID string }  `json:"documents"`
+			Fields    []sdkevents.FieldValue `json:"fields"`
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(completed, &done); err != nil {
 		t.Fatal(err)
 	}
-	want := []eventField{{"ada@example.com", "signature", "signature", "Ada Lovelace"}, {"ada@example.com", "title", "text", "Chief Analyst"}}
+	want := []sdkevents.FieldValue{
+		{Email: "ada@example.com", Name: "signature", Type: "signature", Value: "Ada Lovelace"},
+		{Email: "ada@example.com", Name: "title", Type: "text", Value: "Chief Analyst"},
+	}
 	if fmt.Sprint(done.Data.Fields) != fmt.Sprint(want) {
 		t.Errorf("completed fields: %+v, want %+v", done.Data.Fields, want)
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	sdkevents "github.com/paperflow/paperflow/plugins/sdk/events"
 	"github.com/paperflow/paperflow/plugins/signature/pdfsign"
 )
 
@@ -171,7 +172,7 @@ func TestFieldsNeedValues(t *testing.T) {
 	validate(t, done[0].EventData)
 	var data struct {
 		Documents []struct{ ID string }
-		Fields    []eventField
+		Fields    []sdkevents.FieldValue
 	}
 	_ = json.Unmarshal(done[0].Data, &data)
 	got := map[string]string{}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/paperflow/paperflow/plugins/sdk"
+	"github.com/paperflow/paperflow/plugins/sdk/events"
 )
 
 // settleDelay is when the safety-net callback registered before each
@@ -360,68 +361,44 @@ func (b *Block) Scheduled(ctx context.Context, key string, _ []byte) error {
 	return nil
 }
 
-// The events' data, as the schemas in schemas/events describe it.
-type eventDocument struct {
-	ID       string `json:"id"`
-	URL      string `json:"url"`
-	Name     string `json:"name"`
-	Mimetype string `json:"mimetype"`
-}
-
-type eventRecipient struct {
-	Email        string `json:"email"`
-	Name         string `json:"name,omitempty"`
-	Order        int    `json:"order"`
-	Status       string `json:"status"`
-	SignatureURL string `json:"signature_url"`
-	SignedAt     string `json:"signed_at,omitempty"`
-}
-
-func eventDocuments(docs []document) []eventDocument {
-	out := make([]eventDocument, len(docs))
+// eventDocuments lists a request's documents as its events show them.
+func eventDocuments(docs []document) []events.Document {
+	out := make([]events.Document, len(docs))
 	for i, d := range docs {
-		out[i] = eventDocument{ID: d.ID, URL: d.URL, Name: d.Name, Mimetype: d.Mimetype}
+		out[i] = events.Document{ID: d.ID, URL: d.URL, Name: d.Name, Mimetype: d.Mimetype}
 	}
 	return out
 }
 
 func (b *Block) requestedEvent(r *request, links map[int]string) (sdk.EventData, error) {
-	rs := make([]eventRecipient, len(r.Recipients))
+	rs := make([]events.Recipient, len(r.Recipients))
 	for i, rc := range r.Recipients {
-		rs[i] = eventRecipient{Email: rc.Email, Name: rc.Name, Order: rc.Order, Status: "PENDING", SignatureURL: b.signURL(links[i])}
+		rs[i] = events.Recipient{Email: rc.Email, Name: rc.Name, Order: rc.Order, Status: events.RecipientStatusPending, SignatureURL: b.signURL(links[i])}
 	}
-	return sdk.NewEvent("SIGNATURES_REQUESTED", map[string]any{"documents": eventDocuments(r.Documents), "recipients": rs})
+	return events.New(events.SignaturesRequestedData{Documents: eventDocuments(r.Documents), Recipients: rs})
 }
 
 // finalRecipients lists the recipients for a final event. Their signing
 // links no longer work, so signature_url is a receipt link instead: it
 // shows the request's outcome and, once completed, fresh links to the
 // signed PDFs.
-func (b *Block) finalRecipients(ctx context.Context, r *request) ([]eventRecipient, error) {
-	rs := make([]eventRecipient, len(r.Recipients))
+func (b *Block) finalRecipients(ctx context.Context, r *request) ([]events.Recipient, error) {
+	rs := make([]events.Recipient, len(r.Recipients))
 	for i, rc := range r.Recipients {
 		tok, err := b.issueToken(ctx, r.ID, i, true)
 		if err != nil {
 			return nil, err
 		}
-		e := eventRecipient{Email: rc.Email, Name: rc.Name, Order: rc.Order, Status: "PENDING", SignatureURL: b.receiptURL(tok)}
+		e := events.Recipient{Email: rc.Email, Name: rc.Name, Order: rc.Order, Status: events.RecipientStatusPending, SignatureURL: b.receiptURL(tok)}
 		switch rc.Status {
 		case recipientSigned:
-			e.Status, e.SignedAt = "COMPLETED", rc.SignedAt.UTC().Format(time.RFC3339)
+			e.Status, e.SignedAt = events.RecipientStatusCompleted, rc.SignedAt.UTC().Format(time.RFC3339)
 		case recipientDeclined:
-			e.Status = "DECLINED"
+			e.Status = events.RecipientStatusDeclined
 		}
 		rs[i] = e
 	}
 	return rs, nil
-}
-
-// eventField is one field value in SIGNATURES_COMPLETED.
-type eventField struct {
-	Email string `json:"email"`
-	Name  string `json:"name"`
-	Type  string `json:"type"`
-	Value string `json:"value"`
 }
 
 func (b *Block) completedEvent(ctx context.Context, r *request) (sdk.EventData, error) {
@@ -429,16 +406,12 @@ func (b *Block) completedEvent(ctx context.Context, r *request) (sdk.EventData, 
 	if err != nil {
 		return sdk.EventData{}, err
 	}
-	data := map[string]any{"documents": eventDocuments(r.Signed), "recipients": rs}
-	if len(r.Fields) > 0 {
-		fs := make([]eventField, 0, len(r.Fields))
-		for _, f := range r.Fields {
-			rc := r.Recipients[f.Recipient]
-			fs = append(fs, eventField{Email: rc.Email, Name: f.Name, Type: f.Type, Value: rc.Values[f.Name]})
-		}
-		data["fields"] = fs
+	data := events.SignaturesCompletedData{Documents: eventDocuments(r.Signed), Recipients: rs}
+	for _, f := range r.Fields {
+		rc := r.Recipients[f.Recipient]
+		data.Fields = append(data.Fields, events.FieldValue{Email: rc.Email, Name: f.Name, Type: f.Type, Value: rc.Values[f.Name]})
 	}
-	return sdk.NewEvent("SIGNATURES_COMPLETED", data)
+	return events.New(data)
 }
 
 func (b *Block) expiredEvent(ctx context.Context, r *request) (sdk.EventData, error) {
@@ -450,7 +423,7 @@ func (b *Block) expiredEvent(ctx context.Context, r *request) (sdk.EventData, er
 	if at.IsZero() {
 		at = r.ExpiresAt
 	}
-	return sdk.NewEvent("SIGNATURES_EXPIRED", map[string]any{"documents": eventDocuments(r.Documents), "recipients": rs, "expired_at": at.UTC().Format(time.RFC3339)})
+	return events.New(events.SignaturesExpiredData{Documents: eventDocuments(r.Documents), Recipients: rs, ExpiredAt: at.UTC().Format(time.RFC3339)})
 }
 
 // viewed records recipient i's first view of the signing page (after
@@ -474,14 +447,18 @@ func (b *Block) viewed(ctx context.Context, req *request, i int, ip, ua string) 
 		return
 	}
 	v := x.Recipients[i]
-	ev, err := sdk.NewEvent("SIGNATURE_REQUEST_VIEWED", map[string]any{
-		"documents": eventDocuments(x.Documents),
-		"recipient": map[string]any{"email": v.Email, "name": v.Name, "order": v.Order},
-		"viewed_at": v.ViewedAt.UTC().Format(time.RFC3339), "ip": v.ViewIP, "user_agent": v.ViewUserAgent,
+	ev, err := events.New(events.SignatureRequestViewedData{
+		Documents: eventDocuments(x.Documents),
+		Recipient: events.Viewer{Email: v.Email, Name: v.Name, Order: v.Order},
+		ViewedAt:  v.ViewedAt.UTC().Format(time.RFC3339), IP: v.ViewIP, UserAgent: v.ViewUserAgent,
 	})
 	if err != nil {
 		return
 	}
+	// One view per recipient: the key (the recipient's address, which a
+	// request lists once) keeps the second recipient's view from taking the
+	// first one's id and being dropped as its duplicate.
+	ev.Key = v.Email
 	if _, err := b.host().Emit(ctx, x.RunID, x.ItemID, ev); err != nil {
 		b.host().Log(ctx, "error", "signature: SIGNATURE_REQUEST_VIEWED not sent", map[string]any{"request": x.ID, "err": err.Error()})
 		return
@@ -500,5 +477,5 @@ func (b *Block) declinedEvent(ctx context.Context, r *request) (sdk.EventData, e
 	if err != nil {
 		return sdk.EventData{}, err
 	}
-	return sdk.NewEvent("SIGNATURES_DECLINED", map[string]any{"documents": eventDocuments(r.Documents), "recipients": rs, "reason": r.Reason})
+	return events.New(events.SignaturesDeclinedData{Documents: eventDocuments(r.Documents), Recipients: rs, Reason: r.Reason})
 }

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/paperflow/paperflow/plugins/sdk"
+	"github.com/paperflow/paperflow/plugins/sdk/events"
 	"github.com/paperflow/paperflow/plugins/sdk/tags"
 	"github.com/paperflow/paperflow/plugins/template/internal/office"
 	"github.com/paperflow/paperflow/plugins/template/internal/pdfcrypt"
@@ -23,9 +24,6 @@ import (
 
 // version is reported by Describe.
 const version = "0.1.0"
-
-// eventType is the event the block emits for each item.
-const eventType = "DOCUMENTS_CREATED"
 
 // noSoffice is the configuration error for PDF from Word without LibreOffice.
 const noSoffice = "formats: pdf from a .docx template needs LibreOffice (soffice) on PATH; install it or use a Markdown template"
@@ -60,7 +58,7 @@ func (b *Block) Describe() sdk.Descriptor {
 		Version:      version,
 		Description:  "makes documents from Markdown, Word (.docx) and fillable PDF templates",
 		ConfigSchema: configSchema,
-		Events:       []string{eventType},
+		Events:       []string{events.DocumentsCreated},
 	}
 }
 
@@ -285,21 +283,13 @@ func (b *Block) protect(m *made) {
 	}
 }
 
-// eventDocument is a document as DOCUMENTS_CREATED lists it.
-type eventDocument struct {
-	ID       string `json:"id"`
-	URL      string `json:"url"`
-	Name     string `json:"name"`
-	Mimetype string `json:"mimetype"`
-}
-
 // store hands the item's documents to the host and builds its result.
 func (b *Block) store(ctx context.Context, it sdk.Item, m made) sdk.Result {
 	if m.err != nil {
 		return sdk.Result{Err: m.err}
 	}
 	var res sdk.Result
-	var listed []eventDocument
+	var listed []events.Document
 	for _, f := range m.files {
 		if f.data == nil {
 			continue
@@ -321,9 +311,9 @@ func (b *Block) store(ctx context.Context, it sdk.Item, m made) sdk.Result {
 			}
 		}
 		res.Documents = append(res.Documents, d)
-		listed = append(listed, eventDocument{ID: d.ID, URL: d.URL, Name: d.Name, Mimetype: d.Mimetype})
+		listed = append(listed, events.Documents([]sdk.Document{d})...)
 	}
-	ev, err := sdk.NewEvent(eventType, map[string]any{"documents": listed})
+	ev, err := events.New(events.DocumentsCreatedData{Documents: listed})
 	if err != nil {
 		return sdk.Result{Err: err}
 	}

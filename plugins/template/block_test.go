@@ -18,6 +18,7 @@ import (
 
 	"github.com/paperflow/paperflow/host/events"
 	"github.com/paperflow/paperflow/plugins/sdk"
+	sdkevents "github.com/paperflow/paperflow/plugins/sdk/events"
 	"github.com/paperflow/paperflow/plugins/sdk/sdktest"
 	ex "github.com/paperflow/paperflow/plugins/template/internal/examplefiles"
 )
@@ -125,7 +126,7 @@ func checkEvents(t *testing.T, results []sdk.Result) {
 		if err != nil {
 			t.Errorf("result %d: event does not validate: %v\n%s", i, err, r.Events[0].Data)
 		}
-		docs, _ := r.Outputs["documents"].([]eventDocument)
+		docs, _ := r.Outputs["documents"].([]sdkevents.Document)
 		if len(docs) != len(r.Documents) || len(docs) == 0 {
 			t.Errorf("result %d: outputs %v, documents %v", i, r.Outputs, r.Documents)
 		}

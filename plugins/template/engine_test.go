@@ -22,6 +22,7 @@ import (
 	"github.com/paperflow/paperflow/host/events"
 	"github.com/paperflow/paperflow/host/hosttest"
 	"github.com/paperflow/paperflow/host/workflow"
+	sdkevents "github.com/paperflow/paperflow/plugins/sdk/events"
 )
 
 // TestWorkflowOnEngine runs a real workflow on a real engine with an
@@ -79,7 +80,7 @@ blocks:
 		var env struct {
 			EventType string `json:"eventType"`
 			Data      struct {
-				Documents []eventDocument `json:"documents"`
+				Documents []sdkevents.Document `json:"documents"`
 			} `json:"data"`
 			Metadata struct {
 				BlockID string `json:"block_id"`

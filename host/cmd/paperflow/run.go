@@ -18,6 +18,7 @@ import (
 	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/deploy"
 	"github.com/paperflow/paperflow/host/engine"
+	"github.com/paperflow/paperflow/host/events"
 	"github.com/paperflow/paperflow/host/workflow"
 )
 
@@ -303,8 +304,10 @@ func (f *follower) interrupt(e *engine.Engine) (*engine.Summary, error) {
 
 func printSummary(w io.Writer, s *engine.Summary) {
 	fmt.Fprintf(w, "run %s of %s: %d items, %d succeeded, %d failed in %.1fs\n", s.RunID, s.Workflow, s.Items, s.Succeeded, s.Failed, s.Seconds)
-	for _, t := range []string{"DOCUMENTS_CREATED", "EMAILS_CREATED", "SIGNATURES_REQUESTED", "SIGNATURES_COMPLETED"} {
-		if n := s.Events[t]; n > 0 {
+	// Every type the schemas define, so a new one is counted without a
+	// change here.
+	for _, t := range events.Types {
+		if n := s.Events[string(t)]; n > 0 {
 			fmt.Fprintf(w, "  %-22s %d\n", t, n)
 		}
 	}

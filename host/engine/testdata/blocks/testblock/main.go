@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/paperflow/paperflow/plugins/sdk"
+	"github.com/paperflow/paperflow/plugins/sdk/events"
 )
 
 type config struct {
@@ -38,7 +39,7 @@ func (*block) Describe() sdk.Descriptor {
 		Name: "testblock", Kind: sdk.KindStep, Version: "0.0.1", Description: "engine test step",
 		ConfigSchema: json.RawMessage(`{"type":"object","additionalProperties":false,"properties":{
 			"emit":{"type":"boolean"},"message":{"type":"string"},"sleep_ms":{"type":"integer"},"tag":{"type":"string"},"behaviour_field":{"type":"string"}}}`),
-		Events: []string{"DOCUMENTS_CREATED"},
+		Events: []string{events.DocumentsCreated},
 	}
 }
 
@@ -127,8 +128,8 @@ func (b *block) one(ctx context.Context, it sdk.Item) sdk.Result {
 		if behaviour == "bad-event" {
 			url = "not a url"
 		}
-		ev, err := sdk.NewEvent("DOCUMENTS_CREATED", map[string]any{"documents": []map[string]any{
-			{"id": "doc-" + it.ID, "url": url, "name": str("Name") + ".pdf", "mimetype": "application/pdf"},
+		ev, err := events.New(events.DocumentsCreatedData{Documents: []events.Document{
+			{ID: "doc-" + it.ID, URL: url, Name: str("Name") + ".pdf", Mimetype: "application/pdf"},
 		}})
 		if err != nil {
 			return sdk.Result{Err: err}
@@ -163,7 +164,7 @@ func (b *block) services(ctx context.Context, it sdk.Item) sdk.Result {
 	if err != nil || id1 != id2 {
 		return sdk.Result{Err: fmt.Errorf("second send with the same key: %q vs %q, %v", id1, id2, err)}
 	}
-	ev, _ := sdk.NewEvent("EMAILS_CREATED", map[string]any{"emails": []map[string]any{{"to": "ada@example.com", "subject": "Your document", "message_id": id1}}})
+	ev, _ := events.New(events.EmailsCreatedData{Emails: []events.Email{{To: "ada@example.com", Subject: "Your document", MessageID: id1}}})
 	evID, err := h.Emit(ctx, it.RunID, it.ID, ev)
 	if err != nil {
 		return sdk.Result{Err: err}
