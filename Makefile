@@ -2,7 +2,9 @@
 GO        ?= go
 BIN       := bin
 PLUGINS   := $(notdir $(wildcard plugins/*))
-BLOCKS    := $(filter-out sdk proto,$(PLUGINS))
+# websend is the webhook sending code the webhook block and the host share,
+# not a block.
+BLOCKS    := $(filter-out sdk proto websend,$(PLUGINS))
 # Every Go module of the repository: the host and built-in blocks (.), the
 # block protocol and SDK that third-party blocks import, and the example
 # block, which builds against the SDK module alone.

@@ -1,4 +1,4 @@
-package send
+package websend
 
 import (
 	"encoding/json"

@@ -1,8 +1,9 @@
-// Package send delivers paperflow events over HTTP: one signed request per
-// event, with the rules of the send-webhook block (DESIGN.md, "Webhook
-// delivery"). The webhook block (plugins/webhook) and the host's webhook
-// subscriptions use it alike, so a subscription is sent exactly as a block
-// would send it.
+// Package websend delivers paperflow events over HTTP: one signed request
+// per event, with the rules of DESIGN.md's "Webhook delivery". It belongs to
+// neither the webhook block nor the host: the webhook block (plugins/webhook)
+// and the host's webhook subscriptions (host/delivery) both import it, so a
+// subscription is sent exactly as a block would send it, and the host links
+// no block's code. Receivers check signatures with plugins/webhook/verify.
 //
 // A Sender decides, per event, what the host should do next (sdk.Delivery):
 // Delivered on a 2xx answer; Retry on a network error, a timeout, a 3xx (no
@@ -16,7 +17,7 @@
 // bounded snippet of the response and the request's latency, which the host
 // writes to its attempt log. Reasons never contain the URL, the headers or a
 // secret.
-package send
+package websend
 
 import (
 	"encoding/base64"
@@ -31,16 +32,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paperflow/paperflow/plugins/sdk/events"
 	"github.com/paperflow/paperflow/plugins/sdk/redact"
 	"github.com/paperflow/paperflow/plugins/sdk/tags"
 )
 
-// EventTypes are the event types a webhook can carry.
-var EventTypes = []string{"DOCUMENTS_CREATED", "EMAILS_CREATED", "SIGNATURES_REQUESTED", "SIGNATURES_COMPLETED", "SIGNATURES_DECLINED", "SIGNATURE_REQUEST_VIEWED", "SIGNATURES_EXPIRED"}
+// EventTypes are the event types a webhook can carry: every type the
+// schemas define (plugins/sdk/events is generated from them).
+var EventTypes = events.Types
 
 // DefaultEvents are the types sent when a configuration names none: the
-// four main ones.
-var DefaultEvents = []string{"DOCUMENTS_CREATED", "EMAILS_CREATED", "SIGNATURES_REQUESTED", "SIGNATURES_COMPLETED"}
+// main ones.
+var DefaultEvents = events.MainTypes
 
 // DefaultTimeout bounds one request when the configuration sets none.
 const DefaultTimeout = 10 * time.Second
@@ -115,8 +118,9 @@ func CheckCondition(c Condition) error {
 }
 
 // ConfigSchema is the JSON Schema of Config, the block's `with:`. Values
-// may hold tags, so URLs and durations are checked by New, not here.
-var ConfigSchema = json.RawMessage(`{
+// may hold tags, so URLs and durations are checked by New, not here. Its
+// event type enums are EventTypes.
+var ConfigSchema = withEventTypes(`{
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "type": "object",
   "additionalProperties": false,
@@ -125,7 +129,7 @@ var ConfigSchema = json.RawMessage(`{
     "url": {"type": "string", "minLength": 1, "description": "http(s) URL to deliver to; may use {{ .secrets.NAME }} and envelope tags"},
     "method": {"enum": ["POST", "PUT", "PATCH", "DELETE"], "default": "POST"},
     "headers": {"type": "object", "additionalProperties": {"type": "string"}, "description": "extra request headers"},
-    "events": {"type": "array", "uniqueItems": true, "items": {"enum": ["DOCUMENTS_CREATED", "EMAILS_CREATED", "SIGNATURES_REQUESTED", "SIGNATURES_COMPLETED", "SIGNATURES_DECLINED", "SIGNATURE_REQUEST_VIEWED", "SIGNATURES_EXPIRED"]},
+    "events": {"type": "array", "uniqueItems": true, "items": {"enum": EVENT_TYPES},
       "description": "event types to send; default the four main ones"},
     "condition": {"type": "object", "additionalProperties": false, "minProperties": 1,
       "properties": {
@@ -142,7 +146,7 @@ var ConfigSchema = json.RawMessage(`{
       ],
       "description": "jq expressions over the envelope: all must hold, or any; Port's {type: JQ, expressions, combinator: and|or} is the same"},
     "body": {"type": ["object", "array", "string"], "description": "the body: a mapping or list encoded as JSON whose string leaves are templates over the envelope (a leaf that is one tag keeps its type), or JSON text; default the envelope as published"},
-    "bodies": {"type": "object", "propertyNames": {"enum": ["DOCUMENTS_CREATED", "EMAILS_CREATED", "SIGNATURES_REQUESTED", "SIGNATURES_COMPLETED", "SIGNATURES_DECLINED", "SIGNATURE_REQUEST_VIEWED", "SIGNATURES_EXPIRED"]},
+    "bodies": {"type": "object", "propertyNames": {"enum": EVENT_TYPES},
       "additionalProperties": {"type": ["object", "array", "string"]}, "description": "a body per event type; a type without one sends body, or the envelope"},
     "body_template": {"type": "string", "description": "a body in another format, with content_type; values inserted as they are"},
     "content_type": {"type": "string", "description": "the body's media type; default application/json"},
@@ -153,6 +157,12 @@ var ConfigSchema = json.RawMessage(`{
     "allow_private": {"type": "boolean", "description": "allow private, loopback and link-local addresses"}
   }
 }`)
+
+// withEventTypes puts EventTypes where schema says EVENT_TYPES.
+func withEventTypes(schema string) json.RawMessage {
+	list, _ := json.Marshal(EventTypes) // a []string always encodes
+	return json.RawMessage(strings.ReplaceAll(schema, "EVENT_TYPES", string(list)))
+}
 
 // DecodeConfig parses a `with:` strictly: an unknown key is an error.
 func DecodeConfig(raw []byte) (Config, error) {
