@@ -45,7 +45,7 @@ type Attempt struct {
 }
 
 // report is the structured Reason a sink may return: a JSON object with
-// these keys (plugins/webhook/send writes it). Any other Reason is text.
+// these keys (plugins/websend writes it). Any other Reason is text.
 type report struct {
 	Reason     string  `json:"reason"`
 	HTTPStatus int     `json:"http_status"`

@@ -18,8 +18,8 @@ import (
 	"github.com/paperflow/paperflow/host/delivery"
 	"github.com/paperflow/paperflow/host/events"
 	"github.com/paperflow/paperflow/host/pluginhost"
-	"github.com/paperflow/paperflow/plugins/webhook/send"
 	"github.com/paperflow/paperflow/plugins/webhook/verify"
+	"github.com/paperflow/paperflow/plugins/websend"
 )
 
 // Benchmarks of webhook delivery, each beside a baseline measured in the
@@ -99,7 +99,7 @@ func envelopes(b *testing.B, n int) (ids []string, raws [][]byte) {
 func sinkFor(b *testing.B, variant string, bs *bus.Bus, url string) delivery.Sink {
 	switch variant {
 	case "inhost":
-		s, err := send.New(send.Config{URL: url, Secret: benchSecret}, send.Options{Allow: loopback})
+		s, err := websend.New(websend.Config{URL: url, Secret: benchSecret}, websend.Options{Allow: loopback})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -82,7 +82,7 @@ func (c conditionalSink) runs(ev *blockv1.Event) (bool, error) {
 }
 
 // result is a verdict with a plain-text reason, in the JSON form a
-// webhook sender's reasons take (send.Report).
+// webhook sender's reasons take (websend.Report).
 func result(ev *blockv1.Event, status blockv1.DeliveryStatus, reason string) *blockv1.DeliveryResult {
 	raw, _ := json.Marshal(map[string]string{"reason": reason})
 	return &blockv1.DeliveryResult{EventId: ev.Id, Status: status, Reason: string(raw)}

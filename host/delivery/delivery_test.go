@@ -9,8 +9,8 @@ import (
 
 	"github.com/paperflow/paperflow/host/delivery"
 	"github.com/paperflow/paperflow/plugins/sdk/tags"
-	"github.com/paperflow/paperflow/plugins/webhook/send"
 	"github.com/paperflow/paperflow/plugins/webhook/verify"
+	"github.com/paperflow/paperflow/plugins/websend"
 )
 
 var fast = delivery.Schedule{10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond}
@@ -21,7 +21,7 @@ func TestEveryEventDeliveredOnceSigned(t *testing.T) {
 	secret := verify.GenerateSecret()
 	rcv := newReceiver(t, secret, ok)
 	ids := publish(t, b, "invoices", 200) // published before the sink starts: a new sink takes what is kept
-	start(t, options(t, b), sinkTo(t, "invoices", "notify", send.Config{URL: rcv.URL, Secret: secret}, fast))
+	start(t, options(t, b), sinkTo(t, "invoices", "notify", websend.Config{URL: rcv.URL, Secret: secret}, fast))
 	publish(t, b, "other", 5) // another workflow's events are not this sink's
 	more := publish(t, b, "invoices", 50)
 	ids = append(ids, more...)
@@ -54,7 +54,7 @@ func TestFailingReceiverRetriedThenDeliveredOnce(t *testing.T) {
 		}
 		return ok(w, id, n)
 	})
-	start(t, options(t, b), sinkTo(t, "wf", "hook", send.Config{URL: rcv.URL, Secret: "s3cret"}, fast))
+	start(t, options(t, b), sinkTo(t, "wf", "hook", websend.Config{URL: rcv.URL, Secret: "s3cret"}, fast))
 	ids := publish(t, b, "wf", 20)
 	rcv.await(t, "every event after retries", 10*time.Second, rcv.allDelivered(ids))
 	as := awaitAttempts(t, b, "wf/hook", "4 attempts per event", func(as []delivery.Attempt) bool { return len(as) >= 4*len(ids) })
@@ -86,7 +86,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 		}
 		return ok(w, id, n)
 	})
-	start(t, options(t, b), sinkTo(t, "wf", "hook", send.Config{URL: rcv.URL}, fast))
+	start(t, options(t, b), sinkTo(t, "wf", "hook", websend.Config{URL: rcv.URL}, fast))
 	ids := publish(t, b, "wf", 1)
 	rcv.await(t, "the retry", 10*time.Second, rcv.allDelivered(ids))
 	rcv.mu.Lock()
@@ -109,7 +109,7 @@ func TestHangingReceiverTimesOut(t *testing.T) {
 		return ok(w, id, n)
 	})
 	t.Cleanup(func() { close(release) }) // runs before the receiver's Close, which waits for handlers
-	start(t, options(t, b), sinkTo(t, "wf", "hook", send.Config{URL: rcv.URL, Timeout: "200ms"}, fast))
+	start(t, options(t, b), sinkTo(t, "wf", "hook", websend.Config{URL: rcv.URL, Timeout: "200ms"}, fast))
 	ids := publish(t, b, "wf", 1)
 	rcv.await(t, "delivery after the timeout", 10*time.Second, rcv.allDelivered(ids))
 	as := awaitAttempts(t, b, "wf/hook", "two attempts", func(as []delivery.Attempt) bool { return len(as) >= 2 })
@@ -128,7 +128,7 @@ func TestGoneDisablesTheEndpoint(t *testing.T) {
 		w.WriteHeader(http.StatusGone)
 		return false
 	})
-	start(t, options(t, b), sinkTo(t, "wf", "hook", send.Config{URL: rcv.URL}, fast))
+	start(t, options(t, b), sinkTo(t, "wf", "hook", websend.Config{URL: rcv.URL}, fast))
 	first := publish(t, b, "wf", 1)
 	awaitAttempts(t, b, "wf/hook", "the 410", func(as []delivery.Attempt) bool { return len(as) == 1 })
 	later := publish(t, b, "wf", 3)
@@ -177,7 +177,7 @@ func TestDeadLetterThenReplay(t *testing.T) {
 		return ok(w, id, n)
 	})
 	sched := delivery.Schedule{10 * time.Millisecond, 10 * time.Millisecond}
-	d := start(t, options(t, b), sinkTo(t, "wf", "hook", send.Config{URL: rcv.URL}, sched))
+	d := start(t, options(t, b), sinkTo(t, "wf", "hook", websend.Config{URL: rcv.URL}, sched))
 	ids := publish(t, b, "wf", 3)
 	as := awaitAttempts(t, b, "wf/hook", "3 attempts per event", func(as []delivery.Attempt) bool { return len(as) == 9 })
 	for _, a := range as {
@@ -231,7 +231,7 @@ func TestRestartDuringRetryWait(t *testing.T) {
 		return ok(w, id, n)
 	})
 	sched := delivery.Schedule{1500 * time.Millisecond}
-	cfg := send.Config{URL: rcv.URL}
+	cfg := websend.Config{URL: rcv.URL}
 	first, err := delivery.Start(context.Background(), options(t, b), sinkTo(t, "wf", "hook", cfg, sched))
 	if err != nil {
 		t.Fatal(err)
@@ -275,7 +275,7 @@ func TestConsumerFollowsTheSinkEvents(t *testing.T) {
 	if _, err := delivery.SinkTarget("wf", "hook", []byte(`{"retry":["soon"]}`), nil); err == nil {
 		t.Error("bad retry accepted")
 	}
-	tgt.Sink = sinkTo(t, "wf", "hook", send.Config{URL: rcv.URL, Events: []string{"EMAILS_CREATED"}}, nil).Sink
+	tgt.Sink = sinkTo(t, "wf", "hook", websend.Config{URL: rcv.URL, Events: []string{"EMAILS_CREATED"}}, nil).Sink
 	start(t, options(t, b), tgt)
 	publish(t, b, "wf", 3) // DOCUMENTS_CREATED: not taken by the consumer at all
 	time.Sleep(200 * time.Millisecond)

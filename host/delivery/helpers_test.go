@@ -24,8 +24,8 @@ import (
 	"github.com/paperflow/paperflow/host/delivery"
 	"github.com/paperflow/paperflow/host/events"
 	"github.com/paperflow/paperflow/host/hosttest"
-	"github.com/paperflow/paperflow/plugins/webhook/send"
 	"github.com/paperflow/paperflow/plugins/webhook/verify"
+	"github.com/paperflow/paperflow/plugins/websend"
 )
 
 var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
@@ -227,9 +227,9 @@ func (r *receiver) allDelivered(ids []string) func() bool {
 }
 
 // sinkTo is an in-host webhook sender to url, as a delivery target.
-func sinkTo(t testing.TB, workflow, name string, cfg send.Config, sched delivery.Schedule) delivery.Target {
+func sinkTo(t testing.TB, workflow, name string, cfg websend.Config, sched delivery.Schedule) delivery.Target {
 	t.Helper()
-	s, err := send.New(cfg, send.Options{Allow: loopback})
+	s, err := websend.New(cfg, websend.Options{Allow: loopback})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/paperflow/paperflow/host/delivery"
 	"github.com/paperflow/paperflow/host/metrics"
-	"github.com/paperflow/paperflow/plugins/webhook/send"
+	"github.com/paperflow/paperflow/plugins/websend"
 )
 
 // TestDeliveryMetrics runs one real target per outcome and checks what
@@ -50,7 +50,7 @@ func TestDeliveryMetrics(t *testing.T) {
 	var targets []delivery.Target
 	for _, tc := range tests {
 		rcv := newReceiver(t, "", tc.behave)
-		targets = append(targets, sinkTo(t, workflow, tc.name, send.Config{URL: rcv.URL, Events: tc.only}, tc.schedule))
+		targets = append(targets, sinkTo(t, workflow, tc.name, websend.Config{URL: rcv.URL, Events: tc.only}, tc.schedule))
 	}
 	outcomes := []string{metrics.Delivered, metrics.Skipped, metrics.Retry, metrics.Dead, metrics.Disabled}
 	count := func(target, outcome string) float64 {

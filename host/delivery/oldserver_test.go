@@ -19,7 +19,7 @@ import (
 	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/delivery"
 	"github.com/paperflow/paperflow/host/events"
-	"github.com/paperflow/paperflow/plugins/webhook/send"
+	"github.com/paperflow/paperflow/plugins/websend"
 )
 
 // oldNATSServer starts the machine's nats-server (Debian's package puts
@@ -156,7 +156,7 @@ func TestOldServerFiltersByType(t *testing.T) {
 	subRcv.secret = sub.Secret
 
 	blockRcv := newReceiver(t, "", ok)
-	block := sinkTo(t, "invoices", "notify", send.Config{URL: blockRcv.URL, Events: types}, fast)
+	block := sinkTo(t, "invoices", "notify", websend.Config{URL: blockRcv.URL, Events: types}, fast)
 	block.Events = types // what SinkTarget reads from with.events
 	start(t, options(t, b), block)
 	d2 := start(t, options(t, b))

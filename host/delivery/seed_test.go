@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/paperflow/paperflow/host/events"
-	"github.com/paperflow/paperflow/plugins/webhook/send"
+	"github.com/paperflow/paperflow/plugins/websend"
 )
 
 // TestSeedPayloads checks every main event type against the seed's
@@ -25,7 +25,7 @@ func TestSeedPayloads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, typ := range send.DefaultEvents {
+	for _, typ := range websend.DefaultEvents {
 		t.Run(typ, func(t *testing.T) {
 			raw, err := os.ReadFile(filepath.Join("testdata", "seed", strings.ToLower(typ)+".json"))
 			if err != nil {

@@ -17,7 +17,7 @@ type Sink interface {
 }
 
 // SDKDeliverer is the Deliver method of an sdk.Sink, which is all the
-// host needs of a sink it runs itself (such as a send.Sender).
+// host needs of a sink it runs itself (such as a websend.Sender).
 type SDKDeliverer interface {
 	Deliver(ctx context.Context, events []sdk.Event) []sdk.Delivery
 }

@@ -20,8 +20,8 @@ import (
 
 	"github.com/paperflow/paperflow/host/bus"
 	evstream "github.com/paperflow/paperflow/host/events"
-	"github.com/paperflow/paperflow/plugins/webhook/send"
 	"github.com/paperflow/paperflow/plugins/webhook/verify"
+	"github.com/paperflow/paperflow/plugins/websend"
 )
 
 // Subscription is a webhook endpoint registered through the API or the
@@ -38,7 +38,7 @@ type Subscription struct {
 	Workflows []string `json:"workflows,omitempty"`
 	// Condition is a jq test over each event's envelope, as a webhook
 	// block's condition (all/any, or Port's type/expressions/combinator).
-	Condition *send.Condition `json:"condition,omitempty"`
+	Condition *websend.Condition `json:"condition,omitempty"`
 	// Headers are sent with every delivery. Their values are shown only
 	// when created, as the secret: they often hold credentials.
 	Headers map[string]string `json:"headers,omitempty"`
@@ -86,9 +86,10 @@ func (s Subscription) target() Target {
 	return Target{Name: s.Sink(), Events: s.Events, Workflows: s.Workflows, FromNow: true}
 }
 
-// sendConfig is how the subscription is sent, by the webhook block's code.
-func (s Subscription) sendConfig(timeout string) send.Config {
-	return send.Config{URL: s.URL, Events: s.Events, Secret: s.Secret, Timeout: timeout, Headers: s.Headers, Condition: s.Condition}
+// sendConfig is how the subscription is sent, by the sending code it shares
+// with the webhook block (plugins/websend).
+func (s Subscription) sendConfig(timeout string) websend.Config {
+	return websend.Config{URL: s.URL, Events: s.Events, Secret: s.Secret, Timeout: timeout, Headers: s.Headers, Condition: s.Condition}
 }
 
 // SubscriptionInput creates or changes a subscription; nil fields keep
@@ -102,7 +103,7 @@ type SubscriptionInput struct {
 	// Workflows: [] takes every workflow again.
 	Workflows []string `json:"workflows"`
 	// Condition: {} removes it.
-	Condition *send.Condition `json:"condition"`
+	Condition *websend.Condition `json:"condition"`
 	// Headers: {} removes them.
 	Headers map[string]string `json:"headers"`
 	// AllowDuplicate creates a subscription even when one with the same
@@ -181,7 +182,7 @@ func (s *SubscriptionStore) Create(ctx context.Context, in SubscriptionInput) (S
 		return Subscription{}, &InvalidError{"url", "required"}
 	}
 	now := time.Now().UTC()
-	sub := Subscription{ID: newSubscriptionID(), Secret: verify.GenerateSecret(), Enabled: true, Events: send.DefaultEvents, CreatedAt: now, UpdatedAt: now}
+	sub := Subscription{ID: newSubscriptionID(), Secret: verify.GenerateSecret(), Enabled: true, Events: websend.DefaultEvents, CreatedAt: now, UpdatedAt: now}
 	if err := s.apply(&sub, in); err != nil {
 		return Subscription{}, err
 	}
@@ -262,7 +263,7 @@ func (s *SubscriptionStore) apply(sub *Subscription, in SubscriptionInput) error
 		sub.Condition = in.Condition
 		if reflect.ValueOf(*in.Condition).IsZero() {
 			sub.Condition = nil
-		} else if err := send.CheckCondition(*in.Condition); err != nil {
+		} else if err := websend.CheckCondition(*in.Condition); err != nil {
 			return &InvalidError{"condition", strings.TrimPrefix(err.Error(), "condition: ")}
 		}
 	}
@@ -278,7 +279,7 @@ func (s *SubscriptionStore) apply(sub *Subscription, in SubscriptionInput) error
 		}
 	}
 	// The rest (header names, values with tags) is the sender's to judge.
-	if _, err := send.New(send.Config{URL: "https://example.com/", Headers: sub.Headers}, send.Options{}); err != nil {
+	if _, err := websend.New(websend.Config{URL: "https://example.com/", Headers: sub.Headers}, websend.Options{}); err != nil {
 		return &InvalidError{"headers", strings.TrimPrefix(err.Error(), "headers: ")}
 	}
 	return nil
@@ -299,7 +300,7 @@ func (s *SubscriptionStore) checkURL(raw string) error {
 	case u.Hostname() == "":
 		return &InvalidError{"url", "the URL has no host"}
 	}
-	if err := send.CheckLiteral(u.Hostname(), false, s.allow); err != nil {
+	if err := websend.CheckLiteral(u.Hostname(), false, s.allow); err != nil {
 		return &InvalidError{"url", err.Error()}
 	}
 	return nil
@@ -425,13 +426,13 @@ type SubscriptionSending struct {
 	Allow []netip.Prefix
 	// Schedule is the retry policy (DefaultSchedule when nil).
 	Schedule Schedule
-	// Timeout bounds one request ("" for send.DefaultTimeout).
+	// Timeout bounds one request ("" for websend.DefaultTimeout).
 	Timeout string
 }
 
 // ServeSubscriptions keeps d's targets in step with the store until ctx
 // ends: every enabled subscription is delivered to, by an in-host
-// send.Sender (the webhook block's own sending code).
+// websend.Sender (the sending code it shares with the webhook block).
 func ServeSubscriptions(ctx context.Context, d *Dispatcher, store *SubscriptionStore, o SubscriptionSending) error {
 	w, err := store.kv.WatchAll(ctx)
 	if err != nil {
@@ -463,7 +464,7 @@ func ServeSubscriptions(ctx context.Context, d *Dispatcher, store *SubscriptionS
 
 type runningSub struct {
 	fingerprint string
-	sender      *send.Sender
+	sender      *websend.Sender
 }
 
 func serveSubscription(ctx context.Context, d *Dispatcher, store *SubscriptionStore, o SubscriptionSending, running map[string]*runningSub, e jetstream.KeyValueEntry) {
@@ -492,7 +493,7 @@ func serveSubscription(ctx context.Context, d *Dispatcher, store *SubscriptionSt
 	}
 	stop()
 	log := d.o.Log.With("subscription", id)
-	sender, err := send.New(cfg, send.Options{Allow: o.Allow, Gone: subscriptionGone{store: store, id: id, log: log}})
+	sender, err := websend.New(cfg, websend.Options{Allow: o.Allow, Gone: subscriptionGone{store: store, id: id, log: log}})
 	if err != nil {
 		log.Error("subscription cannot be sent to", "err", err)
 		return

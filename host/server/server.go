@@ -32,7 +32,7 @@ import (
 	"github.com/paperflow/paperflow/host/pluginhost"
 	"github.com/paperflow/paperflow/host/workflow"
 	"github.com/paperflow/paperflow/plugins/sdk"
-	"github.com/paperflow/paperflow/plugins/webhook/send"
+	"github.com/paperflow/paperflow/plugins/websend"
 )
 
 // Config is what a host is made of. Bus and Engine are required.
@@ -128,7 +128,7 @@ func New(cfg Config) (*Server, error) {
 	if settings == nil {
 		settings = pluginhost.SettingsFromEnv()
 	}
-	if _, err := send.ParseAllow(settings[sdk.SettingWebhookAllow]); err != nil {
+	if _, err := websend.ParseAllow(settings[sdk.SettingWebhookAllow]); err != nil {
 		return nil, err
 	}
 	return &Server{cfg: cfg, log: cfg.Log, settings: settings, skipped: map[string]bool{}}, nil
@@ -156,7 +156,7 @@ func (s *Server) Start(ctx context.Context) error {
 
 func (s *Server) start() error {
 	ctx, b := s.ctx, s.cfg.Bus
-	allow, _ := send.ParseAllow(s.settings[sdk.SettingWebhookAllow]) // checked in New
+	allow, _ := websend.ParseAllow(s.settings[sdk.SettingWebhookAllow]) // checked in New
 	d, err := delivery.Start(ctx, delivery.Options{JS: b.JS, Replicas: b.Replicas, Log: s.log, Redact: s.cfg.Redact})
 	if err != nil {
 		return err

@@ -20,8 +20,8 @@ import (
 
 	"github.com/paperflow/paperflow/plugins/sdk"
 	"github.com/paperflow/paperflow/plugins/sdk/tags"
-	"github.com/paperflow/paperflow/plugins/webhook/send"
 	"github.com/paperflow/paperflow/plugins/webhook/verify"
+	"github.com/paperflow/paperflow/plugins/websend"
 )
 
 // parallel bounds the items of one batch called at the same time.
@@ -71,7 +71,7 @@ func (b *Block) Configure(_ context.Context, c sdk.Config) error {
 	if err := checkStatic(cfg); err != nil {
 		return fmt.Errorf("block %s: %w", c.BlockID, err)
 	}
-	allow, err := send.ParseAllow(c.Settings[sdk.SettingWebhookAllow])
+	allow, err := websend.ParseAllow(c.Settings[sdk.SettingWebhookAllow])
 	if err != nil {
 		return fmt.Errorf("block %s: %w", c.BlockID, err)
 	}
@@ -102,7 +102,7 @@ func newClient(allowPrivate bool, allow []netip.Prefix) *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{
 			Proxy:               nil, // a proxy would be the address checked, not the API
-			DialContext:         send.DialContext(allowPrivate, allow, 10*time.Second),
+			DialContext:         websend.DialContext(allowPrivate, allow, 10*time.Second),
 			ForceAttemptHTTP2:   true,
 			MaxIdleConnsPerHost: parallel,
 			IdleConnTimeout:     90 * time.Second,
@@ -212,7 +212,7 @@ func (b *Block) attempt(ctx context.Context, r request, what string) (map[string
 	}
 	resp, err := b.client.Do(req)
 	if err != nil {
-		var blocked *send.BlockedError
+		var blocked *websend.BlockedError
 		if errors.As(err, &blocked) {
 			return nil, 0, fmt.Errorf("%s: %v", what, blocked)
 		}
@@ -237,7 +237,7 @@ func (b *Block) attempt(ctx context.Context, r request, what string) (map[string
 	switch code := resp.StatusCode; {
 	case r.succeeds(code):
 	case code == http.StatusTooManyRequests || code >= 500:
-		return nil, send.RetryAfter(resp.Header.Get("Retry-After"), time.Now()), &retryableError{status + snippet(raw)}
+		return nil, websend.RetryAfter(resp.Header.Get("Retry-After"), time.Now()), &retryableError{status + snippet(raw)}
 	case code >= 300 && code < 400:
 		return nil, 0, fmt.Errorf("%s: redirects are not followed; point url at the final address", status)
 	default:

@@ -26,7 +26,7 @@ import (
 	"github.com/paperflow/paperflow/host/pluginhost"
 	"github.com/paperflow/paperflow/host/workflow"
 	sdkevents "github.com/paperflow/paperflow/plugins/sdk/events"
-	"github.com/paperflow/paperflow/plugins/webhook/send"
+	"github.com/paperflow/paperflow/plugins/websend"
 )
 
 // fieldsContract is the Markdown contract of the fields test: its labels
@@ -363,7 +363,7 @@ func TestBrowserFields(t *testing.T) {
 			t.Errorf("%s lacks %s: %s", c.typ, c.want, raw)
 		}
 	}
-	if got := fmt.Sprint(send.DefaultEvents); got != "[DOCUMENTS_CREATED EMAILS_CREATED SIGNATURES_REQUESTED SIGNATURES_COMPLETED]" {
+	if got := fmt.Sprint(websend.DefaultEvents); got != "[DOCUMENTS_CREATED EMAILS_CREATED SIGNATURES_REQUESTED SIGNATURES_COMPLETED]" {
 		t.Errorf("the webhook's default events changed: %s", got)
 	}
 }

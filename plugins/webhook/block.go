@@ -9,12 +9,12 @@ import (
 	"time"
 
 	"github.com/paperflow/paperflow/plugins/sdk"
-	"github.com/paperflow/paperflow/plugins/webhook/send"
+	"github.com/paperflow/paperflow/plugins/websend"
 )
 
 // Block is the webhook sink.
 type Block struct {
-	sender *send.Sender
+	sender *websend.Sender
 }
 
 var _ sdk.Sink = (*Block)(nil)
@@ -24,8 +24,8 @@ func (*Block) Describe() sdk.Descriptor {
 	return sdk.Descriptor{
 		Name: "webhook", Kind: sdk.KindSink, Version: "1.0.0",
 		Description:  "delivers events to an HTTP endpoint, signed, with retries",
-		ConfigSchema: send.ConfigSchema,
-		Events:       send.EventTypes,
+		ConfigSchema: websend.ConfigSchema,
+		Events:       websend.EventTypes,
 	}
 }
 
@@ -33,19 +33,19 @@ func (*Block) Describe() sdk.Descriptor {
 // host), compiles its templates and jq condition, and takes the host's
 // allow-list of private addresses from its settings.
 func (b *Block) Configure(_ context.Context, c sdk.Config) error {
-	cfg, err := send.DecodeConfig(c.With)
+	cfg, err := websend.DecodeConfig(c.With)
 	if err != nil {
 		return fmt.Errorf("block %s: %w", c.BlockID, err)
 	}
-	allow, err := send.ParseAllow(c.Settings[sdk.SettingWebhookAllow])
+	allow, err := websend.ParseAllow(c.Settings[sdk.SettingWebhookAllow])
 	if err != nil {
 		return fmt.Errorf("block %s: %w", c.BlockID, err)
 	}
-	var gone send.GoneStore // in memory without a Host
+	var gone websend.GoneStore // in memory without a Host
 	if c.Host != nil {
 		gone = &kvGone{host: c.Host, known: map[string]bool{}}
 	}
-	s, err := send.New(cfg, send.Options{Allow: allow, Gone: gone})
+	s, err := websend.New(cfg, websend.Options{Allow: allow, Gone: gone})
 	if err != nil {
 		return fmt.Errorf("block %s: %w", c.BlockID, err)
 	}

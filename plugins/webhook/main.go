@@ -3,8 +3,8 @@
 // configured with) to an HTTP endpoint, signed (see plugins/webhook/verify),
 // once per event. The host (host/delivery) feeds it from a durable
 // JetStream consumer and owns retries, dead letters and the attempt log;
-// the sending itself is plugins/webhook/send, shared with the host's webhook
-// subscriptions.
+// the sending itself is plugins/websend, which the host's webhook
+// subscriptions use too.
 //
 //	blocks:
 //	  - id: notify

@@ -12,7 +12,7 @@ import (
 
 	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/delivery"
-	"github.com/paperflow/paperflow/plugins/webhook/send"
+	"github.com/paperflow/paperflow/plugins/websend"
 )
 
 func newWebhooksCmd(cfg *config) *cobra.Command {
@@ -225,7 +225,7 @@ letters. A running 'paperflow serve' delivers them.`,
 }
 
 func openStore(ctx context.Context, cfg *config, b *bus.Bus) (*delivery.SubscriptionStore, error) {
-	allow, err := send.ParseAllow(cfg.webhookAllow)
+	allow, err := websend.ParseAllow(cfg.webhookAllow)
 	if err != nil {
 		return nil, err
 	}
