@@ -265,9 +265,15 @@ func versionID(b *Bundle) (string, []File) {
 	for p, data := range b.Files {
 		files = append(files, File{Path: p, SHA256: sum(data), Size: int64(len(data))})
 	}
+	return manifestID(b.Workflow, files)
+}
+
+// manifestID is the content address of a version's files (see versionID),
+// and the files sorted by path as the version lists them.
+func manifestID(workflow string, files []File) (string, []File) {
 	slices.SortFunc(files, func(x, y File) int { return strings.Compare(x.Path, y.Path) })
 	var manifest strings.Builder
-	manifest.WriteString("paperflow workflow version 1\nworkflow " + b.Workflow + "\n")
+	manifest.WriteString("paperflow workflow version 1\nworkflow " + workflow + "\n")
 	for _, f := range files {
 		manifest.WriteString(f.SHA256 + " " + f.Path + "\n")
 	}
