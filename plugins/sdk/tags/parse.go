@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/paperflow/paperflow/plugins/sdk/suggest"
 )
 
 // SyntaxError is a mistake in a template's source, found by Parse.
@@ -567,7 +569,7 @@ func (p *parser) expr() (expr, error) {
 		}
 		h, ok := helpers[name]
 		if !ok {
-			return e, p.errAt(at, "unknown helper %q%s: helpers are %s", name, didYouMean(name, helperNames), strings.Join(helperNames, ", "))
+			return e, p.errAt(at, "unknown helper %q%s: helpers are %s", name, suggest.DidYouMean(name, helperNames), strings.Join(helperNames, ", "))
 		}
 		var args []any
 		for {
@@ -673,7 +675,7 @@ func (p *parser) classify(raw string, at int) (operand, error) {
 		if !ok {
 			return o, p.errAt(at, "%q in %q: a secret is {{ .secrets.NAME }}; a field has no leading dot", raw, p.snippet())
 		}
-		if !validSecretName(name) {
+		if !IsSecretName(name) {
 			return o, p.errAt(at, "bad secret name %q in %q: use letters, digits and _, e.g. {{ .secrets.API_KEY }}", name, p.snippet())
 		}
 		o.kind, o.name = opSecret, name
@@ -711,7 +713,10 @@ func (p *parser) ref(k RefKind, path string) {
 	p.refs = append(p.refs, Ref{Kind: k, Path: path, Offset: p.open, Line: line, Col: col})
 }
 
-func validSecretName(s string) bool {
+// IsSecretName reports whether s may name a secret in {{secret.NAME}}:
+// letters, digits and _, not starting with a digit. The secrets file and the
+// environment are held to the same rule, so every secret set can be named.
+func IsSecretName(s string) bool {
 	if s == "" {
 		return false
 	}
@@ -722,44 +727,4 @@ func validSecretName(s string) bool {
 		}
 	}
 	return true
-}
-
-// didYouMean returns ` (did you mean "x"?)` for the closest of names when it
-// is close enough to be a typo, else "".
-func didYouMean(s string, names []string) string {
-	best, bestD := "", len(s)/2+1
-	if bestD > 3 {
-		bestD = 3
-	}
-	for _, n := range names {
-		if d := distance(strings.ToLower(s), strings.ToLower(n)); d < bestD {
-			best, bestD = n, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// distance is the Levenshtein distance of a and b, in bytes.
-func distance(a, b string) int {
-	row := make([]int, len(b)+1)
-	for j := range row {
-		row[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		prev := row[0]
-		row[0] = i
-		for j := 1; j <= len(b); j++ {
-			cur := row[j]
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			row[j] = min(row[j]+1, row[j-1]+1, prev+cost)
-			prev = cur
-		}
-	}
-	return row[len(b)]
 }

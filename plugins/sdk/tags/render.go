@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/paperflow/paperflow/plugins/sdk/suggest"
 )
 
 // MissingPolicy says what a tag renders when what it refers to does not exist.
@@ -291,7 +293,7 @@ func (r *renderer) unknown(o *operand, at *tagPos) error {
 			last = o.p.segs[n-1]
 		}
 	}
-	return &UnknownRefError{Ref: ref, Hint: didYouMean(last, known), noBlock: noBlock}
+	return &UnknownRefError{Ref: ref, Hint: suggest.DidYouMean(last, known), noBlock: noBlock}
 }
 
 func keys[V any](m map[string]V) []string {
