@@ -14,6 +14,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
 
+	"github.com/paperflow/paperflow/plugins/sdk/suggest"
 	"github.com/paperflow/paperflow/schemas"
 )
 
@@ -174,7 +175,7 @@ func (s *schema) describe(e *jsonschema.ValidationError, root any) []issue {
 		for _, n := range names(e.Message) {
 			msg := fmt.Sprintf("unknown key %q", n)
 			if len(known) > 0 {
-				msg += didYouMean(n, known) + ": known keys are " + strings.Join(known, ", ")
+				msg += suggest.DidYouMean(n, known) + ": known keys are " + strings.Join(known, ", ")
 			}
 			out = append(out, issue{ptr: ptrJoin(loc, n), atKey: true, obj: true, kw: kw, msg: msg})
 		}

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/paperflow/paperflow/plugins/sdk/tags"
 )
 
 // SecretEnvPrefix starts the name of an environment variable that holds a
@@ -80,7 +82,7 @@ func readSecretsEnv(file string, data []byte, s Secrets) error {
 			return fmt.Errorf("%s:%d: expected NAME=value", file, n)
 		}
 		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
-		if !secretName(name) {
+		if !tags.IsSecretName(name) {
 			return fmt.Errorf("%s:%d: the name before \"=\" may only have letters, digits and _, and must not start with a digit", file, n)
 		}
 		if len(value) >= 2 && (value[0] == '"' || value[0] == '\'') && value[len(value)-1] == value[0] {
@@ -109,7 +111,7 @@ func readSecretsYAML(file string, data []byte, s Secrets) error {
 	}
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
-		if k.Kind != yaml.ScalarNode || !secretName(k.Value) {
+		if k.Kind != yaml.ScalarNode || !tags.IsSecretName(k.Value) {
 			return fmt.Errorf("%s:%d: a name may only have letters, digits and _, and must not start with a digit", file, k.Line)
 		}
 		if v.Kind != yaml.ScalarNode {
@@ -118,17 +120,4 @@ func readSecretsYAML(file string, data []byte, s Secrets) error {
 		s[k.Value] = v.Value
 	}
 	return nil
-}
-
-func secretName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
 }

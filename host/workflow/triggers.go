@@ -10,6 +10,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/paperflow/paperflow/plugins/sdk/suggest"
 	"github.com/paperflow/paperflow/plugins/sdk/tags"
 )
 
@@ -198,7 +199,7 @@ func (l *loader) triggerName(t *Triggers, name, ptr string) {
 		l.prob(ptr, false, "a schedule needs its times: write on: as a map, on: {schedule: {cron: \"0 9 * * MON-FRI\"}}")
 	default:
 		kinds := []string{TriggerManual, TriggerHTTP, TriggerForm, TriggerSchedule}
-		l.prob(ptr, false, "unknown trigger %q%s: triggers are %s", name, didYouMean(name, kinds), strings.Join(kinds, ", "))
+		l.prob(ptr, false, "unknown trigger %q%s: triggers are %s", name, suggest.DidYouMean(name, kinds), strings.Join(kinds, ", "))
 	}
 }
 
