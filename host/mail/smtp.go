@@ -12,9 +12,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sethvargo/go-retry"
 	gomail "github.com/wneessen/go-mail"
 	"github.com/wneessen/go-mail/smtp"
+
+	"github.com/paperflow/paperflow/plugins/sdk/retries"
 )
 
 // NewTransport returns the transport for an SMTP URL (see ParseSMTPURL).
@@ -134,11 +135,9 @@ func (s *SMTP) Send(ctx context.Context, b *Built) error {
 	if err := b.checkSize(s.cfg.MaxMessageBytes); err != nil {
 		return &SendError{Server: s.server, Stage: "size", Reply: err.Error(), Err: err}
 	}
-	backoff := retry.WithMaxRetries(uint64(s.cfg.Retry.Attempts-1),
-		retry.WithCappedDuration(s.cfg.Retry.Max, retry.WithJitterPercent(20, retry.NewExponential(s.cfg.Retry.Initial))))
 	attempts := 0
 	var last *SendError
-	err := retry.Do(ctx, backoff, func(ctx context.Context) error {
+	err := s.cfg.Retry.policy().Do(ctx, func(ctx context.Context) error {
 		attempts++
 		err := s.sendOnce(ctx, b)
 		if err == nil {
@@ -146,11 +145,11 @@ func (s *SMTP) Send(ctx context.Context, b *Built) error {
 		}
 		last = classify(s.server, "send", err)
 		last.Attempts = attempts
-		if last.Temporary && attempts < s.cfg.Retry.Attempts {
-			if s.cfg.Log != nil {
-				s.cfg.Log.Warn("smtp: temporary failure, will retry", "server", s.server, "message_id", b.MessageID, "attempt", attempts, "err", last.Error())
-			}
-			return retry.RetryableError(last)
+		if !last.Temporary {
+			return retries.Permanent(last)
+		}
+		if attempts < s.cfg.Retry.Attempts && s.cfg.Log != nil {
+			s.cfg.Log.Warn("smtp: temporary failure, will retry", "server", s.server, "message_id", b.MessageID, "attempt", attempts, "err", last.Error())
 		}
 		return last
 	})

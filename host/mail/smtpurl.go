@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/paperflow/paperflow/plugins/sdk/retries"
 )
 
 // Security is how the transport protects its connection to the server.
@@ -75,9 +77,9 @@ type SMTPConfig struct {
 }
 
 // RetryPolicy says how often and how soon a message is tried again after
-// a temporary failure (a 4xx reply, a dropped connection). Delays double
-// from Initial up to Max, with 20% jitter. Longer outages are the
-// business of the engine, which retries the item later.
+// a temporary failure (a 4xx reply, a dropped connection): the settings of
+// DefaultRetry an SMTP URL may change. Longer outages are the business of
+// the engine, which retries the item later.
 type RetryPolicy struct {
 	// Attempts is the number of tries in all, the first included
 	// (default 3; 1 disables retries).
@@ -86,6 +88,18 @@ type RetryPolicy struct {
 	Initial time.Duration
 	// Max caps a delay (default 2s).
 	Max time.Duration
+}
+
+// DefaultRetry is how a message is retried when the SMTP URL does not say:
+// three tries, delays doubling from 200ms up to 2s with 20% jitter. A
+// permanent reply (5xx) is never tried again.
+var DefaultRetry = retries.Policy{Initial: 200 * time.Millisecond, Multiplier: 2, Cap: 2 * time.Second, MaxAttempts: 3, JitterPercent: 20}
+
+// policy is DefaultRetry with r's settings.
+func (r RetryPolicy) policy() retries.Policy {
+	p := DefaultRetry
+	p.MaxAttempts, p.Initial, p.Cap = r.Attempts, r.Initial, r.Max
+	return p
 }
 
 func (c *SMTPConfig) setDefaults() {
@@ -115,13 +129,13 @@ func (c *SMTPConfig) setDefaults() {
 		c.IdleTimeout = 30 * time.Second
 	}
 	if c.Retry.Attempts <= 0 {
-		c.Retry.Attempts = 3
+		c.Retry.Attempts = DefaultRetry.MaxAttempts
 	}
 	if c.Retry.Initial <= 0 {
-		c.Retry.Initial = 200 * time.Millisecond
+		c.Retry.Initial = DefaultRetry.Initial
 	}
 	if c.Retry.Max <= 0 {
-		c.Retry.Max = 2 * time.Second
+		c.Retry.Max = DefaultRetry.Cap
 	}
 }
 
