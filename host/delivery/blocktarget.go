@@ -11,14 +11,14 @@ import (
 	"github.com/paperflow/paperflow/plugins/sdk/tags"
 )
 
-// BlockTarget is the Target of a workflow's sink block: what SinkTarget
-// reads from its `with:`; its `if:`, which the host renders against each
+// BlockTarget is the Target of a workflow's sink block: what it declared in
+// Configure (SinkTarget); its `if:`, which the host renders against each
 // event's envelope (eventType, data…, metadata…) before the sink sees it
 // (an event the condition rejects is skipped and logged as skipped; the
 // sink never gets it); and its enabled: and backfill:. Errors name the
 // file, line and block.
 func BlockTarget(wf *workflow.Workflow, def *workflow.Block, sink Sink) (Target, error) {
-	t, err := SinkTarget(wf.Name, def.ID, def.ConfigJSON(), sink)
+	t, err := SinkTarget(wf.Name, def.ID, sink)
 	if err != nil {
 		return Target{}, fmt.Errorf("%s:%d: block %s: %w", wf.File, def.Line, def.ID, err)
 	}

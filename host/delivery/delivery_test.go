@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/paperflow/paperflow/host/delivery"
+	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"
 	"github.com/paperflow/paperflow/plugins/sdk/tags"
 	"github.com/paperflow/paperflow/plugins/webhook/verify"
 	"github.com/paperflow/paperflow/plugins/websend"
@@ -268,14 +269,17 @@ func TestConsumerFollowsTheSinkEvents(t *testing.T) {
 	t.Parallel()
 	b := newBus(t)
 	rcv := newReceiver(t, "", ok)
-	tgt, err := delivery.SinkTarget("wf", "hook", []byte(`{"url":"x","events":["EMAILS_CREATED"],"retry":["5ms","1h"]}`), nil)
+	sink := sinkTo(t, "wf", "hook", websend.Config{URL: rcv.URL, Events: []string{"EMAILS_CREATED"}}, nil).Sink
+	tgt, err := delivery.SinkTarget("wf", "hook", declaring{sink, &blockv1.SinkPolicy{Events: []string{"EMAILS_CREATED"}, RetryMs: []int64{5, 3_600_000}}})
 	if err != nil || len(tgt.Events) != 1 || len(tgt.Schedule) != 2 || tgt.Schedule[1] != time.Hour {
 		t.Fatalf("SinkTarget: %+v, %v", tgt, err)
 	}
-	if _, err := delivery.SinkTarget("wf", "hook", []byte(`{"retry":["soon"]}`), nil); err == nil {
-		t.Error("bad retry accepted")
+	if _, err := delivery.SinkTarget("wf", "hook", declaring{sink, &blockv1.SinkPolicy{RetryMs: []int64{-1}}}); err == nil {
+		t.Error("a negative wait accepted")
 	}
-	tgt.Sink = sinkTo(t, "wf", "hook", websend.Config{URL: rcv.URL, Events: []string{"EMAILS_CREATED"}}, nil).Sink
+	if plain, err := delivery.SinkTarget("wf", "hook", sink); err != nil || plain.Events != nil || len(plain.Schedule) != len(delivery.DefaultSchedule) {
+		t.Errorf("a sink that declares nothing: %+v, %v; want every type on the default schedule", plain, err)
+	}
 	start(t, options(t, b), tgt)
 	publish(t, b, "wf", 3) // DOCUMENTS_CREATED: not taken by the consumer at all
 	time.Sleep(200 * time.Millisecond)
@@ -333,3 +337,12 @@ func TestResolveSecrets(t *testing.T) {
 		}
 	}
 }
+
+// declaring is a sink that declared a policy in Configure, as a sink
+// block's process does (ConfigureResponse.sink).
+type declaring struct {
+	delivery.Sink
+	p *blockv1.SinkPolicy
+}
+
+func (d declaring) SinkPolicy() *blockv1.SinkPolicy { return d.p }

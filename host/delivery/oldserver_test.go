@@ -157,7 +157,7 @@ func TestOldServerFiltersByType(t *testing.T) {
 
 	blockRcv := newReceiver(t, "", ok)
 	block := sinkTo(t, "invoices", "notify", websend.Config{URL: blockRcv.URL, Events: types}, fast)
-	block.Events = types // what SinkTarget reads from with.events
+	block.Events = types // what the sink declares in Configure (its events:)
 	start(t, options(t, b), block)
 	d2 := start(t, options(t, b))
 	done := make(chan error, 1)

@@ -1,11 +1,12 @@
 package delivery
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/sethvargo/go-retry"
+
+	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"
 )
 
 // Schedule is a retry policy as data: the waits after the first, second,
@@ -61,26 +62,31 @@ func ParseSchedule(in []string) (Schedule, error) {
 	return out, nil
 }
 
-// sinkConventions are the `with:` keys every sink may use to tell the host
-// what to feed it and how to retry.
-type sinkConventions struct {
-	Events []string `json:"events"`
-	Retry  []string `json:"retry"`
+// PolicyDeclarer is a sink that declared in Configure what the host should
+// feed it and how to retry (ConfigureResponse.sink): *pluginhost.Block is
+// one.
+type PolicyDeclarer interface {
+	SinkPolicy() *blockv1.SinkPolicy
 }
 
-// SinkTarget builds the Target of a sink block from its `with:` JSON: the
-// optional "events" list selects the event types its consumer receives (all
-// types when absent) and the optional "retry" list is its Schedule.
-func SinkTarget(workflow, blockID string, with []byte, sink Sink) (Target, error) {
-	var conv sinkConventions
-	if len(with) > 0 {
-		if err := json.Unmarshal(with, &conv); err != nil {
-			return Target{}, fmt.Errorf("sink %s/%s: with: %w", workflow, blockID, err)
+// SinkTarget builds the Target of a sink block from the policy it declared
+// when configured: its event types select what its consumer receives (all
+// types when it names none) and its waits are its Schedule (DefaultSchedule
+// when it gives none). A sink that declares nothing gets both defaults.
+func SinkTarget(workflow, blockID string, sink Sink) (Target, error) {
+	var p *blockv1.SinkPolicy
+	if d, ok := sink.(PolicyDeclarer); ok {
+		p = d.SinkPolicy()
+	}
+	sched := DefaultSchedule
+	if waits := p.GetRetryMs(); len(waits) > 0 {
+		sched = make(Schedule, len(waits))
+		for i, ms := range waits {
+			if ms < 0 {
+				return Target{}, fmt.Errorf("sink %s/%s: retry[%d]: a negative wait (%d ms)", workflow, blockID, i, ms)
+			}
+			sched[i] = time.Duration(ms) * time.Millisecond
 		}
 	}
-	sched, err := ParseSchedule(conv.Retry)
-	if err != nil {
-		return Target{}, fmt.Errorf("sink %s/%s: %w", workflow, blockID, err)
-	}
-	return Target{Workflow: workflow, Name: blockID, Events: conv.Events, Schedule: sched, Sink: sink}, nil
+	return Target{Workflow: workflow, Name: blockID, Events: p.GetEvents(), Schedule: sched, Sink: sink}, nil
 }

@@ -50,6 +50,7 @@ type Block struct {
 	mu       sync.Mutex
 	gen      uint64 // launch of proc this instance is configured on; 0: none
 	host     *hostService
+	policy   *blockv1.SinkPolicy // as the last Configure declared it
 	restarts atomic.Int64
 	closed   bool
 }
@@ -99,6 +100,14 @@ func Start(ctx context.Context, spec Spec, svc Services, log *slog.Logger) (*Blo
 // replaced process.
 func (b *Block) Restarts() int64 { return b.restarts.Load() }
 
+// SinkPolicy is what a sink declared when it was configured: the event
+// types to feed it and its retry schedule. Nil when it declared none.
+func (b *Block) SinkPolicy() *blockv1.SinkPolicy {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.policy
+}
+
 // ID is the block id in its workflow.
 func (b *Block) ID() string { return b.spec.BlockID }
 
@@ -147,7 +156,7 @@ func (b *Block) configure(ctx context.Context, p *Process) error {
 	})
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	_, err := p.Block().Configure(cctx, &blockv1.ConfigureRequest{
+	resp, err := p.Block().Configure(cctx, &blockv1.ConfigureRequest{
 		Workflow: b.spec.Workflow, BlockId: b.spec.BlockID, Config: b.spec.Config,
 		WorkflowDir: b.spec.WorkflowDir, HostBrokerId: brokerID, PublicUrl: b.spec.PublicURL,
 		Instance: b.key, Settings: b.spec.Settings.orFromEnv(),
@@ -156,6 +165,7 @@ func (b *Block) configure(ctx context.Context, p *Process) error {
 		host.stop()
 		return err
 	}
+	b.policy = resp.GetSink()
 	b.host.stop() // the one served on a process that is gone
 	b.host = host
 	return nil

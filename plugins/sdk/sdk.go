@@ -154,6 +154,27 @@ type Sink interface {
 	Deliver(ctx context.Context, events []Event) []Delivery
 }
 
+// PolicySink is a Sink that tells the host, once configured, which event
+// types to feed it and how to retry a failed delivery, as it read them from
+// its own configuration: the host builds the sink's consumer and retry
+// schedule from SinkPolicy, which it asks for after every Configure. A sink
+// that is not a PolicySink gets every event type on the host's default
+// schedule.
+type PolicySink interface {
+	Sink
+	SinkPolicy() SinkPolicy
+}
+
+// SinkPolicy is what a sink asks of the host.
+type SinkPolicy struct {
+	// Events are the event types to hand the sink; empty: every type.
+	Events []string
+	// Retry are the waits after the first, second, … failed delivery of an
+	// event; after the last, the event is dead-lettered. Empty: the host's
+	// default schedule.
+	Retry []time.Duration
+}
+
 // Router is implemented by blocks that serve pages or callbacks. The host
 // mounts the handler under /blocks/<workflow>/<block>/ on its HTTP server;
 // r.URL.Path is the path below that prefix.

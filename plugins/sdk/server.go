@@ -88,7 +88,21 @@ func (s *blockServer) Configure(ctx context.Context, req *blockv1.ConfigureReque
 	s.instances[req.Instance] = in
 	s.mu.Unlock()
 	old.close()
-	return &blockv1.ConfigureResponse{}, nil
+	return &blockv1.ConfigureResponse{Sink: sinkPolicy(in.impl)}, nil
+}
+
+// sinkPolicy is what a configured PolicySink declares; nil for any other block.
+func sinkPolicy(b Block) *blockv1.SinkPolicy {
+	ps, ok := b.(PolicySink)
+	if !ok {
+		return nil
+	}
+	p := ps.SinkPolicy()
+	out := &blockv1.SinkPolicy{Events: p.Events}
+	for _, d := range p.Retry {
+		out.RetryMs = append(out.RetryMs, d.Milliseconds())
+	}
+	return out
 }
 
 // Release drops an instance the host is done with.

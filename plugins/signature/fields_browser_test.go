@@ -125,7 +125,7 @@ func (env *hostEnv) startWebhook(t *testing.T, wf *workflow.Workflow, id string)
 		t.Fatal(err)
 	}
 	t.Cleanup(blk.Close)
-	tgt, err := delivery.SinkTarget(wf.Name, def.ID, def.ConfigJSON(), blk)
+	tgt, err := delivery.SinkTarget(wf.Name, def.ID, blk)
 	if err != nil {
 		t.Fatal(err)
 	}

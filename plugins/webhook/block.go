@@ -15,9 +15,10 @@ import (
 // Block is the webhook sink.
 type Block struct {
 	sender *websend.Sender
+	policy sdk.SinkPolicy
 }
 
-var _ sdk.Sink = (*Block)(nil)
+var _ sdk.PolicySink = (*Block)(nil)
 
 // Describe says what the block is.
 func (*Block) Describe() sdk.Descriptor {
@@ -49,9 +50,20 @@ func (b *Block) Configure(_ context.Context, c sdk.Config) error {
 	if err != nil {
 		return fmt.Errorf("block %s: %w", c.BlockID, err)
 	}
+	retry, err := websend.ParseSchedule(cfg.Retry)
+	if err != nil {
+		return fmt.Errorf("block %s: %w", c.BlockID, err)
+	}
 	b.sender = s
+	b.policy = sdk.SinkPolicy{Events: cfg.Events, Retry: retry}
 	return nil
 }
+
+// SinkPolicy tells the host what the configuration's events: and retry:
+// say: the types to feed the block (every type when events: is left out;
+// the sender then sends the main ones and skips the rest) and the waits
+// between attempts (the host's default when retry: is left out).
+func (b *Block) SinkPolicy() sdk.SinkPolicy { return b.policy }
 
 // Deliver sends a batch of events.
 func (b *Block) Deliver(ctx context.Context, events []sdk.Event) []sdk.Delivery {

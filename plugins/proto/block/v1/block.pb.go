@@ -385,7 +385,11 @@ func (x *ConfigureRequest) GetSettings() map[string]string {
 }
 
 type ConfigureResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What a SINK asks of the host, as the block read it from its own
+	// configuration; unset for other kinds, and for a sink that declares
+	// nothing (it gets every event type, on the host's default schedule).
+	Sink          *SinkPolicy `protobuf:"bytes,1,opt,name=sink,proto3" json:"sink,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -420,6 +424,71 @@ func (*ConfigureResponse) Descriptor() ([]byte, []int) {
 	return file_block_v1_block_proto_rawDescGZIP(), []int{3}
 }
 
+func (x *ConfigureResponse) GetSink() *SinkPolicy {
+	if x != nil {
+		return x.Sink
+	}
+	return nil
+}
+
+// SinkPolicy is what the host needs of a sink to feed it.
+type SinkPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Event types the host hands the sink; empty: every type. The host's
+	// consumer filters by them, so other events never reach the sink.
+	Events []string `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// Waits after the first, second, … failed delivery of an event, in
+	// milliseconds; after the last the event is dead-lettered. Empty: the
+	// host's default schedule.
+	RetryMs       []int64 `protobuf:"varint,2,rep,packed,name=retry_ms,json=retryMs,proto3" json:"retry_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SinkPolicy) Reset() {
+	*x = SinkPolicy{}
+	mi := &file_block_v1_block_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SinkPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SinkPolicy) ProtoMessage() {}
+
+func (x *SinkPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_block_v1_block_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SinkPolicy.ProtoReflect.Descriptor instead.
+func (*SinkPolicy) Descriptor() ([]byte, []int) {
+	return file_block_v1_block_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *SinkPolicy) GetEvents() []string {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *SinkPolicy) GetRetryMs() []int64 {
+	if x != nil {
+		return x.RetryMs
+	}
+	return nil
+}
+
 type ReadRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	RunId string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
@@ -433,7 +502,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_block_v1_block_proto_msgTypes[4]
+	mi := &file_block_v1_block_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -445,7 +514,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[4]
+	mi := &file_block_v1_block_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -458,7 +527,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{4}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ReadRequest) GetRunId() string {
@@ -503,7 +572,7 @@ type Item struct {
 
 func (x *Item) Reset() {
 	*x = Item{}
-	mi := &file_block_v1_block_proto_msgTypes[5]
+	mi := &file_block_v1_block_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -515,7 +584,7 @@ func (x *Item) String() string {
 func (*Item) ProtoMessage() {}
 
 func (x *Item) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[5]
+	mi := &file_block_v1_block_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -528,7 +597,7 @@ func (x *Item) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Item.ProtoReflect.Descriptor instead.
 func (*Item) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{5}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Item) GetId() string {
@@ -589,7 +658,7 @@ type ItemBatch struct {
 
 func (x *ItemBatch) Reset() {
 	*x = ItemBatch{}
-	mi := &file_block_v1_block_proto_msgTypes[6]
+	mi := &file_block_v1_block_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -601,7 +670,7 @@ func (x *ItemBatch) String() string {
 func (*ItemBatch) ProtoMessage() {}
 
 func (x *ItemBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[6]
+	mi := &file_block_v1_block_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -614,7 +683,7 @@ func (x *ItemBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemBatch.ProtoReflect.Descriptor instead.
 func (*ItemBatch) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{6}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ItemBatch) GetItems() []*Item {
@@ -634,7 +703,7 @@ type ProcessRequest struct {
 
 func (x *ProcessRequest) Reset() {
 	*x = ProcessRequest{}
-	mi := &file_block_v1_block_proto_msgTypes[7]
+	mi := &file_block_v1_block_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -646,7 +715,7 @@ func (x *ProcessRequest) String() string {
 func (*ProcessRequest) ProtoMessage() {}
 
 func (x *ProcessRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[7]
+	mi := &file_block_v1_block_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -659,7 +728,7 @@ func (x *ProcessRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessRequest.ProtoReflect.Descriptor instead.
 func (*ProcessRequest) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{7}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ProcessRequest) GetItems() []*Item {
@@ -690,7 +759,7 @@ type Document struct {
 
 func (x *Document) Reset() {
 	*x = Document{}
-	mi := &file_block_v1_block_proto_msgTypes[8]
+	mi := &file_block_v1_block_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -702,7 +771,7 @@ func (x *Document) String() string {
 func (*Document) ProtoMessage() {}
 
 func (x *Document) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[8]
+	mi := &file_block_v1_block_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -715,7 +784,7 @@ func (x *Document) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Document.ProtoReflect.Descriptor instead.
 func (*Document) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{8}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Document) GetId() string {
@@ -776,7 +845,7 @@ type EventData struct {
 
 func (x *EventData) Reset() {
 	*x = EventData{}
-	mi := &file_block_v1_block_proto_msgTypes[9]
+	mi := &file_block_v1_block_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -788,7 +857,7 @@ func (x *EventData) String() string {
 func (*EventData) ProtoMessage() {}
 
 func (x *EventData) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[9]
+	mi := &file_block_v1_block_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -801,7 +870,7 @@ func (x *EventData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventData.ProtoReflect.Descriptor instead.
 func (*EventData) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{9}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *EventData) GetType() string {
@@ -842,7 +911,7 @@ type ItemResult struct {
 
 func (x *ItemResult) Reset() {
 	*x = ItemResult{}
-	mi := &file_block_v1_block_proto_msgTypes[10]
+	mi := &file_block_v1_block_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -854,7 +923,7 @@ func (x *ItemResult) String() string {
 func (*ItemResult) ProtoMessage() {}
 
 func (x *ItemResult) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[10]
+	mi := &file_block_v1_block_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -867,7 +936,7 @@ func (x *ItemResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemResult.ProtoReflect.Descriptor instead.
 func (*ItemResult) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{10}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ItemResult) GetItemId() string {
@@ -928,7 +997,7 @@ type ProcessResponse struct {
 
 func (x *ProcessResponse) Reset() {
 	*x = ProcessResponse{}
-	mi := &file_block_v1_block_proto_msgTypes[11]
+	mi := &file_block_v1_block_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -940,7 +1009,7 @@ func (x *ProcessResponse) String() string {
 func (*ProcessResponse) ProtoMessage() {}
 
 func (x *ProcessResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[11]
+	mi := &file_block_v1_block_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -953,7 +1022,7 @@ func (x *ProcessResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessResponse.ProtoReflect.Descriptor instead.
 func (*ProcessResponse) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{11}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ProcessResponse) GetResults() []*ItemResult {
@@ -976,7 +1045,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_block_v1_block_proto_msgTypes[12]
+	mi := &file_block_v1_block_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -988,7 +1057,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[12]
+	mi := &file_block_v1_block_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1001,7 +1070,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{12}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Event) GetId() string {
@@ -1045,7 +1114,7 @@ type DeliveryResult struct {
 
 func (x *DeliveryResult) Reset() {
 	*x = DeliveryResult{}
-	mi := &file_block_v1_block_proto_msgTypes[13]
+	mi := &file_block_v1_block_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1057,7 +1126,7 @@ func (x *DeliveryResult) String() string {
 func (*DeliveryResult) ProtoMessage() {}
 
 func (x *DeliveryResult) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[13]
+	mi := &file_block_v1_block_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1070,7 +1139,7 @@ func (x *DeliveryResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliveryResult.ProtoReflect.Descriptor instead.
 func (*DeliveryResult) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{13}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DeliveryResult) GetEventId() string {
@@ -1111,7 +1180,7 @@ type DeliverRequest struct {
 
 func (x *DeliverRequest) Reset() {
 	*x = DeliverRequest{}
-	mi := &file_block_v1_block_proto_msgTypes[14]
+	mi := &file_block_v1_block_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1123,7 +1192,7 @@ func (x *DeliverRequest) String() string {
 func (*DeliverRequest) ProtoMessage() {}
 
 func (x *DeliverRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[14]
+	mi := &file_block_v1_block_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1136,7 +1205,7 @@ func (x *DeliverRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliverRequest.ProtoReflect.Descriptor instead.
 func (*DeliverRequest) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{14}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DeliverRequest) GetEvents() []*Event {
@@ -1162,7 +1231,7 @@ type DeliverResponse struct {
 
 func (x *DeliverResponse) Reset() {
 	*x = DeliverResponse{}
-	mi := &file_block_v1_block_proto_msgTypes[15]
+	mi := &file_block_v1_block_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1174,7 +1243,7 @@ func (x *DeliverResponse) String() string {
 func (*DeliverResponse) ProtoMessage() {}
 
 func (x *DeliverResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[15]
+	mi := &file_block_v1_block_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1187,7 +1256,7 @@ func (x *DeliverResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliverResponse.ProtoReflect.Descriptor instead.
 func (*DeliverResponse) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{15}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DeliverResponse) GetResults() []*DeliveryResult {
@@ -1207,7 +1276,7 @@ type Header struct {
 
 func (x *Header) Reset() {
 	*x = Header{}
-	mi := &file_block_v1_block_proto_msgTypes[16]
+	mi := &file_block_v1_block_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1219,7 +1288,7 @@ func (x *Header) String() string {
 func (*Header) ProtoMessage() {}
 
 func (x *Header) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[16]
+	mi := &file_block_v1_block_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1232,7 +1301,7 @@ func (x *Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Header.ProtoReflect.Descriptor instead.
 func (*Header) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{16}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Header) GetName() string {
@@ -1265,7 +1334,7 @@ type HTTPRequest struct {
 
 func (x *HTTPRequest) Reset() {
 	*x = HTTPRequest{}
-	mi := &file_block_v1_block_proto_msgTypes[17]
+	mi := &file_block_v1_block_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1277,7 +1346,7 @@ func (x *HTTPRequest) String() string {
 func (*HTTPRequest) ProtoMessage() {}
 
 func (x *HTTPRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[17]
+	mi := &file_block_v1_block_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1290,7 +1359,7 @@ func (x *HTTPRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HTTPRequest.ProtoReflect.Descriptor instead.
 func (*HTTPRequest) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{17}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *HTTPRequest) GetMethod() string {
@@ -1353,7 +1422,7 @@ type HTTPResponse struct {
 
 func (x *HTTPResponse) Reset() {
 	*x = HTTPResponse{}
-	mi := &file_block_v1_block_proto_msgTypes[18]
+	mi := &file_block_v1_block_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1365,7 +1434,7 @@ func (x *HTTPResponse) String() string {
 func (*HTTPResponse) ProtoMessage() {}
 
 func (x *HTTPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[18]
+	mi := &file_block_v1_block_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1378,7 +1447,7 @@ func (x *HTTPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HTTPResponse.ProtoReflect.Descriptor instead.
 func (*HTTPResponse) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{18}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *HTTPResponse) GetStatus() int32 {
@@ -1413,7 +1482,7 @@ type ScheduledRequest struct {
 
 func (x *ScheduledRequest) Reset() {
 	*x = ScheduledRequest{}
-	mi := &file_block_v1_block_proto_msgTypes[19]
+	mi := &file_block_v1_block_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1425,7 +1494,7 @@ func (x *ScheduledRequest) String() string {
 func (*ScheduledRequest) ProtoMessage() {}
 
 func (x *ScheduledRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[19]
+	mi := &file_block_v1_block_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1438,7 +1507,7 @@ func (x *ScheduledRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduledRequest.ProtoReflect.Descriptor instead.
 func (*ScheduledRequest) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{19}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ScheduledRequest) GetKey() string {
@@ -1470,7 +1539,7 @@ type ScheduledResponse struct {
 
 func (x *ScheduledResponse) Reset() {
 	*x = ScheduledResponse{}
-	mi := &file_block_v1_block_proto_msgTypes[20]
+	mi := &file_block_v1_block_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1482,7 +1551,7 @@ func (x *ScheduledResponse) String() string {
 func (*ScheduledResponse) ProtoMessage() {}
 
 func (x *ScheduledResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[20]
+	mi := &file_block_v1_block_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1495,7 +1564,7 @@ func (x *ScheduledResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduledResponse.ProtoReflect.Descriptor instead.
 func (*ScheduledResponse) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{20}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{21}
 }
 
 type ReleaseRequest struct {
@@ -1507,7 +1576,7 @@ type ReleaseRequest struct {
 
 func (x *ReleaseRequest) Reset() {
 	*x = ReleaseRequest{}
-	mi := &file_block_v1_block_proto_msgTypes[21]
+	mi := &file_block_v1_block_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1519,7 +1588,7 @@ func (x *ReleaseRequest) String() string {
 func (*ReleaseRequest) ProtoMessage() {}
 
 func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[21]
+	mi := &file_block_v1_block_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1532,7 +1601,7 @@ func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseRequest) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{21}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ReleaseRequest) GetInstance() string {
@@ -1550,7 +1619,7 @@ type ReleaseResponse struct {
 
 func (x *ReleaseResponse) Reset() {
 	*x = ReleaseResponse{}
-	mi := &file_block_v1_block_proto_msgTypes[22]
+	mi := &file_block_v1_block_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1562,7 +1631,7 @@ func (x *ReleaseResponse) String() string {
 func (*ReleaseResponse) ProtoMessage() {}
 
 func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[22]
+	mi := &file_block_v1_block_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1575,7 +1644,7 @@ func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseResponse) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{22}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{23}
 }
 
 type PutDocumentRequest struct {
@@ -1589,7 +1658,7 @@ type PutDocumentRequest struct {
 
 func (x *PutDocumentRequest) Reset() {
 	*x = PutDocumentRequest{}
-	mi := &file_block_v1_block_proto_msgTypes[23]
+	mi := &file_block_v1_block_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1601,7 +1670,7 @@ func (x *PutDocumentRequest) String() string {
 func (*PutDocumentRequest) ProtoMessage() {}
 
 func (x *PutDocumentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[23]
+	mi := &file_block_v1_block_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1614,7 +1683,7 @@ func (x *PutDocumentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutDocumentRequest.ProtoReflect.Descriptor instead.
 func (*PutDocumentRequest) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{23}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PutDocumentRequest) GetName() string {
@@ -1647,7 +1716,7 @@ type GetDocumentRequest struct {
 
 func (x *GetDocumentRequest) Reset() {
 	*x = GetDocumentRequest{}
-	mi := &file_block_v1_block_proto_msgTypes[24]
+	mi := &file_block_v1_block_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1659,7 +1728,7 @@ func (x *GetDocumentRequest) String() string {
 func (*GetDocumentRequest) ProtoMessage() {}
 
 func (x *GetDocumentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[24]
+	mi := &file_block_v1_block_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1672,7 +1741,7 @@ func (x *GetDocumentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDocumentRequest.ProtoReflect.Descriptor instead.
 func (*GetDocumentRequest) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{24}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetDocumentRequest) GetId() string {
@@ -1692,7 +1761,7 @@ type GetDocumentResponse struct {
 
 func (x *GetDocumentResponse) Reset() {
 	*x = GetDocumentResponse{}
-	mi := &file_block_v1_block_proto_msgTypes[25]
+	mi := &file_block_v1_block_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1704,7 +1773,7 @@ func (x *GetDocumentResponse) String() string {
 func (*GetDocumentResponse) ProtoMessage() {}
 
 func (x *GetDocumentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[25]
+	mi := &file_block_v1_block_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1717,7 +1786,7 @@ func (x *GetDocumentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDocumentResponse.ProtoReflect.Descriptor instead.
 func (*GetDocumentResponse) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{25}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetDocumentResponse) GetDocument() *Document {
@@ -1744,7 +1813,7 @@ type DocumentURLRequest struct {
 
 func (x *DocumentURLRequest) Reset() {
 	*x = DocumentURLRequest{}
-	mi := &file_block_v1_block_proto_msgTypes[26]
+	mi := &file_block_v1_block_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1756,7 +1825,7 @@ func (x *DocumentURLRequest) String() string {
 func (*DocumentURLRequest) ProtoMessage() {}
 
 func (x *DocumentURLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[26]
+	mi := &file_block_v1_block_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1769,7 +1838,7 @@ func (x *DocumentURLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DocumentURLRequest.ProtoReflect.Descriptor instead.
 func (*DocumentURLRequest) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{26}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DocumentURLRequest) GetId() string {
@@ -1795,7 +1864,7 @@ type DocumentURLResponse struct {
 
 func (x *DocumentURLResponse) Reset() {
 	*x = DocumentURLResponse{}
-	mi := &file_block_v1_block_proto_msgTypes[27]
+	mi := &file_block_v1_block_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1807,7 +1876,7 @@ func (x *DocumentURLResponse) String() string {
 func (*DocumentURLResponse) ProtoMessage() {}
 
 func (x *DocumentURLResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[27]
+	mi := &file_block_v1_block_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1820,7 +1889,7 @@ func (x *DocumentURLResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DocumentURLResponse.ProtoReflect.Descriptor instead.
 func (*DocumentURLResponse) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{27}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DocumentURLResponse) GetUrl() string {
@@ -1839,7 +1908,7 @@ type KVGetRequest struct {
 
 func (x *KVGetRequest) Reset() {
 	*x = KVGetRequest{}
-	mi := &file_block_v1_block_proto_msgTypes[28]
+	mi := &file_block_v1_block_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1851,7 +1920,7 @@ func (x *KVGetRequest) String() string {
 func (*KVGetRequest) ProtoMessage() {}
 
 func (x *KVGetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[28]
+	mi := &file_block_v1_block_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1864,7 +1933,7 @@ func (x *KVGetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVGetRequest.ProtoReflect.Descriptor instead.
 func (*KVGetRequest) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{28}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *KVGetRequest) GetKey() string {
@@ -1885,7 +1954,7 @@ type KVGetResponse struct {
 
 func (x *KVGetResponse) Reset() {
 	*x = KVGetResponse{}
-	mi := &file_block_v1_block_proto_msgTypes[29]
+	mi := &file_block_v1_block_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1897,7 +1966,7 @@ func (x *KVGetResponse) String() string {
 func (*KVGetResponse) ProtoMessage() {}
 
 func (x *KVGetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[29]
+	mi := &file_block_v1_block_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1910,7 +1979,7 @@ func (x *KVGetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVGetResponse.ProtoReflect.Descriptor instead.
 func (*KVGetResponse) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{29}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *KVGetResponse) GetFound() bool {
@@ -1948,7 +2017,7 @@ type KVPutRequest struct {
 
 func (x *KVPutRequest) Reset() {
 	*x = KVPutRequest{}
-	mi := &file_block_v1_block_proto_msgTypes[30]
+	mi := &file_block_v1_block_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1960,7 +2029,7 @@ func (x *KVPutRequest) String() string {
 func (*KVPutRequest) ProtoMessage() {}
 
 func (x *KVPutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[30]
+	mi := &file_block_v1_block_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1973,7 +2042,7 @@ func (x *KVPutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVPutRequest.ProtoReflect.Descriptor instead.
 func (*KVPutRequest) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{30}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *KVPutRequest) GetKey() string {
@@ -2015,7 +2084,7 @@ type KVPutResponse struct {
 
 func (x *KVPutResponse) Reset() {
 	*x = KVPutResponse{}
-	mi := &file_block_v1_block_proto_msgTypes[31]
+	mi := &file_block_v1_block_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2027,7 +2096,7 @@ func (x *KVPutResponse) String() string {
 func (*KVPutResponse) ProtoMessage() {}
 
 func (x *KVPutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[31]
+	mi := &file_block_v1_block_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2040,7 +2109,7 @@ func (x *KVPutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVPutResponse.ProtoReflect.Descriptor instead.
 func (*KVPutResponse) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{31}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *KVPutResponse) GetRevision() uint64 {
@@ -2066,7 +2135,7 @@ type KVDeleteRequest struct {
 
 func (x *KVDeleteRequest) Reset() {
 	*x = KVDeleteRequest{}
-	mi := &file_block_v1_block_proto_msgTypes[32]
+	mi := &file_block_v1_block_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2078,7 +2147,7 @@ func (x *KVDeleteRequest) String() string {
 func (*KVDeleteRequest) ProtoMessage() {}
 
 func (x *KVDeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[32]
+	mi := &file_block_v1_block_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2091,7 +2160,7 @@ func (x *KVDeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVDeleteRequest.ProtoReflect.Descriptor instead.
 func (*KVDeleteRequest) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{32}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *KVDeleteRequest) GetKey() string {
@@ -2109,7 +2178,7 @@ type KVDeleteResponse struct {
 
 func (x *KVDeleteResponse) Reset() {
 	*x = KVDeleteResponse{}
-	mi := &file_block_v1_block_proto_msgTypes[33]
+	mi := &file_block_v1_block_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2121,7 +2190,7 @@ func (x *KVDeleteResponse) String() string {
 func (*KVDeleteResponse) ProtoMessage() {}
 
 func (x *KVDeleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[33]
+	mi := &file_block_v1_block_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2134,7 +2203,7 @@ func (x *KVDeleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVDeleteResponse.ProtoReflect.Descriptor instead.
 func (*KVDeleteResponse) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{33}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{34}
 }
 
 type Attachment struct {
@@ -2147,7 +2216,7 @@ type Attachment struct {
 
 func (x *Attachment) Reset() {
 	*x = Attachment{}
-	mi := &file_block_v1_block_proto_msgTypes[34]
+	mi := &file_block_v1_block_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2159,7 +2228,7 @@ func (x *Attachment) String() string {
 func (*Attachment) ProtoMessage() {}
 
 func (x *Attachment) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[34]
+	mi := &file_block_v1_block_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2172,7 +2241,7 @@ func (x *Attachment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attachment.ProtoReflect.Descriptor instead.
 func (*Attachment) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{34}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Attachment) GetDocumentId() string {
@@ -2209,7 +2278,7 @@ type SendMailRequest struct {
 
 func (x *SendMailRequest) Reset() {
 	*x = SendMailRequest{}
-	mi := &file_block_v1_block_proto_msgTypes[35]
+	mi := &file_block_v1_block_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2221,7 +2290,7 @@ func (x *SendMailRequest) String() string {
 func (*SendMailRequest) ProtoMessage() {}
 
 func (x *SendMailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[35]
+	mi := &file_block_v1_block_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2234,7 +2303,7 @@ func (x *SendMailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMailRequest.ProtoReflect.Descriptor instead.
 func (*SendMailRequest) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{35}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SendMailRequest) GetFrom() string {
@@ -2316,7 +2385,7 @@ type SendMailResponse struct {
 
 func (x *SendMailResponse) Reset() {
 	*x = SendMailResponse{}
-	mi := &file_block_v1_block_proto_msgTypes[36]
+	mi := &file_block_v1_block_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2328,7 +2397,7 @@ func (x *SendMailResponse) String() string {
 func (*SendMailResponse) ProtoMessage() {}
 
 func (x *SendMailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[36]
+	mi := &file_block_v1_block_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2341,7 +2410,7 @@ func (x *SendMailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMailResponse.ProtoReflect.Descriptor instead.
 func (*SendMailResponse) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{36}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SendMailResponse) GetMessageId() string {
@@ -2364,7 +2433,7 @@ type EmitRequest struct {
 
 func (x *EmitRequest) Reset() {
 	*x = EmitRequest{}
-	mi := &file_block_v1_block_proto_msgTypes[37]
+	mi := &file_block_v1_block_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2376,7 +2445,7 @@ func (x *EmitRequest) String() string {
 func (*EmitRequest) ProtoMessage() {}
 
 func (x *EmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[37]
+	mi := &file_block_v1_block_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2389,7 +2458,7 @@ func (x *EmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EmitRequest.ProtoReflect.Descriptor instead.
 func (*EmitRequest) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{37}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *EmitRequest) GetWorkflow() string {
@@ -2436,7 +2505,7 @@ type EmitResponse struct {
 
 func (x *EmitResponse) Reset() {
 	*x = EmitResponse{}
-	mi := &file_block_v1_block_proto_msgTypes[38]
+	mi := &file_block_v1_block_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2448,7 +2517,7 @@ func (x *EmitResponse) String() string {
 func (*EmitResponse) ProtoMessage() {}
 
 func (x *EmitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[38]
+	mi := &file_block_v1_block_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2461,7 +2530,7 @@ func (x *EmitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EmitResponse.ProtoReflect.Descriptor instead.
 func (*EmitResponse) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{38}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *EmitResponse) GetEventId() string {
@@ -2482,7 +2551,7 @@ type ScheduleRequest struct {
 
 func (x *ScheduleRequest) Reset() {
 	*x = ScheduleRequest{}
-	mi := &file_block_v1_block_proto_msgTypes[39]
+	mi := &file_block_v1_block_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2494,7 +2563,7 @@ func (x *ScheduleRequest) String() string {
 func (*ScheduleRequest) ProtoMessage() {}
 
 func (x *ScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[39]
+	mi := &file_block_v1_block_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2507,7 +2576,7 @@ func (x *ScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleRequest.ProtoReflect.Descriptor instead.
 func (*ScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{39}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ScheduleRequest) GetKey() string {
@@ -2539,7 +2608,7 @@ type ScheduleResponse struct {
 
 func (x *ScheduleResponse) Reset() {
 	*x = ScheduleResponse{}
-	mi := &file_block_v1_block_proto_msgTypes[40]
+	mi := &file_block_v1_block_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2551,7 +2620,7 @@ func (x *ScheduleResponse) String() string {
 func (*ScheduleResponse) ProtoMessage() {}
 
 func (x *ScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[40]
+	mi := &file_block_v1_block_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2564,7 +2633,7 @@ func (x *ScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleResponse.ProtoReflect.Descriptor instead.
 func (*ScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{40}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{41}
 }
 
 type LogRequest struct {
@@ -2579,7 +2648,7 @@ type LogRequest struct {
 
 func (x *LogRequest) Reset() {
 	*x = LogRequest{}
-	mi := &file_block_v1_block_proto_msgTypes[41]
+	mi := &file_block_v1_block_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2591,7 +2660,7 @@ func (x *LogRequest) String() string {
 func (*LogRequest) ProtoMessage() {}
 
 func (x *LogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[41]
+	mi := &file_block_v1_block_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2604,7 +2673,7 @@ func (x *LogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogRequest.ProtoReflect.Descriptor instead.
 func (*LogRequest) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{41}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *LogRequest) GetLevel() string {
@@ -2636,7 +2705,7 @@ type LogResponse struct {
 
 func (x *LogResponse) Reset() {
 	*x = LogResponse{}
-	mi := &file_block_v1_block_proto_msgTypes[42]
+	mi := &file_block_v1_block_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2648,7 +2717,7 @@ func (x *LogResponse) String() string {
 func (*LogResponse) ProtoMessage() {}
 
 func (x *LogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[42]
+	mi := &file_block_v1_block_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2661,7 +2730,7 @@ func (x *LogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogResponse.ProtoReflect.Descriptor instead.
 func (*LogResponse) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{42}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{43}
 }
 
 var File_block_v1_block_proto protoreflect.FileDescriptor
@@ -2692,8 +2761,13 @@ const file_block_v1_block_proto_rawDesc = "" +
 	"\bsettings\x18\b \x03(\v22.paperflow.block.v1.ConfigureRequest.SettingsEntryR\bsettings\x1a;\n" +
 	"\rSettingsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x13\n" +
-	"\x11ConfigureResponse\"T\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"G\n" +
+	"\x11ConfigureResponse\x122\n" +
+	"\x04sink\x18\x01 \x01(\v2\x1e.paperflow.block.v1.SinkPolicyR\x04sink\"?\n" +
+	"\n" +
+	"SinkPolicy\x12\x16\n" +
+	"\x06events\x18\x01 \x03(\tR\x06events\x12\x19\n" +
+	"\bretry_ms\x18\x02 \x03(\x03R\aretryMs\"T\n" +
 	"\vReadRequest\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x12\n" +
 	"\x04skip\x18\x02 \x01(\x03R\x04skip\x12\x1a\n" +
@@ -2889,7 +2963,7 @@ func file_block_v1_block_proto_rawDescGZIP() []byte {
 }
 
 var file_block_v1_block_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_block_v1_block_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_block_v1_block_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_block_v1_block_proto_goTypes = []any{
 	(Kind)(0),                   // 0: paperflow.block.v1.Kind
 	(DeliveryStatus)(0),         // 1: paperflow.block.v1.DeliveryStatus
@@ -2897,104 +2971,106 @@ var file_block_v1_block_proto_goTypes = []any{
 	(*DescribeResponse)(nil),    // 3: paperflow.block.v1.DescribeResponse
 	(*ConfigureRequest)(nil),    // 4: paperflow.block.v1.ConfigureRequest
 	(*ConfigureResponse)(nil),   // 5: paperflow.block.v1.ConfigureResponse
-	(*ReadRequest)(nil),         // 6: paperflow.block.v1.ReadRequest
-	(*Item)(nil),                // 7: paperflow.block.v1.Item
-	(*ItemBatch)(nil),           // 8: paperflow.block.v1.ItemBatch
-	(*ProcessRequest)(nil),      // 9: paperflow.block.v1.ProcessRequest
-	(*Document)(nil),            // 10: paperflow.block.v1.Document
-	(*EventData)(nil),           // 11: paperflow.block.v1.EventData
-	(*ItemResult)(nil),          // 12: paperflow.block.v1.ItemResult
-	(*ProcessResponse)(nil),     // 13: paperflow.block.v1.ProcessResponse
-	(*Event)(nil),               // 14: paperflow.block.v1.Event
-	(*DeliveryResult)(nil),      // 15: paperflow.block.v1.DeliveryResult
-	(*DeliverRequest)(nil),      // 16: paperflow.block.v1.DeliverRequest
-	(*DeliverResponse)(nil),     // 17: paperflow.block.v1.DeliverResponse
-	(*Header)(nil),              // 18: paperflow.block.v1.Header
-	(*HTTPRequest)(nil),         // 19: paperflow.block.v1.HTTPRequest
-	(*HTTPResponse)(nil),        // 20: paperflow.block.v1.HTTPResponse
-	(*ScheduledRequest)(nil),    // 21: paperflow.block.v1.ScheduledRequest
-	(*ScheduledResponse)(nil),   // 22: paperflow.block.v1.ScheduledResponse
-	(*ReleaseRequest)(nil),      // 23: paperflow.block.v1.ReleaseRequest
-	(*ReleaseResponse)(nil),     // 24: paperflow.block.v1.ReleaseResponse
-	(*PutDocumentRequest)(nil),  // 25: paperflow.block.v1.PutDocumentRequest
-	(*GetDocumentRequest)(nil),  // 26: paperflow.block.v1.GetDocumentRequest
-	(*GetDocumentResponse)(nil), // 27: paperflow.block.v1.GetDocumentResponse
-	(*DocumentURLRequest)(nil),  // 28: paperflow.block.v1.DocumentURLRequest
-	(*DocumentURLResponse)(nil), // 29: paperflow.block.v1.DocumentURLResponse
-	(*KVGetRequest)(nil),        // 30: paperflow.block.v1.KVGetRequest
-	(*KVGetResponse)(nil),       // 31: paperflow.block.v1.KVGetResponse
-	(*KVPutRequest)(nil),        // 32: paperflow.block.v1.KVPutRequest
-	(*KVPutResponse)(nil),       // 33: paperflow.block.v1.KVPutResponse
-	(*KVDeleteRequest)(nil),     // 34: paperflow.block.v1.KVDeleteRequest
-	(*KVDeleteResponse)(nil),    // 35: paperflow.block.v1.KVDeleteResponse
-	(*Attachment)(nil),          // 36: paperflow.block.v1.Attachment
-	(*SendMailRequest)(nil),     // 37: paperflow.block.v1.SendMailRequest
-	(*SendMailResponse)(nil),    // 38: paperflow.block.v1.SendMailResponse
-	(*EmitRequest)(nil),         // 39: paperflow.block.v1.EmitRequest
-	(*EmitResponse)(nil),        // 40: paperflow.block.v1.EmitResponse
-	(*ScheduleRequest)(nil),     // 41: paperflow.block.v1.ScheduleRequest
-	(*ScheduleResponse)(nil),    // 42: paperflow.block.v1.ScheduleResponse
-	(*LogRequest)(nil),          // 43: paperflow.block.v1.LogRequest
-	(*LogResponse)(nil),         // 44: paperflow.block.v1.LogResponse
-	nil,                         // 45: paperflow.block.v1.ConfigureRequest.SettingsEntry
+	(*SinkPolicy)(nil),          // 6: paperflow.block.v1.SinkPolicy
+	(*ReadRequest)(nil),         // 7: paperflow.block.v1.ReadRequest
+	(*Item)(nil),                // 8: paperflow.block.v1.Item
+	(*ItemBatch)(nil),           // 9: paperflow.block.v1.ItemBatch
+	(*ProcessRequest)(nil),      // 10: paperflow.block.v1.ProcessRequest
+	(*Document)(nil),            // 11: paperflow.block.v1.Document
+	(*EventData)(nil),           // 12: paperflow.block.v1.EventData
+	(*ItemResult)(nil),          // 13: paperflow.block.v1.ItemResult
+	(*ProcessResponse)(nil),     // 14: paperflow.block.v1.ProcessResponse
+	(*Event)(nil),               // 15: paperflow.block.v1.Event
+	(*DeliveryResult)(nil),      // 16: paperflow.block.v1.DeliveryResult
+	(*DeliverRequest)(nil),      // 17: paperflow.block.v1.DeliverRequest
+	(*DeliverResponse)(nil),     // 18: paperflow.block.v1.DeliverResponse
+	(*Header)(nil),              // 19: paperflow.block.v1.Header
+	(*HTTPRequest)(nil),         // 20: paperflow.block.v1.HTTPRequest
+	(*HTTPResponse)(nil),        // 21: paperflow.block.v1.HTTPResponse
+	(*ScheduledRequest)(nil),    // 22: paperflow.block.v1.ScheduledRequest
+	(*ScheduledResponse)(nil),   // 23: paperflow.block.v1.ScheduledResponse
+	(*ReleaseRequest)(nil),      // 24: paperflow.block.v1.ReleaseRequest
+	(*ReleaseResponse)(nil),     // 25: paperflow.block.v1.ReleaseResponse
+	(*PutDocumentRequest)(nil),  // 26: paperflow.block.v1.PutDocumentRequest
+	(*GetDocumentRequest)(nil),  // 27: paperflow.block.v1.GetDocumentRequest
+	(*GetDocumentResponse)(nil), // 28: paperflow.block.v1.GetDocumentResponse
+	(*DocumentURLRequest)(nil),  // 29: paperflow.block.v1.DocumentURLRequest
+	(*DocumentURLResponse)(nil), // 30: paperflow.block.v1.DocumentURLResponse
+	(*KVGetRequest)(nil),        // 31: paperflow.block.v1.KVGetRequest
+	(*KVGetResponse)(nil),       // 32: paperflow.block.v1.KVGetResponse
+	(*KVPutRequest)(nil),        // 33: paperflow.block.v1.KVPutRequest
+	(*KVPutResponse)(nil),       // 34: paperflow.block.v1.KVPutResponse
+	(*KVDeleteRequest)(nil),     // 35: paperflow.block.v1.KVDeleteRequest
+	(*KVDeleteResponse)(nil),    // 36: paperflow.block.v1.KVDeleteResponse
+	(*Attachment)(nil),          // 37: paperflow.block.v1.Attachment
+	(*SendMailRequest)(nil),     // 38: paperflow.block.v1.SendMailRequest
+	(*SendMailResponse)(nil),    // 39: paperflow.block.v1.SendMailResponse
+	(*EmitRequest)(nil),         // 40: paperflow.block.v1.EmitRequest
+	(*EmitResponse)(nil),        // 41: paperflow.block.v1.EmitResponse
+	(*ScheduleRequest)(nil),     // 42: paperflow.block.v1.ScheduleRequest
+	(*ScheduleResponse)(nil),    // 43: paperflow.block.v1.ScheduleResponse
+	(*LogRequest)(nil),          // 44: paperflow.block.v1.LogRequest
+	(*LogResponse)(nil),         // 45: paperflow.block.v1.LogResponse
+	nil,                         // 46: paperflow.block.v1.ConfigureRequest.SettingsEntry
 }
 var file_block_v1_block_proto_depIdxs = []int32{
 	0,  // 0: paperflow.block.v1.DescribeResponse.kind:type_name -> paperflow.block.v1.Kind
-	45, // 1: paperflow.block.v1.ConfigureRequest.settings:type_name -> paperflow.block.v1.ConfigureRequest.SettingsEntry
-	7,  // 2: paperflow.block.v1.ItemBatch.items:type_name -> paperflow.block.v1.Item
-	7,  // 3: paperflow.block.v1.ProcessRequest.items:type_name -> paperflow.block.v1.Item
-	10, // 4: paperflow.block.v1.ItemResult.documents:type_name -> paperflow.block.v1.Document
-	11, // 5: paperflow.block.v1.ItemResult.events:type_name -> paperflow.block.v1.EventData
-	12, // 6: paperflow.block.v1.ProcessResponse.results:type_name -> paperflow.block.v1.ItemResult
-	1,  // 7: paperflow.block.v1.DeliveryResult.status:type_name -> paperflow.block.v1.DeliveryStatus
-	14, // 8: paperflow.block.v1.DeliverRequest.events:type_name -> paperflow.block.v1.Event
-	15, // 9: paperflow.block.v1.DeliverResponse.results:type_name -> paperflow.block.v1.DeliveryResult
-	18, // 10: paperflow.block.v1.HTTPRequest.headers:type_name -> paperflow.block.v1.Header
-	18, // 11: paperflow.block.v1.HTTPResponse.headers:type_name -> paperflow.block.v1.Header
-	10, // 12: paperflow.block.v1.GetDocumentResponse.document:type_name -> paperflow.block.v1.Document
-	36, // 13: paperflow.block.v1.SendMailRequest.attachments:type_name -> paperflow.block.v1.Attachment
-	11, // 14: paperflow.block.v1.EmitRequest.event:type_name -> paperflow.block.v1.EventData
-	2,  // 15: paperflow.block.v1.Block.Describe:input_type -> paperflow.block.v1.DescribeRequest
-	4,  // 16: paperflow.block.v1.Block.Configure:input_type -> paperflow.block.v1.ConfigureRequest
-	6,  // 17: paperflow.block.v1.Block.Read:input_type -> paperflow.block.v1.ReadRequest
-	9,  // 18: paperflow.block.v1.Block.Process:input_type -> paperflow.block.v1.ProcessRequest
-	16, // 19: paperflow.block.v1.Block.Deliver:input_type -> paperflow.block.v1.DeliverRequest
-	19, // 20: paperflow.block.v1.Block.ServeHTTP:input_type -> paperflow.block.v1.HTTPRequest
-	21, // 21: paperflow.block.v1.Block.Scheduled:input_type -> paperflow.block.v1.ScheduledRequest
-	23, // 22: paperflow.block.v1.Block.Release:input_type -> paperflow.block.v1.ReleaseRequest
-	25, // 23: paperflow.block.v1.Host.PutDocument:input_type -> paperflow.block.v1.PutDocumentRequest
-	26, // 24: paperflow.block.v1.Host.GetDocument:input_type -> paperflow.block.v1.GetDocumentRequest
-	28, // 25: paperflow.block.v1.Host.DocumentURL:input_type -> paperflow.block.v1.DocumentURLRequest
-	30, // 26: paperflow.block.v1.Host.KVGet:input_type -> paperflow.block.v1.KVGetRequest
-	32, // 27: paperflow.block.v1.Host.KVPut:input_type -> paperflow.block.v1.KVPutRequest
-	34, // 28: paperflow.block.v1.Host.KVDelete:input_type -> paperflow.block.v1.KVDeleteRequest
-	37, // 29: paperflow.block.v1.Host.SendMail:input_type -> paperflow.block.v1.SendMailRequest
-	39, // 30: paperflow.block.v1.Host.Emit:input_type -> paperflow.block.v1.EmitRequest
-	41, // 31: paperflow.block.v1.Host.Schedule:input_type -> paperflow.block.v1.ScheduleRequest
-	43, // 32: paperflow.block.v1.Host.Log:input_type -> paperflow.block.v1.LogRequest
-	3,  // 33: paperflow.block.v1.Block.Describe:output_type -> paperflow.block.v1.DescribeResponse
-	5,  // 34: paperflow.block.v1.Block.Configure:output_type -> paperflow.block.v1.ConfigureResponse
-	8,  // 35: paperflow.block.v1.Block.Read:output_type -> paperflow.block.v1.ItemBatch
-	13, // 36: paperflow.block.v1.Block.Process:output_type -> paperflow.block.v1.ProcessResponse
-	17, // 37: paperflow.block.v1.Block.Deliver:output_type -> paperflow.block.v1.DeliverResponse
-	20, // 38: paperflow.block.v1.Block.ServeHTTP:output_type -> paperflow.block.v1.HTTPResponse
-	22, // 39: paperflow.block.v1.Block.Scheduled:output_type -> paperflow.block.v1.ScheduledResponse
-	24, // 40: paperflow.block.v1.Block.Release:output_type -> paperflow.block.v1.ReleaseResponse
-	10, // 41: paperflow.block.v1.Host.PutDocument:output_type -> paperflow.block.v1.Document
-	27, // 42: paperflow.block.v1.Host.GetDocument:output_type -> paperflow.block.v1.GetDocumentResponse
-	29, // 43: paperflow.block.v1.Host.DocumentURL:output_type -> paperflow.block.v1.DocumentURLResponse
-	31, // 44: paperflow.block.v1.Host.KVGet:output_type -> paperflow.block.v1.KVGetResponse
-	33, // 45: paperflow.block.v1.Host.KVPut:output_type -> paperflow.block.v1.KVPutResponse
-	35, // 46: paperflow.block.v1.Host.KVDelete:output_type -> paperflow.block.v1.KVDeleteResponse
-	38, // 47: paperflow.block.v1.Host.SendMail:output_type -> paperflow.block.v1.SendMailResponse
-	40, // 48: paperflow.block.v1.Host.Emit:output_type -> paperflow.block.v1.EmitResponse
-	42, // 49: paperflow.block.v1.Host.Schedule:output_type -> paperflow.block.v1.ScheduleResponse
-	44, // 50: paperflow.block.v1.Host.Log:output_type -> paperflow.block.v1.LogResponse
-	33, // [33:51] is the sub-list for method output_type
-	15, // [15:33] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	46, // 1: paperflow.block.v1.ConfigureRequest.settings:type_name -> paperflow.block.v1.ConfigureRequest.SettingsEntry
+	6,  // 2: paperflow.block.v1.ConfigureResponse.sink:type_name -> paperflow.block.v1.SinkPolicy
+	8,  // 3: paperflow.block.v1.ItemBatch.items:type_name -> paperflow.block.v1.Item
+	8,  // 4: paperflow.block.v1.ProcessRequest.items:type_name -> paperflow.block.v1.Item
+	11, // 5: paperflow.block.v1.ItemResult.documents:type_name -> paperflow.block.v1.Document
+	12, // 6: paperflow.block.v1.ItemResult.events:type_name -> paperflow.block.v1.EventData
+	13, // 7: paperflow.block.v1.ProcessResponse.results:type_name -> paperflow.block.v1.ItemResult
+	1,  // 8: paperflow.block.v1.DeliveryResult.status:type_name -> paperflow.block.v1.DeliveryStatus
+	15, // 9: paperflow.block.v1.DeliverRequest.events:type_name -> paperflow.block.v1.Event
+	16, // 10: paperflow.block.v1.DeliverResponse.results:type_name -> paperflow.block.v1.DeliveryResult
+	19, // 11: paperflow.block.v1.HTTPRequest.headers:type_name -> paperflow.block.v1.Header
+	19, // 12: paperflow.block.v1.HTTPResponse.headers:type_name -> paperflow.block.v1.Header
+	11, // 13: paperflow.block.v1.GetDocumentResponse.document:type_name -> paperflow.block.v1.Document
+	37, // 14: paperflow.block.v1.SendMailRequest.attachments:type_name -> paperflow.block.v1.Attachment
+	12, // 15: paperflow.block.v1.EmitRequest.event:type_name -> paperflow.block.v1.EventData
+	2,  // 16: paperflow.block.v1.Block.Describe:input_type -> paperflow.block.v1.DescribeRequest
+	4,  // 17: paperflow.block.v1.Block.Configure:input_type -> paperflow.block.v1.ConfigureRequest
+	7,  // 18: paperflow.block.v1.Block.Read:input_type -> paperflow.block.v1.ReadRequest
+	10, // 19: paperflow.block.v1.Block.Process:input_type -> paperflow.block.v1.ProcessRequest
+	17, // 20: paperflow.block.v1.Block.Deliver:input_type -> paperflow.block.v1.DeliverRequest
+	20, // 21: paperflow.block.v1.Block.ServeHTTP:input_type -> paperflow.block.v1.HTTPRequest
+	22, // 22: paperflow.block.v1.Block.Scheduled:input_type -> paperflow.block.v1.ScheduledRequest
+	24, // 23: paperflow.block.v1.Block.Release:input_type -> paperflow.block.v1.ReleaseRequest
+	26, // 24: paperflow.block.v1.Host.PutDocument:input_type -> paperflow.block.v1.PutDocumentRequest
+	27, // 25: paperflow.block.v1.Host.GetDocument:input_type -> paperflow.block.v1.GetDocumentRequest
+	29, // 26: paperflow.block.v1.Host.DocumentURL:input_type -> paperflow.block.v1.DocumentURLRequest
+	31, // 27: paperflow.block.v1.Host.KVGet:input_type -> paperflow.block.v1.KVGetRequest
+	33, // 28: paperflow.block.v1.Host.KVPut:input_type -> paperflow.block.v1.KVPutRequest
+	35, // 29: paperflow.block.v1.Host.KVDelete:input_type -> paperflow.block.v1.KVDeleteRequest
+	38, // 30: paperflow.block.v1.Host.SendMail:input_type -> paperflow.block.v1.SendMailRequest
+	40, // 31: paperflow.block.v1.Host.Emit:input_type -> paperflow.block.v1.EmitRequest
+	42, // 32: paperflow.block.v1.Host.Schedule:input_type -> paperflow.block.v1.ScheduleRequest
+	44, // 33: paperflow.block.v1.Host.Log:input_type -> paperflow.block.v1.LogRequest
+	3,  // 34: paperflow.block.v1.Block.Describe:output_type -> paperflow.block.v1.DescribeResponse
+	5,  // 35: paperflow.block.v1.Block.Configure:output_type -> paperflow.block.v1.ConfigureResponse
+	9,  // 36: paperflow.block.v1.Block.Read:output_type -> paperflow.block.v1.ItemBatch
+	14, // 37: paperflow.block.v1.Block.Process:output_type -> paperflow.block.v1.ProcessResponse
+	18, // 38: paperflow.block.v1.Block.Deliver:output_type -> paperflow.block.v1.DeliverResponse
+	21, // 39: paperflow.block.v1.Block.ServeHTTP:output_type -> paperflow.block.v1.HTTPResponse
+	23, // 40: paperflow.block.v1.Block.Scheduled:output_type -> paperflow.block.v1.ScheduledResponse
+	25, // 41: paperflow.block.v1.Block.Release:output_type -> paperflow.block.v1.ReleaseResponse
+	11, // 42: paperflow.block.v1.Host.PutDocument:output_type -> paperflow.block.v1.Document
+	28, // 43: paperflow.block.v1.Host.GetDocument:output_type -> paperflow.block.v1.GetDocumentResponse
+	30, // 44: paperflow.block.v1.Host.DocumentURL:output_type -> paperflow.block.v1.DocumentURLResponse
+	32, // 45: paperflow.block.v1.Host.KVGet:output_type -> paperflow.block.v1.KVGetResponse
+	34, // 46: paperflow.block.v1.Host.KVPut:output_type -> paperflow.block.v1.KVPutResponse
+	36, // 47: paperflow.block.v1.Host.KVDelete:output_type -> paperflow.block.v1.KVDeleteResponse
+	39, // 48: paperflow.block.v1.Host.SendMail:output_type -> paperflow.block.v1.SendMailResponse
+	41, // 49: paperflow.block.v1.Host.Emit:output_type -> paperflow.block.v1.EmitResponse
+	43, // 50: paperflow.block.v1.Host.Schedule:output_type -> paperflow.block.v1.ScheduleResponse
+	45, // 51: paperflow.block.v1.Host.Log:output_type -> paperflow.block.v1.LogResponse
+	34, // [34:52] is the sub-list for method output_type
+	16, // [16:34] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_block_v1_block_proto_init() }
@@ -3008,7 +3084,7 @@ func file_block_v1_block_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_block_v1_block_proto_rawDesc), len(file_block_v1_block_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   44,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
