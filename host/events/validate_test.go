@@ -69,7 +69,36 @@ func exampleData(t Type) map[string]any {
 	case SignaturesExpired:
 		return map[string]any{"documents": []any{doc}, "recipients": []any{recipient("PENDING", 1)}, "expired_at": "2026-04-14T09:26:53Z"}
 	}
-	panic("no example for " + t)
+	return schemaExample(t)
+}
+
+// quotedTypes lists Types as the validator's enum error does.
+func quotedTypes() string {
+	q := make([]string, len(Types))
+	for i, t := range Types {
+		q[i] = strconv.Quote(string(t))
+	}
+	return strings.Join(q, ", ")
+}
+
+// schemaExample is the first of the "examples" a type's schema gives for its
+// data: a type added by its schema file alone brings its example with it.
+func schemaExample(t Type) map[string]any {
+	b, err := os.ReadFile(filepath.Join("..", "..", "schemas", "events", t.schemaFile()))
+	if err != nil {
+		panic(err)
+	}
+	var s struct {
+		Properties struct {
+			Data struct {
+				Examples []map[string]any `json:"examples"`
+			} `json:"data"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(b, &s); err != nil || len(s.Properties.Data.Examples) == 0 {
+		panic(fmt.Sprintf("no example for %s: give its schema's data an \"examples\" list (%v)", t, err))
+	}
+	return s.Properties.Data.Examples[0]
 }
 
 // exampleEvent is a valid event of type t as a generic JSON value, ready to be
@@ -281,7 +310,7 @@ func TestInvalidErrorMessage(t *testing.T) {
 				"  metadata: missing properties: 'run_id'"},
 		{"unknown type checked against the envelope", `{"eventId":"` + id + `","eventType":"NOPE","data":{},"metadata":{}}`,
 			"invalid event NOPE " + id + " (schemas/events/envelope.json): 2 problems:\n" +
-				`  eventType: value must be one of "DOCUMENTS_CREATED", "EMAILS_CREATED", "SIGNATURES_REQUESTED", "SIGNATURES_COMPLETED", "SIGNATURES_DECLINED", "SIGNATURE_REQUEST_VIEWED", "SIGNATURES_EXPIRED"` + "\n" +
+				"  eventType: value must be one of " + quotedTypes() + "\n" +
 				"  metadata: missing properties: 'workflow', 'run_id', 'item_id', 'block_id', 'created_at'"},
 		{"not an object", `[1]`, "invalid event (schemas/events/envelope.json): (root): expected object, but got array"},
 		{"not JSON", `{"eventId":`, "invalid event: (root): not JSON: unexpected end of JSON input"},
