@@ -9,7 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/sethvargo/go-retry"
+
+	"github.com/paperflow/paperflow/plugins/sdk/retries"
 )
 
 // CreateTimeout bounds how long paperflow keeps trying to create one
@@ -68,15 +69,19 @@ func ensure[T any](ctx context.Context, log *slog.Logger, kind, name string, cre
 	return v, nil
 }
 
+// settleRetry is how a JetStream request is tried again while the cluster
+// settles: delays doubling from 200ms up to 5s, with 20% jitter, within
+// CreateTimeout.
+var settleRetry = retries.Policy{Initial: 200 * time.Millisecond, Multiplier: 2, Cap: 5 * time.Second, JitterPercent: 20}
+
 // withRetry calls f with a short deadline per attempt, and again with
 // backoff while the error is one a settling cluster gives.
 func withRetry[T any](ctx context.Context, log *slog.Logger, what string, f func(context.Context) (T, error)) (T, error) {
 	ctx, cancel := context.WithTimeout(ctx, CreateTimeout)
 	defer cancel()
-	backoff := retry.WithJitterPercent(20, retry.WithCappedDuration(5*time.Second, retry.NewExponential(200*time.Millisecond)))
 	attempt := 0
 	var last error
-	v, err := retry.DoValue(ctx, backoff, func(ctx context.Context) (T, error) {
+	v, err := retries.Value(ctx, settleRetry, func(ctx context.Context) (T, error) {
 		attempt++
 		actx, acancel := context.WithTimeout(ctx, attemptDeadline(attempt))
 		defer acancel()
@@ -89,10 +94,10 @@ func withRetry[T any](ctx context.Context, log *slog.Logger, what string, f func
 		}
 		last = err
 		if ctx.Err() != nil || !temporary(err) {
-			return v, err
+			return v, retries.Permanent(err)
 		}
 		log.Info("NATS not ready; trying again", "what", what, "attempt", attempt, "err", err)
-		return v, retry.RetryableError(err)
+		return v, err
 	})
 	if err != nil && ctx.Err() != nil && last != nil {
 		// Say what NATS last answered, not only that time ran out.

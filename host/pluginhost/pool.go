@@ -8,9 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sethvargo/go-retry"
-
 	"github.com/paperflow/paperflow/host/metrics"
+	"github.com/paperflow/paperflow/plugins/sdk/retries"
 )
 
 // pool runs one process per block binary for the whole host, shared by
@@ -130,6 +129,10 @@ func (pl *pool) detach(s *shared) (p *Process, gen uint64, last bool) {
 	return s.proc, s.gen, false
 }
 
+// restartRetry is how a block process that died is started again: nine
+// tries, waits doubling from 100ms up to 5s.
+var restartRetry = retries.Policy{Initial: 100 * time.Millisecond, Multiplier: 2, Cap: 5 * time.Second, MaxAttempts: 9}
+
 // get returns the live process and its launch number, launching a new
 // one with backoff when it died. Instances wait here while one of them
 // relaunches, so a crash costs one restart, not one per instance.
@@ -147,15 +150,15 @@ func (s *shared) get(ctx context.Context) (*Process, uint64, error) {
 		s.proc.Kill()
 		s.proc = nil
 	}
-	backoff := retry.WithMaxRetries(8, retry.WithCappedDuration(5*time.Second, retry.NewExponential(100*time.Millisecond)))
+	policy := restartRetry
 	if first {
-		backoff = retry.WithMaxRetries(0, backoff) // a block that cannot start at all says so now
+		policy.MaxAttempts = 1 // a block that cannot start at all says so now
 	}
-	err := retry.Do(ctx, backoff, func(ctx context.Context) error {
+	err := policy.Do(ctx, func(ctx context.Context) error {
 		p, err := Launch(s.path, s.log)
 		if err != nil {
 			s.log.Warn("restarting block failed", "err", err)
-			return retry.RetryableError(err)
+			return err
 		}
 		s.proc = p
 		return nil

@@ -115,10 +115,10 @@ func (p Policy) Attempts() int {
 }
 
 // Retryable reports whether a later try may mend err: not when err is, or
-// wraps, one of NonRetryable, is marked Permanent or is the context's end.
+// wraps, one of NonRetryable or is marked Permanent. (An attempt's own
+// deadline is retryable; Do stops when its context ends.)
 func (p Policy) Retryable(err error) bool {
-	if err == nil || errors.As(err, new(*permanentError)) ||
-		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if err == nil || errors.As(err, new(*permanentError)) {
 		return false
 	}
 	for _, c := range p.NonRetryable {
@@ -132,7 +132,7 @@ func (p Policy) Retryable(err error) bool {
 // Do calls f until it succeeds, returns an error that is not Retryable, the
 // attempts run out or ctx ends, waiting between tries as the policy says.
 // It returns f's last error (without a Permanent mark), or ctx's error
-// when ctx ended first.
+// when ctx ended while it waited.
 func (p Policy) Do(ctx context.Context, f func(context.Context) error) error {
 	_, err := Value(ctx, p, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, f(ctx)
@@ -150,7 +150,7 @@ func Value[T any](ctx context.Context, p Policy, f func(context.Context) (T, err
 			return v, nil
 		case errors.As(err, &pe) && pe == err:
 			return v, pe.err
-		case p.Retryable(err):
+		case ctx.Err() == nil && p.Retryable(err):
 			return v, retry.RetryableError(err)
 		}
 		return v, err
