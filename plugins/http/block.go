@@ -19,6 +19,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/paperflow/paperflow/plugins/sdk"
+	"github.com/paperflow/paperflow/plugins/sdk/retries"
 	"github.com/paperflow/paperflow/plugins/sdk/tags"
 	"github.com/paperflow/paperflow/plugins/webhook/verify"
 	"github.com/paperflow/paperflow/plugins/websend"
@@ -27,8 +28,10 @@ import (
 // parallel bounds the items of one batch called at the same time.
 const parallel = 16
 
-// baseBackoff is the first wait between attempts; it doubles, with jitter.
-var baseBackoff = 250 * time.Millisecond
+// callRetry is how a call that failed with 429, a 5xx or a network error is
+// tried again: waits doubling from 250ms up to 10s with 10% jitter, unless
+// the API asks for a Retry-After. with.retries sets its attempts.
+var callRetry = retries.Policy{Initial: 250 * time.Millisecond, Multiplier: 2, Cap: 10 * time.Second, JitterPercent: 10}
 
 // Block is the http step.
 type Block struct {
@@ -146,14 +149,16 @@ func (b *Block) call(ctx context.Context, r request) (map[string]any, error) {
 	host := hostOf(r.url)
 	what := r.method + " " + host
 	var wait time.Duration // the API's Retry-After for the next attempt
-	base := retry.WithCappedDuration(10*time.Second, retry.WithJitterPercent(10, retry.NewExponential(baseBackoff)))
-	backoff := retry.WithMaxRetries(uint64(r.retries), retry.BackoffFunc(func() (time.Duration, bool) {
+	policy := callRetry
+	policy.MaxAttempts = r.retries + 1
+	base := policy.Backoff()
+	backoff := retry.BackoffFunc(func() (time.Duration, bool) {
 		next, stop := base.Next()
 		if wait > 0 {
 			next, wait = wait, 0
 		}
 		return next, stop
-	}))
+	})
 	var out map[string]any
 	var lastErr error
 	err := retry.Do(ctx, backoff, func(ctx context.Context) error {

@@ -143,7 +143,7 @@ func TestTextAnswerAndExpectedStatus(t *testing.T) {
 }
 
 func TestRetriesHonourRetryAfter(t *testing.T) {
-	baseBackoff = time.Millisecond
+	callRetry.Initial = time.Millisecond
 	a := newAPI(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		switch n {
 		case 1:
