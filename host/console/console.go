@@ -74,6 +74,15 @@ type RunStarter interface {
 	StartRun(ctx context.Context, file, resume string) (string, error)
 }
 
+// Uploads starts a run of a served workflow on an uploaded file of items
+// (server.Server.StartUpload): the upload becomes a file of a version of
+// the workflow that is not made current, so the workflow's folder need not
+// be writable, deployed workflows take uploads too and what the hosts
+// serve stays as it was.
+type Uploads interface {
+	StartUpload(ctx context.Context, workflow, fileName string, data []byte) (string, error)
+}
+
 // Retrier runs failed items of an ended run again. It returns once the
 // retry has started; the items' new outcomes show on the run's page.
 type Retrier interface {
@@ -126,14 +135,13 @@ type Options struct {
 	Workflows     Workflows
 	Runs          RunReader
 	Starter       RunStarter
+	Uploads       Uploads
 	Retrier       Retrier
 	Events        EventTail
 	Deliveries    Deliveries
 	Subscriptions Subscriptions
 	Documents     Documents
 	Mail          Mailbox
-	// UploadDir keeps the files uploaded to start runs.
-	UploadDir string
 	// MaxUpload bounds an uploaded file (default 64 MiB).
 	MaxUpload int64
 	Log       *slog.Logger

@@ -23,6 +23,7 @@ import (
 	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/console"
 	"github.com/paperflow/paperflow/host/delivery"
+	"github.com/paperflow/paperflow/host/deploy"
 	"github.com/paperflow/paperflow/host/engine"
 	"github.com/paperflow/paperflow/host/httpapi"
 	"github.com/paperflow/paperflow/host/mail"
@@ -76,6 +77,7 @@ type env struct {
 	url      string
 	wf       *workflow.Workflow
 	dir      string // the workflow's directory
+	deployed *deploy.Store
 	marker   string // the flaky block fails fail=yes items until this exists
 	receiver *receiver
 	log      *slog.Logger
@@ -179,6 +181,10 @@ func newEnv(t testing.TB) *env {
 		t.Fatalf("load workflow: %v", problems)
 	}
 	e.wf = wf
+	e.deployed = deploy.New(e.engine.Store(), deploy.Options{CacheDir: filepath.Join(data, "workflows"), Catalog: e.engine.Catalog(), Log: log})
+	if _, err := e.deployed.DeployFile(ctx, wf, "test"); err != nil {
+		t.Fatal(err)
+	}
 
 	dispatcher, err := delivery.Start(ctx, delivery.Options{JS: b.JS, Replicas: b.Replicas, Log: log, StopGrace: time.Second})
 	if err != nil {
@@ -218,7 +224,7 @@ func newEnv(t testing.TB) *env {
 	loaded.Add(wf)
 	starter := &starter{e: e}
 	opts, err := console.FromHost(ctx, console.Host{
-		Bus: b, Engine: e.engine, Starter: starter, Subscriptions: subs, Loaded: loaded, DataDir: data,
+		Bus: b, Engine: e.engine, Starter: starter, Uploads: starter, Subscriptions: subs, Loaded: loaded,
 		Outbox: &e.outbox, Token: testToken, ReadOnlyToken: readOnlyToken, PublicURL: e.url, Log: log,
 	})
 	if err != nil {
@@ -231,7 +237,8 @@ func newEnv(t testing.TB) *env {
 	return e
 }
 
-// starter starts runs as serve does: load the file, run it in the
+// starter starts runs as serve does: load the file (or store an upload
+// as a version of the deployed workflow and load that), run it in the
 // background, answer with the run id.
 type starter struct{ e *env }
 
@@ -240,10 +247,26 @@ func (s *starter) StartRun(_ context.Context, file, resume string) (string, erro
 	if len(problems) > 0 {
 		return "", problems
 	}
+	return s.run(wf, resume, "")
+}
+
+func (s *starter) StartUpload(ctx context.Context, name, fileName string, data []byte) (string, error) {
+	v, err := s.e.deployed.DeployUpload(ctx, name, "", fileName, data, "console-test")
+	if err != nil {
+		return "", err
+	}
+	wf, err := s.e.deployed.LoadVersion(ctx, v)
+	if err != nil {
+		return "", err
+	}
+	return s.run(wf, "", v.ID)
+}
+
+func (s *starter) run(wf *workflow.Workflow, resume, version string) (string, error) {
 	started := make(chan string, 1)
 	failed := make(chan error, 1)
 	go func() {
-		_, err := s.e.engine.Run(s.e.ctx, wf, engine.RunOptions{RunID: resume, OnStart: func(id string) { started <- id }})
+		_, err := s.e.engine.Run(s.e.ctx, wf, engine.RunOptions{RunID: resume, Version: version, OnStart: func(id string) { started <- id }})
 		if err != nil {
 			failed <- err
 		}

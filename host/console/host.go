@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -31,8 +30,8 @@ type Host struct {
 	Subscriptions *delivery.SubscriptionStore
 	// Loaded lists the workflows the host serves.
 	Loaded Workflows
-	// DataDir keeps uploads under DataDir/uploads.
-	DataDir string
+	// Uploads starts runs on uploaded files; nil takes no uploads.
+	Uploads Uploads
 	// Outbox is where mail goes when no SMTP server is set (nil otherwise).
 	Outbox *mail.Outbox
 	// Token and ReadOnlyToken log in (see Options).
@@ -52,11 +51,8 @@ func FromHost(ctx context.Context, h Host) (Options, error) {
 	o := Options{
 		Token: h.Token, ReadOnlyToken: h.ReadOnlyToken,
 		Workflows: h.Loaded, Runs: engine.NewReader(ctx, store, h.Bus.JS, h.Log),
-		Starter: h.Starter, Events: StreamEvents{JS: h.Bus.JS}, Deliveries: StreamDeliveries{JS: h.Bus.JS},
+		Starter: h.Starter, Uploads: h.Uploads, Events: StreamEvents{JS: h.Bus.JS}, Deliveries: StreamDeliveries{JS: h.Bus.JS},
 		Documents: h.Engine.Documents(), Log: h.Log,
-	}
-	if h.DataDir != "" {
-		o.UploadDir = filepath.Join(h.DataDir, "uploads")
 	}
 	{
 		o.Retrier = &EngineRetrier{Ctx: ctx, Engine: h.Engine, Secrets: h.Secrets, Log: h.Log, Runs: o.Runs}

@@ -44,9 +44,9 @@ func (c *Console) workflowsPage(w http.ResponseWriter, r *http.Request, ss *sess
 		v := workflowView{Workflow: wf}
 		switch wf.Source.Uses {
 		case "csv":
-			v.Uploadable, v.Accept = c.o.Starter != nil, ".csv,text/csv"
+			v.Uploadable, v.Accept = c.o.Uploads != nil, ".csv,text/csv"
 		case "json":
-			v.Uploadable, v.Accept = c.o.Starter != nil, ".json,.ndjson,.jsonl,application/json"
+			v.Uploadable, v.Accept = c.o.Uploads != nil, ".json,.ndjson,.jsonl,application/json"
 		}
 		views = append(views, v)
 	}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/paperflow/paperflow/host/deploy"
 	"github.com/paperflow/paperflow/host/events"
 	"github.com/paperflow/paperflow/host/metrics"
 	"github.com/paperflow/paperflow/host/pluginhost"
@@ -30,6 +31,14 @@ type RunStarter interface {
 	ListRuns(ctx context.Context) (any, error)
 }
 
+// DeployedStarter starts (or resumes) a run of a deployed workflow:
+// version, or the current one when version is empty. An error wrapping
+// deploy.ErrNotFound or a *deploy.NameError means there is no such
+// workflow or version.
+type DeployedStarter interface {
+	StartDeployed(ctx context.Context, name, version, resume string) (string, error)
+}
+
 // Server routes the host's HTTP requests.
 type Server struct {
 	Documents http.Handler
@@ -37,6 +46,11 @@ type Server struct {
 	// Workflows are the workflow files POST /api/runs may start; nil
 	// starts none.
 	Workflows *Workflows
+	// Deployed, when set, starts {"workflow": NAME} as the deployed
+	// workflow NAME (at "version" or the current one), so that the API
+	// runs every workflow the hosts serve, not only the files this one was
+	// started with; without it a name is one of Workflows' files.
+	Deployed DeployedStarter
 	// Token guards /api/; empty refuses every API call.
 	Token string
 	Log   *slog.Logger
@@ -128,19 +142,29 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc { return requireToken(s.Token, next) }
 
 // startRun answers POST /api/runs: {"file": "<path>"} or {"workflow":
-// "<name>"}, optionally with "resume": "<run id>". Only the workflows in
-// s.Workflows run; anything else is 404 before any file is opened.
+// "<name>"} (with "version" when workflows are deployed), optionally with
+// "resume": "<run id>". Only the workflows in s.Workflows or deployed run;
+// anything else is 404 before any file is opened.
 func (s *Server) startRun(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		File     string `json:"file"`
 		Workflow string `json:"workflow"`
+		Version  string `json:"version"`
 		Resume   string `json:"resume"`
 	}
 	if !decode(w, r, &req) {
 		return
 	}
-	if (req.File == "") == (req.Workflow == "") {
-		writeError(w, http.StatusBadRequest, `send {"workflow": "<name of a workflow serve loaded>"} or {"file": "<workflow file path on the host>"}, optionally with "resume": "<run id>"`)
+	if (req.File == "") == (req.Workflow == "") || (req.Version != "" && req.Workflow == "") {
+		writeError(w, http.StatusBadRequest, `send {"workflow": "<name of a served workflow>", "version": "<version, optional>"} or {"file": "<workflow file path on the host>"}, optionally with "resume": "<run id>"`)
+		return
+	}
+	if req.Workflow != "" && s.Deployed != nil {
+		s.startDeployed(w, r, req.Workflow, req.Version, req.Resume)
+		return
+	}
+	if req.Version != "" {
+		writeError(w, http.StatusBadRequest, `this host keeps no deployed workflows: send {"workflow": "<name>"} without "version"`)
 		return
 	}
 	wfs := s.Workflows
@@ -171,6 +195,22 @@ func (s *Server) startRun(w http.ResponseWriter, r *http.Request) {
 			"problems": at,
 		})
 	case err != nil:
+		writeError(w, http.StatusUnprocessableEntity, err.Error())
+	default:
+		writeJSON(w, http.StatusAccepted, map[string]string{"run_id": id})
+	}
+}
+
+// startDeployed starts a run of a deployed workflow, as a run handed over
+// by `paperflow run` starts.
+func (s *Server) startDeployed(w http.ResponseWriter, r *http.Request, name, version, resume string) {
+	id, err := s.Deployed.StartDeployed(r.Context(), name, version, resume)
+	var ne *deploy.NameError
+	switch {
+	case errors.Is(err, deploy.ErrNotFound) || errors.As(err, &ne):
+		writeError(w, http.StatusNotFound, err.Error())
+	case err != nil:
+		s.Log.Warn("run API: the deployed workflow did not start", "workflow", name, "version", version, "err", err)
 		writeError(w, http.StatusUnprocessableEntity, err.Error())
 	default:
 		writeJSON(w, http.StatusAccepted, map[string]string{"run_id": id})

@@ -20,8 +20,10 @@ type Workflows struct {
 	// dirs are the allowed directories as serve was given them (absolute),
 	// for messages; roots are the same with symlinks resolved.
 	dirs, roots []string
-	files       map[string]bool   // files given to Add, symlinks resolved
+	files       map[string]string // files given to Add, symlinks resolved → their root
+	removed     map[string]bool   // files of removed workflows, refused until added again
 	names       map[string]string // workflow name → file as given to Add
+	reals       map[string]string // workflow name → file, symlinks resolved
 }
 
 // workflowExts are the endings of the files the API loads.
@@ -46,17 +48,55 @@ func (w *Workflows) Add(name, file string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.files == nil {
-		w.files, w.names = map[string]bool{}, map[string]string{}
+		w.files, w.names, w.reals = map[string]string{}, map[string]string{}, map[string]string{}
 	}
-	w.files[real] = true
+	w.files[real] = root
+	delete(w.removed, real)
 	if name != "" {
-		w.names[name] = file
+		w.names[name], w.reals[name] = file, real
 	}
 	if !slices.Contains(w.roots, root) {
 		w.roots = append(w.roots, root)
 		w.dirs = append(w.dirs, dir)
 	}
 	return nil
+}
+
+// Remove stops allowing the workflow serve loaded as name, once it is
+// deleted: its name, its file (even though its directory may stay allowed
+// for other workflows) and its directory when no other allowed file is
+// in it. A file removed comes back only with Add. Removing a name not
+// added does nothing.
+func (w *Workflows) Remove(name string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	real, ok := w.reals[name]
+	if !ok {
+		return
+	}
+	delete(w.names, name)
+	delete(w.reals, name)
+	delete(w.files, real)
+	if w.removed == nil {
+		w.removed = map[string]bool{}
+	}
+	w.removed[real] = true
+	w.pruneRoots()
+}
+
+// pruneRoots drops the directories no allowed file lies in any more.
+// It is called with w.mu held.
+func (w *Workflows) pruneRoots() {
+	var dirs, roots []string
+	for i, root := range w.roots {
+		for _, r := range w.files {
+			if r == root {
+				dirs, roots = append(dirs, w.dirs[i]), append(roots, root)
+				break
+			}
+		}
+	}
+	w.dirs, w.roots = dirs, roots
 }
 
 // UnknownWorkflowError is the answer to a request for a workflow the API
@@ -130,8 +170,11 @@ func resolvePath(path string) (string, error) {
 
 // allowed says whether real, a resolved path to a regular file, may run.
 func (w *Workflows) allowed(real string) bool {
-	if w.files[real] {
+	if _, ok := w.files[real]; ok {
 		return true
+	}
+	if w.removed[real] {
+		return false
 	}
 	if !slices.Contains(workflowExts, strings.ToLower(filepath.Ext(real))) {
 		return false

@@ -94,3 +94,49 @@ func TestWorkflowsResolve(t *testing.T) {
 		t.Errorf("empty Workflows: %v", err)
 	}
 }
+
+// TestWorkflowsRemove: a removed workflow's name and file are refused,
+// even while its directory stays allowed for another workflow, and a
+// directory no allowed file lies in any more is refused too.
+func TestWorkflowsRemove(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	shared, alone := filepath.Join(root, "shared"), filepath.Join(root, "alone")
+	a, b, c := filepath.Join(shared, "a.yaml"), filepath.Join(shared, "b.yaml"), filepath.Join(alone, "c.yaml")
+	other := filepath.Join(alone, "other.yaml")
+	for _, f := range []string{a, b, c, other} {
+		write(t, f, "name: x\n")
+	}
+	var w httpapi.Workflows
+	for name, f := range map[string]string{"a": a, "b": b, "c": c} {
+		if err := w.Add(name, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Remove("a")
+	w.Remove("c")
+	w.Remove("never-added")
+	for _, name := range []string{"a", "c"} {
+		if f, err := w.ByName(name); err == nil {
+			t.Errorf("ByName(%s) = %s after Remove", name, f)
+		}
+	}
+	for _, f := range []string{a, c, other} {
+		if got, err := w.Resolve(f); err == nil {
+			t.Errorf("Resolve(%s) = %s after Remove", f, got)
+		}
+	}
+	if _, err := w.Resolve(b); err != nil {
+		t.Errorf("b, still served: %v", err)
+	}
+	var unknown *httpapi.UnknownWorkflowError
+	if _, err := w.ByName("a"); !errors.As(err, &unknown) || strings.Join(unknown.Names, ",") != "b" || len(unknown.Dirs) != 1 {
+		t.Errorf("after Remove the error names %+v, want b and one directory", unknown)
+	}
+	if err := w.Add("a", a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Resolve(a); err != nil {
+		t.Errorf("a added again: %v", err)
+	}
+}

@@ -12,8 +12,9 @@ import (
 )
 
 // consoleHandler puts the web console (host/console) at / beside api. It
-// logs in with the API token (or the read-only token), keeps uploads under
-// the data directory (the State file's) and previews mail from its outbox.
+// logs in with the API token (or the read-only token), starts runs on
+// uploads as versions of the deployed workflow (StartUpload) and previews
+// mail from the outbox of the data directory (the State file's).
 func (s *Server) consoleHandler(ctx context.Context, subs *delivery.SubscriptionStore, api http.Handler) (http.Handler, error) {
 	h := console.Host{
 		Bus: s.cfg.Bus, Engine: s.cfg.Engine, Secrets: s.cfg.Secrets, Starter: s, Subscriptions: subs,
@@ -21,8 +22,10 @@ func (s *Server) consoleHandler(ctx context.Context, subs *delivery.Subscription
 		PublicURL: s.cfg.PublicURL, Log: s.log,
 	}
 	if s.cfg.StateFile != "" {
-		h.DataDir = filepath.Dir(s.cfg.StateFile)
-		h.Outbox = &mail.Outbox{Dir: filepath.Join(h.DataDir, "outbox")}
+		h.Outbox = &mail.Outbox{Dir: filepath.Join(filepath.Dir(s.cfg.StateFile), "outbox")}
+	}
+	if s.cfg.Workflows != nil {
+		h.Uploads = s
 	}
 	opts, err := console.FromHost(ctx, h)
 	if err != nil {

@@ -11,11 +11,17 @@ import (
 	"github.com/paperflow/paperflow/host/workflow"
 )
 
-// followedSet lets deploy.Follow drive the set of served workflows.
+// followedSet lets deploy.Follow drive the set of served workflows. A
+// deleted workflow's file, when serve was started with it, no longer
+// starts through the run API either.
 type followedSet struct{ set *workflowSet }
 
 func (f followedSet) Add(ctx context.Context, wf *workflow.Workflow) error { return f.set.add(ctx, wf) }
-func (f followedSet) Remove(name string)                                   { f.set.remove(name) }
+
+func (f followedSet) Remove(name string) {
+	f.set.api.Workflows.Remove(name)
+	f.set.remove(name)
+}
 
 var _ deploy.Served = followedSet{}
 
@@ -57,12 +63,14 @@ func (s *Server) loadOptions() []workflow.Option {
 }
 
 // deployer names this host in a workflow's history.
-func deployer() string {
+func deployer() string { return "serve@" + hostname() }
+
+func hostname() string {
 	h, err := os.Hostname()
 	if err != nil {
-		h = "unknown"
+		return "unknown"
 	}
-	return fmt.Sprintf("serve@%s", h)
+	return h
 }
 
 // runWorkflow is the workflow a handed-over run works on: a deployed

@@ -9,7 +9,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/paperflow/paperflow/host/console"
 	"github.com/paperflow/paperflow/host/engine"
+	"github.com/paperflow/paperflow/host/httpapi"
 	"github.com/paperflow/paperflow/host/workflow"
 )
 
@@ -60,6 +62,29 @@ func (s *Server) loadWorkflow(file string) (*workflow.Workflow, workflow.Problem
 // everything the host keeps.
 func (s *Server) StartRun(ctx context.Context, file, resume string) (string, error) {
 	return s.startRun(ctx, StartRunRequest{File: file, Resume: resume})
+}
+
+// StartDeployed starts (or resumes) a run of the deployed workflow name
+// at version, the current one when version is empty, as a run handed
+// over by `paperflow run` starts: POST /api/runs {"workflow": name}.
+func (s *Server) StartDeployed(ctx context.Context, name, version, resume string) (string, error) {
+	return s.startRun(ctx, StartRunRequest{Workflow: name, Version: version, Resume: resume})
+}
+
+// StartUpload starts a run of the deployed workflow name on an uploaded
+// file of items: the upload is stored as a file of a new version of the
+// workflow (deploy.Store.DeployUpload) that is not made current, so what
+// every host serves stays as it was, and the run starts on that version,
+// which it records and every host that joins it loads.
+func (s *Server) StartUpload(ctx context.Context, name, fileName string, data []byte) (string, error) {
+	if s.cfg.Workflows == nil {
+		return "", errors.New("this host keeps no deployed workflows to start an upload on")
+	}
+	v, err := s.cfg.Workflows.DeployUpload(ctx, name, "", fileName, data, "console@"+hostname())
+	if err != nil {
+		return "", fmt.Errorf("store the upload as a version of %s: %w", name, err)
+	}
+	return s.startRun(ctx, StartRunRequest{Workflow: name, Version: v.ID})
 }
 
 // startRun starts the run req asks for, on a deployed version when the
@@ -178,3 +203,8 @@ func (s *Server) runSchedules(ctx context.Context) {
 		s.log.Error("scheduled callbacks stopped", "err", err)
 	}
 }
+
+var (
+	_ httpapi.DeployedStarter = (*Server)(nil)
+	_ console.Uploads         = (*Server)(nil)
+)

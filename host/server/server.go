@@ -185,6 +185,7 @@ func (s *Server) start() error {
 	s.api.Items, s.workflows.triggers = items, triggers
 	if s.cfg.Workflows != nil {
 		s.api.Deployments = &httpapi.Deployments{Store: s.cfg.Workflows, Load: s.loadOptions(), Check: s.cfg.CheckWorkflow}
+		s.api.Deployed = s
 		if err := s.serveDeployed(ctx); err != nil {
 			return err
 		}
