@@ -459,8 +459,7 @@ func (rs *runState) finish(ctx context.Context, items []*item, stored jetstream.
 			if md != nil {
 				attempt = md.NumDelivered
 			}
-			if attempt < uint64(e.opts.MaxAttempts) {
-				delay := e.opts.RetryDelay << (attempt - 1)
+			if delay, ok := e.opts.itemRetry().Delay(int(attempt)); ok {
 				e.log.Warn("item will be retried", "run", rs.runID, "item", it.in.ID, "block", it.block, "attempt", attempt, "in", delay, "err", rs.redact.Replace(it.err))
 				retries = append(retries, later{it.msg, delay})
 				continue

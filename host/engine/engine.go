@@ -29,6 +29,7 @@ import (
 	"github.com/paperflow/paperflow/host/mail"
 	"github.com/paperflow/paperflow/host/pluginhost"
 	"github.com/paperflow/paperflow/plugins/sdk"
+	"github.com/paperflow/paperflow/plugins/sdk/retries"
 )
 
 // Options configure an Engine.
@@ -72,6 +73,18 @@ type Options struct {
 	DetailRetention time.Duration
 }
 
+// DefaultItemRetry is how an item a block failed with a retryable error is
+// tried again when Options do not say: five tries in all, handed back to
+// the queue after 1s, 2s, 4s and 8s.
+var DefaultItemRetry = retries.Policy{Initial: time.Second, Multiplier: 2, MaxAttempts: 5}
+
+// itemRetry is DefaultItemRetry with the options' attempts and first delay.
+func (o Options) itemRetry() retries.Policy {
+	p := DefaultItemRetry
+	p.Initial, p.MaxAttempts = o.RetryDelay, o.MaxAttempts
+	return p
+}
+
 // Engine runs workflows and provides the Host services to their blocks.
 type Engine struct {
 	opts      Options
@@ -97,7 +110,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		o.Workers = 4
 	}
 	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = 5
+		o.MaxAttempts = DefaultItemRetry.MaxAttempts
 	}
 	if o.ItemTimeout <= 0 {
 		o.ItemTimeout = 30 * time.Second
@@ -107,7 +120,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		o.HostID = fmt.Sprintf("%s-%d-%s", name, os.Getpid(), NewRunID()[16:])
 	}
 	if o.RetryDelay <= 0 {
-		o.RetryDelay = time.Second
+		o.RetryDelay = DefaultItemRetry.Initial
 	}
 	if o.DetailRetention <= 0 {
 		o.DetailRetention = DefaultDetailRetention

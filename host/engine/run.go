@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	goretry "github.com/sethvargo/go-retry"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/paperflow/paperflow/host/bus"
@@ -380,13 +381,13 @@ func (rs *runState) close() {
 func (rs *runState) work(ctx context.Context) error {
 	e := rs.e
 	var cons jetstream.Consumer
-	var failingSince time.Time
-	pause := 50 * time.Millisecond
+	var stalled goretry.Backoff // since the first failure in a row
 	trouble := func(what string, err error) error {
-		if failingSince.IsZero() {
-			failingSince = time.Now()
+		if stalled == nil {
+			stalled = stallRetry.Backoff()
 		}
-		if time.Since(failingSince) > maxStall {
+		pause, stop := stalled.Next()
+		if stop {
 			return fmt.Errorf("%s: %w (for %s)", what, err, maxStall)
 		}
 		e.log.Warn(what+"; trying again", "run", rs.runID, "err", err)
@@ -394,7 +395,6 @@ func (rs *runState) work(ctx context.Context) error {
 		case <-ctx.Done():
 		case <-time.After(pause):
 		}
-		pause = min(pause*2, 2*time.Second)
 		return nil
 	}
 	for ctx.Err() == nil {
@@ -437,7 +437,7 @@ func (rs *runState) work(ctx context.Context) error {
 			}
 			continue
 		}
-		failingSince, pause = time.Time{}, 50*time.Millisecond
+		stalled = nil
 	}
 	return ctx.Err()
 }

@@ -10,10 +10,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	goretry "github.com/sethvargo/go-retry"
 
 	"github.com/paperflow/paperflow/host/bus"
 	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"
+	"github.com/paperflow/paperflow/plugins/sdk/retries"
 )
 
 // itemMsg is one item in the work queue.
@@ -156,14 +156,12 @@ func (e *sourceError) Unwrap() error { return e.err }
 // (with backoff, for up to maxStall) while NATS is failing over; message
 // ids make a repeat harmless.
 func (e *Engine) publishAll(ctx context.Context, msgs []*nats.Msg, what string) error {
-	b := goretry.WithMaxDuration(maxStall, goretry.NewExponential(50*time.Millisecond))
-	b = goretry.WithCappedDuration(2*time.Second, b)
-	return goretry.Do(ctx, b, func(ctx context.Context) error {
+	return stallRetry.Do(ctx, func(ctx context.Context) error {
 		futures := make([]jetstream.PubAckFuture, 0, len(msgs))
 		for _, m := range msgs {
 			f, err := e.opts.Bus.JS.PublishMsgAsync(m)
 			if err != nil {
-				return goretry.RetryableError(fmt.Errorf("%s: %w", what, err))
+				return fmt.Errorf("%s: %w", what, err)
 			}
 			futures = append(futures, f)
 		}
@@ -172,7 +170,7 @@ func (e *Engine) publishAll(ctx context.Context, msgs []*nats.Msg, what string) 
 				return ctx.Err()
 			}
 			e.log.Warn("publish failed; trying again", "what", what, "err", err)
-			return goretry.RetryableError(fmt.Errorf("%s: %w", what, err))
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		return nil
 	})
@@ -181,3 +179,7 @@ func (e *Engine) publishAll(ctx context.Context, msgs []*nats.Msg, what string) 
 // maxStall is how long a host keeps trying while NATS does not answer
 // (a node failing over) before it gives up on the run.
 const maxStall = 2 * time.Minute
+
+// stallRetry is how the engine tries NATS again while it does not answer:
+// soon at first, then every 2s, for up to maxStall.
+var stallRetry = retries.Policy{Initial: 50 * time.Millisecond, Multiplier: 2, Cap: 2 * time.Second, MaxElapsed: maxStall}
