@@ -46,7 +46,7 @@ func (b *Block) Configure(_ context.Context, c sdk.Config) error {
 	if err != nil {
 		return fmt.Errorf("csv: %w", err)
 	}
-	path := resolvePath(c.WorkflowDir, cfg.Path)
+	path := c.Path(cfg.Path)
 	r, err := openRecords(path, d)
 	if err != nil {
 		return fmt.Errorf("csv: %w", err)

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"unicode/utf8"
 )
 
@@ -85,12 +84,4 @@ func oneRune(key, s string) (rune, error) {
 		return 0, fmt.Errorf("%s %q: a quote or a line break cannot be a %s", key, s, key)
 	}
 	return r, nil
-}
-
-// resolvePath makes a relative path relative to the workflow's directory.
-func resolvePath(workflowDir, path string) string {
-	if filepath.IsAbs(path) || workflowDir == "" {
-		return path
-	}
-	return filepath.Join(workflowDir, path)
 }

@@ -50,7 +50,7 @@ func (b *Block) Configure(_ context.Context, c sdk.Config) error {
 	if err != nil {
 		return fmt.Errorf("json: %w", err)
 	}
-	path := resolvePath(c.WorkflowDir, cfg.Path)
+	path := c.Path(cfg.Path)
 	r, err := openRecords(path, pointer)
 	if err != nil {
 		return fmt.Errorf("json: %w", err)

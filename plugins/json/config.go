@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
 )
 
@@ -51,12 +50,4 @@ func parsePointer(p string) ([]string, error) {
 		tokens[i] = strings.ReplaceAll(strings.ReplaceAll(t, "~1", "/"), "~0", "~")
 	}
 	return tokens, nil
-}
-
-// resolvePath makes a relative path relative to the workflow's directory.
-func resolvePath(workflowDir, path string) string {
-	if filepath.IsAbs(path) || workflowDir == "" {
-		return path
-	}
-	return filepath.Join(workflowDir, path)
 }
