@@ -128,6 +128,13 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("after the upload the browser is at %s, want the run's page", url)
 	}
 	runID := url[strings.LastIndex(url, "/")+1:]
+	// The upload is a version of its own: nothing beside the workflow file.
+	if beside, _ := filepath.Glob(filepath.Join(e.dir, ".upload-*")); len(beside) > 0 {
+		t.Errorf("the upload wrote %v beside the workflow file", beside)
+	}
+	if rec, err := e.engine.RunRecord(e.ctx, runID); err != nil || rec.Version == "" {
+		t.Errorf("the upload's run record %+v %v: want the version it runs on", rec, err)
+	}
 	do(t, ctx, "watch the run reach 100%",
 		chromedp.Poll[chromedp.Void](`document.querySelector('[data-field="percent"]').textContent === "100%" &&
 			document.querySelector('.summary [data-field="status"]').textContent === "completed"`, chromedp.WithPollingTimeout(2*time.Minute)),
