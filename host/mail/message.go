@@ -17,6 +17,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
@@ -89,7 +90,7 @@ func Build(m Message, domain string, now time.Time) (*Built, error) {
 	var buf bytes.Buffer
 	size := 2048 + len(m.Text) + len(m.HTML)
 	for _, f := range m.Attachments {
-		size += len(f.Data)*4/3 + len(f.Data)/38 + 512
+		size += base64LinesLen(len(f.Data)) + 512
 	}
 	buf.Grow(size)
 	h := func(k, v string) { fmt.Fprintf(&buf, "%s: %s\r\n", k, v) }
@@ -183,26 +184,45 @@ func writeBody(buf *bytes.Buffer, m Message) error {
 		if err != nil {
 			return err
 		}
-		if _, err := w.Write(base64Lines(f.Data)); err != nil {
+		if err := writeBase64Lines(w, f.Data); err != nil {
 			return err
 		}
 	}
 	return mixed.Close()
 }
 
-// base64Lines encodes data in lines of 76 characters ending in CRLF
-// (RFC 2045), in one buffer: one write per attachment.
-func base64Lines(data []byte) []byte {
-	const in = 57 // bytes per 76-character line
+// base64LineIn is the bytes of input per 76-character base64 line (RFC 2045).
+const base64LineIn = 57
+
+// base64LinesLen is the size writeBase64Lines writes for n bytes, so the
+// message buffer is sized once.
+func base64LinesLen(n int) int {
+	return base64.StdEncoding.EncodedLen(n) + (n/base64LineIn+1)*2
+}
+
+// writeBase64Lines encodes data in lines of 76 characters ending in CRLF
+// (RFC 2045), a few kilobytes at a time: the message buffer is sized for
+// it already, so no second buffer the size of the attachment is made.
+func writeBase64Lines(w io.Writer, data []byte) error {
+	const linesPerWrite = 64
 	enc := base64.StdEncoding
-	out := make([]byte, 0, enc.EncodedLen(len(data))+(len(data)/in+1)*2)
-	for len(data) > in {
-		out = enc.AppendEncode(out, data[:in])
-		out = append(out, '\r', '\n')
-		data = data[in:]
+	scratch := make([]byte, 0, linesPerWrite*78)
+	for {
+		out := scratch[:0]
+		for range linesPerWrite {
+			n := min(base64LineIn, len(data))
+			out = enc.AppendEncode(out, data[:n])
+			out = append(out, '\r', '\n')
+			data = data[n:]
+			if len(data) == 0 {
+				_, err := w.Write(out)
+				return err
+			}
+		}
+		if _, err := w.Write(out); err != nil {
+			return err
+		}
 	}
-	out = enc.AppendEncode(out, data)
-	return append(out, '\r', '\n')
 }
 
 func multipartWriterTo(w interface{ Write([]byte) (int, error) }, boundary string) *multipart.Writer {

@@ -171,5 +171,10 @@ func endToEnd(dir, name, wfYAML string, files map[string][]byte, items, eventsPe
 	if n := recv.duplicates(); n > 0 {
 		return 0, fmt.Errorf("%s: %d events delivered more than once", name, n)
 	}
+	if memProfile != "" {
+		if err := writeHeapProfile(memProfile + "." + name); err != nil {
+			return 0, err
+		}
+	}
 	return float64(items) / elapsed.Seconds(), nil
 }

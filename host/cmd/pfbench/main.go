@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"time"
@@ -43,16 +44,17 @@ import (
 
 var (
 	workers, batchSize, letters, rows int
-	benthos, examples                 string
+	benthos, examples, memProfile     string
 )
 
 func main() {
 	pluginDir := flag.String("plugins", "bin/plugins", "directory with the built csv and noop blocks")
-	items := flag.Int("items", 50000, "items per pipeline run")
-	nEvents := flag.Int("events", 50000, "events to publish")
+	items := flag.Int("items", 50000, "items per pipeline run (0: skip)")
+	nEvents := flag.Int("events", 50000, "events to publish (0: skip)")
 	flag.IntVar(&workers, "workers", 0, "batches in flight (0: engine default)")
 	flag.IntVar(&batchSize, "batch", 0, "items per block call (0: engine default)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.StringVar(&memProfile, "memprofile", "", "write a heap profile at the end of each end-to-end run, NATS still open, to this file + \".\" + the run's name")
 	flag.IntVar(&letters, "letters", 2000, "items of the end-to-end letter run (0: skip)")
 	flag.IntVar(&rows, "rows", 20000, "rows of the csv → event → webhook run (0: skip)")
 	flag.StringVar(&benthos, "benthos", "", "Benthos binary: only run the csv → webhook comparison beside it")
@@ -72,6 +74,21 @@ func main() {
 		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
+}
+
+// writeHeapProfile writes the live heap after a collection, so the
+// profile shows what the run kept rather than what it churned.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func run(pluginDir string, items, nEvents int) error {
@@ -94,25 +111,28 @@ func run(pluginDir string, items, nEvents int) error {
 		return beside(dir, reg, recv)
 	}
 
-	embedded, err := pipeline(dir, "embedded", wfFile, reg, map[string]sdk.Block{"noop": noop{}})
-	if err != nil {
-		return err
+	if items > 0 {
+		embedded, err := pipeline(dir, "embedded", wfFile, reg, map[string]sdk.Block{"noop": noop{}})
+		if err != nil {
+			return err
+		}
+		plugins, err := pipeline(dir, "plugins", wfFile, reg, nil)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("pipeline: %d items, csv source + 3 no-op steps, durable checkpoints per (item, block)\n", items)
+		fmt.Printf("  embedded steps (baseline)  %9.0f items/s\n", embedded)
+		fmt.Printf("  plugin processes           %9.0f items/s   ratio %.2f\n", plugins, plugins/embedded)
 	}
-	plugins, err := pipeline(dir, "plugins", wfFile, reg, nil)
-	if err != nil {
-		return err
+	if nEvents > 0 {
+		raw, validated, err := publishing(dir, nEvents)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("events: %d DOCUMENTS_CREATED, batches of 64\n", nEvents)
+		fmt.Printf("  raw JetStream publish (baseline)  %9.0f events/s\n", raw)
+		fmt.Printf("  validated + published             %9.0f events/s   ratio %.2f\n", validated, validated/raw)
 	}
-	fmt.Printf("pipeline: %d items, csv source + 3 no-op steps, durable checkpoints per (item, block)\n", items)
-	fmt.Printf("  embedded steps (baseline)  %9.0f items/s\n", embedded)
-	fmt.Printf("  plugin processes           %9.0f items/s   ratio %.2f\n", plugins, plugins/embedded)
-
-	raw, validated, err := publishing(dir, nEvents)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("events: %d DOCUMENTS_CREATED, batches of 64\n", nEvents)
-	fmt.Printf("  raw JetStream publish (baseline)  %9.0f events/s\n", raw)
-	fmt.Printf("  validated + published             %9.0f events/s   ratio %.2f\n", validated, validated/raw)
 
 	if letters > 0 {
 		letter, err := os.ReadFile(filepath.Join(examples, "letter.md"))
