@@ -151,10 +151,39 @@ func TestDeployedWorkflowOnTwoHosts(t *testing.T) {
 	if err := deployBlocks(); err != nil {
 		t.Fatal(err)
 	}
+	runOnTwoHosts(t, startSharedNATS(t))
+}
+
+// TestDeployedWorkflowOnTwoHostsOnACluster is the same on a cluster of
+// three nats-server processes, with each host on a node of its own.
+func TestDeployedWorkflowOnTwoHostsOnACluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node nats-server cluster")
+	}
+	if err := deployBlocks(); err != nil {
+		t.Fatal(err)
+	}
+	urls := strings.Split(hosttest.NATSCluster(t, 3), ",")
+	// The hosts list their nodes in different orders, so they connect to
+	// different servers.
+	hosts := runOnTwoHosts(t, strings.Join(urls, ","), strings.Join([]string{urls[2], urls[0], urls[1]}, ","))
+	for i, h := range hosts {
+		if h.bus.Replicas != 3 {
+			t.Errorf("host %d keeps %d replicas on the cluster, want 3", i, h.bus.Replicas)
+		}
+	}
+}
+
+// runOnTwoHosts starts two hosts at the same moment, one on each NATS URL
+// given (the first for both when only one is), deploys the signing
+// workflow from a folder that is then deleted, runs it through a
+// hand-over and opens its signing link on both hosts.
+func runOnTwoHosts(t *testing.T, natsURLs ...string) []*deployedHost {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	natsURL := startSharedNATS(t)
-	hosts := []*deployedHost{newDeployedHost(t, natsURL), newDeployedHost(t, natsURL)}
+	second := natsURLs[len(natsURLs)-1]
+	hosts := []*deployedHost{newDeployedHost(t, natsURLs[0]), newDeployedHost(t, second)}
 	version := deploySigning(t, hosts[0], "Letter", 1)
 
 	var wg sync.WaitGroup
@@ -206,6 +235,7 @@ func TestDeployedWorkflowOnTwoHosts(t *testing.T) {
 			t.Errorf("host %d: the signing link %s answers %d", i, link, resp.StatusCode)
 		}
 	}
+	return hosts
 }
 
 // signingLink is the path of the first signing link of a run's
