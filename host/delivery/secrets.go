@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/paperflow/paperflow/plugins/sdk/jsonvalue"
 	"github.com/paperflow/paperflow/plugins/sdk/tags"
 )
 
@@ -34,13 +35,7 @@ func ResolveSecrets(with []byte, lookup func(name string) (string, bool)) ([]byt
 	if err != nil {
 		return nil, err
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return jsonvalue.Marshal(v)
 }
 
 func resolveValue(v any, where string, lookup func(string) (string, bool)) (any, error) {

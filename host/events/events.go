@@ -9,7 +9,6 @@
 package events
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -17,6 +16,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/paperflow/paperflow/plugins/sdk/jsonvalue"
 )
 
 // Type names what happened. The values are the eventType strings of the
@@ -158,7 +159,7 @@ func New(meta Metadata, t Type, data any) (Envelope, []byte, error) {
 	if _, err := ParseType(string(t)); err != nil {
 		return Envelope{}, nil, err
 	}
-	raw, err := marshal(data)
+	raw, err := jsonvalue.Marshal(data)
 	if err != nil {
 		return Envelope{}, nil, fmt.Errorf("event %s from block %q: encode data: %w", t, meta.BlockID, err)
 	}
@@ -172,21 +173,9 @@ func New(meta Metadata, t Type, data any) (Envelope, []byte, error) {
 		Data:      raw,
 		Metadata:  meta,
 	}
-	b, err := marshal(env)
+	b, err := jsonvalue.Marshal(env)
 	if err != nil {
 		return Envelope{}, nil, fmt.Errorf("event %s from block %q: encode envelope: %w", t, meta.BlockID, err)
 	}
 	return env, b, nil
-}
-
-// marshal is json.Marshal without HTML escaping: events carry values such as
-// "<abc@host>" (a Message-ID) that subscribers should see as written.
-func marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/paperflow/paperflow/plugins/sdk/jsonvalue"
 	"github.com/paperflow/paperflow/plugins/sdk/tags"
 )
 
@@ -92,22 +93,5 @@ func (l *loader) checkConfig(spec BlockSpec, uses string, with map[string]any, p
 
 // valueAt returns the value at a JSON pointer inside v.
 func valueAt(v any, ptr string) (any, bool) {
-	for _, t := range splitPtr(ptr) {
-		switch x := v.(type) {
-		case map[string]any:
-			var ok bool
-			if v, ok = x[t]; !ok {
-				return nil, false
-			}
-		case []any:
-			i, err := strconv.Atoi(t)
-			if err != nil || i < 0 || i >= len(x) {
-				return nil, false
-			}
-			v = x[i]
-		default:
-			return nil, false
-		}
-	}
-	return v, true
+	return jsonvalue.At(v, splitPtr(ptr))
 }

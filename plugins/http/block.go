@@ -19,6 +19,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/paperflow/paperflow/plugins/sdk"
+	"github.com/paperflow/paperflow/plugins/sdk/jsonvalue"
 	"github.com/paperflow/paperflow/plugins/sdk/retries"
 	"github.com/paperflow/paperflow/plugins/sdk/tags"
 	"github.com/paperflow/paperflow/plugins/webhook/verify"
@@ -320,17 +321,6 @@ func hostOf(raw string) string {
 	return u.Host
 }
 
-// encodeJSON encodes v without escaping <, > and &.
-func encodeJSON(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
 // typedBody is the body as the host resolved it, except that a string
 // leaf written as one tag naming a field or an earlier block's output
 // ("{{Amount}}", "{{blocks.crm.response.id}}") takes that value with its
@@ -407,35 +397,12 @@ func oneRef(src string, fields, blocks map[string]any) (any, bool) {
 		if v, ok := fields[r.Path]; ok {
 			return v, true
 		}
-		return walk(fields, strings.Split(r.Path, "."))
+		return jsonvalue.At(fields, strings.Split(r.Path, "."))
 	case tags.RefBlock:
 		if inner != "blocks."+r.Path {
 			return nil, false
 		}
-		return walk(blocks, strings.Split(r.Path, "."))
+		return jsonvalue.At(blocks, strings.Split(r.Path, "."))
 	}
 	return nil, false
-}
-
-// walk finds the value at path: object keys and list indexes.
-func walk(v any, path []string) (any, bool) {
-	for _, seg := range path {
-		switch x := v.(type) {
-		case map[string]any:
-			next, ok := x[seg]
-			if !ok {
-				return nil, false
-			}
-			v = next
-		case []any:
-			i, err := strconv.Atoi(seg)
-			if err != nil || i < 0 || i >= len(x) {
-				return nil, false
-			}
-			v = x[i]
-		default:
-			return nil, false
-		}
-	}
-	return v, true
 }

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/paperflow/paperflow/plugins/sdk/jsonvalue"
 )
 
 // Config is the block's `with:`, resolved by the host for each item.
@@ -153,7 +155,7 @@ func check(c Config, body any) (request, error) {
 	case string:
 		r.body, r.contentType = []byte(body), "text/plain; charset=utf-8"
 	default:
-		raw, err := encodeJSON(body)
+		raw, err := jsonvalue.Marshal(body)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("body: %v", err))
 		}

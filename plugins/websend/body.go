@@ -1,7 +1,6 @@
 package websend
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/paperflow/paperflow/plugins/sdk/jsonvalue"
 	"github.com/paperflow/paperflow/plugins/sdk/tags"
 )
 
@@ -142,7 +142,7 @@ func (p *bodyPlan) render(env map[string]any, scope tags.Scope) ([]byte, error) 
 		if err != nil {
 			return nil, err
 		}
-		return encodeJSON(v)
+		return jsonvalue.Marshal(v)
 	}
 	if p.escape {
 		scope.Escape = jsonEscape
@@ -180,7 +180,7 @@ func (n *bodyNode) value(env map[string]any, scope tags.Scope) (any, error) {
 		}
 		return out, nil
 	case n.path != nil:
-		v, _ := lookup(env, n.path)
+		v, _ := jsonvalue.At(env, n.path)
 		return v, nil
 	case n.tpl != nil:
 		return n.tpl.Render(scope)
@@ -188,45 +188,11 @@ func (n *bodyNode) value(env map[string]any, scope tags.Scope) (any, error) {
 	return n.lit, nil
 }
 
-// lookup finds the value at path in v: object keys, and list indexes.
-func lookup(v any, path []string) (any, bool) {
-	for _, seg := range path {
-		switch x := v.(type) {
-		case map[string]any:
-			next, ok := x[seg]
-			if !ok {
-				return nil, false
-			}
-			v = next
-		case []any:
-			i, err := strconv.Atoi(seg)
-			if err != nil || i < 0 || i >= len(x) {
-				return nil, false
-			}
-			v = x[i]
-		default:
-			return nil, false
-		}
-	}
-	return v, true
-}
-
-// encodeJSON encodes v without escaping <, > and & (a body is not HTML).
-func encodeJSON(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
 // jsonEscape escapes s for the inside of a JSON string, so that a value a
 // tag inserts into a JSON body between quotes stays one string whatever it
 // holds (quotes, backslashes, line breaks).
 func jsonEscape(s string) string {
-	out, _ := encodeJSON(s)
+	out, _ := jsonvalue.Marshal(s)
 	return string(out[1 : len(out)-1])
 }
 

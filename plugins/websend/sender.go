@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/paperflow/paperflow/plugins/sdk"
+	"github.com/paperflow/paperflow/plugins/sdk/jsonvalue"
 	"github.com/paperflow/paperflow/plugins/sdk/redact"
 	"github.com/paperflow/paperflow/plugins/sdk/tags"
 	"github.com/paperflow/paperflow/plugins/webhook/verify"
@@ -395,11 +396,8 @@ type Report struct {
 
 // String encodes the report as JSON.
 func (r Report) String() string {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(r)
-	return strings.TrimSuffix(buf.String(), "\n")
+	b, _ := jsonvalue.Marshal(r)
+	return string(b)
 }
 
 // memoryGone remembers 410 answers for the life of a Sender.
