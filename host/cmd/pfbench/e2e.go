@@ -72,6 +72,12 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// builtOnly is a mail transport that keeps nothing: the pipeline beside
+// it shows what writing the outbox costs.
+type builtOnly struct{}
+
+func (builtOnly) Send(context.Context, *mail.Built) error { return nil }
+
 // duplicates counts ids delivered more than once.
 func (r *receiver) duplicates() int {
 	r.mu.Lock()
@@ -90,7 +96,10 @@ func (r *receiver) duplicates() int {
 // webhook sink fed by the dispatcher, as `paperflow serve` does. It returns
 // items/s from the start of the run to the last delivery, and checks every
 // event was delivered exactly once.
-func endToEnd(dir, name, wfYAML string, files map[string][]byte, items, eventsPerItem int, reg pluginhost.Registry, emb map[string]sdk.Block, recv *receiver) (float64, error) {
+//
+// Mail goes to an outbox in the run's directory, or to transport when it
+// is not nil.
+func endToEnd(dir, name, wfYAML string, files map[string][]byte, items, eventsPerItem int, reg pluginhost.Registry, emb map[string]sdk.Block, recv *receiver, transport mail.Transport) (float64, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	wdir := filepath.Join(dir, name)
@@ -112,7 +121,10 @@ func endToEnd(dir, name, wfYAML string, files map[string][]byte, items, eventsPe
 		return 0, err
 	}
 	defer b.Close()
-	e, err := engine.New(ctx, engine.Options{Bus: b, Plugins: reg, Mail: mail.Outbox{Dir: filepath.Join(wdir, "outbox")}, Log: log, PublicURL: "http://127.0.0.1:8080", Embedded: emb})
+	if transport == nil {
+		transport = mail.Outbox{Dir: filepath.Join(wdir, "outbox")}
+	}
+	e, err := engine.New(ctx, engine.Options{Bus: b, Plugins: reg, Mail: transport, Log: log, PublicURL: "http://127.0.0.1:8080", Embedded: emb})
 	if err != nil {
 		return 0, err
 	}

@@ -144,17 +144,22 @@ func run(pluginDir string, items, nEvents int) error {
 			return err
 		}
 		files := map[string][]byte{"letter.md": letter, "logo.png": logo, "items.ndjson": letterItems(letters)}
-		render, err := endToEnd(dir, "render", renderWorkflow, files, letters, 0, reg, nil, recv)
+		render, err := endToEnd(dir, "render", renderWorkflow, files, letters, 0, reg, nil, recv, nil)
 		if err != nil {
 			return err
 		}
-		e2e, err := endToEnd(dir, "letters", letterWorkflow, files, letters, 2, reg, nil, recv)
+		e2e, err := endToEnd(dir, "letters", letterWorkflow, files, letters, 2, reg, nil, recv, nil)
+		if err != nil {
+			return err
+		}
+		noOutbox, err := endToEnd(dir, "letters-no-outbox", letterWorkflow, files, letters, 2, reg, nil, recv, builtOnly{})
 		if err != nil {
 			return err
 		}
 		fmt.Printf("end to end: %d items, json → letter PDF → email (outbox) → webhook sink (2 events per item, each delivered once)\n", letters)
 		fmt.Printf("  letters rendered and stored (baseline)  %7.0f items/s\n", render)
 		fmt.Printf("  whole pipeline                          %7.0f items/s   ratio %.2f\n", e2e, e2e/render)
+		fmt.Printf("  whole pipeline, mail built, not written %7.0f items/s   ratio %.2f\n", noOutbox, noOutbox/render)
 	}
 	if rows > 0 {
 		r, err := signedRows(dir, "signed", reg, recv)
@@ -170,7 +175,7 @@ func run(pluginDir string, items, nEvents int) error {
 // rows/s.
 func signedRows(dir, name string, reg pluginhost.Registry, recv *receiver) (float64, error) {
 	files := map[string][]byte{"rows.csv": csvRows(rows)}
-	return endToEnd(dir, name, signedWorkflow, files, rows, 1, reg, map[string]sdk.Block{"noop": emitStep{}}, recv)
+	return endToEnd(dir, name, signedWorkflow, files, rows, 1, reg, map[string]sdk.Block{"noop": emitStep{}}, recv, nil)
 }
 
 // beside runs paperflow's csv → event → webhook and Benthos's csv → HMAC
