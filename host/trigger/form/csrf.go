@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/paperflow/paperflow/plugins/ratelimit"
 )
 
 // keyName is the HostKV entry of the key that signs the forms' CSRF
@@ -117,5 +119,5 @@ func secure(r *http.Request) bool {
 	if r.TLS != nil {
 		return true
 	}
-	return fromProxy(r) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+	return ratelimit.FromProxy(r) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }

@@ -18,10 +18,8 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
-	"math"
 	"net/http"
 	"regexp"
-	"strconv"
 	"sync"
 	"time"
 
@@ -29,6 +27,7 @@ import (
 
 	"github.com/paperflow/paperflow/host/trigger"
 	"github.com/paperflow/paperflow/host/workflow"
+	"github.com/paperflow/paperflow/plugins/ratelimit"
 )
 
 //go:embed page.html
@@ -60,7 +59,7 @@ type Handler struct {
 	Every time.Duration
 
 	once    sync.Once
-	limits  *limiter
+	limits  *ratelimit.Keyed
 	schemas sync.Map // *workflow.FormTrigger → *compiled
 }
 
@@ -81,7 +80,7 @@ func (h *Handler) Routes() http.Handler {
 	return mux
 }
 
-func (h *Handler) limiter() *limiter {
+func (h *Handler) limiter() *ratelimit.Keyed {
 	h.once.Do(func() {
 		burst, every := h.Burst, h.Every
 		if burst <= 0 {
@@ -90,7 +89,7 @@ func (h *Handler) limiter() *limiter {
 		if every <= 0 {
 			every = DefaultEvery
 		}
-		h.limits = newLimiter(every, burst, limiterKeys)
+		h.limits = ratelimit.NewKeyed(every, burst, limiterKeys)
 	})
 	return h.limits
 }
@@ -107,9 +106,9 @@ func (h *Handler) csrf() csrf { return csrf{key: h.Key, now: time.Now} }
 // allowed spends one request of the client; over the limit it has
 // answered 429 with Retry-After.
 func (h *Handler) allowed(w http.ResponseWriter, r *http.Request) bool {
-	ok, wait := h.limiter().take(clientKey(r), time.Now())
+	ok, wait := h.limiter().Take(ratelimit.ClientKey(r), time.Now())
 	if !ok {
-		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+		ratelimit.SetRetryAfter(w.Header(), wait)
 		h.message(w, http.StatusTooManyRequests, "Too many attempts",
 			"There were too many requests from your network. Wait a minute, then open the form again.")
 	}
