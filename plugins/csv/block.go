@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/paperflow/paperflow/plugins/sdk"
 )
@@ -56,8 +55,7 @@ func (b *Block) Configure(_ context.Context, c sdk.Config) error {
 	return nil
 }
 
-// Read implements sdk.Source. Records the request skips are still parsed,
-// so that numbering, error records included, is the same on every attempt.
+// Read implements sdk.Source.
 func (b *Block) Read(ctx context.Context, req sdk.ReadRequest, emit func([]sdk.Item) error) error {
 	if b.path == "" {
 		return errors.New("csv: Read before Configure")
@@ -67,31 +65,7 @@ func (b *Block) Read(ctx context.Context, req sdk.ReadRequest, emit func([]sdk.I
 		return fmt.Errorf("csv: %w", err)
 	}
 	defer r.Close()
-
-	out := sdk.NewBatcher(ctx, req.Skip, emit)
-	for {
-		rec, err := r.next()
-		if err == io.EOF {
-			return out.Flush()
-		}
-		if err != nil {
-			return fmt.Errorf("csv: %w", err)
-		}
-		keep, err := out.Take()
-		if err != nil {
-			return err
-		}
-		if !keep {
-			continue
-		}
-		it, err := r.item(rec)
-		if err != nil {
-			return err
-		}
-		if err := out.Add(it); err != nil {
-			return err
-		}
-	}
+	return sdk.ReadEach(ctx, req, emit, r.next, r.item)
 }
 
 // item makes a record into a source item.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"strings"
 
@@ -133,8 +132,7 @@ func arrayMembers(dec *json.Decoder) ([]string, error) {
 	return arrays, nil
 }
 
-// Read implements sdk.Source. Records the request skips are still parsed,
-// so that numbering, error records included, is the same on every attempt.
+// Read implements sdk.Source.
 func (b *Block) Read(ctx context.Context, req sdk.ReadRequest, emit func([]sdk.Item) error) error {
 	if b.path == "" {
 		return errors.New("json: Read before Configure")
@@ -144,34 +142,15 @@ func (b *Block) Read(ctx context.Context, req sdk.ReadRequest, emit func([]sdk.I
 		return fmt.Errorf("json: %w", err)
 	}
 	defer r.Close()
-
-	out := sdk.NewBatcher(ctx, req.Skip, emit)
-	for {
-		rec, err := r.next()
-		if err == io.EOF {
-			return out.Flush()
-		}
-		if err != nil {
-			return fmt.Errorf("json: %w", err)
-		}
-		keep, err := out.Take()
-		if err != nil {
-			return err
-		}
-		if keep {
-			if err := out.Add(b.item(rec)); err != nil {
-				return err
-			}
-		}
-	}
+	return sdk.ReadEach(ctx, req, emit, r.next, b.item)
 }
 
 // item makes a record into a source item. The record is already the JSON
 // object the item's fields are, numbers as written, nesting kept.
-func (b *Block) item(rec record) sdk.Item {
+func (b *Block) item(rec record) (sdk.Item, error) {
 	origin := fmt.Sprintf("%s:%d", b.name, rec.line)
 	if rec.err != "" {
-		return sdk.Item{Origin: origin, Err: origin + ": " + rec.err}
+		return sdk.Item{Origin: origin, Err: origin + ": " + rec.err}, nil
 	}
-	return sdk.Item{Origin: origin, RawFields: rec.raw}
+	return sdk.Item{Origin: origin, RawFields: rec.raw}, nil
 }

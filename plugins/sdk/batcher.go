@@ -1,6 +1,9 @@
 package sdk
 
-import "context"
+import (
+	"context"
+	"io"
+)
 
 // SourceBatchSize is how many items a source hands the host per emit:
 // enough to amortise a round trip, small enough to stream.
@@ -57,4 +60,37 @@ func (b *Batcher) Flush() error {
 	err := b.emit(b.batch)
 	b.batch = make([]Item, 0, SourceBatchSize)
 	return err
+}
+
+// ReadEach is the body of most sources' Read: it reads records with next
+// until next returns io.EOF, makes the ones the request does not skip into
+// items with item, and emits those in batches. Skipped records are still
+// read, so that numbering, error records included, is the same on every
+// attempt; only the items of kept ones are made. Errors from next, item
+// and emit are returned as they are.
+func ReadEach[R any](ctx context.Context, req ReadRequest, emit func([]Item) error, next func() (R, error), item func(R) (Item, error)) error {
+	out := NewBatcher(ctx, req.Skip, emit)
+	for {
+		rec, err := next()
+		if err == io.EOF {
+			return out.Flush()
+		}
+		if err != nil {
+			return err
+		}
+		keep, err := out.Take()
+		if err != nil {
+			return err
+		}
+		if !keep {
+			continue
+		}
+		it, err := item(rec)
+		if err != nil {
+			return err
+		}
+		if err := out.Add(it); err != nil {
+			return err
+		}
+	}
 }
