@@ -43,10 +43,11 @@ func (e *Engine) CompactLoop(ctx context.Context) {
 	}
 }
 
-// Compact removes the checkpoints of runs that completed more than the
-// detail retention ago and records them compacted. A compacted run can
-// still be listed and summarised (its outcomes stay); retrying one of its
-// items runs every block of that item again.
+// Compact removes the checkpoints and mail records of runs that completed
+// more than the detail retention ago and records them compacted. A
+// compacted run can still be listed and summarised (its outcomes stay);
+// retrying one of its items runs every block of that item again, and
+// sends its email again.
 func (e *Engine) Compact(ctx context.Context) (int, error) {
 	lister, err := e.opts.Store.Runs.ListKeys(ctx)
 	if err != nil {
@@ -77,6 +78,9 @@ func (e *Engine) Compact(ctx context.Context) (int, error) {
 	for _, id := range due {
 		if err := stream.Purge(ctx, jetstream.WithPurgeSubject("$KV."+bus.CheckpointsBucket+"."+id+".>")); err != nil {
 			return n, fmt.Errorf("run %s: purge checkpoints: %w", id, err)
+		}
+		if err := purgeRunMail(ctx, e.opts.Bus.JS, id); err != nil {
+			return n, fmt.Errorf("run %s: purge mail records: %w", id, err)
 		}
 		if _, err := e.updateRun(ctx, id, func(rec *runRecord) error {
 			if rec.Compacted {

@@ -98,7 +98,8 @@ type Engine struct {
 	hostID    string
 	// active holds the ids of runs this engine works on, so a host never
 	// joins a run twice.
-	active sync.Map
+	active   sync.Map
+	mailKeys mailKeys
 }
 
 // New prepares an engine on an open bus.
@@ -207,10 +208,10 @@ func (e *Engine) State() jetstream.KeyValue { return e.opts.Store.State }
 func (e *Engine) SendMail(ctx context.Context, m sdk.Mail) (string, error) {
 	var key string
 	if m.IdempotencyKey != "" {
-		sum := sha256.Sum256([]byte(m.IdempotencyKey))
-		key = "mail." + hex.EncodeToString(sum[:16])
-		if ent, err := e.opts.Store.State.Get(ctx, key); err == nil {
-			return string(ent.Value()), nil
+		var legacy string
+		key, legacy = mailKey(m.IdempotencyKey)
+		if id, ok := e.sentMail(ctx, key, legacy); ok {
+			return id, nil
 		}
 	}
 	msg := mail.Message{From: orDefault(m.From, e.mailFrom), ReplyTo: m.ReplyTo, To: m.To, Cc: m.Cc, Bcc: m.Bcc, Subject: m.Subject, Text: m.Text, HTML: m.HTML, IDSeed: m.IdempotencyKey}
