@@ -4,37 +4,12 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
-
 	"github.com/paperflow/paperflow/plugins/sdk"
+	"github.com/paperflow/paperflow/plugins/sdk/sdktest"
 )
 
-type block struct{ host sdk.Host }
-
-func (*block) Describe() sdk.Descriptor {
-	return sdk.Descriptor{
-		Name: "makedoc", Kind: sdk.KindStep, Version: "0.0.1", Description: "test step: one document per item",
-		ConfigSchema: json.RawMessage(`{"type":"object","additionalProperties":false}`),
-	}
-}
-
-func (b *block) Configure(_ context.Context, c sdk.Config) error {
-	b.host = c.Host
-	return nil
-}
-
-func (b *block) Process(ctx context.Context, items []sdk.Item) []sdk.Result {
-	out := make([]sdk.Result, len(items))
-	for i, it := range items {
-		d, err := b.host.PutDocument(ctx, "Invoice "+it.ID+".pdf", "application/pdf", Content(it.ID))
-		if err != nil {
-			out[i].Err = err
-			continue
-		}
-		out[i].Documents = []sdk.Document{d}
-	}
-	return out
+func invoice(id string) (string, []byte, error) {
+	return "Invoice " + id + ".pdf", Content(id), nil
 }
 
 // Content is the document of item id: about 30 KB, the same on every call.
@@ -46,4 +21,6 @@ func Content(id string) []byte {
 	return append(b, "\n%%EOF\n"...)
 }
 
-func main() { sdk.Serve(func() sdk.Block { return &block{} }) }
+func main() {
+	sdk.Serve(func() sdk.Block { return &sdktest.DocumentStep{Name: "makedoc", Make: invoice} })
+}
