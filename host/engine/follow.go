@@ -54,23 +54,13 @@ func (r *runEnded) Error() string { return "run " + r.rec.ID + " " + r.rec.Statu
 // watchFollowed keeps a follower's count of read items current from the
 // run record and stops the follower once the record shows the run ended.
 func (e *Engine) watchFollowed(ctx context.Context, runID string, tr *tracker) error {
-	t := time.NewTicker(250 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-		rec, err := e.loadRun(ctx, runID)
-		if err != nil {
-			continue // NATS may be failing over; the next tick tries again
-		}
+	return e.pollRun(ctx, runID, func(rec *runRecord) error {
 		if rec.Status != "running" {
 			return &runEnded{rec: rec}
 		}
 		tr.setRead(rec.Enqueued, rec.SourceDone)
-	}
+		return nil
+	})
 }
 
 // RunInfo is a run's record as listed by the API.

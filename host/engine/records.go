@@ -245,18 +245,7 @@ var ErrRunFailed = errors.New("run failed")
 // record (another host may be reading the source) and stops the run when
 // it is recorded failed or interrupted.
 func (e *Engine) watchRun(ctx context.Context, runID string, tr *tracker) error {
-	t := time.NewTicker(250 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-		rec, err := e.loadRun(ctx, runID)
-		if err != nil {
-			continue // NATS may be failing over; the next tick tries again
-		}
+	return e.pollRun(ctx, runID, func(rec *runRecord) error {
 		switch rec.Status {
 		case "failed":
 			return &runFailedError{id: runID, reason: rec.Error}
@@ -274,5 +263,28 @@ func (e *Engine) watchRun(ctx context.Context, runID string, tr *tracker) error 
 			}
 		}
 		tr.setRead(rec.Enqueued, rec.SourceDone)
+		return nil
+	})
+}
+
+// pollRun hands check the run's record four times a second until check
+// returns an error or ctx ends. A tick whose record cannot be read is
+// passed over: NATS may be failing over, and the next tick tries again.
+func (e *Engine) pollRun(ctx context.Context, runID string, check func(*runRecord) error) error {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		rec, err := e.loadRun(ctx, runID)
+		if err != nil {
+			continue
+		}
+		if err := check(rec); err != nil {
+			return err
+		}
 	}
 }
