@@ -391,26 +391,8 @@ func (b *Block) sign(w http.ResponseWriter, r *http.Request, req *request, i int
 			return
 		}
 	}
-	ip, remote := clientIP(r)
-	ua := cleanText(r.UserAgent(), 500)
-	if !b.scheduleSettle(ctx, w, req.ID, i) {
-		return
-	}
-	var got outcome
-	var blocked *pageState
-	final, err := b.change(ctx, req.ID, func(x *request) (bool, error) {
-		got, blocked = 0, nil
-		rc := &x.Recipients[i]
-		if submission != "" && rc.Submission == submission {
-			got = outcomeRepeat
-			return false, nil
-		}
-		if blocked = b.blocked(x, i); blocked != nil {
-			return false, nil
-		}
-		now := b.now()
+	b.answer(w, r, req, i, submission, func(x *request, rc *recipient, now time.Time) {
 		rc.Status, rc.SignedAt, rc.Signature, rc.Drawn = recipientSigned, now.UTC(), typed, drawn != nil
-		rc.IP, rc.RemoteAddr, rc.UserAgent, rc.Submission = ip, remote, ua, submission
 		if len(values) > 0 {
 			rc.Values = values
 		}
@@ -419,30 +401,15 @@ func (b *Block) sign(w http.ResponseWriter, r *http.Request, req *request, i int
 				x.log(now, "%s filled in %s (%s): %q", rc.Email, f.Label, f.Name, values[f.Name])
 			}
 		}
-		x.log(now, "Signed by %s <%s> as %q from %s", rc.Name, rc.Email, typed, ip)
+		x.log(now, "Signed by %s <%s> as %q from %s", rc.Name, rc.Email, typed, rc.IP)
 		if x.allSigned() {
 			x.Status = statusSealing
 			x.log(now, "Everyone has signed")
 		}
-		got = outcomeDone
-		return true, nil
 	})
-	switch {
-	case err != nil:
-		b.messageState(w, tryAgain)
-		return
-	case blocked != nil:
-		b.messageState(w, *blocked)
-		return
-	}
-	if got == outcomeDone {
-		final = b.followUp(ctx, final)
-	}
-	b.thanks(w, final, i)
 }
 
 func (b *Block) decline(w http.ResponseWriter, r *http.Request, req *request, i int, submission string) {
-	ctx := r.Context()
 	reason := strings.TrimSpace(strings.Map(func(c rune) rune {
 		if c == '\n' {
 			return c
@@ -455,6 +422,20 @@ func (b *Block) decline(w http.ResponseWriter, r *http.Request, req *request, i 
 	if len([]rune(reason)) > 2000 {
 		reason = string([]rune(reason)[:2000])
 	}
+	b.answer(w, r, req, i, submission, func(x *request, rc *recipient, now time.Time) {
+		rc.Status = recipientDeclined
+		x.Status, x.Reason = statusDeclined, reason
+		x.log(now, "Declined by %s <%s> from %s", rc.Name, rc.Email, rc.IP)
+	})
+}
+
+// answer records recipient i's answer, sign or decline, that apply writes
+// into the request, and shows the outcome. The form sent again (a double
+// click) records nothing and gets the first answer's page; a request that
+// no longer takes this recipient's answer says why. The recipient's
+// address and browser, and the submission, are recorded with any answer.
+func (b *Block) answer(w http.ResponseWriter, r *http.Request, req *request, i int, submission string, apply func(x *request, rc *recipient, now time.Time)) {
+	ctx := r.Context()
 	ip, remote := clientIP(r)
 	ua := cleanText(r.UserAgent(), 500)
 	if !b.scheduleSettle(ctx, w, req.ID, i) {
@@ -472,10 +453,8 @@ func (b *Block) decline(w http.ResponseWriter, r *http.Request, req *request, i 
 		if blocked = b.blocked(x, i); blocked != nil {
 			return false, nil
 		}
-		now := b.now()
-		rc.Status, rc.IP, rc.RemoteAddr, rc.UserAgent, rc.Submission = recipientDeclined, ip, remote, ua, submission
-		x.Status, x.Reason = statusDeclined, reason
-		x.log(now, "Declined by %s <%s> from %s", rc.Name, rc.Email, ip)
+		rc.IP, rc.RemoteAddr, rc.UserAgent, rc.Submission = ip, remote, ua, submission
+		apply(x, rc, b.now())
 		got = outcomeDone
 		return true, nil
 	})
