@@ -26,15 +26,8 @@ func pageKey(docID string, p, w int) string {
 // and kept in the block's KV, so every host serves it from there.
 func (b *Block) servePage(w http.ResponseWriter, r *http.Request, token, doc, page string) {
 	ctx := r.Context()
-	if !b.lookupAllowed(w, r) {
-		return
-	}
-	req, i, blocked := b.signable(r, token)
-	if blocked != nil {
-		b.messageState(w, *blocked)
-		return
-	}
-	if b.pendingVerification(w, r, req, i) {
+	req, _, ok := b.openLink(w, r, token)
+	if !ok {
 		return
 	}
 	n, err1 := strconv.Atoi(doc)

@@ -226,20 +226,32 @@ func pageImages(req *request, n, i int, token string, values map[string]string) 
 
 func (b *Block) signPage(w http.ResponseWriter, r *http.Request, token string) {
 	ctx := r.Context()
-	if !b.lookupAllowed(w, r) {
-		return
-	}
-	req, i, blocked := b.signable(r, token)
-	if blocked != nil {
-		b.messageState(w, *blocked)
-		return
-	}
-	if b.pendingVerification(w, r, req, i) {
+	req, i, ok := b.openLink(w, r, token)
+	if !ok {
 		return
 	}
 	ip, _ := clientIP(r)
 	b.viewed(ctx, req, i, ip, cleanText(r.UserAgent(), 500))
 	b.renderForm(w, http.StatusOK, req, i, token, "", "", nil)
+}
+
+// openLink finds the request of a signing link for a page that shows it:
+// within the client's lookup limits, still open to this recipient, and
+// with their email verified where the request asks for that. Otherwise it
+// has answered, and ok is false.
+func (b *Block) openLink(w http.ResponseWriter, r *http.Request, token string) (req *request, i int, ok bool) {
+	if !b.lookupAllowed(w, r) {
+		return nil, 0, false
+	}
+	req, i, blocked := b.signable(r, token)
+	if blocked != nil {
+		b.messageState(w, *blocked)
+		return nil, 0, false
+	}
+	if b.pendingVerification(w, r, req, i) {
+		return nil, 0, false
+	}
+	return req, i, true
 }
 
 func (b *Block) renderForm(w http.ResponseWriter, status int, req *request, i int, token, typed, problem string, values map[string]string) {
@@ -516,15 +528,8 @@ func (b *Block) thanks(w http.ResponseWriter, req *request, i int) {
 
 func (b *Block) serveDocument(w http.ResponseWriter, r *http.Request, token, index string) {
 	ctx := r.Context()
-	if !b.lookupAllowed(w, r) {
-		return
-	}
-	req, i, blocked := b.signable(r, token)
-	if blocked != nil {
-		b.messageState(w, *blocked)
-		return
-	}
-	if b.pendingVerification(w, r, req, i) {
+	req, _, ok := b.openLink(w, r, token)
+	if !ok {
 		return
 	}
 	n, err := strconv.Atoi(index)
