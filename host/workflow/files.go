@@ -42,14 +42,7 @@ func (w *Workflow) Files(cat Catalog) ([]FileRef, error) {
 			if format != "file-path" {
 				return
 			}
-			var items []any
-			switch x := x.(type) {
-			case string:
-				items = []any{x}
-			case []any:
-				items = x
-			}
-			for _, item := range items {
+			for _, item := range formatValues(x) {
 				if str, ok := item.(string); ok && str != "" {
 					out = append(out, FileRef{Block: b.ID, Path: str, Tagged: tags.HasTags(str), Line: b.Line, Col: b.Col})
 				}

@@ -245,6 +245,18 @@ func (s *schema) propertiesAt(kwLoc string) []string {
 	return known
 }
 
+// formatValues is what a format applies to in a value: a string alone, or
+// each member of a list of them.
+func formatValues(x any) []any {
+	switch x := x.(type) {
+	case string:
+		return []any{x}
+	case []any:
+		return x
+	}
+	return nil
+}
+
 // walkFormats calls visit for every value of v that sch gives the format
 // "file-path" or "block-ref", with its JSON pointer. It follows $ref,
 // allOf, the branches of anyOf and oneOf that v matches, if/then/else,

@@ -57,14 +57,7 @@ func (l *loader) checkConfig(spec BlockSpec, uses string, with map[string]any, p
 		l.addAt(p, is.atKey, msg)
 	}
 	walkFormats(s.s, v, "", 0, func(format string, x any, rel string) {
-		var items []any
-		switch x := x.(type) {
-		case string:
-			items = []any{x}
-		case []any:
-			items = x
-		}
-		for i, item := range items {
+		for i, item := range formatValues(x) {
 			str, ok := item.(string)
 			if !ok || str == "" || tags.HasTags(str) {
 				continue
