@@ -211,7 +211,7 @@ func missingWarning(template string, missing []rune) string {
 func decodeLists(fields map[string]any, names []string) map[string]any {
 	var out map[string]any
 	for _, name := range names {
-		key, v, ok := fieldNamed(fields, name)
+		key, v, ok := tags.Field(fields, name)
 		s, isText := v.(string)
 		if !ok || !isText || !strings.HasPrefix(strings.TrimSpace(s), "[") {
 			continue
@@ -234,19 +234,6 @@ func decodeLists(fields map[string]any, names []string) map[string]any {
 		return fields
 	}
 	return out
-}
-
-// fieldNamed finds a field exactly or else ignoring case, as tags do.
-func fieldNamed(fields map[string]any, name string) (string, any, bool) {
-	if v, ok := fields[name]; ok {
-		return name, v, true
-	}
-	for k, v := range fields {
-		if strings.EqualFold(k, name) {
-			return k, v, true
-		}
-	}
-	return "", nil, false
 }
 
 // docxTemplate fills a Word template.

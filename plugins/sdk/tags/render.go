@@ -305,6 +305,21 @@ func keys[V any](m map[string]V) []string {
 	return ks
 }
 
+// Field finds the field name in fields as a tag does: exactly, or else
+// ignoring case. It returns the key the field has, so that a caller that
+// replaces the value (a list read from JSON text) replaces that one.
+func Field(fields map[string]any, name string) (key string, v any, ok bool) {
+	if v, ok := fields[name]; ok {
+		return name, v, true
+	}
+	for k, v := range fields {
+		if strings.EqualFold(k, name) {
+			return k, v, true
+		}
+	}
+	return "", nil, false
+}
+
 // lookupFold looks v up exactly, then case-insensitively.
 func (p *path) lookupFold(v any) (any, bool) {
 	if r, ok := p.lookup(v, 0, false); ok {

@@ -360,3 +360,21 @@ func TestConcurrentRender(t *testing.T) {
 		}
 	}
 }
+
+func TestField(t *testing.T) {
+	fields := map[string]any{"Name": "Ada", "email": "ada@example.com"}
+	for _, c := range []struct {
+		name, key string
+		ok        bool
+	}{
+		{"Name", "Name", true},
+		{"name", "Name", true},
+		{"EMAIL", "email", true},
+		{"phone", "", false},
+	} {
+		key, v, ok := Field(fields, c.name)
+		if key != c.key || ok != c.ok || (ok && v != fields[c.key]) {
+			t.Errorf("Field(%q) = %q, %v, %v; want %q, %v", c.name, key, v, ok, c.key, c.ok)
+		}
+	}
+}

@@ -237,7 +237,7 @@ func (t *Template) listFields(in map[string]any) (map[string]any, error) {
 		if err := decodeList(out, list); err != nil {
 			return nil, err
 		}
-		key, v, _ := lookup(out, list)
+		key, v, _ := tags.Field(out, list)
 		entries := []any{map[string]any{}}
 		switch l := v.(type) {
 		case []any:
@@ -258,7 +258,7 @@ func (t *Template) listFields(in map[string]any) (map[string]any, error) {
 
 // decodeList turns a field holding a JSON array as text into the array.
 func decodeList(fields map[string]any, name string) error {
-	key, v, ok := lookup(fields, name)
+	key, v, ok := tags.Field(fields, name)
 	if !ok {
 		return nil
 	}
@@ -274,19 +274,6 @@ func decodeList(fields map[string]any, name string) error {
 	}
 	fields[key] = list
 	return nil
-}
-
-// lookup finds a field by name, exactly or else ignoring case, as tags do.
-func lookup(fields map[string]any, name string) (string, any, bool) {
-	if v, ok := fields[name]; ok {
-		return name, v, true
-	}
-	for k, v := range fields {
-		if strings.EqualFold(k, name) {
-			return k, v, true
-		}
-	}
-	return "", nil, false
 }
 
 // explain puts a render error in terms of the document: the tag and the
