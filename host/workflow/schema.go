@@ -101,17 +101,23 @@ func (s *schema) validate(v any) []issue {
 		return []issue{{msg: err.Error()}}
 	}
 	var out []issue
-	var walk func(e *jsonschema.ValidationError)
-	walk = func(e *jsonschema.ValidationError) {
-		if len(e.Causes) > 0 {
-			for _, c := range e.Causes {
-				walk(c)
-			}
-			return
-		}
+	for _, e := range SchemaLeaves(ve) {
 		out = append(out, s.describe(e, v)...)
 	}
-	walk(ve)
+	return out
+}
+
+// SchemaLeaves are the causes at the ends of a validation error's tree:
+// each names one failing keyword at one place in the value, the level at
+// which a message can tell a person what to change.
+func SchemaLeaves(ve *jsonschema.ValidationError) []*jsonschema.ValidationError {
+	if len(ve.Causes) == 0 {
+		return []*jsonschema.ValidationError{ve}
+	}
+	var out []*jsonschema.ValidationError
+	for _, c := range ve.Causes {
+		out = append(out, SchemaLeaves(c)...)
+	}
 	return out
 }
 

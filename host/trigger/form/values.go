@@ -280,16 +280,9 @@ func schemaProblems(sch *jsonschema.Schema, f *workflow.FormTrigger, c checked, 
 	if !errors.As(err, &ve) {
 		return
 	}
-	var walk func(e *jsonschema.ValidationError)
-	walk = func(e *jsonschema.ValidationError) {
-		if len(e.Causes) > 0 {
-			for _, c := range e.Causes {
-				walk(c)
-			}
-			return
-		}
+	for _, e := range workflow.SchemaLeaves(ve) {
 		if strings.HasSuffix(e.KeywordLocation, "/required") {
-			return // each field checks its own
+			continue // each field checks its own
 		}
 		name := strings.TrimPrefix(e.InstanceLocation, "/")
 		name, _, _ = strings.Cut(name, "/")
@@ -298,11 +291,10 @@ func schemaProblems(sch *jsonschema.Schema, f *workflow.FormTrigger, c checked, 
 			if name == "" {
 				c.problems[""] = "The answers do not fit the form: " + e.Message + "."
 			}
-			return
+			continue
 		}
 		c.problems[name] = capitalize(e.Message) + "."
 	}
-	walk(ve)
 }
 
 func capitalize(s string) string {
