@@ -192,8 +192,8 @@ func TestProcessAttachesUploadedFiles(t *testing.T) {
 	}
 	for resolvedEntry, msg := range map[string]string{
 		`"{\"name\": \"cv.pdf\"}"`: "has no document id",
-		`"{not json"`:                 "is not a document",
-		`"Ada"`:                       `block "Ada" has no output`,
+		`"{not json"`:              "is not a document",
+		`"Ada"`:                    `block "Ada" has no output`,
 	} {
 		res := b.Process(context.Background(), []sdk.Item{item(t, "2", map[string]any{}, blocks, `{"to": "a@example.com", "subject": "s", "attach": [`+resolvedEntry+`]}`)})[0]
 		if res.Err == nil || !strings.Contains(res.Err.Error(), msg) {
