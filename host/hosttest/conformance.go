@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/paperflow/paperflow/host/mail"
 	"github.com/paperflow/paperflow/host/pluginhost"
 	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"
 	"github.com/paperflow/paperflow/plugins/sdk"
@@ -28,6 +29,7 @@ func Conformance(t *testing.T, bin string, cases ...conformance.Case) {
 	}
 	env := &Env{Dir: t.TempDir(), PluginDir: filepath.Dir(bin), Log: Logger(t, slog.LevelWarn)}
 	env.Bus = StartBus(t, env.Dir)
+	env.Outbox = mail.Outbox{Dir: filepath.Join(env.Dir, "outbox")}
 	env.Engine = env.NewEngine(t, Options{PublicURL: "http://127.0.0.1:1"})
 	for i, c := range cases {
 		t.Run(fmt.Sprintf("supervised case %d", i), func(t *testing.T) {

@@ -39,6 +39,11 @@ func (o Outbox) Send(_ context.Context, b *Built) error {
 	if err := b.checkSize(max); err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
+	if o.Dir == "" {
+		// Never the working directory: a host without a data directory
+		// would scatter mail (signing links included) wherever it runs.
+		return errors.New("outbox: no directory set (give --data-dir or --smtp)")
+	}
 	sum := sha256.Sum256([]byte(b.MessageID))
 	name := time.Now().UTC().Format("20060102T150405.000000000") + "-" + hex.EncodeToString(sum[:6]) + ".eml"
 	tmp := filepath.Join(o.Dir, "."+name+".tmp")

@@ -36,3 +36,15 @@ func TestOutboxIsPrivate(t *testing.T) {
 		}
 	}
 }
+
+// TestOutboxWithoutDirectoryRefuses: an outbox with no directory never
+// writes mail into whatever the working directory is.
+func TestOutboxWithoutDirectoryRefuses(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if err := (mail.Outbox{}).Send(context.Background(), build(t, sampleMessage(nil))); err == nil {
+		t.Fatal("an outbox without a directory sent mail")
+	}
+	if left, _ := filepath.Glob("*.eml"); len(left) != 0 {
+		t.Errorf("mail written to the working directory: %v", left)
+	}
+}
