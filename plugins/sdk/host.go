@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -20,6 +22,7 @@ import (
 type Host interface {
 	Documents
 	State
+	StateLister
 	Mailer
 	Emitter
 	Schedules
@@ -50,6 +53,38 @@ type State interface {
 	KVSet(ctx context.Context, key string, value []byte) (uint64, error)
 	// KVDelete removes a key; a missing key is not an error.
 	KVDelete(ctx context.Context, key string) error
+}
+
+// StateLister lists the block's own state keys, so a block can answer
+// "which requests do I have" without keeping an index of its own. It is
+// apart from State so that a fake State needs no listing.
+type StateLister interface {
+	// KVKeys returns, in order, up to limit of the block's keys that start
+	// with prefix and sort after after (empty: from the first); more says
+	// whether keys remain. A limit of 0 or above MaxKVKeys means MaxKVKeys.
+	// To read them all, call again with after set to the last key returned.
+	KVKeys(ctx context.Context, prefix, after string, limit int) (keys []string, more bool, err error)
+}
+
+// MaxKVKeys bounds one page of KVKeys, so a listing fits in one message.
+const MaxKVKeys = 1000
+
+// KeysPage is one page of KVKeys out of all of a block's keys (in any
+// order), for a Host that holds them in memory.
+func KeysPage(all []string, prefix, after string, limit int) (page []string, more bool) {
+	if limit <= 0 || limit > MaxKVKeys {
+		limit = MaxKVKeys
+	}
+	for _, k := range all {
+		if strings.HasPrefix(k, prefix) && k > after {
+			page = append(page, k)
+		}
+	}
+	slices.Sort(page)
+	if len(page) > limit {
+		return page[:limit], true
+	}
+	return page, false
 }
 
 // Mailer sends mail through the host's transport (SMTP or the outbox).
@@ -166,6 +201,14 @@ func (h *hostClient) KVDelete(ctx context.Context, key string) error {
 		return fmt.Errorf("host: kv delete %s: %w", key, err)
 	}
 	return nil
+}
+
+func (h *hostClient) KVKeys(ctx context.Context, prefix, after string, limit int) ([]string, bool, error) {
+	r, err := h.c.KVKeys(ctx, &blockv1.KVKeysRequest{Prefix: prefix, After: after, Limit: int32(min(max(limit, 0), MaxKVKeys))})
+	if err != nil {
+		return nil, false, fmt.Errorf("host: kv keys %q: %w", prefix, err)
+	}
+	return r.Keys, r.More, nil
 }
 
 func (h *hostClient) SendMail(ctx context.Context, m Mail) (string, error) {

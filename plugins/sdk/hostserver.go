@@ -82,6 +82,14 @@ func (s *hostServer) KVDelete(ctx context.Context, r *blockv1.KVDeleteRequest) (
 	return &blockv1.KVDeleteResponse{}, nil
 }
 
+func (s *hostServer) KVKeys(ctx context.Context, r *blockv1.KVKeysRequest) (*blockv1.KVKeysResponse, error) {
+	keys, more, err := s.h.KVKeys(ctx, r.Prefix, r.After, int(r.Limit))
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "kv keys: %v", err)
+	}
+	return &blockv1.KVKeysResponse{Keys: keys, More: more}, nil
+}
+
 func (s *hostServer) SendMail(ctx context.Context, r *blockv1.SendMailRequest) (*blockv1.SendMailResponse, error) {
 	id, err := s.h.SendMail(ctx, MailFromProto(r))
 	if err != nil {

@@ -31,7 +31,10 @@ func (noHost) KVGet(context.Context, string) ([]byte, uint64, bool, error) {
 func (noHost) KVPut(context.Context, string, []byte, uint64) (uint64, error) { return 0, ErrNoHost }
 func (noHost) KVSet(context.Context, string, []byte) (uint64, error)         { return 0, ErrNoHost }
 func (noHost) KVDelete(context.Context, string) error                        { return ErrNoHost }
-func (noHost) SendMail(context.Context, Mail) (string, error)                { return "", ErrNoHost }
+func (noHost) KVKeys(context.Context, string, string, int) ([]string, bool, error) {
+	return nil, false, ErrNoHost
+}
+func (noHost) SendMail(context.Context, Mail) (string, error) { return "", ErrNoHost }
 func (noHost) Emit(context.Context, string, string, EventData) (string, error) {
 	return "", ErrNoHost
 }

@@ -182,6 +182,25 @@ type Router interface {
 	http.Handler
 }
 
+// hostCallKey marks the context of a request the host made itself.
+type hostCallKey struct{}
+
+// HostCall reports whether r comes from the host itself (the paperflow CLI
+// asking the block) rather than through the public HTTP server. The host's
+// proxy never sets it, so a route that answers only when HostCall is true
+// cannot be reached from a browser: use it for operator routes such as
+// listing requests or resending links.
+func HostCall(r *http.Request) bool {
+	v, _ := r.Context().Value(hostCallKey{}).(bool)
+	return v
+}
+
+// WithHostCall marks a request as coming from the host, for the in-memory
+// harnesses that call a Router directly.
+func WithHostCall(r *http.Request) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), hostCallKey{}, true))
+}
+
 // Scheduler is implemented by blocks that registered callbacks with
 // Host.Schedule (reminders, expiry). Each registration fires once.
 type Scheduler interface {

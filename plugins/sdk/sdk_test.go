@@ -62,6 +62,9 @@ func (s *step) Process(_ context.Context, items []sdk.Item) []sdk.Result {
 func (s *step) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	w.Header().Set("X-Path", r.URL.Path)
+	if sdk.HostCall(r) {
+		w.Header().Set("X-Host-Call", "yes")
+	}
 	w.WriteHeader(http.StatusTeapot)
 	_, _ = w.Write(append([]byte(r.Method+" "+r.URL.RawQuery+" "), body...))
 }
@@ -133,6 +136,53 @@ func TestServeHTTPRoundTrip(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("headers lost: %v", resp.Headers)
+	}
+}
+
+// TestHostCallIsTheInternalFlag: only a wire request with internal set is
+// a host call; headers cannot make one.
+func TestHostCallIsTheInternalFlag(t *testing.T) {
+	srv := sdk.InProcess(&step{})
+	for _, c := range []struct {
+		req  *blockv1.HTTPRequest
+		want bool
+	}{
+		{&blockv1.HTTPRequest{Method: "GET", Path: "/api/requests", Internal: true}, true},
+		{&blockv1.HTTPRequest{Method: "GET", Path: "/api/requests"}, false},
+		{&blockv1.HTTPRequest{Method: "GET", Path: "/api/requests", Headers: []*blockv1.Header{{Name: "X-Host-Call", Values: []string{"yes"}}}}, false},
+	} {
+		resp, err := srv.ServeHTTP(context.Background(), c.req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := false
+		for _, h := range resp.Headers {
+			got = got || h.Name == "X-Host-Call"
+		}
+		if got != c.want {
+			t.Errorf("internal=%v headers=%v: host call %v, want %v", c.req.Internal, c.req.Headers, got, c.want)
+		}
+	}
+}
+
+func TestKeysPage(t *testing.T) {
+	all := []string{"tok.b", "req.c", "req.a", "seal.pem", "req.b"}
+	for _, c := range []struct {
+		prefix, after string
+		limit         int
+		want          string
+		more          bool
+	}{
+		{"req.", "", 0, "req.a req.b req.c", false},
+		{"req.", "", 2, "req.a req.b", true},
+		{"req.", "req.b", 2, "req.c", false},
+		{"", "", 0, "req.a req.b req.c seal.pem tok.b", false},
+		{"img.", "", 0, "", false},
+	} {
+		page, more := sdk.KeysPage(all, c.prefix, c.after, c.limit)
+		if strings.Join(page, " ") != c.want || more != c.more {
+			t.Errorf("KeysPage(%q, %q, %d) = %v %v, want %q %v", c.prefix, c.after, c.limit, page, more, c.want, c.more)
+		}
 	}
 }
 

@@ -238,6 +238,9 @@ func (s *blockServer) ServeHTTP(ctx context.Context, req *blockv1.HTTPRequest) (
 	}
 	r.RemoteAddr = req.RemoteAddr
 	r.ContentLength = int64(len(req.Body))
+	if req.Internal {
+		r = WithHostCall(r)
+	}
 	rec := httptest.NewRecorder()
 	if err := guard(func() error { h.ServeHTTP(rec, r); return nil }); err != nil {
 		return &blockv1.HTTPResponse{Status: http.StatusInternalServerError, Body: []byte("internal error\n")}, nil

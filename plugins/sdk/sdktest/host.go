@@ -16,6 +16,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -174,6 +175,14 @@ func (h *Host) KVDelete(_ context.Context, key string) error {
 	defer h.mu.Unlock()
 	delete(h.kv, key)
 	return nil
+}
+
+// KVKeys lists keys by prefix, a page at a time, as the host does.
+func (h *Host) KVKeys(_ context.Context, prefix, after string, limit int) ([]string, bool, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	keys, more := sdk.KeysPage(slices.Collect(maps.Keys(h.kv)), prefix, after, limit)
+	return keys, more, nil
 }
 
 // SendMail records m; a repeated IdempotencyKey returns the first id.

@@ -3,6 +3,7 @@ package sdktest_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/paperflow/paperflow/plugins/sdk"
@@ -111,5 +112,23 @@ func TestKVCompareAndSet(t *testing.T) {
 	_ = h.KVDelete(ctx, "k")
 	if _, _, found, _ := h.KVGet(ctx, "k"); found {
 		t.Error("deleted key still found")
+	}
+}
+
+func TestKVKeysPages(t *testing.T) {
+	ctx := context.Background()
+	h := sdktest.NewHost()
+	for _, k := range []string{"req.b", "tok.x", "req.a", "req.c"} {
+		if _, err := h.KVSet(ctx, k, []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys, more, err := h.KVKeys(ctx, "req.", "", 2)
+	if err != nil || !slices.Equal(keys, []string{"req.a", "req.b"}) || !more {
+		t.Fatalf("first page: %v %v %v", keys, more, err)
+	}
+	keys, more, err = h.KVKeys(ctx, "req.", keys[len(keys)-1], 2)
+	if err != nil || !slices.Equal(keys, []string{"req.c"}) || more {
+		t.Errorf("second page: %v %v %v", keys, more, err)
 	}
 }

@@ -1322,12 +1322,16 @@ type HTTPRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Method string                 `protobuf:"bytes,1,opt,name=method,proto3" json:"method,omitempty"`
 	// Path below the block's mount point, starting with "/".
-	Path          string    `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
-	RawQuery      string    `protobuf:"bytes,3,opt,name=raw_query,json=rawQuery,proto3" json:"raw_query,omitempty"`
-	Headers       []*Header `protobuf:"bytes,4,rep,name=headers,proto3" json:"headers,omitempty"`
-	Body          []byte    `protobuf:"bytes,5,opt,name=body,proto3" json:"body,omitempty"`
-	RemoteAddr    string    `protobuf:"bytes,6,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
-	Instance      string    `protobuf:"bytes,7,opt,name=instance,proto3" json:"instance,omitempty"`
+	Path       string    `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	RawQuery   string    `protobuf:"bytes,3,opt,name=raw_query,json=rawQuery,proto3" json:"raw_query,omitempty"`
+	Headers    []*Header `protobuf:"bytes,4,rep,name=headers,proto3" json:"headers,omitempty"`
+	Body       []byte    `protobuf:"bytes,5,opt,name=body,proto3" json:"body,omitempty"`
+	RemoteAddr string    `protobuf:"bytes,6,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
+	Instance   string    `protobuf:"bytes,7,opt,name=instance,proto3" json:"instance,omitempty"`
+	// Internal marks a call the host makes itself (the CLI asking a block),
+	// never one forwarded from the public HTTP server: a block serves its
+	// host-only routes only when it is set.
+	Internal      bool `protobuf:"varint,8,opt,name=internal,proto3" json:"internal,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1409,6 +1413,13 @@ func (x *HTTPRequest) GetInstance() string {
 		return x.Instance
 	}
 	return ""
+}
+
+func (x *HTTPRequest) GetInternal() bool {
+	if x != nil {
+		return x.Internal
+	}
+	return false
 }
 
 type HTTPResponse struct {
@@ -2206,6 +2217,124 @@ func (*KVDeleteResponse) Descriptor() ([]byte, []int) {
 	return file_block_v1_block_proto_rawDescGZIP(), []int{34}
 }
 
+// KVKeysRequest lists the block's own keys that start with prefix, in
+// order, one page at a time.
+type KVKeysRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Prefix string                 `protobuf:"bytes,1,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	// After: only keys sorted after this one (the last key of the previous
+	// page); empty for the first page.
+	After string `protobuf:"bytes,2,opt,name=after,proto3" json:"after,omitempty"`
+	// Limit caps the page; 0 or more than the host's cap means the cap.
+	Limit         int32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVKeysRequest) Reset() {
+	*x = KVKeysRequest{}
+	mi := &file_block_v1_block_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVKeysRequest) ProtoMessage() {}
+
+func (x *KVKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_block_v1_block_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVKeysRequest.ProtoReflect.Descriptor instead.
+func (*KVKeysRequest) Descriptor() ([]byte, []int) {
+	return file_block_v1_block_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *KVKeysRequest) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+func (x *KVKeysRequest) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
+func (x *KVKeysRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type KVKeysResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Keys  []string               `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	// More: keys after the last one of this page remain.
+	More          bool `protobuf:"varint,2,opt,name=more,proto3" json:"more,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVKeysResponse) Reset() {
+	*x = KVKeysResponse{}
+	mi := &file_block_v1_block_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVKeysResponse) ProtoMessage() {}
+
+func (x *KVKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_block_v1_block_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVKeysResponse.ProtoReflect.Descriptor instead.
+func (*KVKeysResponse) Descriptor() ([]byte, []int) {
+	return file_block_v1_block_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *KVKeysResponse) GetKeys() []string {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *KVKeysResponse) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
+}
+
 type Attachment struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	DocumentId    string                 `protobuf:"bytes,1,opt,name=document_id,json=documentId,proto3" json:"document_id,omitempty"`
@@ -2216,7 +2345,7 @@ type Attachment struct {
 
 func (x *Attachment) Reset() {
 	*x = Attachment{}
-	mi := &file_block_v1_block_proto_msgTypes[35]
+	mi := &file_block_v1_block_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2228,7 +2357,7 @@ func (x *Attachment) String() string {
 func (*Attachment) ProtoMessage() {}
 
 func (x *Attachment) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[35]
+	mi := &file_block_v1_block_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2241,7 +2370,7 @@ func (x *Attachment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attachment.ProtoReflect.Descriptor instead.
 func (*Attachment) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{35}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Attachment) GetDocumentId() string {
@@ -2278,7 +2407,7 @@ type SendMailRequest struct {
 
 func (x *SendMailRequest) Reset() {
 	*x = SendMailRequest{}
-	mi := &file_block_v1_block_proto_msgTypes[36]
+	mi := &file_block_v1_block_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2290,7 +2419,7 @@ func (x *SendMailRequest) String() string {
 func (*SendMailRequest) ProtoMessage() {}
 
 func (x *SendMailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[36]
+	mi := &file_block_v1_block_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2303,7 +2432,7 @@ func (x *SendMailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMailRequest.ProtoReflect.Descriptor instead.
 func (*SendMailRequest) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{36}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SendMailRequest) GetFrom() string {
@@ -2385,7 +2514,7 @@ type SendMailResponse struct {
 
 func (x *SendMailResponse) Reset() {
 	*x = SendMailResponse{}
-	mi := &file_block_v1_block_proto_msgTypes[37]
+	mi := &file_block_v1_block_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2397,7 +2526,7 @@ func (x *SendMailResponse) String() string {
 func (*SendMailResponse) ProtoMessage() {}
 
 func (x *SendMailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[37]
+	mi := &file_block_v1_block_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2410,7 +2539,7 @@ func (x *SendMailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMailResponse.ProtoReflect.Descriptor instead.
 func (*SendMailResponse) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{37}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SendMailResponse) GetMessageId() string {
@@ -2433,7 +2562,7 @@ type EmitRequest struct {
 
 func (x *EmitRequest) Reset() {
 	*x = EmitRequest{}
-	mi := &file_block_v1_block_proto_msgTypes[38]
+	mi := &file_block_v1_block_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2445,7 +2574,7 @@ func (x *EmitRequest) String() string {
 func (*EmitRequest) ProtoMessage() {}
 
 func (x *EmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[38]
+	mi := &file_block_v1_block_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2458,7 +2587,7 @@ func (x *EmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EmitRequest.ProtoReflect.Descriptor instead.
 func (*EmitRequest) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{38}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *EmitRequest) GetWorkflow() string {
@@ -2505,7 +2634,7 @@ type EmitResponse struct {
 
 func (x *EmitResponse) Reset() {
 	*x = EmitResponse{}
-	mi := &file_block_v1_block_proto_msgTypes[39]
+	mi := &file_block_v1_block_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2517,7 +2646,7 @@ func (x *EmitResponse) String() string {
 func (*EmitResponse) ProtoMessage() {}
 
 func (x *EmitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[39]
+	mi := &file_block_v1_block_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2530,7 +2659,7 @@ func (x *EmitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EmitResponse.ProtoReflect.Descriptor instead.
 func (*EmitResponse) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{39}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *EmitResponse) GetEventId() string {
@@ -2551,7 +2680,7 @@ type ScheduleRequest struct {
 
 func (x *ScheduleRequest) Reset() {
 	*x = ScheduleRequest{}
-	mi := &file_block_v1_block_proto_msgTypes[40]
+	mi := &file_block_v1_block_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2563,7 +2692,7 @@ func (x *ScheduleRequest) String() string {
 func (*ScheduleRequest) ProtoMessage() {}
 
 func (x *ScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[40]
+	mi := &file_block_v1_block_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2576,7 +2705,7 @@ func (x *ScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleRequest.ProtoReflect.Descriptor instead.
 func (*ScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{40}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ScheduleRequest) GetKey() string {
@@ -2608,7 +2737,7 @@ type ScheduleResponse struct {
 
 func (x *ScheduleResponse) Reset() {
 	*x = ScheduleResponse{}
-	mi := &file_block_v1_block_proto_msgTypes[41]
+	mi := &file_block_v1_block_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2620,7 +2749,7 @@ func (x *ScheduleResponse) String() string {
 func (*ScheduleResponse) ProtoMessage() {}
 
 func (x *ScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[41]
+	mi := &file_block_v1_block_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2633,7 +2762,7 @@ func (x *ScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleResponse.ProtoReflect.Descriptor instead.
 func (*ScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{41}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{43}
 }
 
 type LogRequest struct {
@@ -2648,7 +2777,7 @@ type LogRequest struct {
 
 func (x *LogRequest) Reset() {
 	*x = LogRequest{}
-	mi := &file_block_v1_block_proto_msgTypes[42]
+	mi := &file_block_v1_block_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2660,7 +2789,7 @@ func (x *LogRequest) String() string {
 func (*LogRequest) ProtoMessage() {}
 
 func (x *LogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[42]
+	mi := &file_block_v1_block_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2673,7 +2802,7 @@ func (x *LogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogRequest.ProtoReflect.Descriptor instead.
 func (*LogRequest) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{42}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *LogRequest) GetLevel() string {
@@ -2705,7 +2834,7 @@ type LogResponse struct {
 
 func (x *LogResponse) Reset() {
 	*x = LogResponse{}
-	mi := &file_block_v1_block_proto_msgTypes[43]
+	mi := &file_block_v1_block_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2717,7 +2846,7 @@ func (x *LogResponse) String() string {
 func (*LogResponse) ProtoMessage() {}
 
 func (x *LogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_block_v1_block_proto_msgTypes[43]
+	mi := &file_block_v1_block_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2730,7 +2859,7 @@ func (x *LogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogResponse.ProtoReflect.Descriptor instead.
 func (*LogResponse) Descriptor() ([]byte, []int) {
-	return file_block_v1_block_proto_rawDescGZIP(), []int{43}
+	return file_block_v1_block_proto_rawDescGZIP(), []int{45}
 }
 
 var File_block_v1_block_proto protoreflect.FileDescriptor
@@ -2824,7 +2953,7 @@ const file_block_v1_block_proto_rawDesc = "" +
 	"\aresults\x18\x01 \x03(\v2\".paperflow.block.v1.DeliveryResultR\aresults\"4\n" +
 	"\x06Header\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
-	"\x06values\x18\x02 \x03(\tR\x06values\"\xdd\x01\n" +
+	"\x06values\x18\x02 \x03(\tR\x06values\"\xf9\x01\n" +
 	"\vHTTPRequest\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1b\n" +
@@ -2833,7 +2962,8 @@ const file_block_v1_block_proto_rawDesc = "" +
 	"\x04body\x18\x05 \x01(\fR\x04body\x12\x1f\n" +
 	"\vremote_addr\x18\x06 \x01(\tR\n" +
 	"remoteAddr\x12\x1a\n" +
-	"\binstance\x18\a \x01(\tR\binstance\"p\n" +
+	"\binstance\x18\a \x01(\tR\binstance\x12\x1a\n" +
+	"\binternal\x18\b \x01(\bR\binternal\"p\n" +
 	"\fHTTPResponse\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\x05R\x06status\x124\n" +
 	"\aheaders\x18\x02 \x03(\v2\x1a.paperflow.block.v1.HeaderR\aheaders\x12\x12\n" +
@@ -2877,7 +3007,14 @@ const file_block_v1_block_proto_rawDesc = "" +
 	"\bconflict\x18\x02 \x01(\bR\bconflict\"#\n" +
 	"\x0fKVDeleteRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\"\x12\n" +
-	"\x10KVDeleteResponse\"I\n" +
+	"\x10KVDeleteResponse\"S\n" +
+	"\rKVKeysRequest\x12\x16\n" +
+	"\x06prefix\x18\x01 \x01(\tR\x06prefix\x12\x14\n" +
+	"\x05after\x18\x02 \x01(\tR\x05after\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\"8\n" +
+	"\x0eKVKeysResponse\x12\x12\n" +
+	"\x04keys\x18\x01 \x03(\tR\x04keys\x12\x12\n" +
+	"\x04more\x18\x02 \x01(\bR\x04more\"I\n" +
 	"\n" +
 	"Attachment\x12\x1f\n" +
 	"\vdocument_id\x18\x01 \x01(\tR\n" +
@@ -2937,14 +3074,15 @@ const file_block_v1_block_proto_rawDesc = "" +
 	"\aDeliver\x12\".paperflow.block.v1.DeliverRequest\x1a#.paperflow.block.v1.DeliverResponse\x12N\n" +
 	"\tServeHTTP\x12\x1f.paperflow.block.v1.HTTPRequest\x1a .paperflow.block.v1.HTTPResponse\x12X\n" +
 	"\tScheduled\x12$.paperflow.block.v1.ScheduledRequest\x1a%.paperflow.block.v1.ScheduledResponse\x12R\n" +
-	"\aRelease\x12\".paperflow.block.v1.ReleaseRequest\x1a#.paperflow.block.v1.ReleaseResponse2\xcf\x06\n" +
+	"\aRelease\x12\".paperflow.block.v1.ReleaseRequest\x1a#.paperflow.block.v1.ReleaseResponse2\xa0\a\n" +
 	"\x04Host\x12S\n" +
 	"\vPutDocument\x12&.paperflow.block.v1.PutDocumentRequest\x1a\x1c.paperflow.block.v1.Document\x12^\n" +
 	"\vGetDocument\x12&.paperflow.block.v1.GetDocumentRequest\x1a'.paperflow.block.v1.GetDocumentResponse\x12^\n" +
 	"\vDocumentURL\x12&.paperflow.block.v1.DocumentURLRequest\x1a'.paperflow.block.v1.DocumentURLResponse\x12L\n" +
 	"\x05KVGet\x12 .paperflow.block.v1.KVGetRequest\x1a!.paperflow.block.v1.KVGetResponse\x12L\n" +
 	"\x05KVPut\x12 .paperflow.block.v1.KVPutRequest\x1a!.paperflow.block.v1.KVPutResponse\x12U\n" +
-	"\bKVDelete\x12#.paperflow.block.v1.KVDeleteRequest\x1a$.paperflow.block.v1.KVDeleteResponse\x12U\n" +
+	"\bKVDelete\x12#.paperflow.block.v1.KVDeleteRequest\x1a$.paperflow.block.v1.KVDeleteResponse\x12O\n" +
+	"\x06KVKeys\x12!.paperflow.block.v1.KVKeysRequest\x1a\".paperflow.block.v1.KVKeysResponse\x12U\n" +
 	"\bSendMail\x12#.paperflow.block.v1.SendMailRequest\x1a$.paperflow.block.v1.SendMailResponse\x12I\n" +
 	"\x04Emit\x12\x1f.paperflow.block.v1.EmitRequest\x1a .paperflow.block.v1.EmitResponse\x12U\n" +
 	"\bSchedule\x12#.paperflow.block.v1.ScheduleRequest\x1a$.paperflow.block.v1.ScheduleResponse\x12F\n" +
@@ -2963,7 +3101,7 @@ func file_block_v1_block_proto_rawDescGZIP() []byte {
 }
 
 var file_block_v1_block_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_block_v1_block_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_block_v1_block_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_block_v1_block_proto_goTypes = []any{
 	(Kind)(0),                   // 0: paperflow.block.v1.Kind
 	(DeliveryStatus)(0),         // 1: paperflow.block.v1.DeliveryStatus
@@ -3002,20 +3140,22 @@ var file_block_v1_block_proto_goTypes = []any{
 	(*KVPutResponse)(nil),       // 34: paperflow.block.v1.KVPutResponse
 	(*KVDeleteRequest)(nil),     // 35: paperflow.block.v1.KVDeleteRequest
 	(*KVDeleteResponse)(nil),    // 36: paperflow.block.v1.KVDeleteResponse
-	(*Attachment)(nil),          // 37: paperflow.block.v1.Attachment
-	(*SendMailRequest)(nil),     // 38: paperflow.block.v1.SendMailRequest
-	(*SendMailResponse)(nil),    // 39: paperflow.block.v1.SendMailResponse
-	(*EmitRequest)(nil),         // 40: paperflow.block.v1.EmitRequest
-	(*EmitResponse)(nil),        // 41: paperflow.block.v1.EmitResponse
-	(*ScheduleRequest)(nil),     // 42: paperflow.block.v1.ScheduleRequest
-	(*ScheduleResponse)(nil),    // 43: paperflow.block.v1.ScheduleResponse
-	(*LogRequest)(nil),          // 44: paperflow.block.v1.LogRequest
-	(*LogResponse)(nil),         // 45: paperflow.block.v1.LogResponse
-	nil,                         // 46: paperflow.block.v1.ConfigureRequest.SettingsEntry
+	(*KVKeysRequest)(nil),       // 37: paperflow.block.v1.KVKeysRequest
+	(*KVKeysResponse)(nil),      // 38: paperflow.block.v1.KVKeysResponse
+	(*Attachment)(nil),          // 39: paperflow.block.v1.Attachment
+	(*SendMailRequest)(nil),     // 40: paperflow.block.v1.SendMailRequest
+	(*SendMailResponse)(nil),    // 41: paperflow.block.v1.SendMailResponse
+	(*EmitRequest)(nil),         // 42: paperflow.block.v1.EmitRequest
+	(*EmitResponse)(nil),        // 43: paperflow.block.v1.EmitResponse
+	(*ScheduleRequest)(nil),     // 44: paperflow.block.v1.ScheduleRequest
+	(*ScheduleResponse)(nil),    // 45: paperflow.block.v1.ScheduleResponse
+	(*LogRequest)(nil),          // 46: paperflow.block.v1.LogRequest
+	(*LogResponse)(nil),         // 47: paperflow.block.v1.LogResponse
+	nil,                         // 48: paperflow.block.v1.ConfigureRequest.SettingsEntry
 }
 var file_block_v1_block_proto_depIdxs = []int32{
 	0,  // 0: paperflow.block.v1.DescribeResponse.kind:type_name -> paperflow.block.v1.Kind
-	46, // 1: paperflow.block.v1.ConfigureRequest.settings:type_name -> paperflow.block.v1.ConfigureRequest.SettingsEntry
+	48, // 1: paperflow.block.v1.ConfigureRequest.settings:type_name -> paperflow.block.v1.ConfigureRequest.SettingsEntry
 	6,  // 2: paperflow.block.v1.ConfigureResponse.sink:type_name -> paperflow.block.v1.SinkPolicy
 	8,  // 3: paperflow.block.v1.ItemBatch.items:type_name -> paperflow.block.v1.Item
 	8,  // 4: paperflow.block.v1.ProcessRequest.items:type_name -> paperflow.block.v1.Item
@@ -3028,7 +3168,7 @@ var file_block_v1_block_proto_depIdxs = []int32{
 	19, // 11: paperflow.block.v1.HTTPRequest.headers:type_name -> paperflow.block.v1.Header
 	19, // 12: paperflow.block.v1.HTTPResponse.headers:type_name -> paperflow.block.v1.Header
 	11, // 13: paperflow.block.v1.GetDocumentResponse.document:type_name -> paperflow.block.v1.Document
-	37, // 14: paperflow.block.v1.SendMailRequest.attachments:type_name -> paperflow.block.v1.Attachment
+	39, // 14: paperflow.block.v1.SendMailRequest.attachments:type_name -> paperflow.block.v1.Attachment
 	12, // 15: paperflow.block.v1.EmitRequest.event:type_name -> paperflow.block.v1.EventData
 	2,  // 16: paperflow.block.v1.Block.Describe:input_type -> paperflow.block.v1.DescribeRequest
 	4,  // 17: paperflow.block.v1.Block.Configure:input_type -> paperflow.block.v1.ConfigureRequest
@@ -3044,30 +3184,32 @@ var file_block_v1_block_proto_depIdxs = []int32{
 	31, // 27: paperflow.block.v1.Host.KVGet:input_type -> paperflow.block.v1.KVGetRequest
 	33, // 28: paperflow.block.v1.Host.KVPut:input_type -> paperflow.block.v1.KVPutRequest
 	35, // 29: paperflow.block.v1.Host.KVDelete:input_type -> paperflow.block.v1.KVDeleteRequest
-	38, // 30: paperflow.block.v1.Host.SendMail:input_type -> paperflow.block.v1.SendMailRequest
-	40, // 31: paperflow.block.v1.Host.Emit:input_type -> paperflow.block.v1.EmitRequest
-	42, // 32: paperflow.block.v1.Host.Schedule:input_type -> paperflow.block.v1.ScheduleRequest
-	44, // 33: paperflow.block.v1.Host.Log:input_type -> paperflow.block.v1.LogRequest
-	3,  // 34: paperflow.block.v1.Block.Describe:output_type -> paperflow.block.v1.DescribeResponse
-	5,  // 35: paperflow.block.v1.Block.Configure:output_type -> paperflow.block.v1.ConfigureResponse
-	9,  // 36: paperflow.block.v1.Block.Read:output_type -> paperflow.block.v1.ItemBatch
-	14, // 37: paperflow.block.v1.Block.Process:output_type -> paperflow.block.v1.ProcessResponse
-	18, // 38: paperflow.block.v1.Block.Deliver:output_type -> paperflow.block.v1.DeliverResponse
-	21, // 39: paperflow.block.v1.Block.ServeHTTP:output_type -> paperflow.block.v1.HTTPResponse
-	23, // 40: paperflow.block.v1.Block.Scheduled:output_type -> paperflow.block.v1.ScheduledResponse
-	25, // 41: paperflow.block.v1.Block.Release:output_type -> paperflow.block.v1.ReleaseResponse
-	11, // 42: paperflow.block.v1.Host.PutDocument:output_type -> paperflow.block.v1.Document
-	28, // 43: paperflow.block.v1.Host.GetDocument:output_type -> paperflow.block.v1.GetDocumentResponse
-	30, // 44: paperflow.block.v1.Host.DocumentURL:output_type -> paperflow.block.v1.DocumentURLResponse
-	32, // 45: paperflow.block.v1.Host.KVGet:output_type -> paperflow.block.v1.KVGetResponse
-	34, // 46: paperflow.block.v1.Host.KVPut:output_type -> paperflow.block.v1.KVPutResponse
-	36, // 47: paperflow.block.v1.Host.KVDelete:output_type -> paperflow.block.v1.KVDeleteResponse
-	39, // 48: paperflow.block.v1.Host.SendMail:output_type -> paperflow.block.v1.SendMailResponse
-	41, // 49: paperflow.block.v1.Host.Emit:output_type -> paperflow.block.v1.EmitResponse
-	43, // 50: paperflow.block.v1.Host.Schedule:output_type -> paperflow.block.v1.ScheduleResponse
-	45, // 51: paperflow.block.v1.Host.Log:output_type -> paperflow.block.v1.LogResponse
-	34, // [34:52] is the sub-list for method output_type
-	16, // [16:34] is the sub-list for method input_type
+	37, // 30: paperflow.block.v1.Host.KVKeys:input_type -> paperflow.block.v1.KVKeysRequest
+	40, // 31: paperflow.block.v1.Host.SendMail:input_type -> paperflow.block.v1.SendMailRequest
+	42, // 32: paperflow.block.v1.Host.Emit:input_type -> paperflow.block.v1.EmitRequest
+	44, // 33: paperflow.block.v1.Host.Schedule:input_type -> paperflow.block.v1.ScheduleRequest
+	46, // 34: paperflow.block.v1.Host.Log:input_type -> paperflow.block.v1.LogRequest
+	3,  // 35: paperflow.block.v1.Block.Describe:output_type -> paperflow.block.v1.DescribeResponse
+	5,  // 36: paperflow.block.v1.Block.Configure:output_type -> paperflow.block.v1.ConfigureResponse
+	9,  // 37: paperflow.block.v1.Block.Read:output_type -> paperflow.block.v1.ItemBatch
+	14, // 38: paperflow.block.v1.Block.Process:output_type -> paperflow.block.v1.ProcessResponse
+	18, // 39: paperflow.block.v1.Block.Deliver:output_type -> paperflow.block.v1.DeliverResponse
+	21, // 40: paperflow.block.v1.Block.ServeHTTP:output_type -> paperflow.block.v1.HTTPResponse
+	23, // 41: paperflow.block.v1.Block.Scheduled:output_type -> paperflow.block.v1.ScheduledResponse
+	25, // 42: paperflow.block.v1.Block.Release:output_type -> paperflow.block.v1.ReleaseResponse
+	11, // 43: paperflow.block.v1.Host.PutDocument:output_type -> paperflow.block.v1.Document
+	28, // 44: paperflow.block.v1.Host.GetDocument:output_type -> paperflow.block.v1.GetDocumentResponse
+	30, // 45: paperflow.block.v1.Host.DocumentURL:output_type -> paperflow.block.v1.DocumentURLResponse
+	32, // 46: paperflow.block.v1.Host.KVGet:output_type -> paperflow.block.v1.KVGetResponse
+	34, // 47: paperflow.block.v1.Host.KVPut:output_type -> paperflow.block.v1.KVPutResponse
+	36, // 48: paperflow.block.v1.Host.KVDelete:output_type -> paperflow.block.v1.KVDeleteResponse
+	38, // 49: paperflow.block.v1.Host.KVKeys:output_type -> paperflow.block.v1.KVKeysResponse
+	41, // 50: paperflow.block.v1.Host.SendMail:output_type -> paperflow.block.v1.SendMailResponse
+	43, // 51: paperflow.block.v1.Host.Emit:output_type -> paperflow.block.v1.EmitResponse
+	45, // 52: paperflow.block.v1.Host.Schedule:output_type -> paperflow.block.v1.ScheduleResponse
+	47, // 53: paperflow.block.v1.Host.Log:output_type -> paperflow.block.v1.LogResponse
+	35, // [35:54] is the sub-list for method output_type
+	16, // [16:35] is the sub-list for method input_type
 	16, // [16:16] is the sub-list for extension type_name
 	16, // [16:16] is the sub-list for extension extendee
 	0,  // [0:16] is the sub-list for field type_name
@@ -3084,7 +3226,7 @@ func file_block_v1_block_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_block_v1_block_proto_rawDesc), len(file_block_v1_block_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   45,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -420,6 +420,7 @@ const (
 	Host_KVGet_FullMethodName       = "/paperflow.block.v1.Host/KVGet"
 	Host_KVPut_FullMethodName       = "/paperflow.block.v1.Host/KVPut"
 	Host_KVDelete_FullMethodName    = "/paperflow.block.v1.Host/KVDelete"
+	Host_KVKeys_FullMethodName      = "/paperflow.block.v1.Host/KVKeys"
 	Host_SendMail_FullMethodName    = "/paperflow.block.v1.Host/SendMail"
 	Host_Emit_FullMethodName        = "/paperflow.block.v1.Host/Emit"
 	Host_Schedule_FullMethodName    = "/paperflow.block.v1.Host/Schedule"
@@ -438,6 +439,7 @@ type HostClient interface {
 	KVGet(ctx context.Context, in *KVGetRequest, opts ...grpc.CallOption) (*KVGetResponse, error)
 	KVPut(ctx context.Context, in *KVPutRequest, opts ...grpc.CallOption) (*KVPutResponse, error)
 	KVDelete(ctx context.Context, in *KVDeleteRequest, opts ...grpc.CallOption) (*KVDeleteResponse, error)
+	KVKeys(ctx context.Context, in *KVKeysRequest, opts ...grpc.CallOption) (*KVKeysResponse, error)
 	SendMail(ctx context.Context, in *SendMailRequest, opts ...grpc.CallOption) (*SendMailResponse, error)
 	Emit(ctx context.Context, in *EmitRequest, opts ...grpc.CallOption) (*EmitResponse, error)
 	Schedule(ctx context.Context, in *ScheduleRequest, opts ...grpc.CallOption) (*ScheduleResponse, error)
@@ -512,6 +514,16 @@ func (c *hostClient) KVDelete(ctx context.Context, in *KVDeleteRequest, opts ...
 	return out, nil
 }
 
+func (c *hostClient) KVKeys(ctx context.Context, in *KVKeysRequest, opts ...grpc.CallOption) (*KVKeysResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(KVKeysResponse)
+	err := c.cc.Invoke(ctx, Host_KVKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *hostClient) SendMail(ctx context.Context, in *SendMailRequest, opts ...grpc.CallOption) (*SendMailResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SendMailResponse)
@@ -564,6 +576,7 @@ type HostServer interface {
 	KVGet(context.Context, *KVGetRequest) (*KVGetResponse, error)
 	KVPut(context.Context, *KVPutRequest) (*KVPutResponse, error)
 	KVDelete(context.Context, *KVDeleteRequest) (*KVDeleteResponse, error)
+	KVKeys(context.Context, *KVKeysRequest) (*KVKeysResponse, error)
 	SendMail(context.Context, *SendMailRequest) (*SendMailResponse, error)
 	Emit(context.Context, *EmitRequest) (*EmitResponse, error)
 	Schedule(context.Context, *ScheduleRequest) (*ScheduleResponse, error)
@@ -595,6 +608,9 @@ func (UnimplementedHostServer) KVPut(context.Context, *KVPutRequest) (*KVPutResp
 }
 func (UnimplementedHostServer) KVDelete(context.Context, *KVDeleteRequest) (*KVDeleteResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method KVDelete not implemented")
+}
+func (UnimplementedHostServer) KVKeys(context.Context, *KVKeysRequest) (*KVKeysResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method KVKeys not implemented")
 }
 func (UnimplementedHostServer) SendMail(context.Context, *SendMailRequest) (*SendMailResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SendMail not implemented")
@@ -737,6 +753,24 @@ func _Host_KVDelete_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Host_KVKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(KVKeysRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).KVKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_KVKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).KVKeys(ctx, req.(*KVKeysRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Host_SendMail_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(SendMailRequest)
 	if err := dec(in); err != nil {
@@ -839,6 +873,10 @@ var Host_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "KVDelete",
 			Handler:    _Host_KVDelete_Handler,
+		},
+		{
+			MethodName: "KVKeys",
+			Handler:    _Host_KVKeys_Handler,
 		},
 		{
 			MethodName: "SendMail",
