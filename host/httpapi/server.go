@@ -262,6 +262,8 @@ func (s *Server) blockRoute(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	prefix := "/blocks/" + wf + "/" + id
+	// Internal stays unset: a block's host-only routes (sdk.HostCall) are
+	// not reachable from here.
 	req := &blockv1.HTTPRequest{
 		Method: r.Method, Path: strings.TrimPrefix(r.URL.Path, prefix), RawQuery: r.URL.RawQuery,
 		Body: body, RemoteAddr: r.RemoteAddr,

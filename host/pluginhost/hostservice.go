@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -111,6 +112,28 @@ func (h *hostServer) KVDelete(ctx context.Context, r *blockv1.KVDeleteRequest) (
 		return nil, status.Errorf(codes.Unavailable, "kv delete: %v", err)
 	}
 	return &blockv1.KVDeleteResponse{}, nil
+}
+
+// KVKeys lists the block's own keys: the listing is confined to its
+// workflow and block prefix, as KVGet and KVPut are, and the prefix is
+// taken off again.
+func (h *hostServer) KVKeys(ctx context.Context, r *blockv1.KVKeysRequest) (*blockv1.KVKeysResponse, error) {
+	scope := h.in.Workflow + "." + h.in.BlockID + "."
+	filter := scope + ">"
+	if strings.HasSuffix(r.Prefix, ".") && kvSafe.MatchString(r.Prefix) && r.Prefix[0] != '.' && !strings.Contains(r.Prefix, "..") {
+		// A prefix of whole tokens ("req."): let the server filter.
+		filter = scope + r.Prefix + ">"
+	}
+	lister, err := h.svc.State().ListKeysFiltered(ctx, filter)
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "kv keys: %v", err)
+	}
+	var all []string
+	for key := range lister.Keys() {
+		all = append(all, strings.TrimPrefix(key, scope))
+	}
+	keys, more := sdk.KeysPage(all, r.Prefix, r.After, int(r.Limit))
+	return &blockv1.KVKeysResponse{Keys: keys, More: more}, nil
 }
 
 func (h *hostServer) SendMail(ctx context.Context, r *blockv1.SendMailRequest) (*blockv1.SendMailResponse, error) {
