@@ -32,6 +32,19 @@
 // stores it, mails it to every recipient and emits SIGNATURES_COMPLETED,
 // once. A decline ends the request with SIGNATURES_DECLINED instead.
 //
+// Two routes answer only the host itself (sdk.HostCall: the host sets the
+// HTTP call's internal flag, which its public server never does; from a
+// browser they are "Page not found"). The paperflow signatures commands
+// use them, so the host never reads this block's state:
+//
+//	GET  api/requests?run=RUN      the requests (of one run) as JSON: id, run_id,
+//	                               item_id, status, expires_at and each
+//	                               recipient's email, order, status,
+//	                               invited_at and signed_at
+//	POST api/requests/{id}/resend  {"email": "..."}: queue a fresh link for that
+//	                               recipient (202); 404 {"code": "no_request"}
+//	                               or {"code": "no_recipient"} otherwise
+//
 // The process is stateless: any process of the block on any host can serve
 // any link or callback, and every change of a request is a
 // compare-and-set in the KV, so a double submit signs once and the final

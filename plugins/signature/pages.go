@@ -63,6 +63,8 @@ func (b *Block) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.servePage(w, r, parts[1], parts[2], parts[3])
 	case len(parts) == 2 && parts[0] == "receipt" && r.Method == http.MethodGet:
 		b.receiptPage(w, r, parts[1])
+	case parts[0] == "api":
+		b.serveAPI(w, r, parts[1:])
 	case len(parts) == 2 && (parts[0] == "sign" || parts[0] == "receipt"):
 		h.Set("Allow", "GET, POST")
 		b.message(w, http.StatusMethodNotAllowed, "Not allowed", "Open the link from your email in a browser.")
