@@ -490,6 +490,36 @@ blocks:
 	if err := json.Unmarshal([]byte(r.stdout), &reqs); err != nil || len(reqs) != 1 || reqs[0].Status != "pending" {
 		t.Fatalf("list: %v %s %s", err, r.stdout, r.stderr)
 	}
+	if r := paperflow(t, data, "signatures", "list"); !strings.Contains(r.stdout, "ada@example.com(1):pending boss@example.com(2):pending") {
+		t.Errorf("list: %s %s", r.stdout, r.stderr)
+	}
+	// The block's host-only routes are not reachable through serve's
+	// public server.
+	var st struct {
+		HTTP string `json:"http"`
+	}
+	raw, err := os.ReadFile(filepath.Join(data, "serve.json"))
+	if err != nil || json.Unmarshal(raw, &st) != nil {
+		t.Fatalf("serve.json: %v %s", err, raw)
+	}
+	base := "http://" + st.HTTP + "/blocks/signing/sign/api/requests"
+	for _, c := range []struct{ method, url, body string }{
+		{http.MethodGet, base, ""},
+		{http.MethodGet, base + "?run=x", ""},
+		{http.MethodPost, base + "/" + reqs[0].ID + "/resend", `{"email": "ada@example.com"}`},
+	} {
+		req, _ := http.NewRequest(c.method, c.url, strings.NewReader(c.body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if (resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusForbidden) || strings.Contains(string(page), reqs[0].ID) {
+			t.Errorf("public %s %s: %d %s", c.method, c.url, resp.StatusCode, page)
+		}
+	}
 	before, _ := filepath.Glob(filepath.Join(data, "outbox", "*.eml"))
 	if r := paperflow(t, data, "signatures", "resend", reqs[0].ID, "ada@example.com"); r.code != 0 {
 		t.Fatalf("resend: %d %s %s", r.code, r.stdout, r.stderr)
@@ -498,6 +528,12 @@ blocks:
 		after, _ := filepath.Glob(filepath.Join(data, "outbox", "*.eml"))
 		return len(after) == len(before)+1
 	})
+	if r := paperflow(t, data, "signatures", "resend", "nope", "ada@example.com"); r.code == 0 || !strings.Contains(r.stderr, "no signature request nope (see paperflow signatures list)") {
+		t.Errorf("resend of an unknown request: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := paperflow(t, data, "signatures", "resend", reqs[0].ID, "eve@example.com"); r.code == 0 || !strings.Contains(r.stderr, "has no recipient eve@example.com") {
+		t.Errorf("resend to a stranger: %d %s %s", r.code, r.stdout, r.stderr)
+	}
 }
 
 // TestSecretsStayOutOfOutput: a secret resolved into a block's

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -15,11 +14,10 @@ import (
 
 	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/events"
-	"github.com/paperflow/paperflow/host/pluginhost"
 )
 
-// signatureRequest is the part of a signature block's request record (in
-// the block state bucket, key <workflow>.<block>.req.<id>) the CLI shows.
+// signatureRequest is a request as a signature block's host-only route
+// GET api/requests answers it.
 type signatureRequest struct {
 	Workflow   string    `json:"workflow"`
 	Block      string    `json:"block"`
@@ -46,12 +44,18 @@ func newSignaturesCmd(cfg *config) *cobra.Command {
 		Short: "List signature requests (of one run with --run) and each recipient's status",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, err := cfg.openBus(cmd.Context())
+			ctx := cmd.Context()
+			b, err := cfg.openBus(ctx)
 			if err != nil {
 				return err
 			}
 			defer b.Close()
-			reqs, err := signatureRequests(cmd.Context(), b, runID)
+			blocks, err := startSignatureBlocks(ctx, cfg, b, runID, cfg.logger(cmd.ErrOrStderr()))
+			if err != nil {
+				return err
+			}
+			defer blocks.close()
+			reqs, err := blocks.requests(ctx, runID)
 			if err != nil {
 				return err
 			}
@@ -84,32 +88,17 @@ func newSignaturesCmd(cfg *config) *cobra.Command {
 				return err
 			}
 			defer b.Close()
-			reqs, err := signatureRequests(ctx, b, "")
+			blocks, err := startSignatureBlocks(ctx, cfg, b, "", cfg.logger(cmd.ErrOrStderr()))
 			if err != nil {
 				return err
 			}
-			for _, r := range reqs {
-				if r.ID != args[0] {
-					continue
-				}
-				for i, rc := range r.Recipients {
-					if !strings.EqualFold(rc.Email, args[1]) {
-						continue
-					}
-					e, err := cfg.inspectEngine(ctx, b, cfg.logger(cmd.ErrOrStderr()))
-					if err != nil {
-						return err
-					}
-					key := fmt.Sprintf("resend/%s/%d/%d", r.ID, i, time.Now().Unix())
-					if err := e.Schedule(ctx, pluginhost.Instance{Workflow: r.Workflow, BlockID: r.Block}, key, time.Now(), nil); err != nil {
-						return err
-					}
-					fmt.Fprintf(cmd.OutOrStdout(), "queued a new link for %s; a paperflow serve running workflow %s sends it\n", rc.Email, r.Workflow)
-					return nil
-				}
-				return fmt.Errorf("request %s has no recipient %s", r.ID, args[1])
+			defer blocks.close()
+			ans, err := blocks.resend(ctx, args[0], args[1])
+			if err != nil {
+				return err
 			}
-			return fmt.Errorf("no signature request %s (see paperflow signatures list)", args[0])
+			fmt.Fprintf(cmd.OutOrStdout(), "queued a new link for %s; a paperflow serve running workflow %s sends it\n", ans.Email, ans.Workflow)
+			return nil
 		},
 	}
 	var linksRun string
@@ -189,34 +178,4 @@ func printSigningLinks(ctx context.Context, b *bus.Bus, runID string, w io.Write
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", r.run, r.item, r.order, r.email, r.url)
 	}
 	return tw.Flush()
-}
-
-// signatureRequests reads the request records signature blocks keep.
-func signatureRequests(ctx context.Context, b *bus.Bus, runID string) ([]signatureRequest, error) {
-	kv, err := b.JS.KeyValue(ctx, bus.StateBucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	lister, err := kv.ListKeysFiltered(ctx, "*.*.req.*")
-	if err != nil {
-		return nil, err
-	}
-	var out []signatureRequest
-	for key := range lister.Keys() {
-		parts := strings.SplitN(key, ".", 4)
-		ent, err := kv.Get(ctx, key)
-		if err != nil {
-			continue
-		}
-		var r signatureRequest
-		if json.Unmarshal(ent.Value(), &r) != nil || (runID != "" && r.RunID != runID) {
-			continue
-		}
-		r.Workflow, r.Block = parts[0], parts[1]
-		out = append(out, r)
-	}
-	return out, nil
 }
