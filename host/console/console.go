@@ -142,6 +142,9 @@ type Options struct {
 	Subscriptions Subscriptions
 	Documents     Documents
 	Mail          Mailbox
+	// Deployments, when set, shows each workflow's deployed versions and
+	// rolls back to one.
+	Deployments Deployments
 	// MaxUpload bounds an uploaded file (default 64 MiB).
 	MaxUpload int64
 	Log       *slog.Logger
@@ -195,7 +198,9 @@ func (c *Console) routes() {
 		http.Redirect(w, r, "/runs", http.StatusSeeOther)
 	}))
 	m.HandleFunc("GET /workflows", c.session(c.workflowsPage))
+	m.HandleFunc("GET /workflows/{name}", c.session(c.workflowPage))
 	m.HandleFunc("POST /workflows/{name}/runs", c.action(c.uploadRun))
+	m.HandleFunc("POST /workflows/{name}/rollback", c.action(c.rollback))
 	m.HandleFunc("GET /runs", c.session(c.runsPage))
 	m.HandleFunc("GET /runs/{run}", c.session(c.runPage))
 	m.HandleFunc("POST /runs/{run}/retry", c.action(c.retry))

@@ -224,7 +224,7 @@ func newEnv(t testing.TB) *env {
 	loaded.Add(wf)
 	starter := &starter{e: e}
 	opts, err := console.FromHost(ctx, console.Host{
-		Bus: b, Engine: e.engine, Starter: starter, Uploads: starter, Subscriptions: subs, Loaded: loaded,
+		Bus: b, Engine: e.engine, Starter: starter, Uploads: starter, Subscriptions: subs, Loaded: loaded, Deployed: e.deployed,
 		Outbox: &e.outbox, Token: testToken, ReadOnlyToken: readOnlyToken, PublicURL: e.url, Log: log,
 	})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/delivery"
+	"github.com/paperflow/paperflow/host/deploy"
 	"github.com/paperflow/paperflow/host/engine"
 	"github.com/paperflow/paperflow/host/events"
 	"github.com/paperflow/paperflow/host/mail"
@@ -30,6 +31,9 @@ type Host struct {
 	Subscriptions *delivery.SubscriptionStore
 	// Loaded lists the workflows the host serves.
 	Loaded Workflows
+	// Deployed is the store of deployed workflows, nil when the host keeps
+	// none: the console shows versions and rolls back through it.
+	Deployed *deploy.Store
 	// Uploads starts runs on uploaded files; nil takes no uploads.
 	Uploads Uploads
 	// Outbox is where mail goes when no SMTP server is set (nil otherwise).
@@ -59,6 +63,9 @@ func FromHost(ctx context.Context, h Host) (Options, error) {
 	}
 	if h.Subscriptions != nil {
 		o.Subscriptions = h.Subscriptions
+	}
+	if h.Deployed != nil {
+		o.Deployments = h.Deployed
 	}
 	if h.Outbox != nil {
 		o.Mail = *h.Outbox

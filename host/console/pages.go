@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/paperflow/paperflow/host/delivery"
+	"github.com/paperflow/paperflow/host/deploy"
 	"github.com/paperflow/paperflow/host/engine"
 	"github.com/paperflow/paperflow/host/events"
 )
@@ -36,12 +37,13 @@ type workflowView struct {
 	Workflow
 	Uploadable bool // its source reads a file: a run may start from an upload
 	Accept     string
+	Current    *deploy.Pointer // its deployed version, nil when not deployed
 }
 
 func (c *Console) workflowsPage(w http.ResponseWriter, r *http.Request, ss *session) {
 	var views []workflowView
 	for _, wf := range c.workflows() {
-		v := workflowView{Workflow: wf}
+		v := workflowView{Workflow: wf, Current: c.currentVersion(r.Context(), wf.Name)}
 		switch wf.Source.Uses {
 		case "csv":
 			v.Uploadable, v.Accept = c.o.Uploads != nil, ".csv,text/csv"

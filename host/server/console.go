@@ -13,8 +13,9 @@ import (
 
 // consoleHandler puts the web console (host/console) at / beside api. It
 // logs in with the API token (or the read-only token), starts runs on
-// uploads as versions of the deployed workflow (StartUpload) and previews
-// mail from the outbox of the data directory (the State file's).
+// uploads as versions of the deployed workflow (StartUpload), shows and
+// rolls back deployed versions, and previews mail from the outbox of the
+// data directory (the State file's).
 func (s *Server) consoleHandler(ctx context.Context, subs *delivery.SubscriptionStore, api http.Handler) (http.Handler, error) {
 	h := console.Host{
 		Bus: s.cfg.Bus, Engine: s.cfg.Engine, Secrets: s.cfg.Secrets, Starter: s, Subscriptions: subs,
@@ -25,7 +26,7 @@ func (s *Server) consoleHandler(ctx context.Context, subs *delivery.Subscription
 		h.Outbox = &mail.Outbox{Dir: filepath.Join(filepath.Dir(s.cfg.StateFile), "outbox")}
 	}
 	if s.cfg.Workflows != nil {
-		h.Uploads = s
+		h.Uploads, h.Deployed = s, s.cfg.Workflows
 	}
 	opts, err := console.FromHost(ctx, h)
 	if err != nil {
