@@ -231,11 +231,15 @@ func TestBrowserSigning(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("consent")),
 		chromedp.Click(chromedp.CSS("#decline-box summary")),
 		chromedp.WaitVisible(chromedp.ID("reason")),
-		// The box opens while the page images still load below it; typing
-		// needs focus, which a layout shift can take away, so the value
-		// is set directly.
+		// The page images load while Bob declines and shift the layout:
+		// typing can lose focus and a click by coordinates can land beside
+		// the button, so the reason is set and the button pressed through
+		// the DOM.
 		chromedp.SetValue(chromedp.ID("reason"), "This is not my contract."),
-		chromedp.Click(chromedp.ID("decline")),
+		func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+			_, err := chromedp.Evaluate[bool](`(document.getElementById("decline").click(), true)`)(ctx, tg)
+			return chromedp.Void{}, err
+		},
 		chromedp.WaitVisible(chromedp.ID("outcome")),
 	)
 	outcome = value(t, ctx, chromedp.Text(chromedp.ID("outcome")))
