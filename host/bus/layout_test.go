@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/paperflow/paperflow/host/bus"
+	"github.com/paperflow/paperflow/host/hosttest"
 )
 
 // TestConcurrentCreatorsOnAFreshCluster is what two `paperflow serve`
@@ -18,7 +19,7 @@ func TestConcurrentCreatorsOnAFreshCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster test")
 	}
-	url := startCluster(t, 3)
+	url := hosttest.FreshNATSCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 

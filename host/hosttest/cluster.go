@@ -40,6 +40,25 @@ func NATSServer(t testing.TB) string {
 // when the test ends.
 func NATSCluster(t testing.TB, n int) string {
 	t.Helper()
+	url := FreshNATSCluster(t, n)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		err := probeCluster(url, n)
+		if err == nil {
+			return url
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the %d-node NATS cluster did not come up within a minute: %v", n, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// FreshNATSCluster starts the cluster as NATSCluster does but returns as
+// soon as every node accepts connections, before JetStream has a leader:
+// what a host started at the same moment as its cluster meets.
+func FreshNATSCluster(t testing.TB, n int) string {
+	t.Helper()
 	bin := NATSServer(t)
 	clientPorts, routePorts := make([]int, n), make([]int, n)
 	for i := range n {
@@ -68,18 +87,21 @@ func NATSCluster(t testing.TB, n int) string {
 		})
 		urls[i] = fmt.Sprintf("nats://127.0.0.1:%d", clientPorts[i])
 	}
-	url := strings.Join(urls, ",")
-	deadline := time.Now().Add(time.Minute)
-	for {
-		err := probeCluster(url, n)
-		if err == nil {
-			return url
+	deadline := time.Now().Add(10 * time.Second)
+	for _, p := range clientPorts {
+		for {
+			c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err == nil {
+				c.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("nats-server on port %d does not accept connections: %v", p, err)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the %d-node NATS cluster did not come up within a minute: %v", n, err)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
+	return strings.Join(urls, ",")
 }
 
 // probeCluster makes and deletes a stream with n replicas.
