@@ -2,7 +2,7 @@ module github.com/paperflow/paperflow/examples/block-plugin
 
 go 1.26.0
 
-require github.com/paperflow/paperflow/plugins/sdk v0.0.0-00010101000000-000000000000
+require github.com/paperflow/paperflow/plugins/sdk v0.1.0
 
 require (
 	github.com/fatih/color v1.13.0 // indirect
@@ -13,7 +13,7 @@ require (
 	github.com/mattn/go-colorable v0.1.12 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect
 	github.com/oklog/run v1.1.0 // indirect
-	github.com/paperflow/paperflow/plugins/proto v0.0.0-00010101000000-000000000000 // indirect
+	github.com/paperflow/paperflow/plugins/proto v0.1.0 // indirect
 	github.com/santhosh-tekuri/jsonschema/v5 v5.3.1 // indirect
 	golang.org/x/net v0.61.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect

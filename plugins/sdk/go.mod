@@ -5,7 +5,7 @@ go 1.26.0
 require (
 	github.com/hashicorp/go-hclog v1.6.3
 	github.com/hashicorp/go-plugin v1.8.0
-	github.com/paperflow/paperflow/plugins/proto v0.0.0-00010101000000-000000000000
+	github.com/paperflow/paperflow/plugins/proto v0.1.0
 	github.com/santhosh-tekuri/jsonschema/v5 v5.3.1
 	github.com/sethvargo/go-retry v0.5.0
 	google.golang.org/grpc v1.85.0
