@@ -30,12 +30,17 @@ const (
 	// (with signed_at) or PENDING; none declined, or the request would have
 	// ended with SIGNATURES_DECLINED.
 	SignaturesExpired Type = "SIGNATURES_EXPIRED"
+	// SignaturesCancelled (SIGNATURES_CANCELLED): the sender cancelled the
+	// request (paperflow signatures cancel), which ends it: every signing link
+	// stops working. Recipients show their status at that moment: COMPLETED
+	// (with signed_at) or PENDING; at least one had not signed yet.
+	SignaturesCancelled Type = "SIGNATURES_CANCELLED"
 )
 
 // Types lists every event type, in the order an item usually meets them, so
 // that commands and subscription checks can enumerate them without repeating
 // the list. Treat it as read-only.
-var Types = []Type{DocumentsCreated, EmailsCreated, SignaturesRequested, SignaturesCompleted, SignaturesDeclined, SignatureRequestViewed, SignaturesExpired}
+var Types = []Type{DocumentsCreated, EmailsCreated, SignaturesRequested, SignaturesCompleted, SignaturesDeclined, SignatureRequestViewed, SignaturesExpired, SignaturesCancelled}
 
 // MainTypes are the main event types: what a webhook or a subscription sends
 // when it names none, and what a run's summary counts. Treat it as read-only.

@@ -29,11 +29,16 @@ const (
 	// (with signed_at) or PENDING; none declined, or the request would have
 	// ended with SIGNATURES_DECLINED.
 	SignaturesExpired = "SIGNATURES_EXPIRED"
+	// SignaturesCancelled (SIGNATURES_CANCELLED): the sender cancelled the
+	// request (paperflow signatures cancel), which ends it: every signing link
+	// stops working. Recipients show their status at that moment: COMPLETED
+	// (with signed_at) or PENDING; at least one had not signed yet.
+	SignaturesCancelled = "SIGNATURES_CANCELLED"
 )
 
 // Types lists every event type, in the order an item usually meets them.
 // Treat it as read-only.
-var Types = []string{DocumentsCreated, EmailsCreated, SignaturesRequested, SignaturesCompleted, SignaturesDeclined, SignatureRequestViewed, SignaturesExpired}
+var Types = []string{DocumentsCreated, EmailsCreated, SignaturesRequested, SignaturesCompleted, SignaturesDeclined, SignatureRequestViewed, SignaturesExpired, SignaturesCancelled}
 
 // MainTypes are the main event types: what a webhook sends when it names
 // none. Treat it as read-only.
@@ -179,6 +184,20 @@ type SignaturesExpiredData struct {
 	ExpiredAt  string      `json:"expired_at"`
 }
 
+// SignaturesCancelledData is the data of SIGNATURES_CANCELLED: the sender
+// cancelled the request (paperflow signatures cancel), which ends it: every
+// signing link stops working. Recipients show their status at that moment:
+// COMPLETED (with signed_at) or PENDING; at least one had not signed yet.
+type SignaturesCancelledData struct {
+	// The request's id, as paperflow signatures list shows it.
+	RequestID  string      `json:"request_id"`
+	Documents  []Document  `json:"documents"`
+	Recipients []Recipient `json:"recipients"`
+	// What the sender gave as the reason; may be empty.
+	Reason      string `json:"reason"`
+	CancelledAt string `json:"cancelled_at"`
+}
+
 // EventType is DOCUMENTS_CREATED.
 func (DocumentsCreatedData) EventType() string { return DocumentsCreated }
 
@@ -199,3 +218,6 @@ func (SignatureRequestViewedData) EventType() string { return SignatureRequestVi
 
 // EventType is SIGNATURES_EXPIRED.
 func (SignaturesExpiredData) EventType() string { return SignaturesExpired }
+
+// EventType is SIGNATURES_CANCELLED.
+func (SignaturesCancelledData) EventType() string { return SignaturesCancelled }
