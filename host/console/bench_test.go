@@ -92,7 +92,11 @@ func seed(b *testing.B, runs, bigItems int) *seeded {
 	wait(b, futures)
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s.handler = console.New(console.Options{Token: testToken, Runs: engine.NewReader(ctx, store, bs.JS, log), Log: log})
+	sessions, err := console.OpenSessions(ctx, bs.JS, bs.Replicas, log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.handler = console.New(console.Options{Token: testToken, Sessions: sessions, Runs: engine.NewReader(ctx, store, bs.JS, log), Log: log})
 	rec := httptest.NewRecorder()
 	login := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(url.Values{"token": {testToken}}.Encode()))
 	login.Header.Set("Content-Type", "application/x-www-form-urlencoded")

@@ -131,6 +131,9 @@ type Options struct {
 	// SecureCookies marks the session cookie Secure; set it when the
 	// console is reached over https (a proxy may end TLS before the host).
 	SecureCookies bool
+	// Sessions keeps the logins (OpenSessions); every host behind one
+	// address must share it. Without it nobody can log in.
+	Sessions *Sessions
 
 	Workflows     Workflows
 	Runs          RunReader
@@ -160,7 +163,8 @@ var staticFS embed.FS
 type Console struct {
 	o        Options
 	log      *slog.Logger
-	sessions *sessions
+	sessions *Sessions
+	failures failures
 	pages    *pageSet
 	mux      *http.ServeMux
 }
@@ -173,7 +177,7 @@ func New(o Options) *Console {
 	if o.MaxUpload <= 0 {
 		o.MaxUpload = 64 << 20
 	}
-	c := &Console{o: o, log: o.Log, sessions: newSessions(), pages: mustPages()}
+	c := &Console{o: o, log: o.Log, sessions: o.Sessions, pages: mustPages()}
 	c.routes()
 	return c
 }

@@ -52,8 +52,12 @@ func FromHost(ctx context.Context, h Host) (Options, error) {
 	if err != nil {
 		return Options{}, err
 	}
+	sessions, err := OpenSessions(ctx, h.Bus.JS, h.Bus.Replicas, h.Log)
+	if err != nil {
+		return Options{}, err
+	}
 	o := Options{
-		Token: h.Token, ReadOnlyToken: h.ReadOnlyToken,
+		Token: h.Token, ReadOnlyToken: h.ReadOnlyToken, Sessions: sessions,
 		Workflows: h.Loaded, Runs: engine.NewReader(ctx, store, h.Bus.JS, h.Log),
 		Starter: h.Starter, Uploads: h.Uploads, Events: StreamEvents{JS: h.Bus.JS}, Deliveries: StreamDeliveries{JS: h.Bus.JS},
 		Documents: h.Engine.Documents(), Log: h.Log,

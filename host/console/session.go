@@ -1,40 +1,77 @@
 package console
 
 import (
+	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"sync"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/paperflow/paperflow/host/bus"
 )
 
 // cookieName is the session cookie. Its value is a random id; what it
-// stands for lives in the host's memory only.
+// stands for lives in the SessionsBucket of NATS, under the id's hash.
 const cookieName = "paperflow_console"
 
 // sessionTTL ends a session unused for this long.
 const sessionTTL = 12 * time.Hour
+
+// sessionRefresh is how often a session in use is written again, to move
+// its expiry on: not at every request, so that reading pages costs no
+// writes.
+const sessionRefresh = 10 * time.Minute
+
+// SessionsBucket keeps the console's sessions in NATS, so that a login
+// made on one host works on every host behind the same address. An entry
+// is keyed by the SHA-256 of the session id (the cookie's value is never
+// stored) and expires sessionTTL after it was last written.
+const SessionsBucket = "paperflow_console_sessions"
 
 // session is one logged-in browser.
 type session struct {
 	id       string
 	csrf     string
 	readOnly bool
-	seen     time.Time
 }
 
-type sessions struct {
-	mu     sync.Mutex
-	byID   map[string]*session
-	failed map[string][]time.Time // failed logins by client address
+// sessionRecord is what a session's entry holds. The CSRF token is not
+// in it: it is derived from the session id (csrfToken), which only the
+// browser holds, so reading the bucket gives neither.
+type sessionRecord struct {
+	ReadOnly bool      `json:"read_only"`
+	Created  time.Time `json:"created"`
 }
 
-func newSessions() *sessions {
-	return &sessions{byID: map[string]*session{}, failed: map[string][]time.Time{}}
+// Sessions is the store of the console's sessions in NATS, shared by
+// every host on the same NATS.
+type Sessions struct {
+	kv  jetstream.KeyValue
+	now func() time.Time
+}
+
+// OpenSessions opens (creating if needed) the sessions bucket, with as
+// many replicas as paperflow's other buckets.
+func OpenSessions(ctx context.Context, js jetstream.JetStream, replicas int, log *slog.Logger) (*Sessions, error) {
+	kv, err := bus.EnsureKeyValue(ctx, js, jetstream.KeyValueConfig{
+		Bucket: SessionsBucket, Description: "paperflow console sessions, by the hash of their id",
+		TTL: sessionTTL, History: 1, Storage: jetstream.FileStorage, Replicas: max(replicas, 1),
+	}, log)
+	if err != nil {
+		return nil, fmt.Errorf("console sessions: %w", err)
+	}
+	return &Sessions{kv: kv, now: time.Now}, nil
 }
 
 func randomHex(n int) string {
@@ -43,36 +80,75 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func (s *sessions) create(readOnly bool) *session {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := time.Now()
-	for id, ss := range s.byID {
-		if now.Sub(ss.seen) > sessionTTL {
-			delete(s.byID, id)
-		}
-	}
-	ss := &session{id: randomHex(32), csrf: randomHex(32), readOnly: readOnly, seen: now}
-	s.byID[ss.id] = ss
-	return ss
+// sessionKey is a session's key in the bucket: the hash of its id.
+func sessionKey(id string) string {
+	h := sha256.Sum256([]byte("paperflow console session\x00" + id))
+	return hex.EncodeToString(h[:])
 }
 
-func (s *sessions) get(id string) *session {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ss := s.byID[id]
-	if ss == nil || time.Since(ss.seen) > sessionTTL {
-		delete(s.byID, id)
-		return nil
-	}
-	ss.seen = time.Now()
-	return ss
+// csrfToken is a session's CSRF token: a MAC of a fixed label under the
+// session id, the same on every host.
+func csrfToken(id string) string {
+	m := hmac.New(sha256.New, []byte(id))
+	m.Write([]byte("paperflow console csrf"))
+	return hex.EncodeToString(m.Sum(nil))
 }
 
-func (s *sessions) drop(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.byID, id)
+// validSessionID is the form of the ids create makes; anything else is
+// not looked up.
+func validSessionID(id string) bool {
+	if len(id) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(id)
+	return err == nil
+}
+
+func (s *Sessions) create(ctx context.Context, readOnly bool) (*session, error) {
+	id := randomHex(32)
+	raw, _ := json.Marshal(sessionRecord{ReadOnly: readOnly, Created: s.now().UTC()})
+	if _, err := s.kv.Create(ctx, sessionKey(id), raw); err != nil {
+		return nil, fmt.Errorf("store the session in NATS (bucket %s): %w", SessionsBucket, err)
+	}
+	return &session{id: id, csrf: csrfToken(id), readOnly: readOnly}, nil
+}
+
+// get returns the session with this id, nil when there is none (never
+// made, logged out, or unused for sessionTTL).
+func (s *Sessions) get(ctx context.Context, id string) (*session, error) {
+	if !validSessionID(id) {
+		return nil, nil
+	}
+	key := sessionKey(id)
+	e, err := s.kv.Get(ctx, key)
+	if bus.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the session from NATS (bucket %s): %w", SessionsBucket, err)
+	}
+	var rec sessionRecord
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		return nil, nil
+	}
+	age := s.now().Sub(e.Created())
+	if age > sessionTTL {
+		return nil, nil
+	}
+	if age > sessionRefresh {
+		// Written again, its expiry moves on. Another host may have
+		// done it meanwhile: then its write stands.
+		_, _ = s.kv.Update(ctx, key, e.Value(), e.Revision())
+	}
+	return &session{id: id, csrf: csrfToken(id), readOnly: rec.ReadOnly}, nil
+}
+
+// drop ends a session on every host.
+func (s *Sessions) drop(ctx context.Context, id string) error {
+	if err := s.kv.Purge(ctx, sessionKey(id)); err != nil {
+		return fmt.Errorf("remove the session from NATS (bucket %s): %w", SessionsBucket, err)
+	}
+	return nil
 }
 
 // maxFailedLogins in loginWindow from one address makes it wait.
@@ -81,23 +157,36 @@ const (
 	loginWindow     = time.Minute
 )
 
-func (s *sessions) tooManyFailures(addr string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	recent := s.failed[addr][:0]
-	for _, t := range s.failed[addr] {
+// failures counts failed logins by client address, on this host.
+type failures struct {
+	mu     sync.Mutex
+	byAddr map[string][]time.Time
+}
+
+func (f *failures) tooMany(addr string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	recent := f.byAddr[addr][:0]
+	for _, t := range f.byAddr[addr] {
 		if time.Since(t) < loginWindow {
 			recent = append(recent, t)
 		}
 	}
-	s.failed[addr] = recent
+	if len(recent) == 0 {
+		delete(f.byAddr, addr)
+		return false
+	}
+	f.byAddr[addr] = recent
 	return len(recent) >= maxFailedLogins
 }
 
-func (s *sessions) fail(addr string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failed[addr] = append(s.failed[addr], time.Now())
+func (f *failures) add(addr string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.byAddr == nil {
+		f.byAddr = map[string][]time.Time{}
+	}
+	f.byAddr[addr] = append(f.byAddr[addr], time.Now())
 }
 
 func clientAddr(r *http.Request) string {
@@ -118,19 +207,25 @@ func sameToken(got, want string) bool {
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
 
-func (c *Console) current(r *http.Request) *session {
+// current is the request's session, nil when it has none.
+func (c *Console) current(r *http.Request) (*session, error) {
 	ck, err := r.Cookie(cookieName)
-	if err != nil {
-		return nil
+	if err != nil || c.sessions == nil {
+		return nil, nil
 	}
-	return c.sessions.get(ck.Value)
+	return c.sessions.get(r.Context(), ck.Value)
 }
 
 // session wraps a page that needs a logged-in browser; others are sent to
 // the login form.
 func (c *Console) session(next func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		ss := c.current(r)
+		ss, err := c.current(r)
+		if err != nil {
+			c.log.Warn("console: read session", "err", err)
+			c.message(w, r, nil, http.StatusServiceUnavailable, "Sessions unavailable", "The host could not reach NATS, where sessions are kept. Try again in a moment.")
+			return
+		}
 		if ss == nil {
 			if r.Method == http.MethodGet && r.Header.Get("Accept") != "text/event-stream" {
 				http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
@@ -188,7 +283,7 @@ type loginData struct {
 }
 
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
-	if c.current(r) != nil {
+	if ss, _ := c.current(r); ss != nil {
 		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
 		return
 	}
@@ -201,22 +296,31 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	addr := clientAddr(r)
-	if c.sessions.tooManyFailures(addr) {
+	if c.failures.tooMany(addr) {
 		w.Header().Set("Retry-After", "60")
 		c.render(w, r, nil, http.StatusTooManyRequests, "login", "Log in", loginData{Next: safeNext(r.PostFormValue("next")), Error: "Too many failed attempts: wait a minute."})
 		return
 	}
 	token := r.PostFormValue("token")
-	var ss *session
+	var readOnly bool
 	switch {
 	case sameToken(token, c.o.Token):
-		ss = c.sessions.create(false)
 	case sameToken(token, c.o.ReadOnlyToken):
-		ss = c.sessions.create(true)
+		readOnly = true
 	default:
-		c.sessions.fail(addr)
+		c.failures.add(addr)
 		c.log.Warn("console: failed login", "addr", addr)
 		c.render(w, r, nil, http.StatusUnauthorized, "login", "Log in", loginData{Next: safeNext(r.PostFormValue("next")), Error: "That token is not right."})
+		return
+	}
+	if c.sessions == nil {
+		c.message(w, r, nil, http.StatusServiceUnavailable, "Cannot log in", "This host keeps no sessions.")
+		return
+	}
+	ss, err := c.sessions.create(r.Context(), readOnly)
+	if err != nil {
+		c.log.Warn("console: create session", "err", err)
+		c.message(w, r, nil, http.StatusServiceUnavailable, "Cannot log in", "The host could not store the session in NATS. Try again in a moment.")
 		return
 	}
 	http.SetCookie(w, &http.Cookie{
@@ -231,7 +335,10 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request, ss *session) {
 		c.message(w, r, ss, http.StatusForbidden, "Refused", "The form has expired. Open the page again and retry.")
 		return
 	}
-	c.sessions.drop(ss.id)
+	if err := c.sessions.drop(r.Context(), ss.id); err != nil {
+		c.fail(w, r, ss, "log out", err)
+		return
+	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
 		Secure: c.o.SecureCookies || r.TLS != nil, MaxAge: -1})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
