@@ -9,6 +9,7 @@ package retries
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"time"
 
@@ -40,6 +41,22 @@ type Policy struct {
 	// NonRetryable are errors (matched with errors.Is) that no later try
 	// can mend: Do returns them at once.
 	NonRetryable []error
+}
+
+// ParseWaits reads listed waits as a configuration writes them, such as a
+// sink's `retry: [1m, 5m, 30m]`, for Policy.Waits. An error names the
+// entry, never its value, which may come from a resolved secret; an empty
+// list gives nil (the caller's default).
+func ParseWaits(in []string) ([]time.Duration, error) {
+	var out []time.Duration
+	for i, s := range in {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("retry[%d]: not a duration such as 5m", i)
+		}
+		out = append(out, d)
+	}
+	return out, nil
 }
 
 // Backoff returns a fresh go-retry Backoff that yields the policy's waits,

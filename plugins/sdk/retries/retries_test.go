@@ -3,6 +3,8 @@ package retries
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 )
@@ -103,5 +105,27 @@ func TestDo(t *testing.T) {
 	})
 	if v != 42 || err != nil || calls != 2 {
 		t.Fatalf("Value = %d, %v after %d calls; want 42, nil after 2", v, err, calls)
+	}
+}
+
+func TestParseWaits(t *testing.T) {
+	for _, tc := range []struct {
+		in      []string
+		want    []time.Duration
+		wantErr string
+	}{
+		{nil, nil, ""},
+		{[]string{}, nil, ""},
+		{[]string{"1m", "1h30m", "0s"}, []time.Duration{time.Minute, 90 * time.Minute, 0}, ""},
+		{[]string{"1m", "soon"}, nil, "retry[1]: not a duration such as 5m"},
+		{[]string{"-1s"}, nil, "retry[0]: not a duration such as 5m"},
+	} {
+		got, err := ParseWaits(tc.in)
+		if gotErr := fmt.Sprint(err); (tc.wantErr == "" && err != nil) || (tc.wantErr != "" && gotErr != tc.wantErr) {
+			t.Errorf("ParseWaits(%q) error %v, want %q", tc.in, err, tc.wantErr)
+		}
+		if !slices.Equal(got, tc.want) || (got == nil) != (tc.want == nil) {
+			t.Errorf("ParseWaits(%q) = %v, want %v", tc.in, got, tc.want)
+		}
 	}
 }
