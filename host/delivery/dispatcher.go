@@ -5,7 +5,7 @@
 // verdict per event decides what happens next:
 //
 //	Delivered, Skipped   ack: done
-//	Retry                NakWithDelay(the sink's RetryAfter, else the Schedule's next wait)
+//	Retry                NakWithDelay(the sink's RetryAfter, else the retry policy's next wait)
 //	Failed, or Retry     publish to PAPERFLOW_DEAD_LETTERS, then ack
 //	after the last attempt
 //
@@ -32,6 +32,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	evstream "github.com/paperflow/paperflow/host/events"
+	"github.com/paperflow/paperflow/plugins/sdk/retries"
 )
 
 // Options configure a Dispatcher.
@@ -96,7 +97,10 @@ type Target struct {
 	// Workflows, with Workflow "", limits the target to these workflows'
 	// events (a subscription's filter); nil: every workflow.
 	Workflows []string
-	// Schedule is the retry policy (DefaultSchedule when nil).
+	// Retry is the retry policy (DefaultRetry when zero).
+	Retry retries.Policy
+	// Schedule, when set, is the retry policy written as its waits
+	// (Schedule.Policy), as a sink declares it; it takes Retry's place.
 	Schedule Schedule
 	// Sink does the delivering.
 	Sink Sink
@@ -167,9 +171,7 @@ func (d *Dispatcher) Add(ctx context.Context, t Target) error {
 	if t.Name == "" || t.Sink == nil {
 		return errors.New("delivery: a target needs a name and a sink")
 	}
-	if t.Schedule == nil {
-		t.Schedule = DefaultSchedule
-	}
+	t.Retry = t.RetryPolicy()
 	events, replays, filter, err := ensureConsumers(ctx, d.o, t)
 	if err != nil {
 		return err
@@ -258,7 +260,7 @@ func ensureConsumers(ctx context.Context, o Options, t Target) (events, replays 
 		Description:   sinkDescription(t),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       o.AckWait,
-		MaxDeliver:    -1, // the Schedule decides when to give up
+		MaxDeliver:    -1, // the retry policy decides when to give up
 		MaxAckPending: o.MaxAckPending,
 		Metadata:      meta,
 		DeliverPolicy: jetstream.DeliverAllPolicy,

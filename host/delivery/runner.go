@@ -330,12 +330,13 @@ func (s *settlement) settle(m jetstream.Msg, ev *blockv1.Event, info msgInfo, re
 				a.Status, a.Reason = "error", "the sink gave no verdict for this event"
 			}
 		}
-		if info.attempt >= r.t.Schedule.MaxAttempts() {
+		wait, more := r.t.Retry.Delay(int(info.attempt))
+		if !more {
 			s.deadLetter(m, ev, info, &a, fmt.Sprintf("gave up after %d attempts; last: %s", info.attempt, a.Reason))
 			break
 		}
 		if after <= 0 {
-			after, _ = r.t.Schedule.Delay(info.attempt)
+			after = wait
 		}
 		next := s.now.Add(after)
 		a.NextAttempt = &next

@@ -11,7 +11,7 @@ import (
 // Sink delivers a batch of events and returns one result per event, in
 // order. *pluginhost.Block (a sink plugin process) is one; SDKSink adapts
 // a sink running inside the host. An error means the whole batch failed
-// (every event is retried on the schedule).
+// (every event is retried by the target's retry policy).
 type Sink interface {
 	Deliver(ctx context.Context, events []*blockv1.Event) ([]*blockv1.DeliveryResult, error)
 }

@@ -50,12 +50,11 @@ func (b *Block) Configure(_ context.Context, c sdk.Config) error {
 	if err != nil {
 		return fmt.Errorf("block %s: %w", c.BlockID, err)
 	}
-	retry, err := websend.ParseSchedule(cfg.Retry)
+	policy, err := cfg.SinkPolicy()
 	if err != nil {
 		return fmt.Errorf("block %s: %w", c.BlockID, err)
 	}
-	b.sender = s
-	b.policy = sdk.SinkPolicy{Events: cfg.Events, Retry: retry}
+	b.sender, b.policy = s, policy
 	return nil
 }
 

@@ -32,8 +32,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paperflow/paperflow/plugins/sdk"
 	"github.com/paperflow/paperflow/plugins/sdk/events"
 	"github.com/paperflow/paperflow/plugins/sdk/redact"
+	"github.com/paperflow/paperflow/plugins/sdk/retries"
 	"github.com/paperflow/paperflow/plugins/sdk/tags"
 )
 
@@ -86,8 +88,8 @@ type Config struct {
 	Secrets []string `json:"secrets,omitempty"`
 	// Timeout bounds one request, as a Go duration ("10s").
 	Timeout string `json:"timeout,omitempty"`
-	// Retry is the host's retry schedule for this sink, e.g. ["1m", "5m"];
-	// the sender only checks it.
+	// Retry lists the waits of the host's retry policy for this sink, e.g.
+	// ["1m", "5m"] (SinkPolicy); the sender only checks it.
 	Retry []string `json:"retry,omitempty"`
 	// AllowPrivate permits private, loopback and link-local addresses.
 	AllowPrivate bool `json:"allow_private,omitempty"`
@@ -341,7 +343,7 @@ func compile(c Config) (*compiled, error) {
 			out.timeout = d
 		}
 	}
-	if _, err := ParseSchedule(c.Retry); err != nil {
+	if _, err := retries.ParseWaits(c.Retry); err != nil {
 		errs = append(errs, err)
 	}
 	out.redact = redact.NewReplacer(hide...)
@@ -416,17 +418,11 @@ func (c *compiled) plan(eventType string) *bodyPlan {
 	return c.body
 }
 
-// ParseSchedule parses a retry schedule such as ["1m", "5m", "30m"].
-func ParseSchedule(in []string) ([]time.Duration, error) {
-	var out []time.Duration
-	for i, s := range in {
-		d, err := time.ParseDuration(s)
-		if err != nil || d < 0 {
-			return nil, fmt.Errorf("retry[%d]: not a duration such as 5m", i)
-		}
-		out = append(out, d)
-	}
-	return out, nil
+// SinkPolicy is what c asks of the host that feeds its sender: the event
+// types of events: and the waits of retry: (none: the host's defaults).
+func (c Config) SinkPolicy() (sdk.SinkPolicy, error) {
+	waits, err := retries.ParseWaits(c.Retry)
+	return sdk.SinkPolicy{Events: c.Events, Retry: waits}, err
 }
 
 // quoted matches the template text a syntax error message quotes.
