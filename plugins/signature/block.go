@@ -53,7 +53,7 @@ func (b *Block) Describe() sdk.Descriptor {
 		Version:      version,
 		Description:  "asks recipients to sign documents in their browser, in signing order, and makes a digitally sealed signed PDF",
 		ConfigSchema: configSchema,
-		Events:       []string{events.SignaturesRequested, events.SignaturesCompleted, events.SignaturesDeclined, events.SignatureRequestViewed, events.SignaturesExpired},
+		Events:       []string{events.SignaturesRequested, events.SignaturesCompleted, events.SignaturesDeclined, events.SignatureRequestViewed, events.SignaturesExpired, events.SignaturesCancelled},
 	}
 }
 

@@ -36,7 +36,7 @@ func (b *Block) settle(ctx context.Context, id string) error {
 		return b.inviteCurrent(ctx, id, nil)
 	case statusSealing:
 		return b.complete(ctx, r)
-	case statusCompleted, statusDeclined, statusExpired:
+	case statusCompleted, statusDeclined, statusExpired, statusCancelled:
 		if !r.Emitted {
 			return b.emitFinal(ctx, id)
 		}
@@ -180,6 +180,8 @@ func (b *Block) emitFinal(ctx context.Context, id string) error {
 		ev, err = b.declinedEvent(ctx, r)
 	case statusExpired:
 		ev, err = b.expiredEvent(ctx, r)
+	case statusCancelled:
+		ev, err = b.cancelledEvent(ctx, r)
 	default:
 		return nil
 	}
@@ -240,6 +242,63 @@ func (b *Block) expire(ctx context.Context, id string) error {
 		return err
 	}
 	return b.emitFinal(ctx, id)
+}
+
+// errNotCancellable is a cancel of a request that has ended (or is being
+// sealed, everyone having signed); notCancellable says how it ended.
+var errNotCancellable = errors.New("signature request has ended")
+
+// cancel closes a pending request at its sender's word and emits
+// SIGNATURES_CANCELLED: every link of it stops working, and scheduled
+// reminders, resends and the expiry find it closed and do nothing. A
+// request that has ended is left as it is: errNotCancellable, with the
+// request (one whose time ran out is expired first). A settle callback
+// registered before the change emits the event should this process die
+// before it does.
+func (b *Block) cancel(ctx context.Context, id, reason string) (*request, error) {
+	if err := b.host().Schedule(ctx, "settle/"+id+"/cancel", b.now().Add(settleDelay), nil); err != nil {
+		return nil, sdk.Retryable(err)
+	}
+	won, expired := false, false
+	r, err := b.change(ctx, id, func(x *request) (bool, error) {
+		won, expired = false, false
+		if x.Status != statusPending {
+			return false, nil
+		}
+		now := b.now()
+		if !now.Before(x.ExpiresAt) {
+			expired = true
+			return false, nil
+		}
+		x.Status, x.CancelledAt, x.CancelReason, won = statusCancelled, now.UTC(), reason, true
+		if reason != "" {
+			x.log(now, "Cancelled by the sender: %q", reason)
+		} else {
+			x.log(now, "Cancelled by the sender")
+		}
+		return true, nil
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case expired:
+		if err := b.expire(ctx, id); err != nil {
+			return nil, err
+		}
+		if r, _, err = b.load(ctx, id); err != nil {
+			return nil, err
+		}
+		return r, errNotCancellable
+	case !won:
+		return r, errNotCancellable
+	}
+	if err := b.emitFinal(ctx, id); err != nil {
+		b.host().Log(ctx, "error", "signature: SIGNATURES_CANCELLED not sent yet; the scheduled settle tries again", map[string]any{"request": id, "err": err.Error()})
+	}
+	if now, _, err := b.load(ctx, id); err == nil {
+		r = now
+	}
+	return r, nil
 }
 
 // remind re-sends the link to the pending, already invited recipients of
@@ -469,6 +528,17 @@ func (b *Block) viewed(ctx context.Context, req *request, i int, ip, ua string) 
 		}
 		y.Recipients[i].ViewEmitted = true
 		return true, nil
+	})
+}
+
+func (b *Block) cancelledEvent(ctx context.Context, r *request) (sdk.EventData, error) {
+	rs, err := b.finalRecipients(ctx, r)
+	if err != nil {
+		return sdk.EventData{}, err
+	}
+	return events.New(events.SignaturesCancelledData{
+		RequestID: r.ID, Documents: eventDocuments(r.Documents), Recipients: rs,
+		Reason: r.CancelReason, CancelledAt: r.CancelledAt.UTC().Format(time.RFC3339),
 	})
 }
 

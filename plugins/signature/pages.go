@@ -90,6 +90,16 @@ var (
 	tryAgain     = pageState{http.StatusServiceUnavailable, "Please try again", []string{"The signing service is busy. Please reload this page in a minute."}}
 )
 
+// cancelledState is the page of every link of a request its sender
+// cancelled, with the reason they gave.
+func cancelledState(r *request) *pageState {
+	s := pageState{http.StatusGone, "This request was cancelled", []string{"The sender cancelled this request, so the document can no longer be signed. You do not need to do anything."}}
+	if r.CancelReason != "" {
+		s.lines = append(s.lines, "Reason given: "+r.CancelReason)
+	}
+	return &s
+}
+
 // signable finds the request and recipient of a signing token and says
 // whether that recipient can sign now. A token that names no recipient
 // counts against the client's failed lookups.
@@ -123,6 +133,8 @@ func (b *Block) findSignable(ctx context.Context, token string) (*request, int, 
 func (b *Block) blocked(r *request, i int) *pageState {
 	rc := r.Recipients[i]
 	switch {
+	case r.Status == statusCancelled:
+		return cancelledState(r)
 	case rc.Status == recipientSigned:
 		return &linkUsed
 	case rc.Status == recipientDeclined || r.Status == statusDeclined:
@@ -437,7 +449,7 @@ func (b *Block) decline(w http.ResponseWriter, r *http.Request, req *request, i 
 		reason = string([]rune(reason)[:2000])
 	}
 	b.answer(w, r, req, i, submission, func(x *request, rc *recipient, now time.Time) {
-		rc.Status = recipientDeclined
+		rc.Status, rc.DeclinedAt = recipientDeclined, now.UTC()
 		x.Status, x.Reason = statusDeclined, reason
 		x.log(now, "Declined by %s <%s> from %s", rc.Name, rc.Email, rc.IP)
 	})
@@ -597,6 +609,8 @@ func (b *Block) receiptPage(w http.ResponseWriter, r *http.Request, token string
 		p.Lines = []string{"The request was declined and is closed."}
 	case statusExpired:
 		p.Lines = []string{"The request expired before everyone signed."}
+	case statusCancelled:
+		p.Lines = []string{"The sender cancelled the request."}
 	default:
 		p.Lines = []string{"The request is still open."}
 	}

@@ -32,6 +32,7 @@ const (
 	statusCompleted = "completed" // signed PDFs stored
 	statusDeclined  = "declined"  // a recipient declined; closed
 	statusExpired   = "expired"   // nobody can sign any more
+	statusCancelled = "cancelled" // the sender cancelled it; closed
 )
 
 // Recipient statuses.
@@ -64,8 +65,11 @@ type request struct {
 	Emitted bool   `json:"emitted,omitempty"`
 	Reason  string `json:"reason,omitempty"` // of a decline
 	// ExpiredAt is when the request was closed for lack of time.
-	ExpiredAt time.Time    `json:"expired_at,omitzero"`
-	Trail     []trailEntry `json:"trail,omitempty"`
+	ExpiredAt time.Time `json:"expired_at,omitzero"`
+	// CancelledAt and CancelReason are set when the sender cancelled it.
+	CancelledAt  time.Time    `json:"cancelled_at,omitzero"`
+	CancelReason string       `json:"cancel_reason,omitempty"`
+	Trail        []trailEntry `json:"trail,omitempty"`
 }
 
 type document struct {
@@ -85,6 +89,9 @@ type recipient struct {
 	InvitedAt time.Time `json:"invited_at,omitzero"`
 	ViewedAt  time.Time `json:"viewed_at,omitzero"`
 	SignedAt  time.Time `json:"signed_at,omitzero"`
+	// DeclinedAt is when they declined (records made before it was kept
+	// have only the status).
+	DeclinedAt time.Time `json:"declined_at,omitzero"`
 	// What the signer typed, and where they signed (or declined) from.
 	Signature  string `json:"signature,omitempty"`
 	Drawn      bool   `json:"drawn,omitempty"`

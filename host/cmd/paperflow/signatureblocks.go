@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"time"
 
 	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/deploy"
@@ -160,27 +161,43 @@ func askBlock(ctx context.Context, b *pluginhost.Block, method, path, query stri
 
 // blockError is a refused call's answer.
 type blockError struct {
-	Code  string `json:"code"`
-	Error string `json:"error"`
+	Code   string `json:"code"`
+	Error  string `json:"error"`
+	Status string `json:"status"`
 }
 
-// requests asks every block for its requests (of runID when set).
-func (sb *signatureBlocks) requests(ctx context.Context, runID string) ([]signatureRequest, error) {
-	var out []signatureRequest
+// requests asks every block for its requests (of runID and itemID when
+// set).
+func (sb *signatureBlocks) requests(ctx context.Context, runID, itemID string) ([]signatureRequest, error) {
+	out := []signatureRequest{}
+	q := url.Values{}
+	if runID != "" {
+		q.Set("run", runID)
+	}
+	if itemID != "" {
+		q.Set("item", itemID)
+	}
 	for _, b := range sb.blocks {
 		var raw json.RawMessage
-		status, err := askBlock(ctx, b, http.MethodGet, "/api/requests", url.Values{"run": {runID}}.Encode(), nil, &raw)
+		status, err := askBlock(ctx, b, http.MethodGet, "/api/requests", q.Encode(), nil, &raw)
 		if err != nil {
 			return nil, err
 		}
 		if status != http.StatusOK {
 			return nil, blockRefused(b, status, raw)
 		}
-		var reqs []signatureRequest
-		if err := json.Unmarshal(raw, &reqs); err != nil {
+		var list []json.RawMessage
+		if err := json.Unmarshal(raw, &list); err != nil {
 			return nil, fmt.Errorf("block %s: requests: %w", b.ID(), err)
 		}
-		out = append(out, reqs...)
+		for _, one := range list {
+			var r signatureRequest
+			if err := json.Unmarshal(one, &r); err != nil {
+				return nil, fmt.Errorf("block %s: requests: %w", b.ID(), err)
+			}
+			r.Raw = one
+			out = append(out, r)
+		}
 	}
 	return out, nil
 }
@@ -217,6 +234,41 @@ func (sb *signatureBlocks) resend(ctx context.Context, id, email string) (resend
 		return resendAnswer{}, blockRefused(b, status, raw)
 	}
 	return resendAnswer{}, fmt.Errorf("no signature request %s (see paperflow signatures list)", id)
+}
+
+// cancelAnswer is what a block answers a cancel.
+type cancelAnswer struct {
+	Request     string    `json:"request"`
+	Workflow    string    `json:"workflow"`
+	Status      string    `json:"status"`
+	CancelledAt time.Time `json:"cancelled_at"`
+	Reason      string    `json:"reason"`
+}
+
+// cancel asks the block that holds request id to cancel it.
+func (sb *signatureBlocks) cancel(ctx context.Context, id, reason string) (cancelAnswer, error) {
+	for _, b := range sb.blocks {
+		var raw json.RawMessage
+		status, err := askBlock(ctx, b, http.MethodPost, "/api/requests/"+url.PathEscape(id)+"/cancel", "", map[string]string{"reason": reason}, &raw)
+		if err != nil {
+			return cancelAnswer{}, err
+		}
+		if status == http.StatusOK {
+			var ans cancelAnswer
+			err := json.Unmarshal(raw, &ans)
+			return ans, err
+		}
+		var be blockError
+		_ = json.Unmarshal(raw, &be)
+		switch be.Code {
+		case "no_request":
+			continue // another block's, perhaps
+		case "request_closed":
+			return cancelAnswer{}, fmt.Errorf("request %s is %s already; only a pending request can be cancelled", id, be.Status)
+		}
+		return cancelAnswer{}, blockRefused(b, status, raw)
+	}
+	return cancelAnswer{}, fmt.Errorf("no signature request %s (see paperflow signatures list)", id)
 }
 
 func blockRefused(b *pluginhost.Block, status int, raw []byte) error {

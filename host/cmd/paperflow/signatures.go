@@ -17,27 +17,30 @@ import (
 )
 
 // signatureRequest is a request as a signature block's host-only route
-// GET api/requests answers it.
+// GET api/requests answers it. --json prints the block's answer as it
+// came, so it keeps fields this type does not name.
 type signatureRequest struct {
-	Workflow   string    `json:"workflow"`
-	Block      string    `json:"block"`
-	ID         string    `json:"id"`
-	RunID      string    `json:"run_id"`
-	ItemID     string    `json:"item_id"`
-	Status     string    `json:"status"`
-	ExpiresAt  time.Time `json:"expires_at"`
+	Workflow   string          `json:"workflow"`
+	Block      string          `json:"block"`
+	ID         string          `json:"id"`
+	RunID      string          `json:"run_id"`
+	ItemID     string          `json:"item_id"`
+	Status     string          `json:"status"`
+	ExpiresAt  time.Time       `json:"expires_at"`
+	Raw        json.RawMessage `json:"-"`
 	Recipients []struct {
-		Email     string    `json:"email"`
-		Order     int       `json:"order"`
-		Status    string    `json:"status"`
-		InvitedAt time.Time `json:"invited_at"`
-		SignedAt  time.Time `json:"signed_at"`
+		Email  string `json:"email"`
+		Order  int    `json:"order"`
+		Status string `json:"status"`
 	} `json:"recipients"`
 }
 
+// MarshalJSON prints the block's own answer.
+func (r signatureRequest) MarshalJSON() ([]byte, error) { return r.Raw, nil }
+
 func newSignaturesCmd(cfg *config) *cobra.Command {
-	cmd := &cobra.Command{Use: "signatures", Short: "List signature requests and resend invitations"}
-	var runID string
+	cmd := &cobra.Command{Use: "signatures", Short: "List signature requests, resend invitations, cancel requests"}
+	var runID, itemID string
 	var asJSON bool
 	list := &cobra.Command{
 		Use:   "list",
@@ -55,7 +58,7 @@ func newSignaturesCmd(cfg *config) *cobra.Command {
 				return err
 			}
 			defer blocks.close()
-			reqs, err := blocks.requests(ctx, runID)
+			reqs, err := blocks.requests(ctx, runID, itemID)
 			if err != nil {
 				return err
 			}
@@ -76,6 +79,7 @@ func newSignaturesCmd(cfg *config) *cobra.Command {
 		},
 	}
 	list.Flags().StringVar(&runID, "run", "", "only the requests of this run")
+	list.Flags().StringVar(&itemID, "item", "", "only the requests of this item")
 	list.Flags().BoolVar(&asJSON, "json", false, "print the requests as JSON")
 	resend := &cobra.Command{
 		Use:   "resend REQUEST EMAIL",
@@ -101,6 +105,32 @@ func newSignaturesCmd(cfg *config) *cobra.Command {
 			return nil
 		},
 	}
+	var reason string
+	cancel := &cobra.Command{
+		Use:   "cancel REQUEST",
+		Short: "Cancel a pending signature request: its links stop working and SIGNATURES_CANCELLED is sent",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			b, err := cfg.openBus(ctx)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			blocks, err := startSignatureBlocks(ctx, cfg, b, "", cfg.logger(cmd.ErrOrStderr()))
+			if err != nil {
+				return err
+			}
+			defer blocks.close()
+			ans, err := blocks.cancel(ctx, args[0], reason)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "cancelled request %s of workflow %s at %s\n", ans.Request, ans.Workflow, ans.CancelledAt.Format(time.RFC3339))
+			return nil
+		},
+	}
+	cancel.Flags().StringVar(&reason, "reason", "", "why, for the recipients' page and the event (at most 500 characters)")
 	var linksRun string
 	links := &cobra.Command{
 		Use:   "links",
@@ -120,7 +150,7 @@ served by 'paperflow serve' with the workflow file loaded.`,
 		},
 	}
 	links.Flags().StringVar(&linksRun, "run", "", "only the links of this run")
-	cmd.AddCommand(list, resend, links)
+	cmd.AddCommand(list, resend, cancel, links)
 	return cmd
 }
 
