@@ -53,10 +53,9 @@ const (
 var (
 	// Items counts items that finished a run, by outcome (succeeded,
 	// failed). An item to be retried later is not counted until it ends.
-	Items = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "paperflow_items_total",
-		Help: "Items that finished a run, by workflow and outcome (succeeded or failed).",
-	}, []string{"workflow", "outcome"})
+	Items = counter("paperflow_items_total",
+		"Items that finished a run, by workflow and outcome (succeeded or failed).",
+		"workflow", "outcome")
 
 	// BlockCallSeconds is the latency of one batch call into a block: a
 	// Process or Deliver batch, one batch of a source's Read stream, or an
@@ -70,35 +69,30 @@ var (
 
 	// BlockItems counts the items a step block handled, by outcome
 	// (succeeded, failed, retry, skipped).
-	BlockItems = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "paperflow_block_items_total",
-		Help: "Items a step block handled, by workflow, block id and outcome (succeeded, failed, retry, skipped).",
-	}, []string{"workflow", "block", "outcome"})
+	BlockItems = counter("paperflow_block_items_total",
+		"Items a step block handled, by workflow, block id and outcome (succeeded, failed, retry, skipped).",
+		"workflow", "block", "outcome")
 
 	// EventsPublished counts events stored in PAPERFLOW_EVENTS.
-	EventsPublished = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "paperflow_events_published_total",
-		Help: "Events validated and stored in the PAPERFLOW_EVENTS stream, by event type; a repeated publish that JetStream drops as a duplicate is not counted.",
-	}, []string{"type"})
+	EventsPublished = counter("paperflow_events_published_total",
+		"Events validated and stored in the PAPERFLOW_EVENTS stream, by event type; a repeated publish that JetStream drops as a duplicate is not counted.",
+		"type")
 
 	// Deliveries counts delivery attempts by their outcome.
-	Deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "paperflow_deliveries_total",
-		Help: "Delivery attempts of events to a sink or subscription (target workflow/sink), by outcome: delivered, skipped (not for this target), retry (tried again later), dead (sent to the dead letters), disabled (the endpoint answered 410 Gone).",
-	}, []string{"target", "outcome"})
+	Deliveries = counter("paperflow_deliveries_total",
+		"Delivery attempts of events to a sink or subscription (target workflow/sink), by outcome: delivered, skipped (not for this target), retry (tried again later), dead (sent to the dead letters), disabled (the endpoint answered 410 Gone).",
+		"target", "outcome")
 
 	// PluginRestarts counts block processes replaced after a crash or hang.
-	PluginRestarts = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "paperflow_plugin_restarts_total",
-		Help: "Block processes restarted after they crashed, hung past the call timeout or stopped answering, by block (its uses: name).",
-	}, []string{"block"})
+	PluginRestarts = counter("paperflow_plugin_restarts_total",
+		"Block processes restarted after they crashed, hung past the call timeout or stopped answering, by block (its uses: name).",
+		"block")
 
 	// HTTPRequests counts requests to the host's HTTP server by route
 	// pattern and status code.
-	HTTPRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "paperflow_http_requests_total",
-		Help: "Requests to the host's HTTP server, by route pattern (unmatched for none) and status code.",
-	}, []string{"route", "code"})
+	HTTPRequests = counter("paperflow_http_requests_total",
+		"Requests to the host's HTTP server, by route pattern (unmatched for none) and status code.",
+		"route", "code")
 
 	// buildInfo is 1 for the running version, like Prometheus's own
 	// build_info: join on it to see which version a host runs.
@@ -117,6 +111,11 @@ var (
 		queues: map[*queue]struct{}{},
 	}
 )
+
+// counter is a counter of paperflow's, by the labels named.
+func counter(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+}
 
 func init() {
 	Registry.MustRegister(

@@ -115,8 +115,13 @@ func (h *Handler) allowed(w http.ResponseWriter, r *http.Request) bool {
 	return ok
 }
 
-// form finds the served workflow of the request that has a form.
+// form spends one request of the client (allowed) and finds the served
+// workflow of the request that has a form; when it is not ok it has
+// answered (429 or 404).
 func (h *Handler) form(w http.ResponseWriter, r *http.Request) (*workflow.Workflow, bool) {
+	if !h.allowed(w, r) {
+		return nil, false
+	}
 	wf, ok := h.Lookup(r.PathValue("workflow"))
 	if !ok || wf.On.Form == nil {
 		h.message(w, http.StatusNotFound, "Form not found", "Check the address of the form. A form that was taken down no longer takes answers.")
@@ -126,9 +131,6 @@ func (h *Handler) form(w http.ResponseWriter, r *http.Request) (*workflow.Workfl
 }
 
 func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
-	if !h.allowed(w, r) {
-		return
-	}
 	wf, ok := h.form(w, r)
 	if !ok {
 		return
@@ -137,9 +139,6 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
-	if !h.allowed(w, r) {
-		return
-	}
 	wf, ok := h.form(w, r)
 	if !ok {
 		return
