@@ -84,9 +84,10 @@ type Uploads interface {
 }
 
 // Retrier runs failed items of an ended run again. It returns once the
-// retry has started; the items' new outcomes show on the run's page.
+// retry has started, and calls done when it has ended (not when it
+// returns an error); the items' new outcomes show on the run's page.
 type Retrier interface {
-	RetryItems(ctx context.Context, runID string, items []string) error
+	RetryItems(ctx context.Context, runID string, items []string, done func()) error
 }
 
 // EventTail follows the events stream (events.Tail).
@@ -148,6 +149,9 @@ type Options struct {
 	// Deployments, when set, shows each workflow's deployed versions and
 	// rolls back to one.
 	Deployments Deployments
+	// Locks, when set, keeps a retry and a resume of one run from going
+	// at once, from two tabs or two hosts (OpenRunLocks).
+	Locks *RunLocks
 	// MaxUpload bounds an uploaded file (default 64 MiB).
 	MaxUpload int64
 	Log       *slog.Logger

@@ -62,9 +62,10 @@ func FromHost(ctx context.Context, h Host) (Options, error) {
 		Starter: h.Starter, Uploads: h.Uploads, Events: StreamEvents{JS: h.Bus.JS}, Deliveries: StreamDeliveries{JS: h.Bus.JS},
 		Documents: h.Engine.Documents(), Log: h.Log,
 	}
-	{
-		o.Retrier = &EngineRetrier{Ctx: ctx, Engine: h.Engine, Secrets: h.Secrets, Log: h.Log, Runs: o.Runs}
+	if o.Locks, err = OpenRunLocks(ctx, h.Bus.JS, h.Bus.Replicas, h.Log); err != nil {
+		return Options{}, err
 	}
+	o.Retrier = &EngineRetrier{Ctx: ctx, Engine: h.Engine, Secrets: h.Secrets, Log: h.Log, Runs: o.Runs, Deployed: h.Deployed}
 	if h.Subscriptions != nil {
 		o.Subscriptions = h.Subscriptions
 	}
@@ -117,20 +118,23 @@ func (s StreamDeliveries) ReplayDeadLetters(ctx context.Context) (int, error) {
 	return delivery.ReplayDeadLetters(ctx, s.JS)
 }
 
-// EngineRetrier retries items with the engine, loading the run's
-// workflow file as the run itself did.
+// EngineRetrier retries items with the engine, on the workflow the run
+// worked on: its deployed version, from NATS, so any host can retry it,
+// or its workflow file for a run started before workflows were deployed.
 type EngineRetrier struct {
 	// Ctx bounds retries: they outlive the request that asked for them.
 	Ctx     context.Context
 	Engine  *engine.Engine
 	Secrets workflow.Secrets
 	Runs    RunReader
-	Log     *slog.Logger
+	// Deployed loads the versions runs record; nil loads files only.
+	Deployed *deploy.Store
+	Log      *slog.Logger
 }
 
 // RetryItems starts the retry and returns once it has checked the run and
-// its workflow file.
-func (e *EngineRetrier) RetryItems(ctx context.Context, runID string, items []string) error {
+// loaded its workflow.
+func (e *EngineRetrier) RetryItems(ctx context.Context, runID string, items []string, done func()) error {
 	run, err := e.Runs.Run(ctx, runID)
 	if err != nil {
 		return err
@@ -138,11 +142,12 @@ func (e *EngineRetrier) RetryItems(ctx context.Context, runID string, items []st
 	if run.Status == "running" {
 		return fmt.Errorf("run %s is still running: retry its failed items once it has ended", runID)
 	}
-	wf, problems := workflow.Load(run.File, e.Engine.Catalog(), workflow.WithSecrets(e.Secrets))
-	if len(problems) > 0 {
-		return fmt.Errorf("the run's workflow file %s does not load: %w", run.File, problems)
+	wf, err := e.workflowOf(ctx, run)
+	if err != nil {
+		return err
 	}
 	go func() {
+		defer done()
 		sum, err := e.Engine.RetryItems(e.Ctx, wf, runID, items, engine.RunOptions{Secrets: e.Secrets})
 		if err != nil {
 			e.Log.Error("console: retry failed", "run", runID, "items", len(items), "err", err)
@@ -151,6 +156,26 @@ func (e *EngineRetrier) RetryItems(ctx context.Context, runID string, items []st
 		e.Log.Info("console: retry done", "run", runID, "items", sum.Items, "failed", sum.Failed)
 	}()
 	return nil
+}
+
+// workflowOf loads the workflow a run worked on, as a host joining it
+// does: the version it records, else its file.
+func (e *EngineRetrier) workflowOf(ctx context.Context, run engine.RunInfo) (*workflow.Workflow, error) {
+	if run.Version != "" {
+		if e.Deployed == nil {
+			return nil, fmt.Errorf("run %s works on version %s of %s, and this host keeps no deployed workflows", run.ID, run.Version, run.Workflow)
+		}
+		wf, _, err := e.Deployed.Load(ctx, run.Workflow, run.Version, workflow.WithSecrets(e.Secrets))
+		if err != nil {
+			return nil, fmt.Errorf("load version %s of %s, which run %s works on: %w", run.Version, run.Workflow, run.ID, err)
+		}
+		return wf, nil
+	}
+	wf, problems := workflow.Load(run.File, e.Engine.Catalog(), workflow.WithSecrets(e.Secrets))
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("the run's workflow file %s does not load: %w", run.File, problems)
+	}
+	return wf, nil
 }
 
 // StaticWorkflows is a fixed list of workflows: the files serve was

@@ -2,15 +2,22 @@ package console_test
 
 import (
 	"context"
+	"fmt"
+	"html"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/console"
@@ -19,12 +26,14 @@ import (
 	"github.com/paperflow/paperflow/host/hosttest"
 	"github.com/paperflow/paperflow/host/mail"
 	"github.com/paperflow/paperflow/host/pluginhost"
+	"github.com/paperflow/paperflow/host/workflow"
 )
 
 // consoleHost is the console of one `serve` host among several on one
 // NATS: its own engine, data directory (deployed versions' files) and
 // address, as a second process behind a load balancer would have.
 type consoleHost struct {
+	ctx      context.Context // the host's life
 	url      string
 	engine   *engine.Engine
 	deployed *deploy.Store
@@ -47,7 +56,7 @@ func startHosts(t *testing.T, n int) (*bus.Bus, []*consoleHost) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h := &consoleHost{url: "http://" + ln.Addr().String(), data: t.TempDir()}
+		h := &consoleHost{ctx: ctx, url: "http://" + ln.Addr().String(), data: t.TempDir()}
 		h.engine, err = engine.New(ctx, engine.Options{
 			Bus: b, Plugins: pluginhost.Registry{Dir: pluginDir}, PublicURL: h.url,
 			Mail: mail.Outbox{Dir: filepath.Join(h.data, "outbox")}, Log: log, RetryDelay: 20 * time.Millisecond,
@@ -87,7 +96,7 @@ func (s deployedStarter) StartRun(ctx context.Context, _, resume string) (string
 	started := make(chan string, 1)
 	failed := make(chan error, 1)
 	go func() {
-		_, err := s.h.engine.Run(context.WithoutCancel(ctx), wf, engine.RunOptions{RunID: resume, Version: rec.Version, OnStart: func(id string) { started <- id }})
+		_, err := s.h.engine.Run(s.h.ctx, wf, engine.RunOptions{RunID: resume, Version: rec.Version, OnStart: func(id string) { started <- id }})
 		if err != nil {
 			failed <- err
 		}
@@ -220,4 +229,224 @@ func (v cookieTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.AddCookie(&http.Cookie{Name: "paperflow_console", Value: string(v)})
 	return http.DefaultTransport.RoundTrip(r)
+}
+
+// gatedYAML is a workflow whose item 2 fails until the marker exists and
+// then, once retried, holds until the gate exists.
+const gatedYAML = `name: gated
+source:
+  uses: csv
+  with:
+    path: items.csv
+blocks:
+  - id: check
+    uses: flaky
+    with:
+      marker: %q
+      gate: %q
+`
+
+// gatedRun deploys the gated workflow from a folder of its own on host h,
+// runs it there, and removes the folder and h's copy of the version:
+// whatever retries it afterwards has only NATS to load it from. It
+// returns the run id and the marker and gate files.
+func gatedRun(t *testing.T, h *consoleHost) (runID, marker, gate string) {
+	t.Helper()
+	files := t.TempDir()
+	marker, gate = filepath.Join(files, "fixed"), filepath.Join(files, "open")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "gated.yaml")
+	if err := os.WriteFile(file, []byte(fmt.Sprintf(gatedYAML, marker, gate)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "items.csv"), []byte("name,fail\nAda,no\nBob,yes\nCy,no\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wf, problems := workflow.Load(file, h.engine.Catalog())
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	res, err := h.deployed.DeployFile(h.ctx, wf, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deployed, _, err := h.deployed.Load(h.ctx, wf.Name, res.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := h.engine.Run(h.ctx, deployed, engine.RunOptions{Version: res.Version})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Failed != 1 {
+		t.Fatalf("%d items failed, want 1 (item 2)", sum.Failed)
+	}
+	for _, d := range []string{dir, filepath.Join(h.data, "workflows")} {
+		if err := os.RemoveAll(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return sum.RunID, marker, gate
+}
+
+// post sends a console form with the session's CSRF token, read from
+// page, and returns the status and the answer's text.
+func post(t *testing.T, c *http.Client, base, page, path string, form url.Values) (int, string) {
+	t.Helper()
+	_, body := get(t, c, base+page)
+	m := csrfField.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("%s: no CSRF token on the page", page)
+	}
+	form.Set("csrf", m[1])
+	resp, err := c.PostForm(base+path, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, html.UnescapeString(string(raw))
+}
+
+// watchLease watches a run's lease; released waits until it is let go.
+func watchLease(t *testing.T, b *bus.Bus, runID string) (released func()) {
+	t.Helper()
+	kv, err := b.JS.KeyValue(context.Background(), console.RunLocksBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := kv.Watch(context.Background(), "run."+runID, jetstream.UpdatesOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Stop() })
+	return func() {
+		t.Helper()
+		timeout := time.After(time.Minute)
+		for {
+			select {
+			case e := <-w.Updates():
+				if e != nil && e.Operation() != jetstream.KeyValuePut {
+					return
+				}
+			case <-timeout:
+				t.Fatal("the run's lease was not released within a minute")
+			}
+		}
+	}
+}
+
+// itemStatus reads an item's status as the run page's filter shows it.
+func itemStatus(t *testing.T, c *http.Client, base, runID, item string) string {
+	t.Helper()
+	for _, st := range []string{"succeeded", "failed"} {
+		_, body := get(t, c, base+"/runs/"+runID+"?status="+st)
+		if strings.Contains(body, `href="/runs/`+runID+`/items/`+item+`"`) {
+			return st
+		}
+	}
+	return "pending"
+}
+
+const busyText = "a retry or resume of this run is already going"
+
+// TestRetryAndResumeShareALease: two retries of one run asked at once on
+// two hosts: one goes, the other is refused; a resume asked while the
+// retry goes is refused too; once the retry ends, the run resumes.
+func TestRetryAndResumeShareALease(t *testing.T) {
+	b, hosts := startHosts(t, 2)
+	runID, marker, gate := gatedRun(t, hosts[0])
+	if err := os.WriteFile(marker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	clients := []*http.Client{login(t, hosts[0].url, testToken), login(t, hosts[1].url, testToken)}
+	released := watchLease(t, b, runID)
+
+	type answer struct {
+		status int
+		body   string
+	}
+	answers := make([]answer, 2)
+	pages := make([]string, 2)
+	var tokens sync.WaitGroup
+	start := make(chan struct{})
+	var done sync.WaitGroup
+	for i, h := range hosts {
+		_, pages[i] = get(t, clients[i], h.url+"/runs/"+runID)
+		token := csrfField.FindStringSubmatch(pages[i])[1]
+		tokens.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			tokens.Done()
+			<-start
+			resp, err := clients[i].PostForm(h.url+"/runs/"+runID+"/retry", url.Values{"csrf": {token}, "item": {"2"}})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			raw, _ := io.ReadAll(resp.Body)
+			answers[i] = answer{resp.StatusCode, html.UnescapeString(string(raw))}
+		}()
+	}
+	tokens.Wait()
+	close(start)
+	done.Wait()
+	went := -1
+	for i, a := range answers {
+		switch {
+		case a.status == http.StatusSeeOther && went < 0:
+			went = i
+		case a.status == http.StatusConflict && strings.Contains(a.body, busyText):
+		default:
+			t.Fatalf("retry on host %d: %d, want one retry to go (303) and the other refused (409 %q):\n%s", i, a.status, busyText, a.body)
+		}
+	}
+	if went < 0 {
+		t.Fatal("neither retry went")
+	}
+	other := 1 - went
+	status, body := post(t, clients[other], hosts[other].url, "/runs/"+runID, "/runs/"+runID+"/resume", url.Values{})
+	if status != http.StatusConflict || !strings.Contains(body, busyText) {
+		t.Fatalf("resume while the retry goes: %d, want 409 %q:\n%s", status, busyText, body)
+	}
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	released()
+	if st := itemStatus(t, clients[other], hosts[other].url, runID, "2"); st != "succeeded" {
+		t.Fatalf("item 2 after the retry: %s, want succeeded", st)
+	}
+	status, body = post(t, clients[other], hosts[other].url, "/runs/"+runID, "/runs/"+runID+"/resume", url.Values{})
+	if status != http.StatusSeeOther {
+		t.Fatalf("resume after the retry ended: %d, want it to go:\n%s", status, body)
+	}
+}
+
+// TestRetryOfADeployedRunOnAnotherHost: a run of a deployed version is
+// retried by a host that never had the workflow's folder: the version
+// comes from NATS, not the path the run's first host loaded it from.
+func TestRetryOfADeployedRunOnAnotherHost(t *testing.T) {
+	b, hosts := startHosts(t, 2)
+	runID, marker, gate := gatedRun(t, hosts[0])
+	for _, f := range []string{marker, gate} {
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := login(t, hosts[1].url, testToken)
+	_, page := get(t, c, hosts[1].url+"/runs/"+runID)
+	if !strings.Contains(page, "Retry every failed item") {
+		t.Fatal("host B does not offer to retry the deployed run's failed items")
+	}
+	released := watchLease(t, b, runID)
+	status, body := post(t, c, hosts[1].url, "/runs/"+runID, "/runs/"+runID+"/retry", url.Values{"all": {"1"}})
+	if status != http.StatusSeeOther {
+		t.Fatalf("retry on host B: %d:\n%s", status, body)
+	}
+	released()
+	if st := itemStatus(t, c, hosts[1].url, runID, "2"); st != "succeeded" {
+		t.Fatalf("item 2 after host B's retry: %s, want succeeded", st)
+	}
 }

@@ -150,7 +150,9 @@ func (c *Console) runPage(w http.ResponseWriter, r *http.Request, ss *session) {
 	for _, it := range items.Items {
 		d.Items = append(d.Items, itemView{ItemRow: it, Cells: cells(it, d.Steps)})
 	}
-	d.Failed = d.Counts.Failed > 0 && run.Status != "running" && c.o.Retrier != nil && loaded
+	// A run of a deployed version is retried on that version, wherever
+	// its workflow is served.
+	d.Failed = d.Counts.Failed > 0 && run.Status != "running" && c.o.Retrier != nil && (loaded || run.Version != "")
 	d.Resume = (run.Status == "interrupted" || run.Status == "failed") && c.o.Starter != nil
 	if r.URL.Query().Get("partial") == "items" {
 		c.fragment(w, r, ss, "run", "items", d)
@@ -349,7 +351,12 @@ func (c *Console) retry(w http.ResponseWriter, r *http.Request, ss *session) {
 		http.Redirect(w, r, "/runs/"+url.PathEscape(runID)+"?flash="+url.QueryEscape("Choose the items to retry."), http.StatusSeeOther)
 		return
 	}
-	if err := c.o.Retrier.RetryItems(r.Context(), runID, items); err != nil {
+	release, ok := c.lease(w, r, ss, runID, "retry")
+	if !ok {
+		return
+	}
+	if err := c.o.Retrier.RetryItems(r.Context(), runID, items, release); err != nil {
+		release()
 		c.fail(w, r, ss, "retry the items", err)
 		return
 	}
@@ -383,11 +390,46 @@ func (c *Console) resume(w http.ResponseWriter, r *http.Request, ss *session) {
 		c.message(w, r, ss, http.StatusNotImplemented, "Cannot resume", "This host cannot start runs.")
 		return
 	}
+	release, ok := c.lease(w, r, ss, runID, "resume")
+	if !ok {
+		return
+	}
+	// Held until the run is running again: a retry asked for after that
+	// is refused because the run is running.
+	defer release()
+	if run, err = c.o.Runs.Run(r.Context(), runID); err != nil {
+		c.fail(w, r, ss, "read the run", err)
+		return
+	}
+	if run.Status == "running" {
+		c.message(w, r, ss, http.StatusConflict, "Already running", "Run "+runID+" is running: there is nothing to resume.")
+		return
+	}
 	if _, err := c.o.Starter.StartRun(r.Context(), run.File, runID); err != nil {
 		c.fail(w, r, ss, "resume the run", err)
 		return
 	}
 	http.Redirect(w, r, withFlash("/runs/"+url.PathEscape(runID), "Resumed."), http.StatusSeeOther)
+}
+
+// lease takes the run's lease for a retry or a resume; when another is
+// going it answers the request itself and ok is false. release ends the
+// lease (it does nothing without Options.Locks).
+func (c *Console) lease(w http.ResponseWriter, r *http.Request, ss *session, runID, action string) (release func(), ok bool) {
+	if c.o.Locks == nil {
+		return func() {}, true
+	}
+	ls, err := c.o.Locks.Take(r.Context(), runID, action)
+	var busy *BusyError
+	switch {
+	case errors.As(err, &busy):
+		c.message(w, r, ss, http.StatusConflict, "Already going", busy.Error()+".")
+		return nil, false
+	case err != nil:
+		c.fail(w, r, ss, "take the run's lease", err)
+		return nil, false
+	}
+	return ls.Release, true
 }
 
 func (c *Console) replayEvent(w http.ResponseWriter, r *http.Request, ss *session) {
