@@ -136,7 +136,8 @@ func (env *hostEnv) startWebhook(t *testing.T, wf *workflow.Workflow, id string)
 	t.Cleanup(d.Stop)
 }
 
-// wordBox is a word as pdftotext -bbox reports it (points, top-left origin).
+// wordBox is a word as pdftotext -bbox -cropbox reports it: points from
+// the top-left corner of the page as shown (crop box, /Rotate applied).
 type wordBox struct {
 	Page                   int
 	XMin, YMin, XMax, YMax float64
@@ -153,7 +154,7 @@ func pdfWords(t *testing.T, pdf []byte) []wordBox {
 	if err := os.WriteFile(path, pdf, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(bin, "-bbox", "-enc", "UTF-8", path, "-").Output()
+	out, err := exec.Command(bin, "-bbox", "-cropbox", "-enc", "UTF-8", path, "-").Output()
 	if err != nil {
 		t.Fatalf("pdftotext -bbox: %v", err)
 	}

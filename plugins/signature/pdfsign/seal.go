@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/pdfcpu/pdfcpu/pkg/api"
-	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
 )
 
 // Options tune Seal.
@@ -58,7 +57,7 @@ func Seal(original []byte, rec Record, s *Signer, o Options) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	merged, err := Append(stamp(filled, stampText(rec, o.Now, pages)), appendix)
+	merged, err := Append(stamp(filled, stampText(rec, o.Now, pages), pages), appendix)
 	if err != nil {
 		return nil, err
 	}
@@ -141,21 +140,20 @@ func stampText(rec Record, now time.Time, pages int) string {
 	return "Signed electronically by " + who + " (completed " + now.UTC().Format("2 Jan 2006") + "). Signatures and audit trail " + where + "."
 }
 
-// stamp writes text at the foot of every page of pdf. The stamp is a
-// courtesy to the reader; a file pdfcpu cannot stamp is used as it is.
-func stamp(pdf []byte, text string) (out []byte) {
-	defer func() {
-		if recover() != nil {
-			out = pdf
-		}
-	}()
-	wm, err := api.TextWatermark(text, "font:Helvetica, points:7, scale:1 abs, pos:bc, off:0 12, rot:0, fillcolor:#4a4a4a, opacity:1", true, false, types.POINTS)
+// stamp writes text at the foot of every one of the pages of pdf, as
+// each page is shown. The stamp is a courtesy to the reader; a file that
+// cannot be stamped is used as it is.
+func stamp(pdf []byte, text string, pages int) []byte {
+	if pages <= 0 {
+		return pdf
+	}
+	lines := make([]FilledField, pages)
+	for i := range lines {
+		lines[i] = FilledField{Page: i + 1, Mark: markFooter, Text: text}
+	}
+	out, err := overlay(pdf, lines, FillFonts{})
 	if err != nil {
 		return pdf
 	}
-	var buf bytes.Buffer
-	if err := api.AddWatermarks(bytes.NewReader(pdf), &buf, nil, wm, conf()); err != nil {
-		return pdf
-	}
-	return buf.Bytes()
+	return out
 }

@@ -10,7 +10,9 @@
 //
 // Coordinates are in PDF points (1/72 inch) from the top-left corner of the
 // page as displayed, the way a person measures on paper and the way the
-// signing page lays out its fields.
+// signing page lays out its fields: the crop box (or media box) is the
+// page, wherever it starts, and a page's /Rotate is applied, as viewers and
+// Render show it.
 package pdfview
 
 import (
@@ -19,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -169,11 +172,11 @@ func inspectPage(p pdfium.Pdfium, doc references.FPDF_DOCUMENT, i int, anchors [
 	}
 	defer p.FPDF_ClosePage(&requests.FPDF_ClosePage{Page: pg.Page})
 	page := requests.Page{ByReference: &pg.Page}
-	sz, err := p.GetPageSize(&requests.GetPageSize{Page: page})
+	v, err := pageView(p, page)
 	if err != nil {
-		return fmt.Errorf("pdfview: page %d size: %w", i+1, err)
+		return fmt.Errorf("pdfview: page %d: %w", i+1, err)
 	}
-	out.Pages = append(out.Pages, Size{Width: sz.Width, Height: sz.Height})
+	out.Pages = append(out.Pages, v.size())
 	if len(anchors) == 0 {
 		return nil
 	}
@@ -186,7 +189,7 @@ func inspectPage(p pdfium.Pdfium, doc references.FPDF_DOCUMENT, i int, anchors [
 		if strings.TrimSpace(a) == "" {
 			continue
 		}
-		found, err := find(p, tp.TextPage, pg.Page, a, sz.Height)
+		found, err := find(p, tp.TextPage, a, v)
 		if err != nil {
 			return fmt.Errorf("pdfview: page %d: find %q: %w", i+1, a, err)
 		}
@@ -197,10 +200,66 @@ func inspectPage(p pdfium.Pdfium, doc references.FPDF_DOCUMENT, i int, anchors [
 	return nil
 }
 
-// find returns the box of every occurrence of text on the page: the union
-// of the rectangles PDFium reports for its characters, turned to top-left
-// coordinates.
-func find(p pdfium.Pdfium, tp references.FPDF_TEXTPAGE, page references.FPDF_PAGE, text string, height float64) ([]Rect, error) {
+// view is how a page is shown: its visible box (the crop box within the
+// media box) in the page's own coordinates, and the turn given by its
+// /Rotate, in quarter turns clockwise.
+type view struct {
+	left, bottom, right, top float64
+	quarters                 int
+}
+
+// pageView reads how PDFium shows page, the way it renders it.
+func pageView(p pdfium.Pdfium, page requests.Page) (view, error) {
+	bb, err := p.FPDF_GetPageBoundingBox(&requests.FPDF_GetPageBoundingBox{Page: page})
+	if err != nil {
+		return view{}, fmt.Errorf("visible box: %w", err)
+	}
+	rot, err := p.FPDFPage_GetRotation(&requests.FPDFPage_GetRotation{Page: page})
+	if err != nil {
+		return view{}, fmt.Errorf("rotation: %w", err)
+	}
+	r := bb.Rect
+	return view{
+		left: float64(min(r.Left, r.Right)), right: float64(max(r.Left, r.Right)),
+		bottom: float64(min(r.Bottom, r.Top)), top: float64(max(r.Bottom, r.Top)),
+		quarters: int(rot.PageRotation) & 3,
+	}, nil
+}
+
+// size is the page's size as displayed.
+func (v view) size() Size {
+	w, h := v.right-v.left, v.top-v.bottom
+	if v.quarters%2 == 1 {
+		w, h = h, w
+	}
+	return Size{Width: w, Height: h}
+}
+
+// shown turns a point of the page's own space (origin at the bottom left
+// of the media box, before rotation) into displayed coordinates: from
+// the top-left corner of the visible box, after rotation.
+func (v view) shown(x, y float64) (float64, float64) {
+	switch v.quarters {
+	case 1:
+		return y - v.bottom, x - v.left
+	case 2:
+		return v.right - x, y - v.bottom
+	case 3:
+		return v.top - y, v.right - x
+	}
+	return x - v.left, v.top - y
+}
+
+// rect is the displayed box of the page-space rectangle l, b, r, t.
+func (v view) rect(l, b, r, t float64) Rect {
+	x1, y1 := v.shown(l, b)
+	x2, y2 := v.shown(r, t)
+	return Rect{X: min(x1, x2), Y: min(y1, y2), Width: math.Abs(x2 - x1), Height: math.Abs(y2 - y1)}
+}
+
+// find returns the displayed box of every occurrence of text on the page:
+// the union of the rectangles PDFium reports for its characters.
+func find(p pdfium.Pdfium, tp references.FPDF_TEXTPAGE, text string, v view) ([]Rect, error) {
 	s, err := p.FPDFText_FindStart(&requests.FPDFText_FindStart{TextPage: tp, Find: text, Flags: requests.FPDFText_FindStartFlag_MATCHCASE, StartIndex: 0})
 	if err != nil {
 		return nil, err
@@ -240,8 +299,7 @@ func find(p pdfium.Pdfium, tp references.FPDF_TEXTPAGE, page references.FPDF_PAG
 			l, t, r, b = min(l, rc.Left), max(t, rc.Top), max(r, rc.Right), min(b, rc.Bottom)
 		}
 		if rects.Count > 0 {
-			// PDFium's page space has its origin at the bottom left.
-			out = append(out, Rect{X: l, Y: height - t, Width: r - l, Height: t - b})
+			out = append(out, v.rect(l, b, r, t))
 		}
 	}
 	return out, nil
