@@ -1,0 +1,360 @@
+package mail_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/paperflow/paperflow/host/mail"
+)
+
+// helperEnv makes the test binary a process appending to an outbox:
+// "<dir> <prefix> <count>" (count 0: until killed). It prints "writing"
+// once it has filled a few segments.
+const helperEnv = "PAPERFLOW_OUTBOX_TEST_WRITER"
+
+func TestMain(m *testing.M) {
+	if v := os.Getenv(helperEnv); v != "" {
+		os.Exit(appendAsProcess(v))
+	}
+	os.Exit(m.Run())
+}
+
+// appendAsProcess is the body of a writer process (see helperEnv).
+func appendAsProcess(arg string) int {
+	f := strings.Fields(arg)
+	dir, prefix := f[0], f[1]
+	count, _ := strconv.Atoi(f[2])
+	o := mail.Outbox{Dir: dir, Spool: true, SegmentBytes: 256 << 10}
+	pdf := bytes.Repeat([]byte("%PDF-1.7 letter "), 2000)
+	for i := 0; count == 0 || i < count; i++ {
+		m := sampleMessage(pdf)
+		m.IDSeed = fmt.Sprintf("%s/%d", prefix, i)
+		b, err := mail.Build(m, "test.localhost", time.Now())
+		if err == nil {
+			err = o.Send(context.Background(), b)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		if i == 20 {
+			// A few segments are full: the parent may kill it from now on.
+			fmt.Println("writing")
+		}
+	}
+	return 0
+}
+
+// spoolOutbox is a spooled outbox in a fresh directory, with small
+// segments so a few messages rotate, logging to the returned buffer.
+func spoolOutbox(t *testing.T) (mail.Outbox, *syncBuffer) {
+	t.Helper()
+	logs := &syncBuffer{}
+	o := mail.Outbox{Dir: filepath.Join(t.TempDir(), "outbox"), Spool: true, SegmentBytes: 100 << 10,
+		Log: slog.New(slog.NewTextHandler(logs, nil))}
+	t.Cleanup(func() { o.Close() })
+	return o, logs
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// sendN sends n messages seeded seed/0 … seed/n-1 and returns them.
+func sendN(t *testing.T, o mail.Outbox, seed string, n int) []*mail.Built {
+	t.Helper()
+	var out []*mail.Built
+	for i := range n {
+		m := sampleMessage(randomBytes(t, 30_000))
+		m.IDSeed = fmt.Sprintf("%s/%d", seed, i)
+		b := build(t, m)
+		if err := o.Send(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// checkHolds fails unless the outbox lists exactly want, in order, and
+// Read and Find return each message's bytes.
+func checkHolds(t *testing.T, o mail.Outbox, want []*mail.Built) {
+	t.Helper()
+	got, err := o.Messages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("outbox lists %d messages, want %d", len(got), len(want))
+	}
+	for i, e := range got {
+		if e.MessageID != want[i].MessageID {
+			t.Errorf("message %d: %s, want %s", i, e.MessageID, want[i].MessageID)
+		}
+		raw, err := o.Read(e)
+		if err != nil || !bytes.Equal(raw, want[i].Raw) {
+			t.Errorf("Read %s: %d bytes (%v), want the %d sent", e.Location(), len(raw), err, len(want[i].Raw))
+		}
+		raw, err = o.Find(want[i].MessageID)
+		if err != nil || !bytes.Equal(raw, want[i].Raw) {
+			t.Errorf("Find %s: %d bytes (%v), want the %d sent", want[i].MessageID, len(raw), err, len(want[i].Raw))
+		}
+	}
+}
+
+// TestSpoolKeepsMessagesInOrder: messages come back as sent, across
+// segments, from this process and from a fresh look at the directory.
+func TestSpoolKeepsMessagesInOrder(t *testing.T) {
+	o, _ := spoolOutbox(t)
+	sent := sendN(t, o, "order", 12)
+	checkHolds(t, o, sent)
+	segs, _ := filepath.Glob(filepath.Join(o.Dir, "mail-*.spool"))
+	if len(segs) < 3 {
+		t.Errorf("%d segments for 12 messages of ~40 KB in segments of 100 KB, want at least 3", len(segs))
+	}
+	if emls, _ := filepath.Glob(filepath.Join(o.Dir, "*.eml")); len(emls) != 0 {
+		t.Errorf("a spooled outbox wrote .eml files: %v", emls)
+	}
+	// As a restarted host sees it.
+	if err := o.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkHolds(t, o, sent)
+	sent = append(sent, sendN(t, o, "after-restart", 2)...)
+	checkHolds(t, o, sent)
+}
+
+// TestSpoolWritesAMessageIDOnce: a message sent again (the host stopped
+// between writing it and recording it sent) is not written twice, also
+// after a restart, and also when it was written as an .eml file before
+// the outbox spooled.
+func TestSpoolWritesAMessageIDOnce(t *testing.T) {
+	cases := []struct {
+		name   string
+		first  mail.Outbox
+		second func(mail.Outbox) mail.Outbox
+	}{
+		{"same process", mail.Outbox{Spool: true}, func(o mail.Outbox) mail.Outbox { return o }},
+		{"after a restart", mail.Outbox{Spool: true}, func(o mail.Outbox) mail.Outbox { o.Close(); return o }},
+		{"written as .eml before", mail.Outbox{}, func(o mail.Outbox) mail.Outbox { o.Spool = true; return o }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := c.first
+			o.Dir = filepath.Join(t.TempDir(), "outbox")
+			t.Cleanup(func() { o.Close() })
+			m := sampleMessage(randomBytes(t, 1000))
+			m.IDSeed = "run/7/mail"
+			first := build(t, m)
+			if err := o.Send(context.Background(), first); err != nil {
+				t.Fatal(err)
+			}
+			again := c.second(o)
+			if err := again.Send(context.Background(), build(t, m)); err != nil {
+				t.Fatal(err)
+			}
+			checkHolds(t, again, []*mail.Built{first})
+		})
+	}
+}
+
+// TestSpoolReadsOldOutbox: .eml files written before the outbox spooled
+// are listed first, beside the spooled messages, and found by id.
+func TestSpoolReadsOldOutbox(t *testing.T) {
+	o, _ := spoolOutbox(t)
+	files := o
+	files.Spool = false
+	old := sendN(t, files, "old", 2)
+	sent := sendN(t, o, "new", 3)
+	checkHolds(t, o, append(old, sent...))
+	if list, _ := o.List(); len(list) != 2 {
+		t.Errorf("List: %d .eml files, want the 2 old ones", len(list))
+	}
+}
+
+// TestSpoolDropsACutShortMessage: a segment cut anywhere in its last
+// record (the host killed mid-append) keeps every message before it;
+// readers skip the cut record and the next writer truncates it, with a
+// log line, and appends after the last whole message.
+func TestSpoolDropsACutShortMessage(t *testing.T) {
+	cases := []struct {
+		name string
+		cut  func(size, lastStart int64) int64 // the new size
+	}{
+		{"in the header", func(_, last int64) int64 { return last + 5 }},
+		{"in the Message-ID", func(_, last int64) int64 { return last + 20 }},
+		{"in the message", func(size, last int64) int64 { return last + (size-last)/2 }},
+		{"one byte short", func(size, _ int64) int64 { return size - 1 }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o, logs := spoolOutbox(t)
+			o.SegmentBytes = 1 << 20
+			sent := sendN(t, o, "cut", 3)
+			entries, err := o.Messages()
+			if err != nil || len(entries) != 3 {
+				t.Fatalf("%d entries, %v", len(entries), err)
+			}
+			seg := entries[2].File
+			st, err := os.Stat(seg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lastStart := entries[1].Offset + entries[1].Size
+			o.Close() // the host is gone
+			if err := os.Truncate(seg, c.cut(st.Size(), lastStart)); err != nil {
+				t.Fatal(err)
+			}
+			checkHolds(t, o, sent[:2])
+			if !strings.Contains(logs.String(), "cut short") {
+				t.Errorf("listing logged nothing about the cut record: %q", logs)
+			}
+			more := sendN(t, o, "after", 1)
+			if !strings.Contains(logs.String(), "dropping it") {
+				t.Errorf("the writer logged nothing about truncating: %q", logs)
+			}
+			checkHolds(t, o, append(sent[:2], more...))
+		})
+	}
+}
+
+// TestSpoolDropsADamagedMessage: a last record whose bytes were not all
+// written (a power cut can leave zeros) fails its checksum and is
+// dropped the same way.
+func TestSpoolDropsADamagedMessage(t *testing.T) {
+	o, logs := spoolOutbox(t)
+	o.SegmentBytes = 1 << 20
+	sent := sendN(t, o, "damaged", 2)
+	entries, _ := o.Messages()
+	o.Close()
+	f, err := os.OpenFile(entries[1].File, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(make([]byte, 512), entries[1].Offset+entries[1].Size-512); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if _, err := o.Read(entries[1]); err == nil {
+		t.Error("Read returned a damaged message without an error")
+	}
+	more := sendN(t, o, "after", 1)
+	if !strings.Contains(logs.String(), "dropping it") {
+		t.Errorf("the writer logged nothing about the damaged record: %q", logs)
+	}
+	checkHolds(t, o, append(sent[:1], more...))
+}
+
+// TestSpoolSurvivesAKilledWriter: a process appending as fast as it can
+// is killed with SIGKILL; every message it listed is whole, and the next
+// writer carries on after them.
+func TestSpoolSurvivesAKilledWriter(t *testing.T) {
+	o, _ := spoolOutbox(t)
+	cmd := exec.Command(os.Args[0], "-test.run", "^$")
+	cmd.Env = append(os.Environ(), helperEnv+"="+o.Dir+" killed 0")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line := make([]byte, 8)
+	if _, err := io.ReadFull(out, line); err != nil {
+		t.Fatalf("writer: %v", err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	before, err := o.Messages()
+	if err != nil || len(before) == 0 {
+		t.Fatalf("%d messages, %v", len(before), err)
+	}
+	for _, e := range before {
+		if _, err := o.Read(e); err != nil {
+			t.Fatalf("%s: %v", e.Location(), err)
+		}
+	}
+	more := sendN(t, o, "after-kill", 1)
+	after, err := o.Messages()
+	if err != nil || len(after) != len(before)+1 || after[len(after)-1].MessageID != more[0].MessageID {
+		t.Fatalf("after the kill: %d messages (%v), want the %d listed before and 1 more", len(after), err, len(before))
+	}
+}
+
+// TestSpoolTwoProcesses: two processes appending to one outbox at once
+// (two hosts on one data directory) write whole records, none lost.
+func TestSpoolTwoProcesses(t *testing.T) {
+	o, _ := spoolOutbox(t)
+	const each = 40
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range 2 {
+		wg.Go(func() {
+			cmd := exec.Command(os.Args[0], "-test.run", "^$")
+			cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s p%d %d", helperEnv, o.Dir, i, each))
+			if out, err := cmd.CombinedOutput(); err != nil {
+				errs[i] = fmt.Errorf("writer %d: %v: %s", i, err, out)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	got, err := o.Messages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, e := range got {
+		if _, err := o.Read(e); err != nil {
+			t.Errorf("%s: %v", e.Location(), err)
+		}
+		seen[e.MessageID] = true
+	}
+	if len(got) != 2*each || len(seen) != 2*each {
+		t.Errorf("%d messages, %d distinct, want %d", len(got), len(seen), 2*each)
+	}
+}
+
+// TestSpoolRemovedWhileInUse: when the outbox directory is removed under
+// a running host, the next message starts a new spool instead of going
+// to the removed file.
+func TestSpoolRemovedWhileInUse(t *testing.T) {
+	o, _ := spoolOutbox(t)
+	sendN(t, o, "gone", 1)
+	if err := os.RemoveAll(o.Dir); err != nil {
+		t.Fatal(err)
+	}
+	sent := sendN(t, o, "kept", 1)
+	checkHolds(t, o, sent)
+}
