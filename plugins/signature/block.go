@@ -144,7 +144,7 @@ func (b *Block) one(ctx context.Context, it sdk.Item) sdk.Result {
 		ID: requestID(b.cfg.Workflow, b.cfg.BlockID, it.RunID, it.ID), RunID: it.RunID, ItemID: it.ID,
 		Status: statusPending, CreatedAt: now, ExpiresAt: now.Add(expires), RemindEvery: remind,
 		Subject: oneLine(with.Subject, 500), Message: strings.TrimSpace(with.Message),
-		From: from, ReplyTo: replyTo, Documents: docs, Fields: fields,
+		From: from, ReplyTo: replyTo, Documents: docs, Fields: fields, NoCopy: !with.sendCopy(),
 	}
 	if r.Subject == "" {
 		r.Subject = "Please sign: " + docNames(docs)

@@ -47,7 +47,9 @@ var configSchema = json.RawMessage(`{
     "expires_in": {"type": "string", "pattern": "^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h|d))+$", "default": "720h",
       "description": "How long the signing links work, e.g. 720h or 30d (default 30 days)."},
     "remind_every": {"type": "string", "pattern": "^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h|d))+$",
-      "description": "Re-send the invitation to those who have not signed yet at this interval, e.g. 72h or 3d; at least 1m. Default: no reminders."}
+      "description": "Re-send the invitation to those who have not signed yet at this interval, e.g. 72h or 3d; at least 1m. Default: no reminders."},
+    "send_copy": {"type": "boolean", "default": true,
+      "description": "true (default): when everyone has signed, every recipient gets the sealed PDF by email. false: they get a notice that everyone has signed, without the PDF (SIGNATURES_COMPLETED still carries its link)."}
   }
 }`)
 
@@ -67,7 +69,13 @@ type config struct {
 	ReplyTo     string            `json:"reply_to"`
 	ExpiresIn   string            `json:"expires_in"`
 	RemindEvery string            `json:"remind_every"`
+	// SendCopy is whether the sealed PDFs are mailed to the recipients at
+	// completion; nil means yes.
+	SendCopy *bool `json:"send_copy"`
 }
+
+// sendCopy is send_copy with its default.
+func (c config) sendCopy() bool { return c.SendCopy == nil || *c.SendCopy }
 
 type recipientConfig struct {
 	Email  string          `json:"email"`

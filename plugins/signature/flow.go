@@ -188,6 +188,9 @@ func (b *Block) emitFinal(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	if err := b.dropPageImages(ctx, r); err != nil {
+		return err
+	}
 	if _, err := b.host().Emit(ctx, r.RunID, r.ItemID, ev); err != nil {
 		return sdk.Retryable(err)
 	}
@@ -209,7 +212,8 @@ func (b *Block) emitFinal(ctx context.Context, id string) error {
 	return err
 }
 
-// sendSigned mails recipient i the signed PDFs.
+// sendSigned mails recipient i the signed PDFs, or, when the request
+// says send_copy: false, only the news that everyone has signed.
 func (b *Block) sendSigned(ctx context.Context, r *request, i int) error {
 	rc := r.Recipients[i]
 	m := sdk.Mail{
@@ -217,8 +221,12 @@ func (b *Block) sendSigned(ctx context.Context, r *request, i int) error {
 		Text:           fmt.Sprintf("Everyone has signed %s.\nThe signed PDF is attached; it carries a digital seal and an audit trail page.\n", docNames(r.Documents)),
 		IdempotencyKey: b.mailKey(r, i, "signed"),
 	}
-	for _, d := range r.Signed {
-		m.Attachments = append(m.Attachments, sdk.Attachment{DocumentID: d.ID, Filename: d.Name})
+	if r.NoCopy {
+		m.Text = fmt.Sprintf("Everyone has signed %s.\nThe sender keeps the signed document; ask them if you need a copy.\n", docNames(r.Documents))
+	} else {
+		for _, d := range r.Signed {
+			m.Attachments = append(m.Attachments, sdk.Attachment{DocumentID: d.ID, Filename: d.Name})
+		}
 	}
 	if _, err := b.host().SendMail(ctx, m); err != nil {
 		return sdk.Retryable(fmt.Errorf("send signed documents to %s: %w", rc.Email, err))

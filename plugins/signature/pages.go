@@ -81,13 +81,14 @@ type pageState struct {
 }
 
 var (
-	linkInvalid  = pageState{http.StatusNotFound, "This link is not valid", []string{"Check that you opened the whole link from your email. If it still does not work, ask the sender for a new one."}}
-	linkUsed     = pageState{http.StatusGone, "This link has already been used", []string{"The document was signed with this link. You will receive the signed document by email once everyone has signed."}}
-	linkExpired  = pageState{http.StatusGone, "This link has expired", []string{"The time to sign this document is over. Ask the sender for a new request."}}
-	linkDeclined = pageState{http.StatusGone, "This request is closed", []string{"The document was declined, so it can no longer be signed."}}
-	linkNotYet   = pageState{http.StatusConflict, "Not your turn yet", []string{"Others sign this document before you. You will get an email when it is your turn."}}
-	linkClosed   = pageState{http.StatusGone, "This request is closed", []string{"The document can no longer be signed with this link."}}
-	tryAgain     = pageState{http.StatusServiceUnavailable, "Please try again", []string{"The signing service is busy. Please reload this page in a minute."}}
+	linkInvalid    = pageState{http.StatusNotFound, "This link is not valid", []string{"Check that you opened the whole link from your email. If it still does not work, ask the sender for a new one."}}
+	linkUsed       = pageState{http.StatusGone, "This link has already been used", []string{"The document was signed with this link. You will receive the signed document by email once everyone has signed."}}
+	linkUsedNoCopy = pageState{http.StatusGone, "This link has already been used", []string{"The document was signed with this link. You will get an email once everyone has signed."}}
+	linkExpired    = pageState{http.StatusGone, "This link has expired", []string{"The time to sign this document is over. Ask the sender for a new request."}}
+	linkDeclined   = pageState{http.StatusGone, "This request is closed", []string{"The document was declined, so it can no longer be signed."}}
+	linkNotYet     = pageState{http.StatusConflict, "Not your turn yet", []string{"Others sign this document before you. You will get an email when it is your turn."}}
+	linkClosed     = pageState{http.StatusGone, "This request is closed", []string{"The document can no longer be signed with this link."}}
+	tryAgain       = pageState{http.StatusServiceUnavailable, "Please try again", []string{"The signing service is busy. Please reload this page in a minute."}}
 )
 
 // cancelledState is the page of every link of a request its sender
@@ -135,6 +136,8 @@ func (b *Block) blocked(r *request, i int) *pageState {
 	switch {
 	case r.Status == statusCancelled:
 		return cancelledState(r)
+	case rc.Status == recipientSigned && r.NoCopy:
+		return &linkUsedNoCopy
 	case rc.Status == recipientSigned:
 		return &linkUsed
 	case rc.Status == recipientDeclined || r.Status == statusDeclined:
@@ -532,9 +535,14 @@ func (b *Block) thanks(w http.ResponseWriter, req *request, i int) {
 		return
 	}
 	lines := []string{"Thank you, " + rc.Signature + ". Your signature on " + docNames(req.Documents) + " is recorded."}
-	if req.Status == statusCompleted {
+	switch {
+	case req.NoCopy && req.Status == statusCompleted:
+		lines = append(lines, "Everyone has signed. The sender keeps the signed document.")
+	case req.NoCopy:
+		lines = append(lines, "You will get an email once everyone has signed.")
+	case req.Status == statusCompleted:
 		lines = append(lines, "Everyone has signed. The signed PDF is on its way to you by email.")
-	} else {
+	default:
 		lines = append(lines, "You will receive the signed PDF by email once everyone has signed.")
 	}
 	b.message(w, http.StatusOK, "Signed", lines...)

@@ -59,6 +59,9 @@ type request struct {
 	Recipients  []recipient   `json:"recipients"`
 	// Fields are what the recipients fill in on the documents, placed.
 	Fields []field `json:"fields,omitempty"`
+	// NoCopy: send_copy was false, so the completion mail carries no PDF.
+	// (Requests made before send_copy existed have it unset: a copy.)
+	NoCopy bool `json:"no_copy,omitempty"`
 	// Signed are the sealed PDFs, once made.
 	Signed []document `json:"signed,omitempty"`
 	// Emitted is set once the final event (COMPLETED or DECLINED) is out.
