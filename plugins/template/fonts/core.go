@@ -117,14 +117,7 @@ func cutCmap(ttf []byte, keep func(rune) bool) ([]byte, bool) {
 	be.PutUint16(sub[0:], 4)
 	be.PutUint16(sub[2:], uint16(length))
 	be.PutUint16(sub[6:], uint16(2*n))
-	search, selector := 2, 0
-	for search*2 <= n {
-		search *= 2
-		selector++
-	}
-	be.PutUint16(sub[8:], uint16(2*search))
-	be.PutUint16(sub[10:], uint16(selector))
-	be.PutUint16(sub[12:], uint16(2*n-2*search))
+	putSearchHeader(sub[8:], n, 2)
 	for i, s := range segs {
 		be.PutUint16(sub[14+2*i:], s.end)
 		be.PutUint16(sub[16+2*n+2*i:], s.start)

@@ -136,6 +136,23 @@ func (f *Face) Subset(glyphs []uint16) ([]byte, error) {
 	return assemble(tables), nil
 }
 
+// putSearchHeader writes at b the three fields TrueType puts before a
+// table of n entries of size bytes that is searched by halving (the table
+// directory, a cmap's segments): searchRange, size times the largest power
+// of two at most n; entrySelector, that power's log2; rangeShift, size
+// times n less searchRange.
+func putSearchHeader(b []byte, n, size int) {
+	power, log2 := 1, 0
+	for power*2 <= n {
+		power *= 2
+		log2++
+	}
+	be := binary.BigEndian
+	be.PutUint16(b[0:], uint16(size*power))
+	be.PutUint16(b[2:], uint16(log2))
+	be.PutUint16(b[4:], uint16(size*n-size*power))
+}
+
 // assemble writes a TrueType file of the tables, given sorted by tag, with
 // its directory and checksums.
 func assemble(tables []struct {
@@ -152,14 +169,7 @@ func assemble(tables []struct {
 	out := make([]byte, dirEnd, total)
 	be.PutUint32(out[0:], 0x00010000)
 	be.PutUint16(out[4:], uint16(nt))
-	search, selector := 1, 0
-	for search*2 <= nt {
-		search *= 2
-		selector++
-	}
-	be.PutUint16(out[6:], uint16(16*search))
-	be.PutUint16(out[8:], uint16(selector))
-	be.PutUint16(out[10:], uint16(16*nt-16*search))
+	putSearchHeader(out[6:], nt, 16)
 	headAt := -1
 	for i, t := range tables {
 		at := len(out)
