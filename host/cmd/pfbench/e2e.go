@@ -78,6 +78,28 @@ type builtOnly struct{}
 
 func (builtOnly) Send(context.Context, *mail.Built) error { return nil }
 
+// mailedOnce checks that the outbox in dir holds want messages, each
+// Message-ID once, every one readable.
+func mailedOnce(dir string, want int) error {
+	o := mail.Outbox{Dir: dir}
+	defer o.Close()
+	entries, err := o.Messages()
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, e := range entries {
+		if seen[e.MessageID] {
+			return fmt.Errorf("%s: message %s written twice", dir, e.MessageID)
+		}
+		seen[e.MessageID] = true
+	}
+	if len(seen) != want {
+		return fmt.Errorf("%s: %d messages, want %d", dir, len(seen), want)
+	}
+	return nil
+}
+
 // duplicates counts ids delivered more than once.
 func (r *receiver) duplicates() int {
 	r.mu.Lock()
@@ -97,8 +119,8 @@ func (r *receiver) duplicates() int {
 // items/s from the start of the run to the last delivery, and checks every
 // event was delivered exactly once.
 //
-// Mail goes to an outbox in the run's directory, or to transport when it
-// is not nil.
+// Mail goes to a spooled outbox in the run's directory (as `paperflow
+// serve` keeps it), or to transport when it is not nil.
 func endToEnd(dir, name, wfYAML string, files map[string][]byte, items, eventsPerItem int, reg pluginhost.Registry, emb map[string]sdk.Block, recv *receiver, transport mail.Transport) (float64, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -122,7 +144,7 @@ func endToEnd(dir, name, wfYAML string, files map[string][]byte, items, eventsPe
 	}
 	defer b.Close()
 	if transport == nil {
-		transport = mail.Outbox{Dir: filepath.Join(wdir, "outbox")}
+		transport = mail.Outbox{Dir: filepath.Join(wdir, "outbox"), Spool: true}
 	}
 	e, err := engine.New(ctx, engine.Options{Bus: b, Plugins: reg, Mail: transport, Log: log, PublicURL: "http://127.0.0.1:8080", Embedded: emb})
 	if err != nil {

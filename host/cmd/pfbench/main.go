@@ -8,8 +8,9 @@
 //     without validation;
 //   - end to end, items/s from a JSON file to the README letter as PDF,
 //     emailed to the outbox and both events posted by the webhook sink to
-//     a local receiver (every delivery counted once), beside rendering
-//     the same letters alone;
+//     a local receiver (every delivery and every email counted once),
+//     beside rendering the same letters alone; also with the outbox
+//     writing an .eml file per email, and with mail built but not kept;
 //   - csv rows → an event per row → the webhook sink, and with -benthos,
 //     Benthos doing csv → HMAC → http_client on the same rows to the same
 //     receiver, in alternating rounds.
@@ -152,13 +153,25 @@ func run(pluginDir string, items, nEvents int) error {
 		if err != nil {
 			return err
 		}
+		if err := mailedOnce(filepath.Join(dir, "letters", "outbox"), letters); err != nil {
+			return err
+		}
+		emlDir := filepath.Join(dir, "letters-eml", "outbox")
+		eml, err := endToEnd(dir, "letters-eml", letterWorkflow, files, letters, 2, reg, nil, recv, mail.Outbox{Dir: emlDir})
+		if err != nil {
+			return err
+		}
+		if err := mailedOnce(emlDir, letters); err != nil {
+			return err
+		}
 		noOutbox, err := endToEnd(dir, "letters-no-outbox", letterWorkflow, files, letters, 2, reg, nil, recv, builtOnly{})
 		if err != nil {
 			return err
 		}
-		fmt.Printf("end to end: %d items, json → letter PDF → email (outbox) → webhook sink (2 events per item, each delivered once)\n", letters)
+		fmt.Printf("end to end: %d items, json → letter PDF → email (outbox) → webhook sink (2 events per item, each delivered once; each email once)\n", letters)
 		fmt.Printf("  letters rendered and stored (baseline)  %7.0f items/s\n", render)
-		fmt.Printf("  whole pipeline                          %7.0f items/s   ratio %.2f\n", e2e, e2e/render)
+		fmt.Printf("  whole pipeline (spooled outbox)         %7.0f items/s   ratio %.2f\n", e2e, e2e/render)
+		fmt.Printf("  whole pipeline, an .eml file per email  %7.0f items/s   ratio %.2f\n", eml, eml/render)
 		fmt.Printf("  whole pipeline, mail built, not written %7.0f items/s   ratio %.2f\n", noOutbox, noOutbox/render)
 	}
 	if rows > 0 {
