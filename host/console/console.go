@@ -108,6 +108,7 @@ type Deliveries interface {
 // (delivery.SubscriptionStore).
 type Subscriptions interface {
 	List(ctx context.Context) ([]delivery.Subscription, error)
+	Get(ctx context.Context, id string) (delivery.Subscription, error)
 	Create(ctx context.Context, in delivery.SubscriptionInput) (delivery.Subscription, error)
 	Update(ctx context.Context, id string, in delivery.SubscriptionInput) (delivery.Subscription, error)
 	Delete(ctx context.Context, id string) error
@@ -218,6 +219,8 @@ func (c *Console) routes() {
 	m.HandleFunc("POST /events/{id}/replay", c.action(c.replayEvent))
 	m.HandleFunc("GET /webhooks", c.session(c.webhooksPage))
 	m.HandleFunc("POST /webhooks", c.action(c.createSubscription))
+	m.HandleFunc("GET /webhooks/{id}/edit", c.session(c.editSubscriptionPage))
+	m.HandleFunc("POST /webhooks/{id}/edit", c.action(c.editSubscription))
 	m.HandleFunc("POST /webhooks/{id}/enabled", c.action(c.toggleSubscription))
 	m.HandleFunc("POST /webhooks/{id}/delete", c.action(c.deleteSubscription))
 	m.HandleFunc("POST /deadletters/{seq}/replay", c.action(c.replayDeadLetter))

@@ -80,6 +80,7 @@ type env struct {
 	deployed *deploy.Store
 	marker   string // the flaky block fails fail=yes items until this exists
 	receiver *receiver
+	subs     *delivery.SubscriptionStore
 	log      *slog.Logger
 	ctx      context.Context
 }
@@ -216,6 +217,7 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.subs = subs
 	go func() {
 		_ = delivery.ServeSubscriptions(ctx, dispatcher, subs, delivery.SubscriptionSending{Allow: allow})
 	}()

@@ -289,23 +289,12 @@ func gatedRun(t *testing.T, h *consoleHost) (runID, marker, gate string) {
 	return sum.RunID, marker, gate
 }
 
-// post sends a console form with the session's CSRF token, read from
-// page, and returns the status and the answer's text.
+// post sends a console form as postRaw does and returns the answer's
+// text.
 func post(t *testing.T, c *http.Client, base, page, path string, form url.Values) (int, string) {
 	t.Helper()
-	_, body := get(t, c, base+page)
-	m := csrfField.FindStringSubmatch(body)
-	if m == nil {
-		t.Fatalf("%s: no CSRF token on the page", page)
-	}
-	form.Set("csrf", m[1])
-	resp, err := c.PostForm(base+path, form)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, html.UnescapeString(string(raw))
+	status, body := postRaw(t, c, base, page, path, form)
+	return status, html.UnescapeString(body)
 }
 
 // watchLease watches a run's lease; released waits until it is let go.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,6 +31,7 @@ var funcs = template.FuncMap{
 	"sorted":   sortedKeys,
 	"lower":    strings.ToLower,
 	"query":    func(v url.Values) string { return v.Encode() },
+	"has":      slices.Contains[[]string],
 }
 
 func mustPages() *pageSet {
