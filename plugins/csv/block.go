@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/paperflow/paperflow/plugins/internal/recordfile"
 	"github.com/paperflow/paperflow/plugins/sdk"
 )
 
@@ -38,14 +39,14 @@ func (b *Block) Configure(_ context.Context, c sdk.Config) error {
 	if err := c.Decode(&cfg); err != nil {
 		return err
 	}
-	if cfg.Path == "" {
-		return errors.New("csv: with.path is required: the CSV file to read, relative to the workflow file")
+	path, err := recordfile.Path(c, "csv", cfg.Path, "the CSV file")
+	if err != nil {
+		return err
 	}
 	d, err := cfg.dialect()
 	if err != nil {
 		return fmt.Errorf("csv: %w", err)
 	}
-	path := c.Path(cfg.Path)
 	r, err := openRecords(path, d)
 	if err != nil {
 		return fmt.Errorf("csv: %w", err)
@@ -70,13 +71,11 @@ func (b *Block) Read(ctx context.Context, req sdk.ReadRequest, emit func([]sdk.I
 
 // item makes a record into a source item.
 func (r *recordReader) item(rec record) (sdk.Item, error) {
-	origin := fmt.Sprintf("%s:%d", r.name, rec.line)
-	if rec.err != "" {
-		return sdk.Item{Origin: origin, Err: origin + ": " + rec.err}, nil
-	}
-	fields := make(map[string]any, len(r.header))
-	for i, name := range r.header {
-		fields[name] = rec.fields[i]
-	}
-	return sdk.NewItem(origin, fields)
+	return recordfile.Item(r.name, rec.line, rec.err, func(origin string) (sdk.Item, error) {
+		fields := make(map[string]any, len(r.header))
+		for i, name := range r.header {
+			fields[name] = rec.fields[i]
+		}
+		return sdk.NewItem(origin, fields)
+	})
 }

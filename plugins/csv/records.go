@@ -7,23 +7,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/paperflow/paperflow/plugins/internal/recordfile"
 )
 
-// maxRecordBytes bounds one record. Without a bound, a quote that is never
+// maxRecordBytes bounds one record: without a bound, a quote that is never
 // closed would make encoding/csv buffer the rest of the file as one field.
-const maxRecordBytes = 8 << 20
+const maxRecordBytes = recordfile.MaxRecordBytes
 
-// readBufferSize is the read-ahead on the file; encoding/csv's own 4 KiB
-// buffer then copies from memory instead of making a system call per 4 KiB.
-const readBufferSize = 64 << 10
-
-var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
-
-var errRecordTooLong = errors.New("record too long")
+// readBufferSize is the read-ahead on the file, under encoding/csv's own
+// 4 KiB buffer.
+const readBufferSize = recordfile.ReadBufferSize
 
 // record is one CSV record, or what is wrong with it.
 type record struct {
@@ -36,14 +32,14 @@ type record struct {
 // wraps encoding/csv, adds the checks encoding/csv leaves to its caller
 // (column count, UTF-8) and recovers from malformed records (see resync).
 type recordReader struct {
-	f         *os.File
+	file      *recordfile.File
 	name      string // the file's base name, for origins and messages
 	d         dialect
 	maxRecord int64 // bytes one record may take: maxRecordBytes
 	header    []string
 
 	csv *csv.Reader
-	in  *boundedReader
+	in  *recordfile.Bounded
 	// base is the file offset where csv started reading, lineBase the number
 	// of lines before it: csv counts offsets and lines from its own start.
 	base     int64
@@ -61,11 +57,11 @@ func openRecords(path string, d dialect) (*recordReader, error) {
 // openRecordsWithin is openRecords with another bound on one record, for
 // tests that reach the bound without writing megabytes.
 func openRecordsWithin(path string, d dialect, maxRecord int64) (*recordReader, error) {
-	f, err := os.Open(path)
+	f, err := recordfile.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	r := &recordReader{f: f, name: filepath.Base(path), d: d, maxRecord: maxRecord}
+	r := &recordReader{file: f, name: f.Name, d: d, maxRecord: maxRecord}
 	if err := r.start(); err != nil {
 		f.Close()
 		return nil, err
@@ -73,22 +69,13 @@ func openRecordsWithin(path string, d dialect, maxRecord int64) (*recordReader, 
 	return r, nil
 }
 
-func (r *recordReader) Close() error { return r.f.Close() }
+func (r *recordReader) Close() error { return r.file.Close() }
 
-// start skips a BOM and reads the header. The BOM goes before encoding/csv
-// sees the file: left in, it would glue to the first header name, or make a
-// quoted first name a "bare quote" error.
+// start reads the header. The file is open past its BOM: left in, a BOM
+// would glue to the first header name, or make a quoted first name a "bare
+// quote" error.
 func (r *recordReader) start() error {
-	br := bufio.NewReaderSize(r.f, readBufferSize)
-	var base int64
-	if head, _ := br.Peek(2); bytes.Equal(head, []byte{0xFF, 0xFE}) || bytes.Equal(head, []byte{0xFE, 0xFF}) {
-		return fmt.Errorf("%s: the file is UTF-16 (it starts with a byte order mark): save it as UTF-8", r.name)
-	}
-	if head, _ := br.Peek(len(utf8BOM)); bytes.Equal(head, utf8BOM) {
-		_, _ = br.Discard(len(utf8BOM))
-		base = int64(len(utf8BOM))
-	}
-	r.restart(br, base, 0)
+	r.restart(r.file.In, r.file.Start, 0)
 
 	rec, err := r.next()
 	if err == io.EOF {
@@ -129,7 +116,7 @@ func checkHeader(fields []string) ([]string, error) {
 // restart makes a fresh encoding/csv reader over in, which is at file
 // offset base and after line lineBase.
 func (r *recordReader) restart(in io.Reader, base int64, lineBase int) {
-	r.in = &boundedReader{r: in, pos: base, limit: base + r.maxRecord}
+	r.in = &recordfile.Bounded{R: in, Pos: base, Limit: base + r.maxRecord}
 	r.csv = csv.NewReader(r.in)
 	r.csv.Comma = r.d.comma
 	r.csv.Comment = r.d.comment
@@ -144,13 +131,13 @@ func (r *recordReader) restart(in io.Reader, base int64, lineBase int) {
 func (r *recordReader) next() (record, error) {
 	for {
 		start := r.base + r.csv.InputOffset()
-		r.in.limit, r.in.tripped = start+r.maxRecord, false
+		r.in.Limit, r.in.Tripped = start+r.maxRecord, false
 		fields, err := r.csv.Read()
 		var perr *csv.ParseError
 		switch {
 		case err == io.EOF:
 			return record{}, io.EOF
-		case r.in.tripped || errors.Is(err, errRecordTooLong):
+		case r.in.Tripped || errors.Is(err, recordfile.ErrRecordTooLong):
 			// Checked before a parse error: encoding/csv parses the line
 			// the bound cut short, and may find a mistake in it, but it
 			// stops in the middle of the line, where no record starts.
@@ -253,10 +240,10 @@ func (r *recordReader) parseError(start int64, perr *csv.ParseError, fields []st
 // unclosed quote that happens to swallow lines into a record of exactly
 // the header's width; no CSV reader can tell that from a multi-line value.
 func (r *recordReader) resync(start int64) (int, error) {
-	if _, err := r.f.Seek(start, io.SeekStart); err != nil {
-		return 0, fmt.Errorf("%s: seek: %w", r.name, err)
+	if err := r.file.Reread(start); err != nil {
+		return 0, err
 	}
-	br := bufio.NewReaderSize(r.f, readBufferSize)
+	br := r.file.In
 	offset, line := start, r.nextLine
 	for {
 		n, blank, err := r.skipLine(br)
@@ -316,26 +303,4 @@ func byteSize(n int64) string {
 
 func isBlank(fields []string) bool {
 	return len(fields) == 1 && strings.TrimSpace(fields[0]) == ""
-}
-
-// boundedReader counts the bytes it passes on and fails with
-// errRecordTooLong past limit, which next moves along record by record.
-type boundedReader struct {
-	r       io.Reader
-	pos     int64 // file offset of the next byte
-	limit   int64
-	tripped bool // it failed since next last cleared this
-}
-
-func (b *boundedReader) Read(p []byte) (int, error) {
-	if b.pos >= b.limit {
-		b.tripped = true
-		return 0, errRecordTooLong
-	}
-	if rest := b.limit - b.pos; int64(len(p)) > rest {
-		p = p[:rest]
-	}
-	n, err := b.r.Read(p)
-	b.pos += int64(n)
-	return n, err
 }

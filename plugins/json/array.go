@@ -1,14 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
+
+	"github.com/paperflow/paperflow/plugins/internal/recordfile"
 )
 
 // arrayReader streams the elements of a JSON array with json.Decoder, one
@@ -19,7 +19,7 @@ import (
 // are final, and in a broken array there is no telling where the next
 // element begins. It becomes one error record, and the stream ends.
 type arrayReader struct {
-	f    *os.File
+	f    *recordfile.File
 	name string
 	in   *trackingReader
 	dec  *json.Decoder
@@ -29,11 +29,11 @@ type arrayReader struct {
 	done     bool
 }
 
-func newArrayReader(f *os.File, br *bufio.Reader, name string, pointer []string) (*arrayReader, error) {
-	in := &trackingReader{r: br}
+func newArrayReader(f *recordfile.File, pointer []string) (*arrayReader, error) {
+	in := &trackingReader{Bounded: recordfile.Bounded{R: f.In}}
 	dec := json.NewDecoder(in)
 	dec.UseNumber()
-	a := &arrayReader{f: f, name: name, in: in, dec: dec, topLevel: pointer == nil}
+	a := &arrayReader{f: f, name: f.Name, in: in, dec: dec, topLevel: pointer == nil}
 	if err := a.descend(pointer); err != nil {
 		return nil, err
 	}
@@ -140,7 +140,7 @@ func (a *arrayReader) skipValue() error {
 // token reads one token, bounded by maxRecordBytes, and lets the line
 // tracker forget the line breaks behind it.
 func (a *arrayReader) token() (json.Token, error) {
-	a.in.limit = a.dec.InputOffset() + maxRecordBytes
+	a.in.Limit = a.dec.InputOffset() + maxRecordBytes
 	tok, err := a.dec.Token()
 	a.in.lineAt(a.dec.InputOffset())
 	return tok, err
@@ -155,7 +155,7 @@ func (a *arrayReader) next() (record, error) {
 		a.done = true
 		return a.end()
 	}
-	a.in.limit = a.dec.InputOffset() + maxRecordBytes
+	a.in.Limit = a.dec.InputOffset() + maxRecordBytes
 	var raw json.RawMessage
 	if err := a.dec.Decode(&raw); err != nil {
 		a.done = true
@@ -200,7 +200,7 @@ func (a *arrayReader) brokenElement(err error) (record, error) {
 	n := a.index + 1
 	line := a.elementLine()
 	switch {
-	case errors.Is(err, errRecordTooLong):
+	case errors.Is(err, recordfile.ErrRecordTooLong):
 		return record{line: line, err: fmt.Sprintf("array element %d is longer than %d MiB or never ends (an unclosed string or bracket?); the rest of the file cannot be read",
 			n, maxRecordBytes>>20)}, nil
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
@@ -238,7 +238,7 @@ func (a *arrayReader) line() int { return a.in.lineAt(a.dec.InputOffset()) }
 
 // fileError is a file-level error met while walking the pointer.
 func (a *arrayReader) fileError(what string, err error) error {
-	if errors.Is(err, errRecordTooLong) {
+	if errors.Is(err, recordfile.ErrRecordTooLong) {
 		err = fmt.Errorf("a value longer than %d MiB (an unclosed string?)", maxRecordBytes>>20)
 	} else if errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF

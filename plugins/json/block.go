@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/paperflow/paperflow/plugins/internal/recordfile"
 	"github.com/paperflow/paperflow/plugins/sdk"
 )
 
@@ -42,14 +43,14 @@ func (b *Block) Configure(_ context.Context, c sdk.Config) error {
 	if err := c.Decode(&cfg); err != nil {
 		return err
 	}
-	if cfg.Path == "" {
-		return errors.New("json: with.path is required: the JSON or NDJSON file to read, relative to the workflow file")
+	path, err := recordfile.Path(c, "json", cfg.Path, "the JSON or NDJSON file")
+	if err != nil {
+		return err
 	}
 	pointer, err := parsePointer(cfg.Pointer)
 	if err != nil {
 		return fmt.Errorf("json: %w", err)
 	}
-	path := c.Path(cfg.Path)
 	r, err := openRecords(path, pointer)
 	if err != nil {
 		return fmt.Errorf("json: %w", err)
@@ -72,12 +73,12 @@ func checkNotDocument(path string, nd *ndjsonReader) error {
 	if err != nil || rec.err == "" {
 		return nil // an empty file, or a good first line: NDJSON it is
 	}
-	f, br, err := openFile(path)
+	f, err := recordfile.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	in := &trackingReader{r: br}
+	in := &trackingReader{Bounded: recordfile.Bounded{R: f.In}}
 	dec := json.NewDecoder(in)
 	arrays, err := arrayMembers(dec)
 	if err != nil {
@@ -148,9 +149,7 @@ func (b *Block) Read(ctx context.Context, req sdk.ReadRequest, emit func([]sdk.I
 // item makes a record into a source item. The record is already the JSON
 // object the item's fields are, numbers as written, nesting kept.
 func (b *Block) item(rec record) (sdk.Item, error) {
-	origin := fmt.Sprintf("%s:%d", b.name, rec.line)
-	if rec.err != "" {
-		return sdk.Item{Origin: origin, Err: origin + ": " + rec.err}, nil
-	}
-	return sdk.Item{Origin: origin, RawFields: rec.raw}, nil
+	return recordfile.Item(b.name, rec.line, rec.err, func(origin string) (sdk.Item, error) {
+		return sdk.Item{Origin: origin, RawFields: rec.raw}, nil
+	})
 }

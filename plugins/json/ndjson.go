@@ -5,14 +5,14 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
+
+	"github.com/paperflow/paperflow/plugins/internal/recordfile"
 )
 
 // ndjsonReader reads one JSON object per line. A bad line is an error
 // record and reading goes on with the next line.
 type ndjsonReader struct {
-	f    *os.File
-	br   *bufio.Reader
+	f    *recordfile.File
 	name string
 	line int    // lines read so far
 	long []byte // holds a line longer than the bufio buffer
@@ -49,13 +49,13 @@ func (n *ndjsonReader) next() (record, error) {
 // readLine returns the next line, without bounding its length by the
 // bufio buffer but by maxRecordBytes; longer lines are skipped whole.
 func (n *ndjsonReader) readLine() (line []byte, tooLong bool, err error) {
-	line, err = n.br.ReadSlice('\n')
+	line, err = n.f.In.ReadSlice('\n')
 	if err != bufio.ErrBufferFull {
 		return line, false, err
 	}
 	n.long = append(n.long[:0], line...)
 	for err == bufio.ErrBufferFull {
-		line, err = n.br.ReadSlice('\n')
+		line, err = n.f.In.ReadSlice('\n')
 		if len(n.long)+len(line) > maxRecordBytes {
 			tooLong = true
 		}

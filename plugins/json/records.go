@@ -1,26 +1,21 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"unicode/utf8"
+
+	"github.com/paperflow/paperflow/plugins/internal/recordfile"
 )
 
 // maxRecordBytes bounds one record, so that an unclosed string or bracket
 // cannot make the reader buffer the rest of a huge file.
-const maxRecordBytes = 8 << 20
+const maxRecordBytes = recordfile.MaxRecordBytes
 
-const readBufferSize = 64 << 10
-
-var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
-
-var errRecordTooLong = errors.New("record too long")
+// readBufferSize is the read-ahead on the file.
+const readBufferSize = recordfile.ReadBufferSize
 
 // record is one JSON object read from the file, or what is wrong with it.
 type record struct {
@@ -41,25 +36,24 @@ type records interface {
 // pointer when there is one, else a top-level array or NDJSON, told apart
 // by the first byte that is not a space.
 func openRecords(path string, pointer []string) (records, error) {
-	name := filepath.Base(path)
 	first, err := sniff(path)
 	if err != nil {
 		return nil, err
 	}
-	f, br, err := openFile(path)
+	f, err := recordfile.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	var r records
 	switch {
 	case pointer != nil:
-		r, err = newArrayReader(f, br, name, pointer)
+		r, err = newArrayReader(f, pointer)
 	case first == '[':
-		r, err = newArrayReader(f, br, name, nil)
+		r, err = newArrayReader(f, nil)
 	case first == '{' || first == 0:
-		r = &ndjsonReader{f: f, br: br, name: name}
+		r = &ndjsonReader{f: f, name: f.Name}
 	default:
-		err = fmt.Errorf("%s: the file starts with %q: want a JSON array of objects ([{...}, ...]) or NDJSON (one {...} per line)", name, first)
+		err = fmt.Errorf("%s: the file starts with %q: want a JSON array of objects ([{...}, ...]) or NDJSON (one {...} per line)", f.Name, first)
 	}
 	if err != nil {
 		f.Close()
@@ -68,30 +62,17 @@ func openRecords(path string, pointer []string) (records, error) {
 	return r, nil
 }
 
-// openFile opens a file for reading, past its BOM if it has one: JSON
-// has no BOM, but editors on Windows like to add one.
-func openFile(path string) (*os.File, *bufio.Reader, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	br := bufio.NewReaderSize(f, readBufferSize)
-	if head, _ := br.Peek(len(utf8BOM)); bytes.Equal(head, utf8BOM) {
-		_, _ = br.Discard(len(utf8BOM))
-	}
-	return f, br, nil
-}
-
 // sniff returns the first byte of the file that is not a space (after a
-// BOM), or 0 for a file of spaces.
+// BOM: JSON has none, but editors on Windows like to add one), or 0 for a
+// file of spaces.
 func sniff(path string) (byte, error) {
-	f, br, err := openFile(path)
+	f, err := recordfile.Open(path)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
 	for {
-		c, err := br.ReadByte()
+		c, err := f.In.ReadByte()
 		if err == io.EOF {
 			return 0, nil
 		}
