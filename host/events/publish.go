@@ -120,23 +120,24 @@ func (p *Publisher) publishAll(ctx context.Context, msgs []*nats.Msg, errs []err
 // waitAck waits for f's ack. An ack that has already arrived wins over a
 // context that has meanwhile ended, so a stored event is not reported failed.
 func waitAck(ctx context.Context, f jetstream.PubAckFuture) error {
+	var ack *jetstream.PubAck
+	var err error
 	select {
-	case ack := <-f.Ok():
-		count(f.Msg(), ack)
-		return nil
-	case err := <-f.Err():
-		return publishError(f.Msg(), err)
-	default:
+	case ack = <-f.Ok():
+	case err = <-f.Err():
+	default: // nothing yet: wait, now for ctx too
+		select {
+		case ack = <-f.Ok():
+		case err = <-f.Err():
+		case <-ctx.Done():
+			err = fmt.Errorf("no ack: %w", ctx.Err())
+		}
 	}
-	select {
-	case ack := <-f.Ok():
-		count(f.Msg(), ack)
-		return nil
-	case err := <-f.Err():
+	if err != nil {
 		return publishError(f.Msg(), err)
-	case <-ctx.Done():
-		return publishError(f.Msg(), fmt.Errorf("no ack: %w", ctx.Err()))
 	}
+	count(f.Msg(), ack)
+	return nil
 }
 
 // count records a stored event in paperflow_events_published_total; a
