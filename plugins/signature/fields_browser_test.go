@@ -256,6 +256,10 @@ func TestBrowserFields(t *testing.T) {
 	run(t, ctx, "open Ada's link at 390 px", chromedp.EmulateViewport(390, 844), chromedp.Reload(),
 		chromedp.WaitVisible(chromedp.CSS(".field.sig")))
 	checkOverlay(t, ctx, 390)
+	adaReq := requestID(wf.Name, "sign", sum.RunID, "1")
+	if n := pageImageKeys(t, env, wf, adaReq); n == 0 {
+		t.Error("no page image of Ada's request is cached in the KV while it is open")
+	}
 	if !value(t, ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`)) {
 		t.Error("the signing page is wider than a 390 px phone screen")
 	}
@@ -335,8 +339,18 @@ func TestBrowserFields(t *testing.T) {
 	}
 	checkSignedPDFValid(t, signed)
 
-	// Bob opens his link and declines (plain HTTP, as a browser posts).
+	// Bob and Cara have their first pages shown (cached in the KV); Bob
+	// opens his link and declines (plain HTTP, as a browser posts).
 	bob := env.outboxLinks(t, "bob@example.com")[0]
+	cara := env.outboxLinks(t, "cara@example.com")[0]
+	for item, link := range map[string]string{"2": bob, "3": cara} {
+		if img := httpGet(t, pageImageURL(link, 0, 1, 480)); !strings.HasPrefix(img, "\x89PNG") {
+			t.Fatalf("page image of item %s: %.200q", item, img)
+		}
+		if n := pageImageKeys(t, env, wf, requestID(wf.Name, "sign", sum.RunID, item)); n != 1 {
+			t.Errorf("page images of item %s in the KV: %d, want 1", item, n)
+		}
+	}
 	page := httpGet(t, bob)
 	m := submissionField.FindStringSubmatch(page)
 	if m == nil {
@@ -362,6 +376,13 @@ func TestBrowserFields(t *testing.T) {
 		}
 		if !strings.Contains(string(raw), c.want) {
 			t.Errorf("%s lacks %s: %s", c.typ, c.want, raw)
+		}
+	}
+	// A request's page images leave the KV when it ends: completed,
+	// declined, expired (each removed before the final event goes out).
+	for _, item := range []string{"1", "2", "3"} {
+		if n := pageImageKeys(t, env, wf, requestID(wf.Name, "sign", sum.RunID, item)); n != 0 {
+			t.Errorf("page images of item %s left in the KV after its request ended: %d", item, n)
 		}
 	}
 	if got := fmt.Sprint(websend.DefaultEvents); got != "[DOCUMENTS_CREATED EMAILS_CREATED SIGNATURES_REQUESTED SIGNATURES_COMPLETED]" {
@@ -400,6 +421,28 @@ func checkOverlay(t *testing.T, ctx context.Context, screen int) {
 		t.Errorf("at %d px: page image %s", screen, g.Src)
 	}
 	t.Logf("at %d px: page image %s shown %.0f px wide", screen, g.Src[strings.LastIndex(g.Src, "/"):], g.Shown)
+}
+
+// pageImageURL is the URL of page p of document n, w pixels wide, for the
+// signing link link.
+func pageImageURL(link string, n, p, w int) string {
+	i := strings.LastIndex(link, "/sign/")
+	return fmt.Sprintf("%s/page/%s/%d/%d?w=%d", link[:i], link[i+len("/sign/"):], n, p, w)
+}
+
+// pageImageKeys counts the page images of request id in the block's
+// state, listed through the host's KV bucket.
+func pageImageKeys(t *testing.T, env *hostEnv, wf *workflow.Workflow, id string) int {
+	t.Helper()
+	lister, err := env.engine.State().ListKeysFiltered(context.Background(), wf.Name+".sign."+pagePrefix(id)+">")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for range lister.Keys() {
+		n++
+	}
+	return n
 }
 
 func httpGet(t *testing.T, u string) string {
