@@ -209,36 +209,66 @@ func TestAnchorNotFoundFailsTheItem(t *testing.T) {
 }
 
 // TestPageImagesOnlyWhileOpen: a page image is cached while its request is
-// open, dropped when the request ends, and one rendered while the request
-// ended (stored after the drop) is removed again.
+// open and dropped when the request ends, however it ends; one rendered
+// as the request ended (stored after the drop) is removed again.
 func TestPageImagesOnlyWhileOpen(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, `{"documents": ["contract"], "recipients": [{"email": "ada@example.com", "name": "Ada Lovelace"}]}`)
-	link := f.links(f.process(f.item("1", nil, ""))[0])[0]
-	id := f.request().ID
-	images := func() []string {
-		var keys []string
-		for k := range f.host.State() {
-			if strings.HasPrefix(k, pagePrefix(id)) {
-				keys = append(keys, k)
+	for _, c := range []struct {
+		end string
+		do  func(f *fixture, link, id string)
+	}{
+		{"completed", func(f *fixture, link, _ string) {
+			if code, body := f.sign(link, "Ada Lovelace"); code != http.StatusOK || !strings.Contains(body, "Everyone has signed") {
+				t.Fatalf("sign: %d\n%s", code, body)
 			}
-		}
-		return keys
-	}
-	if code, img := f.get(pageImageURL(link, 0, 1, 480)); code != http.StatusOK || !strings.HasPrefix(img, "\x89PNG") {
-		t.Fatalf("page image: %d %.100q", code, img)
-	}
-	if keys := images(); len(keys) != 1 {
-		t.Fatalf("cached page images while open: %v", keys)
-	}
-	if code, body := f.sign(link, "Ada Lovelace"); code != http.StatusOK || !strings.Contains(body, "Everyone has signed") {
-		t.Fatalf("sign: %d\n%s", code, body)
-	}
-	if keys := images(); len(keys) != 0 {
-		t.Fatalf("page images left after the request completed: %v", keys)
-	}
-	f.block.keepPage(context.Background(), f.request(), pageKey(id, 0, 1, 480), []byte("\x89PNG late"))
-	if keys := images(); len(keys) != 0 {
-		t.Errorf("a page image stored after the request ended was kept: %v", keys)
+		}},
+		{"declined", func(f *fixture, link, _ string) {
+			if code, _ := f.post(link, url.Values{"action": {"decline"}, "reason": {"No"}, "submission": {f.submission(link)}}); code != http.StatusOK {
+				t.Fatalf("decline: %d", code)
+			}
+		}},
+		{"expired", func(f *fixture, _, id string) {
+			f.clock.Add(DefaultExpiry)
+			if err := f.block.Scheduled(context.Background(), "expire/"+id, nil); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"cancelled", func(f *fixture, _, id string) {
+			if _, err := f.block.cancel(context.Background(), id, ""); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(c.end, func(t *testing.T) {
+			f := newFixture(t, `{"documents": ["contract"], "recipients": [{"email": "ada@example.com", "name": "Ada Lovelace"}]}`)
+			link := f.links(f.process(f.item("1", nil, ""))[0])[0]
+			id := f.request().ID
+			images := func() []string {
+				var keys []string
+				for k := range f.host.State() {
+					if strings.HasPrefix(k, pagePrefix(id)) {
+						keys = append(keys, k)
+					}
+				}
+				return keys
+			}
+			if code, img := f.get(pageImageURL(link, 0, 1, 480)); code != http.StatusOK || !strings.HasPrefix(img, "\x89PNG") {
+				t.Fatalf("page image: %d %.100q", code, img)
+			}
+			if keys := images(); len(keys) != 1 {
+				t.Fatalf("cached page images while open: %v", keys)
+			}
+			c.do(f, link, id)
+			if st := f.request().Status; st != c.end {
+				t.Fatalf("request %s, want %s", st, c.end)
+			}
+			if keys := images(); len(keys) != 0 {
+				t.Fatalf("page images left after the request ended: %v", keys)
+			}
+			f.block.keepPage(context.Background(), f.request(), pageKey(id, 0, 1, 480), []byte("\x89PNG late"))
+			if keys := images(); len(keys) != 0 {
+				t.Errorf("a page image stored after the request ended was kept: %v", keys)
+			}
+		})
 	}
 }
