@@ -1,6 +1,6 @@
 // Command email is the paperflow step block that sends one email per item
-// through the host's mail transport (SMTP with --smtp, else the outbox of
-// .eml files) and emits EMAILS_CREATED with the message's real Message-ID.
+// through the host's mail transport (SMTP with --smtp, else the outbox in
+// the data directory) and emits EMAILS_CREATED with the message's real Message-ID.
 //
 //	blocks:
 //	  - id: mail

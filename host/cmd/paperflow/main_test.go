@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/paperflow/paperflow/host/hosttest"
+	"github.com/paperflow/paperflow/host/mail"
 )
 
 // binDir holds bin/paperflow and bin/plugins/*, built once by TestMain the
@@ -520,12 +521,12 @@ blocks:
 			t.Errorf("public %s %s: %d %s", c.method, c.url, resp.StatusCode, page)
 		}
 	}
-	before, _ := filepath.Glob(filepath.Join(data, "outbox", "*.eml"))
+	before, _ := mail.Outbox{Dir: filepath.Join(data, "outbox")}.Messages()
 	if r := paperflow(t, data, "signatures", "resend", reqs[0].ID, "ada@example.com"); r.code != 0 {
 		t.Fatalf("resend: %d %s %s", r.code, r.stdout, r.stderr)
 	}
 	waitFor(t, func() bool {
-		after, _ := filepath.Glob(filepath.Join(data, "outbox", "*.eml"))
+		after, _ := mail.Outbox{Dir: filepath.Join(data, "outbox")}.Messages()
 		return len(after) == len(before)+1
 	})
 	if r := paperflow(t, data, "signatures", "resend", "nope", "ada@example.com"); r.code == 0 || !strings.Contains(r.stderr, "no signature request nope (see paperflow signatures list)") {

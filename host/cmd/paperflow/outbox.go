@@ -1,44 +1,75 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"mime"
 	"net/mail"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
 
 func newOutboxCmd(cfg *config) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "outbox",
-		Short: "List the messages in the outbox (mail written as .eml files when no SMTP is set)",
-		Args:  cobra.NoArgs,
+		Short: "List the messages in the outbox (mail kept in the data directory when no SMTP is set)",
+		Long: `List the messages in the outbox: mail kept in <data-dir>/outbox when no SMTP
+server is set. Messages are appended to spool segments (mail-000001.spool, …);
+.eml files of earlier versions are listed first. 'paperflow outbox show <Message-ID>'
+prints one message, ready to save as an .eml file.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			files, err := cfg.outbox().List()
+			o := cfg.outbox()
+			entries, err := o.Messages()
 			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			for _, f := range files {
-				fh, err := os.Open(f)
+			for _, e := range entries {
+				raw, err := o.Read(e)
 				if err != nil {
-					return err
+					fmt.Fprintf(out, "%s: unreadable: %v\n", e.Location(), err)
+					continue
 				}
-				m, err := mail.ReadMessage(fh)
-				fh.Close()
+				m, err := mail.ReadMessage(bytes.NewReader(raw))
 				if err != nil {
-					fmt.Fprintf(out, "%s: unreadable: %v\n", f, err)
+					fmt.Fprintf(out, "%s: unreadable: %v\n", e.Location(), err)
 					continue
 				}
 				subject, err := new(mime.WordDecoder).DecodeHeader(m.Header.Get("Subject"))
 				if err != nil {
 					subject = m.Header.Get("Subject")
 				}
-				fmt.Fprintf(out, "%s\n  To: %s\n  Subject: %s\n", f, m.Header.Get("To"), subject)
+				fmt.Fprintf(out, "%s\n  Message-ID: %s\n  To: %s\n  Subject: %s\n", e.Location(), e.MessageID, m.Header.Get("To"), subject)
 			}
-			fmt.Fprintf(out, "%d message(s) in %s\n", len(files), cfg.outbox().Dir)
+			fmt.Fprintf(out, "%d message(s) in %s\n", len(entries), o.Dir)
 			return nil
 		},
 	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "show <Message-ID>",
+		Short: "Print one message of the outbox as it would be sent (save it as .eml to open it in a mail client)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o := cfg.outbox()
+			id := args[0]
+			if !strings.HasPrefix(id, "<") {
+				// The angle brackets are part of the id; shells make them a chore.
+				id = "<" + id + ">"
+			}
+			raw, err := o.Find(id)
+			if errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("no message %s in the outbox %s (see paperflow outbox)", args[0], o.Dir)
+			}
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(raw)
+			return err
+		},
+	})
+	return cmd
 }

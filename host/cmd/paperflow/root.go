@@ -208,7 +208,7 @@ func (c *config) public() string {
 }
 
 func (c *config) outbox() mail.Outbox {
-	return mail.Outbox{Dir: filepath.Join(c.dataDir, "outbox")}
+	return mail.Outbox{Dir: filepath.Join(c.dataDir, "outbox"), Spool: true}
 }
 
 // openEngine connects to NATS (embedded or external) and prepares an
