@@ -31,15 +31,12 @@ type sdkSink struct{ s SDKDeliverer }
 func (a sdkSink) Deliver(ctx context.Context, evs []*blockv1.Event) ([]*blockv1.DeliveryResult, error) {
 	in := make([]sdk.Event, len(evs))
 	for i, e := range evs {
-		in[i] = sdk.Event{ID: e.Id, Type: e.Type, Envelope: e.Envelope, Attempt: e.Attempt}
+		in[i] = sdk.EventFromProto(e)
 	}
 	got := a.s.Deliver(ctx, in)
 	out := make([]*blockv1.DeliveryResult, len(got))
 	for i, d := range got {
-		out[i] = &blockv1.DeliveryResult{
-			EventId: evs[i].Id, Status: blockv1.DeliveryStatus(d.Status),
-			RetryAfterMs: d.RetryAfter.Milliseconds(), Reason: d.Reason,
-		}
+		out[i] = sdk.DeliveryToProto(evs[i].Id, d)
 	}
 	return out, nil
 }

@@ -135,14 +135,26 @@ func (s *blockServer) block(key string) (Block, error) {
 	return in.impl, nil
 }
 
+// blockAs returns the configured Block of an instance key as a T (a
+// Source, Step, Sink or Scheduler); a block that is not one answers
+// Unimplemented, saying what it is not.
+func blockAs[T any](s *blockServer, key, notOne string) (T, error) {
+	var t T
+	impl, err := s.block(key)
+	if err != nil {
+		return t, err
+	}
+	t, ok := impl.(T)
+	if !ok {
+		return t, status.Error(codes.Unimplemented, notOne)
+	}
+	return t, nil
+}
+
 func (s *blockServer) Read(req *blockv1.ReadRequest, stream blockv1.Block_ReadServer) error {
-	impl, err := s.block(req.Instance)
+	src, err := blockAs[Source](s, req.Instance, "this block is not a source")
 	if err != nil {
 		return err
-	}
-	src, ok := impl.(Source)
-	if !ok {
-		return status.Error(codes.Unimplemented, "this block is not a source")
 	}
 	emit := func(items []Item) error {
 		batch := &blockv1.ItemBatch{Items: make([]*blockv1.Item, len(items))}
@@ -157,13 +169,9 @@ func (s *blockServer) Read(req *blockv1.ReadRequest, stream blockv1.Block_ReadSe
 }
 
 func (s *blockServer) Process(ctx context.Context, req *blockv1.ProcessRequest) (*blockv1.ProcessResponse, error) {
-	impl, err := s.block(req.Instance)
+	step, err := blockAs[Step](s, req.Instance, "this block is not a step")
 	if err != nil {
 		return nil, err
-	}
-	step, ok := impl.(Step)
-	if !ok {
-		return nil, status.Error(codes.Unimplemented, "this block is not a step")
 	}
 	items := make([]Item, len(req.Items))
 	for i, p := range req.Items {
@@ -188,17 +196,13 @@ func (s *blockServer) Process(ctx context.Context, req *blockv1.ProcessRequest) 
 }
 
 func (s *blockServer) Deliver(ctx context.Context, req *blockv1.DeliverRequest) (*blockv1.DeliverResponse, error) {
-	impl, err := s.block(req.Instance)
+	sink, err := blockAs[Sink](s, req.Instance, "this block is not a sink")
 	if err != nil {
 		return nil, err
 	}
-	sink, ok := impl.(Sink)
-	if !ok {
-		return nil, status.Error(codes.Unimplemented, "this block is not a sink")
-	}
 	events := make([]Event, len(req.Events))
 	for i, e := range req.Events {
-		events[i] = Event{ID: e.Id, Type: e.Type, Envelope: e.Envelope, Attempt: e.Attempt}
+		events[i] = EventFromProto(e)
 	}
 	var out []Delivery
 	if err := guard(func() error { out = sink.Deliver(ctx, events); return nil }); err != nil {
@@ -209,12 +213,23 @@ func (s *blockServer) Deliver(ctx context.Context, req *blockv1.DeliverRequest) 
 	}
 	resp := &blockv1.DeliverResponse{Results: make([]*blockv1.DeliveryResult, len(out))}
 	for i, d := range out {
-		resp.Results[i] = &blockv1.DeliveryResult{
-			EventId: events[i].ID, Status: blockv1.DeliveryStatus(d.Status),
-			RetryAfterMs: d.RetryAfter.Milliseconds(), Reason: d.Reason,
-		}
+		resp.Results[i] = DeliveryToProto(events[i].ID, d)
 	}
 	return resp, nil
+}
+
+// EventFromProto converts an event from the wire for a sink's Deliver.
+func EventFromProto(e *blockv1.Event) Event {
+	return Event{ID: e.Id, Type: e.Type, Envelope: e.Envelope, Attempt: e.Attempt}
+}
+
+// DeliveryToProto converts a sink's verdict on the event eventID for the
+// wire.
+func DeliveryToProto(eventID string, d Delivery) *blockv1.DeliveryResult {
+	return &blockv1.DeliveryResult{
+		EventId: eventID, Status: blockv1.DeliveryStatus(d.Status),
+		RetryAfterMs: d.RetryAfter.Milliseconds(), Reason: d.Reason,
+	}
 }
 
 func (s *blockServer) ServeHTTP(ctx context.Context, req *blockv1.HTTPRequest) (*blockv1.HTTPResponse, error) {
@@ -255,13 +270,9 @@ func (s *blockServer) ServeHTTP(ctx context.Context, req *blockv1.HTTPRequest) (
 }
 
 func (s *blockServer) Scheduled(ctx context.Context, req *blockv1.ScheduledRequest) (*blockv1.ScheduledResponse, error) {
-	impl, err := s.block(req.Instance)
+	sch, err := blockAs[Scheduler](s, req.Instance, "this block takes no scheduled callbacks")
 	if err != nil {
 		return nil, err
-	}
-	sch, ok := impl.(Scheduler)
-	if !ok {
-		return nil, status.Error(codes.Unimplemented, "this block takes no scheduled callbacks")
 	}
 	if err := guard(func() error { return sch.Scheduled(ctx, req.Key, req.Payload) }); err != nil {
 		return nil, status.Errorf(codes.Unavailable, "%v", err)
