@@ -150,6 +150,9 @@ type Options struct {
 	// Deployments, when set, shows each workflow's deployed versions and
 	// rolls back to one.
 	Deployments Deployments
+	// Blocks, when set, reaches the served blocks' host-only routes: the
+	// item page shows and acts on signature requests through them.
+	Blocks BlockRoutes
 	// Locks, when set, keeps a retry and a resume of one run from going
 	// at once, from two tabs or two hosts (OpenRunLocks).
 	Locks *RunLocks
@@ -215,6 +218,8 @@ func (c *Console) routes() {
 	m.HandleFunc("POST /runs/{run}/retry", c.action(c.retry))
 	m.HandleFunc("POST /runs/{run}/resume", c.action(c.resume))
 	m.HandleFunc("GET /runs/{run}/items/{item}", c.session(c.itemPage))
+	m.HandleFunc("POST /runs/{run}/items/{item}/signatures/{block}/{request}/resend", c.action(c.resendSignature))
+	m.HandleFunc("POST /runs/{run}/items/{item}/signatures/{block}/{request}/cancel", c.action(c.cancelSignature))
 	m.HandleFunc("GET /mail", c.session(c.mailBody))
 	m.HandleFunc("POST /events/{id}/replay", c.action(c.replayEvent))
 	m.HandleFunc("GET /webhooks", c.session(c.webhooksPage))

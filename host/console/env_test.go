@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -45,7 +46,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	blocks := map[string]string{"csv": "../../plugins/csv", "email": "../../plugins/email", "webhook": "../../plugins/webhook", "flaky": "./testdata/blocks/flaky"}
+	blocks := map[string]string{"csv": "../../plugins/csv", "email": "../../plugins/email", "webhook": "../../plugins/webhook", "flaky": "./testdata/blocks/flaky",
+		"template": "../../plugins/template", "signature": "../../plugins/signature"}
 	for name, pkg := range blocks {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
 		cmd.Stderr = os.Stderr
@@ -81,8 +83,12 @@ type env struct {
 	marker   string // the flaky block fails fail=yes items until this exists
 	receiver *receiver
 	subs     *delivery.SubscriptionStore
+	loaded   *console.StaticWorkflows
 	log      *slog.Logger
 	ctx      context.Context
+
+	mu     sync.Mutex
+	routed map[pluginhost.Instance]*pluginhost.Block // blocks with routes, as serve runs them
 }
 
 // receiver is a webhook endpoint that fails until told to accept.
@@ -224,6 +230,7 @@ func newEnv(t testing.TB) *env {
 
 	loaded := &console.StaticWorkflows{}
 	loaded.Add(wf)
+	e.loaded = loaded
 	starter := &starter{e: e}
 	opts, err := console.FromHost(ctx, console.Host{
 		Bus: b, Engine: e.engine, Starter: starter, Uploads: starter, Subscriptions: subs, Loaded: loaded, Deployed: e.deployed,
@@ -232,11 +239,91 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	opts.Blocks = console.ServedBlocks(e.block)
 	api := &httpapi.Server{Documents: e.engine.Documents(), Log: log}
 	srv := &http.Server{Handler: console.Beside(api.Handler(), console.New(opts)), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return e
+}
+
+// block is a running block with routes, as serve's set of served
+// workflows finds one.
+func (e *env) block(workflow, id string) *pluginhost.Block {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.routed[pluginhost.Instance{Workflow: workflow, BlockID: id}]
+}
+
+// signYAML is a letter per person, signed by the person and then a lead.
+const signYAML = `name: console-sign
+source:
+  uses: csv
+  with:
+    path: sign.csv
+blocks:
+  - id: letter
+    uses: template
+    with:
+      template: letter.md
+      name: "Letter for {{name}}"
+  - id: sign
+    uses: signature
+    with:
+      documents: [letter]
+      recipients:
+        - {email: "{{email}}", name: "{{name}}", order: 1}
+        - {email: lead@example.com, name: Lead, order: 2}
+      expires_in: 30d
+`
+
+// serveSignatures adds the signature workflow to the host as serve does
+// (its signature block running, for its routes) and runs it on two
+// people, the first named with the hostile value; it returns the run id.
+func (e *env) serveSignatures(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"console-sign.yaml": signYAML,
+		"letter.md":         "# Letter\n\nDear {{name}}, please sign.\n",
+		"sign.csv":          "name,email\n\"" + hostile + "\",ada@example.com\nBob,bob@example.com\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wf, problems := workflow.Load(filepath.Join(dir, "console-sign.yaml"), e.engine.Catalog())
+	if len(problems) > 0 {
+		t.Fatalf("load the signature workflow: %v", problems)
+	}
+	for _, def := range wf.Blocks {
+		if def.Uses != "signature" {
+			continue
+		}
+		in := pluginhost.Instance{Workflow: wf.Name, BlockID: def.ID}
+		blk, err := pluginhost.Start(e.ctx, pluginhost.Spec{
+			Instance: in, Uses: def.Uses, Path: filepath.Join(pluginDir, def.Uses), Config: def.ConfigJSON(), WorkflowDir: wf.Dir, PublicURL: e.url,
+		}, e.engine, e.log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(blk.Close)
+		e.mu.Lock()
+		if e.routed == nil {
+			e.routed = map[pluginhost.Instance]*pluginhost.Block{}
+		}
+		e.routed[in] = blk
+		e.mu.Unlock()
+	}
+	e.loaded.Add(wf)
+	sum, err := e.engine.Run(e.ctx, wf, engine.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Failed != 0 {
+		t.Fatalf("%d items of the signature workflow failed: %v", sum.Failed, sum.Errors)
+	}
+	return sum.RunID
 }
 
 // starter starts runs as serve does: load the file (or store an upload

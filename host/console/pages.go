@@ -222,6 +222,9 @@ type itemData struct {
 	Documents  []documentView
 	Emails     []emailView
 	Deliveries []eventDeliveries
+	// Signatures are the item's signature requests, nil when the item
+	// went through no signature block.
+	Signatures *signaturePanel
 	Back       string
 }
 
@@ -274,7 +277,20 @@ func (c *Console) itemPage(w http.ResponseWriter, r *http.Request, ss *session) 
 			d.Deliveries = append(d.Deliveries, eventDeliveries{EventID: ev.Envelope.EventID, Type: string(ev.Envelope.EventType), Attempts: attempts[ev.Envelope.EventID]})
 		}
 	}
+	if p := c.itemSignatures(ctx, wf, runID, itemID); p != nil && (len(p.Requests) > 0 || wentThrough(det.Blocks, signatureBlocks(wf))) {
+		d.Signatures = p
+	}
 	c.render(w, r, ss, http.StatusOK, "item", "Item "+itemID+" of run "+runID, d)
+}
+
+// wentThrough reports whether an item finished any of the blocks ids.
+func wentThrough(done []engine.BlockRecord, ids []string) bool {
+	for _, b := range done {
+		if slices.Contains(ids, b.Block) {
+			return true
+		}
+	}
+	return false
 }
 
 func orNull(raw json.RawMessage) json.RawMessage {

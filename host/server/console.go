@@ -14,8 +14,9 @@ import (
 // consoleHandler puts the web console (host/console) at / beside api. It
 // logs in with the API token (or the read-only token), starts runs on
 // uploads as versions of the deployed workflow (StartUpload), shows and
-// rolls back deployed versions, and previews mail from the outbox of the
-// data directory (the State file's).
+// rolls back deployed versions, shows and acts on the served signature
+// blocks' requests, and previews mail from the outbox of the data
+// directory (the State file's).
 func (s *Server) consoleHandler(ctx context.Context, subs *delivery.SubscriptionStore, api http.Handler) (http.Handler, error) {
 	h := console.Host{
 		Bus: s.cfg.Bus, Engine: s.cfg.Engine, Secrets: s.cfg.Secrets, Starter: s, Subscriptions: subs,
@@ -32,6 +33,9 @@ func (s *Server) consoleHandler(ctx context.Context, subs *delivery.Subscription
 	if err != nil {
 		return nil, err
 	}
+	// The item page asks the served signature blocks about their requests
+	// through their host-only routes, in process.
+	opts.Blocks = console.ServedBlocks(s.workflows.block)
 	return console.Beside(api, console.New(opts)), nil
 }
 

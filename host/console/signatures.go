@@ -1,0 +1,223 @@
+package console
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/paperflow/paperflow/host/pluginhost"
+	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"
+)
+
+// signatureUses is the block whose requests the item page shows.
+const signatureUses = "signature"
+
+// BlockRoutes reaches the host-only routes (api/…) of the blocks a host
+// serves, in process: a call the host makes itself (sdk.HostCall), never
+// one over the network.
+type BlockRoutes interface {
+	// Call makes an internal HTTP call to block id of workflow and
+	// returns the answer's status and body; ErrNotServed when the host
+	// does not run that block.
+	Call(ctx context.Context, workflow, id, method, path, query string, body []byte) (int, []byte, error)
+}
+
+// ErrNotServed: the host runs no instance of that block.
+var ErrNotServed = errors.New("this host does not serve that block")
+
+// ServedBlocks is BlockRoutes over the running blocks of a host's served
+// workflows, found by workflow and block id.
+type ServedBlocks func(workflow, id string) *pluginhost.Block
+
+// Call sends the request to the block as an internal call.
+func (f ServedBlocks) Call(ctx context.Context, workflow, id, method, path, query string, body []byte) (int, []byte, error) {
+	b := f(workflow, id)
+	if b == nil {
+		return 0, nil, fmt.Errorf("%w: %s of %s", ErrNotServed, id, workflow)
+	}
+	req := &blockv1.HTTPRequest{Method: method, Path: path, RawQuery: query, Internal: true, Body: body}
+	if body != nil {
+		req.Headers = []*blockv1.Header{{Name: "Content-Type", Values: []string{"application/json"}}}
+	}
+	resp, err := b.ServeHTTP(ctx, req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("block %s of %s: %s %s: %w", id, workflow, method, path, err)
+	}
+	return int(resp.Status), resp.Body, nil
+}
+
+// signatureRequest is a request as the signature block's GET api/requests
+// answers it.
+type signatureRequest struct {
+	Block         string               `json:"block"`
+	ID            string               `json:"id"`
+	RunID         string               `json:"run_id"`
+	ItemID        string               `json:"item_id"`
+	Status        string               `json:"status"`
+	CreatedAt     time.Time            `json:"created_at"`
+	ExpiresAt     time.Time            `json:"expires_at"`
+	ExpiredAt     time.Time            `json:"expired_at"`
+	CancelledAt   time.Time            `json:"cancelled_at"`
+	CancelReason  string               `json:"cancel_reason"`
+	DeclineReason string               `json:"decline_reason"`
+	Recipients    []signatureRecipient `json:"recipients"`
+}
+
+// Open reports a request still waiting for signatures: it may be resent
+// and cancelled.
+func (r signatureRequest) Open() bool { return r.Status == "pending" }
+
+type signatureRecipient struct {
+	Email      string    `json:"email"`
+	Name       string    `json:"name"`
+	Order      int       `json:"order"`
+	Status     string    `json:"status"`
+	InvitedAt  time.Time `json:"invited_at"`
+	VerifiedAt time.Time `json:"verified_at"`
+	ViewedAt   time.Time `json:"viewed_at"`
+	SignedAt   time.Time `json:"signed_at"`
+	DeclinedAt time.Time `json:"declined_at"`
+}
+
+// Waiting reports a recipient invited who has neither signed nor
+// declined: a new link may be sent to them.
+func (r signatureRecipient) Waiting() bool {
+	return !r.InvitedAt.IsZero() && r.Status != "signed" && r.Status != "declined"
+}
+
+// blockAnswerError is a refused call's answer ({"code", "error"}).
+type blockAnswerError struct {
+	Code  string `json:"code"`
+	Error string `json:"error"`
+}
+
+// signaturePanel is the item page's signature requests.
+type signaturePanel struct {
+	Requests []signatureRequest
+	Notes    []string // blocks that could not be asked, and why
+}
+
+// signatureBlocks lists the ids of a workflow's signature blocks.
+func signatureBlocks(wf Workflow) []string {
+	var ids []string
+	for _, b := range wf.Blocks {
+		if b.Uses == signatureUses {
+			ids = append(ids, b.ID)
+		}
+	}
+	return ids
+}
+
+// itemSignatures asks each signature block of wf for the item's requests.
+// A block that does not answer is noted, not fatal: the rest of the page
+// still shows.
+func (c *Console) itemSignatures(ctx context.Context, wf Workflow, runID, itemID string) *signaturePanel {
+	ids := signatureBlocks(wf)
+	if len(ids) == 0 || c.o.Blocks == nil {
+		return nil
+	}
+	p := &signaturePanel{}
+	q := url.Values{"run": {runID}, "item": {itemID}}.Encode()
+	for _, id := range ids {
+		status, body, err := c.o.Blocks.Call(ctx, wf.Name, id, http.MethodGet, "/api/requests", q, nil)
+		if err == nil && status != http.StatusOK {
+			err = blockRefusal(status, body)
+		}
+		var reqs []signatureRequest
+		if err == nil {
+			if jerr := json.Unmarshal(body, &reqs); jerr != nil {
+				err = fmt.Errorf("its answer is not a list of requests: %w", jerr)
+			}
+		}
+		if err != nil {
+			c.log.Warn("console: ask a signature block", "workflow", wf.Name, "block", id, "err", err)
+			p.Notes = append(p.Notes, fmt.Sprintf("Block %s did not answer: %v", id, err))
+			continue
+		}
+		for _, r := range reqs {
+			if r.ItemID == itemID && r.RunID == runID {
+				if r.Block == "" {
+					r.Block = id
+				}
+				p.Requests = append(p.Requests, r)
+			}
+		}
+	}
+	return p
+}
+
+func blockRefusal(status int, body []byte) error {
+	var be blockAnswerError
+	if json.Unmarshal(body, &be) == nil && be.Error != "" {
+		return errors.New(be.Error)
+	}
+	return fmt.Errorf("it answered %d %s", status, http.StatusText(status))
+}
+
+// signatureTarget checks that the path names a signature block of the
+// run's workflow, as this host serves it, and returns the page to go back
+// to.
+func (c *Console) signatureTarget(w http.ResponseWriter, r *http.Request, ss *session) (wf Workflow, block, back string, ok bool) {
+	runID, itemID := r.PathValue("run"), r.PathValue("item")
+	run, err := c.o.Runs.Run(r.Context(), runID)
+	if err != nil {
+		c.notFoundOr(w, r, ss, "read the run", err)
+		return wf, "", "", false
+	}
+	block = r.PathValue("block")
+	wf, served := c.workflow(run.Workflow)
+	if !served || c.o.Blocks == nil || !strings.Contains(" "+strings.Join(signatureBlocks(wf), " ")+" ", " "+block+" ") {
+		c.message(w, r, ss, http.StatusNotFound, "No such signature block", "This host serves no signature block "+block+" of workflow "+run.Workflow+".")
+		return wf, "", "", false
+	}
+	return wf, block, "/runs/" + url.PathEscape(runID) + "/items/" + url.PathEscape(itemID) + "#signatures", true
+}
+
+// resendSignature has the signature block send a recipient a new link.
+func (c *Console) resendSignature(w http.ResponseWriter, r *http.Request, ss *session) {
+	wf, block, back, ok := c.signatureTarget(w, r, ss)
+	if !ok {
+		return
+	}
+	email := strings.TrimSpace(r.PostFormValue("email"))
+	body, _ := json.Marshal(map[string]string{"email": email})
+	id := r.PathValue("request")
+	status, answer, err := c.o.Blocks.Call(r.Context(), wf.Name, block, http.MethodPost, "/api/requests/"+url.PathEscape(id)+"/resend", "", body)
+	if err == nil && status != http.StatusAccepted {
+		c.message(w, r, ss, status, "Not resent", blockRefusal(status, answer).Error())
+		return
+	}
+	if err != nil {
+		c.fail(w, r, ss, "resend the signing link", err)
+		return
+	}
+	c.log.Info("console: signing link resent", "workflow", wf.Name, "block", block, "request", id)
+	http.Redirect(w, r, withFlash(back, "A new signing link for "+email+" is queued."), http.StatusSeeOther)
+}
+
+// cancelSignature has the signature block cancel a request, with the
+// reason given.
+func (c *Console) cancelSignature(w http.ResponseWriter, r *http.Request, ss *session) {
+	wf, block, back, ok := c.signatureTarget(w, r, ss)
+	if !ok {
+		return
+	}
+	body, _ := json.Marshal(map[string]string{"reason": strings.TrimSpace(r.PostFormValue("reason"))})
+	id := r.PathValue("request")
+	status, answer, err := c.o.Blocks.Call(r.Context(), wf.Name, block, http.MethodPost, "/api/requests/"+url.PathEscape(id)+"/cancel", "", body)
+	if err == nil && status != http.StatusOK {
+		c.message(w, r, ss, status, "Not cancelled", blockRefusal(status, answer).Error())
+		return
+	}
+	if err != nil {
+		c.fail(w, r, ss, "cancel the signature request", err)
+		return
+	}
+	c.log.Info("console: signature request cancelled", "workflow", wf.Name, "block", block, "request", id)
+	http.Redirect(w, r, withFlash(back, "Signature request cancelled."), http.StatusSeeOther)
+}
