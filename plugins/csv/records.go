@@ -17,10 +17,6 @@ import (
 // closed would make encoding/csv buffer the rest of the file as one field.
 const maxRecordBytes = recordfile.MaxRecordBytes
 
-// readBufferSize is the read-ahead on the file, under encoding/csv's own
-// 4 KiB buffer.
-const readBufferSize = recordfile.ReadBufferSize
-
 // record is one CSV record, or what is wrong with it.
 type record struct {
 	line   int      // line where the record starts, from 1

@@ -14,9 +14,6 @@ import (
 // cannot make the reader buffer the rest of a huge file.
 const maxRecordBytes = recordfile.MaxRecordBytes
 
-// readBufferSize is the read-ahead on the file.
-const readBufferSize = recordfile.ReadBufferSize
-
 // record is one JSON object read from the file, or what is wrong with it.
 type record struct {
 	line int    // line where the record starts, from 1
