@@ -110,3 +110,16 @@ func must(b *testing.B, err error) {
 		b.Fatal(err)
 	}
 }
+
+// BenchmarkBuildWithPDF measures building a message with a 30 KB PDF, the
+// mail the letter pipeline sends: most of it is base64.
+func BenchmarkBuildWithPDF(b *testing.B) {
+	m := sampleMessage(randomBytes(b, 30_000))
+	b.ReportAllocs()
+	b.SetBytes(30_000)
+	for b.Loop() {
+		if _, err := mail.Build(m, "bench.localhost", time.Now()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,7 +1,8 @@
 // Package mail builds RFC 5322 messages and hands them to a transport. The
-// default transport is an outbox: one .eml file per message in the data
-// directory, which any mail client opens. With an SMTP URL (--smtp) the
-// transport is SMTP (NewTransport): connections kept open and reused,
+// default transport is an outbox in the data directory: messages appended
+// to spool segments (as the host keeps it), or one .eml file each. With
+// an SMTP URL (--smtp) the transport is SMTP (NewTransport): connections
+// kept open and reused,
 // STARTTLS or implicit TLS, SMTP AUTH, temporary failures retried with
 // backoff and told apart from permanent ones (IsTransient).
 //
@@ -17,7 +18,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
@@ -176,7 +176,7 @@ func writeBody(buf *bytes.Buffer, m Message) error {
 		if ct == "" {
 			ct = "application/octet-stream"
 		}
-		w, err := mixed.CreatePart(textproto.MIMEHeader{
+		_, err := mixed.CreatePart(textproto.MIMEHeader{
 			"Content-Type":              {mime.FormatMediaType(ct, map[string]string{"name": f.Name})},
 			"Content-Disposition":       {mime.FormatMediaType("attachment", map[string]string{"filename": f.Name})},
 			"Content-Transfer-Encoding": {"base64"},
@@ -184,9 +184,8 @@ func writeBody(buf *bytes.Buffer, m Message) error {
 		if err != nil {
 			return err
 		}
-		if err := writeBase64Lines(w, f.Data); err != nil {
-			return err
-		}
+		// The part's writer only passes bytes on to buf.
+		buf.Write(appendBase64Lines(buf.AvailableBuffer(), f.Data))
 	}
 	return mixed.Close()
 }
@@ -194,35 +193,24 @@ func writeBody(buf *bytes.Buffer, m Message) error {
 // base64LineIn is the bytes of input per 76-character base64 line (RFC 2045).
 const base64LineIn = 57
 
-// base64LinesLen is the size writeBase64Lines writes for n bytes, so the
-// message buffer is sized once.
+// base64LinesLen is the size appendBase64Lines appends for n bytes, so
+// the message buffer is sized once.
 func base64LinesLen(n int) int {
 	return base64.StdEncoding.EncodedLen(n) + (n/base64LineIn+1)*2
 }
 
-// writeBase64Lines encodes data in lines of 76 characters ending in CRLF
-// (RFC 2045), a few kilobytes at a time: the message buffer is sized for
-// it already, so no second buffer the size of the attachment is made.
-func writeBase64Lines(w io.Writer, data []byte) error {
-	const linesPerWrite = 64
+// appendBase64Lines appends data encoded in lines of 76 characters
+// ending in CRLF (RFC 2045). Build appends it straight into the message
+// buffer, which is sized for it already: no second buffer, no copy.
+func appendBase64Lines(dst, data []byte) []byte {
 	enc := base64.StdEncoding
-	scratch := make([]byte, 0, linesPerWrite*78)
-	for {
-		out := scratch[:0]
-		for range linesPerWrite {
-			n := min(base64LineIn, len(data))
-			out = enc.AppendEncode(out, data[:n])
-			out = append(out, '\r', '\n')
-			data = data[n:]
-			if len(data) == 0 {
-				_, err := w.Write(out)
-				return err
-			}
-		}
-		if _, err := w.Write(out); err != nil {
-			return err
-		}
+	for len(data) > base64LineIn {
+		dst = enc.AppendEncode(dst, data[:base64LineIn])
+		dst = append(dst, '\r', '\n')
+		data = data[base64LineIn:]
 	}
+	dst = enc.AppendEncode(dst, data)
+	return append(dst, '\r', '\n')
 }
 
 func multipartWriterTo(w interface{ Write([]byte) (int, error) }, boundary string) *multipart.Writer {
