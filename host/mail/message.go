@@ -2,9 +2,9 @@
 // default transport is an outbox in the data directory: messages appended
 // to spool segments (as the host keeps it), or one .eml file each. With
 // an SMTP URL (--smtp) the transport is SMTP (NewTransport): connections
-// kept open and reused,
-// STARTTLS or implicit TLS, SMTP AUTH, temporary failures retried with
-// backoff and told apart from permanent ones (IsTransient).
+// kept open and reused, STARTTLS or implicit TLS, SMTP AUTH, temporary
+// failures retried with backoff and told apart from permanent ones
+// (IsTransient).
 //
 // Both transports send the bytes Build made, so the Message-ID the host
 // reports to blocks and events is the one the recipient's server sees.
