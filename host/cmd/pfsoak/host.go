@@ -19,7 +19,7 @@ import (
 type hostConfig struct {
 	bin, plugins string
 	dir          string // the temporary directory; data/ and serve.log go here
-	smtpURL      string
+	smtpURL      string // empty: serve keeps its mail in its outbox
 	workflow     string
 	env          []string
 }
@@ -60,8 +60,12 @@ func startHost(ctx context.Context, cfg hostConfig) (*host, error) {
 		return nil, err
 	}
 	h.log = logf
-	h.cmd = exec.Command(cfg.bin, h.args("serve", "--smtp", cfg.smtpURL, "--http", "127.0.0.1:0",
-		"--webhook-allow", "127.0.0.1/32", "--api-token", h.token, cfg.workflow)...)
+	var mailArgs []string
+	if cfg.smtpURL != "" {
+		mailArgs = []string{"--smtp", cfg.smtpURL}
+	}
+	h.cmd = exec.Command(cfg.bin, h.args("serve", append(mailArgs, "--http", "127.0.0.1:0",
+		"--webhook-allow", "127.0.0.1/32", "--api-token", h.token, cfg.workflow)...)...)
 	h.cmd.Env = append(os.Environ(), cfg.env...)
 	h.cmd.Stdout, h.cmd.Stderr = logf, logf
 	h.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -175,7 +179,7 @@ type runResult struct {
 // handRun hands a run of the workflow to serve with `paperflow run` on the
 // same data directory, and follows it to the end as run does. run gets no
 // --smtp: a run that was not handed over would send its mail to the
-// outbox, and show up as missing emails.
+// outbox, and show up as missing emails (with -mail smtp).
 func (h *host) handRun(ctx context.Context, wfPath string, items int) runResult {
 	start := time.Now()
 	res := runResult{workflow: wfPath, items: items}

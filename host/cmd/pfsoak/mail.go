@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	hostmail "github.com/paperflow/paperflow/host/mail"
 	"github.com/paperflow/paperflow/host/mail/smtptest"
 )
 
@@ -18,8 +19,17 @@ import (
 // Message-ID, while an item emailed twice (a redelivered item that escaped
 // the email block's idempotency key) gets a new Message-ID but repeats the
 // key.
+//
+// With -mail outbox the host keeps its mail in its outbox instead, and the
+// counter reads what the outbox holds, at most once a second (so an
+// email's arrival is known up to a second late).
 type mailCounter struct {
 	addr, url string
+
+	outbox  *hostmail.Outbox
+	pollMu  sync.Mutex
+	polled  time.Time
+	counted map[string]bool // outbox entries counted, by location
 
 	mu         sync.Mutex
 	byID       map[string]int
@@ -51,10 +61,51 @@ func startMailCounter() (*mailCounter, func(), error) {
 	return c, closeSrv, nil
 }
 
+// startOutboxCounter counts the messages in the host's outbox in dir.
+func startOutboxCounter(dir string) *mailCounter {
+	return &mailCounter{addr: "outbox " + dir, byID: map[string]int{}, byKey: map[string]int{},
+		outbox: &hostmail.Outbox{Dir: dir}, counted: map[string]bool{}}
+}
+
 // onData sees each message before the server accepts it.
 func (c *mailCounter) onData(_ int, m smtptest.Message) error {
+	c.count(m.Data)
+	return nil
+}
+
+// pollOutbox counts the outbox's messages not counted yet, at most once
+// a second.
+func (c *mailCounter) pollOutbox() {
+	if c.outbox == nil {
+		return
+	}
+	c.pollMu.Lock()
+	defer c.pollMu.Unlock()
+	if time.Since(c.polled) < time.Second {
+		return
+	}
+	c.polled = time.Now()
+	entries, err := c.outbox.Messages()
+	if err != nil {
+		return // not there yet; the next poll tries again
+	}
+	for _, e := range entries {
+		if c.counted[e.Location()] {
+			continue
+		}
+		raw, err := c.outbox.Read(e)
+		if err != nil {
+			continue
+		}
+		c.counted[e.Location()] = true
+		c.count(raw)
+	}
+}
+
+// count adds one message.
+func (c *mailCounter) count(raw []byte) {
 	id, key := "", ""
-	if msg, err := mail.ReadMessage(bytes.NewReader(m.Data)); err == nil {
+	if msg, err := mail.ReadMessage(bytes.NewReader(raw)); err == nil {
 		id = msg.Header.Get("Message-ID")
 		key, _ = strings.CutPrefix(msg.Header.Get("Subject"), subjectPrefix)
 	}
@@ -62,7 +113,7 @@ func (c *mailCounter) onData(_ int, m smtptest.Message) error {
 	defer c.mu.Unlock()
 	if id == "" || key == "" {
 		c.unreadable++
-		return nil
+		return
 	}
 	c.byID[id]++
 	if c.byID[id] > 1 {
@@ -74,10 +125,10 @@ func (c *mailCounter) onData(_ int, m smtptest.Message) error {
 	if c.byKey[key] > 1 {
 		c.dupKeys++
 	}
-	return nil
 }
 
 func (c *mailCounter) snapshot() mailSnapshot {
+	c.pollOutbox()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return mailSnapshot{Unique: len(c.byID), DupIDs: c.dupIDs, DupKeys: c.dupKeys, Unreadable: c.unreadable, Last: c.last}

@@ -2,8 +2,9 @@
 // checks that the load arrived: every email exactly once, every webhook
 // delivery exactly once.
 //
-// It starts its own SMTP server and webhook receiver, then bin/paperflow
-// serve as a child process, and hands that host runs of a workflow that
+// It starts its own SMTP server (with -mail outbox: reads the host's
+// outbox instead) and webhook receiver, then bin/paperflow serve as a
+// child process, and hands that host runs of a workflow that
 // makes a Markdown → PDF receipt per item, emails it, and posts every
 // event to the receiver. Every second it samples the host process (RSS,
 // peak RSS, threads, open files), the host together with its block
@@ -41,6 +42,7 @@ type options struct {
 	sampleEvery time.Duration
 	workDir     string
 	keep        bool
+	mail        string // smtp or outbox
 }
 
 // perRun is the number of items in each run of a soak.
@@ -52,8 +54,8 @@ pfsoak measures the memory of a paperflow host (bin/paperflow serve) under
 load and checks that every email and webhook delivery arrived exactly once.
 
 It starts, in this process, an SMTP server that counts messages by
-Message-ID and a webhook receiver that verifies signatures and counts
-deliveries by webhook-id; writes a workflow (json source → Markdown PDF
+Message-ID (or, with -mail outbox, reads the host's outbox) and a webhook
+receiver that verifies signatures and counts deliveries by webhook-id; writes a workflow (json source → Markdown PDF
 receipt → email with the PDF attached → webhook sink for DOCUMENTS_CREATED
 and EMAILS_CREATED); starts 'paperflow serve' on a temporary data directory
 and hands it runs with 'paperflow run'. Every second it samples the serve
@@ -90,6 +92,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.sampleEvery, "sample", time.Second, "sampling interval")
 	fs.StringVar(&o.workDir, "workdir", "", "parent of the temporary directory (default: the system's)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (data dir, serve.log, workflow)")
+	fs.StringVar(&o.mail, "mail", "smtp", "where the host sends its mail: smtp (a server here counts it) or outbox (its spool in the data directory, counted there)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageText)
 		fs.PrintDefaults()
@@ -108,6 +111,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-rate × -interval gives runs of no items")
 	case o.sampleEvery < 100*time.Millisecond:
 		return o, errors.New("-sample must be at least 100ms")
+	case o.mail != "smtp" && o.mail != "outbox":
+		return o, fmt.Errorf("-mail %q: give smtp or outbox", o.mail)
 	}
 	return o, nil
 }
@@ -158,11 +163,16 @@ func run(ctx context.Context, o options, out io.Writer) (ok bool, err error) {
 		_ = os.RemoveAll(dir)
 	}()
 
-	mails, closeSMTP, err := startMailCounter()
-	if err != nil {
-		return false, err
+	var mails *mailCounter
+	if o.mail == "outbox" {
+		mails = startOutboxCounter(filepath.Join(dir, "data", "outbox"))
+	} else {
+		var closeSMTP func()
+		if mails, closeSMTP, err = startMailCounter(); err != nil {
+			return false, err
+		}
+		defer closeSMTP()
 	}
-	defer closeSMTP()
 	hooks, closeHooks, err := startHookCounter()
 	if err != nil {
 		return false, err
@@ -185,7 +195,7 @@ func run(ctx context.Context, o options, out io.Writer) (ok bool, err error) {
 		return false, err
 	}
 	defer h.stop()
-	fmt.Fprintf(out, "host pid %d on http://%s, SMTP %s, webhooks %s\n", h.pid, h.httpAddr, mails.addr, hooks.url)
+	fmt.Fprintf(out, "host pid %d on http://%s, mail to %s, webhooks %s\n", h.pid, h.httpAddr, mails.addr, hooks.url)
 
 	s := &sampler{host: h, mails: mails, hooks: hooks, metrics: newMetricsClient(h.httpAddr, h.token)}
 	sctx, stopSampling := context.WithCancel(ctx)

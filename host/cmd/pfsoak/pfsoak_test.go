@@ -73,13 +73,16 @@ func TestPerMinute(t *testing.T) {
 
 func TestParseFlags(t *testing.T) {
 	var sb strings.Builder
-	for _, args := range [][]string{{}, {"-items", "10", "-duration", "1m"}, {"-duration", "1m", "-rate", "0"}, {"-items", "5", "extra"}} {
+	for _, args := range [][]string{{}, {"-items", "10", "-duration", "1m"}, {"-duration", "1m", "-rate", "0"}, {"-items", "5", "extra"}, {"-items", "5", "-mail", "pigeon"}} {
 		if _, err := parseFlags(args, &sb); err == nil {
 			t.Errorf("parseFlags(%q): no error", args)
 		}
 	}
 	o, err := parseFlags([]string{"-duration", "2m", "-rate", "150"}, &sb)
-	if err != nil || o.duration != 2*time.Minute || o.rate != 150 || o.interval != 5*time.Second {
+	if err != nil || o.duration != 2*time.Minute || o.rate != 150 || o.interval != 5*time.Second || o.mail != "smtp" {
 		t.Errorf("parseFlags = %+v, %v", o, err)
+	}
+	if o, err := parseFlags([]string{"-items", "5", "-mail", "outbox"}, &sb); err != nil || o.mail != "outbox" {
+		t.Errorf("parseFlags -mail outbox = %+v, %v", o, err)
 	}
 }

@@ -265,7 +265,7 @@ func (r *runner) verdict(out io.Writer, results []runResult, want int, complete 
 		ms.Unique, want, max(0, want-ms.Unique), ms.DupIDs, ms.DupKeys, ms.Unreadable)
 	fmt.Fprintf(out, "deliveries:     %d of %d received, missing %d; duplicates %d; refused %d (DOCUMENTS_CREATED %d, EMAILS_CREATED %d)\n",
 		hs.Unique, wantD, max(0, wantD-hs.Unique), hs.Dups, hs.Refused, hs.ByType["DOCUMENTS_CREATED"], hs.ByType["EMAILS_CREATED"])
-	fmt.Fprintf(out, "cross-check:    %d Message-IDs announced in EMAILS_CREATED never reached the SMTP server\n", unreceived)
+	fmt.Fprintf(out, "cross-check:    %d Message-IDs announced in EMAILS_CREATED never reached the SMTP server or outbox\n", unreceived)
 	if st := r.sampler.metrics.status(); st != "" {
 		fmt.Fprintf(out, "metrics:        %s\n", st)
 	}
