@@ -69,8 +69,8 @@ func (o Outbox) findFile(messageID string) ([]byte, error) {
 
 // Messages lists every message in the outbox: .eml files first (the
 // layout before the spool, so the older ones), then the spool's records
-// in the order they were written. A record cut short at the end of a
-// segment is not listed (it was never reported sent); a log line says so.
+// in the order they were written. A record not whole at the end of a
+// segment (being written, or cut short by a killed host) is not listed.
 func (o Outbox) Messages() ([]Entry, error) {
 	files, err := o.List()
 	if err != nil {
@@ -128,7 +128,10 @@ func (o Outbox) segmentEntries(path string, out []Entry) ([]Entry, error) {
 		return nil, fmt.Errorf("outbox: read %s: %w", path, err)
 	}
 	if torn {
-		o.log().Warn("outbox: a message at the end of a segment is cut short (being written, or the host stopped while writing it); not listed",
+		// Usually a message being written by a running host; one cut
+		// short by a killed host is dropped, with a warning, by the
+		// next writer.
+		o.log().Debug("outbox: the message at the end of a segment is not whole (being written, or cut short); not listed",
 			"segment", path, "offset", end, "bytes", st.Size()-end)
 	}
 	return out, nil
