@@ -73,7 +73,7 @@ func (b *Block) Configure(_ context.Context, c sdk.Config) error {
 	if cfg.Template == "" {
 		return errors.New("template: with.template is required: the .md, .docx or .pdf template, relative to the workflow file")
 	}
-	path := resolvePath(c.WorkflowDir, cfg.Template)
+	path := c.Path(cfg.Template)
 	k, err := kindOf(path)
 	if err != nil {
 		return fmt.Errorf("template: %w", err)
@@ -113,7 +113,7 @@ func (b *Block) Configure(_ context.Context, c sdk.Config) error {
 		return err // it names the template file
 	}
 	if cfg.OutputDir != "" {
-		nb.outputDir = resolvePath(c.WorkflowDir, cfg.OutputDir)
+		nb.outputDir = c.Path(cfg.OutputDir)
 		if err := os.MkdirAll(nb.outputDir, 0o755); err != nil {
 			return fmt.Errorf("template: output_dir: %w", err)
 		}

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -80,14 +79,6 @@ type itemConfig struct {
 	Name     string         `json:"name"`
 	Password string         `json:"password"`
 	Fields   map[string]any `json:"fields"`
-}
-
-// resolvePath makes a relative path relative to the workflow's directory.
-func resolvePath(workflowDir, path string) string {
-	if filepath.IsAbs(path) || workflowDir == "" {
-		return path
-	}
-	return filepath.Join(workflowDir, path)
 }
 
 // maxNameBytes bounds a document name (without extension); file systems
