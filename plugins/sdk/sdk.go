@@ -171,7 +171,9 @@ type SinkPolicy struct {
 	Events []string
 	// Retry are the waits after the first, second, … failed delivery of an
 	// event; after the last, the event is dead-lettered. Empty: the host's
-	// default schedule.
+	// default schedule. The host retries by the retries.Policy with these
+	// Waits (and its jitter); retries.ParseWaits reads them as a with:
+	// writes them, e.g. retry: [1m, 5m].
 	Retry []time.Duration
 }
 
