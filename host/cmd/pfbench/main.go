@@ -45,6 +45,7 @@ import (
 
 var (
 	workers, batchSize, letters, rows int
+	letterRounds                      int
 	benthos, examples, memProfile     string
 )
 
@@ -57,6 +58,7 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.StringVar(&memProfile, "memprofile", "", "write a heap profile at the end of each end-to-end run, NATS still open, to this file + \".\" + the run's name")
 	flag.IntVar(&letters, "letters", 2000, "items of the end-to-end letter run (0: skip)")
+	flag.IntVar(&letterRounds, "rounds", 1, "rounds of the end-to-end letter runs, each variant in turn")
 	flag.IntVar(&rows, "rows", 20000, "rows of the csv → event → webhook run (0: skip)")
 	flag.StringVar(&benthos, "benthos", "", "Benthos binary: only run the csv → webhook comparison beside it")
 	flag.StringVar(&examples, "examples", "examples/templates", "directory with letter.md and logo.png")
@@ -145,34 +147,51 @@ func run(pluginDir string, items, nEvents int) error {
 			return err
 		}
 		files := map[string][]byte{"letter.md": letter, "logo.png": logo, "items.ndjson": letterItems(letters)}
-		render, err := endToEnd(dir, "render", renderWorkflow, files, letters, 0, reg, nil, recv, nil)
-		if err != nil {
-			return err
+		// The variants run in turn, round after round, so a change in
+		// the machine's load falls on all of them; each figure is the
+		// items of all rounds over their summed time.
+		variants := []struct {
+			name, wf string
+			events   int
+			mail     func(dir string) mail.Transport // nil: a spooled outbox
+			label    string
+		}{
+			{"render", renderWorkflow, 0, nil, "letters rendered and stored (baseline)"},
+			{"letters", letterWorkflow, 2, nil, "whole pipeline (spooled outbox)"},
+			{"letters-eml", letterWorkflow, 2, func(dir string) mail.Transport { return mail.Outbox{Dir: dir} }, "whole pipeline, an .eml file per email"},
+			{"letters-no-outbox", letterWorkflow, 2, func(string) mail.Transport { return builtOnly{} }, "whole pipeline, mail built, not written"},
 		}
-		e2e, err := endToEnd(dir, "letters", letterWorkflow, files, letters, 2, reg, nil, recv, nil)
-		if err != nil {
-			return err
+		seconds := make([]float64, len(variants))
+		for round := range letterRounds {
+			for i, v := range variants {
+				name := fmt.Sprintf("%s-%d", v.name, round)
+				outbox := filepath.Join(dir, name, "outbox")
+				var transport mail.Transport
+				if v.mail != nil {
+					transport = v.mail(outbox)
+				}
+				rate, err := endToEnd(dir, name, v.wf, files, letters, v.events, reg, nil, recv, transport)
+				if err != nil {
+					return err
+				}
+				if _, isOutbox := transport.(mail.Outbox); v.events > 0 && (transport == nil || isOutbox) {
+					if err := mailedOnce(outbox, letters); err != nil {
+						return err
+					}
+				}
+				seconds[i] += float64(letters) / rate
+			}
 		}
-		if err := mailedOnce(filepath.Join(dir, "letters", "outbox"), letters); err != nil {
-			return err
+		fmt.Printf("end to end: %d items × %d round(s), json → letter PDF → email (outbox) → webhook sink (2 events per item, each delivered once; each email once)\n", letters, letterRounds)
+		base := float64(letters*letterRounds) / seconds[0]
+		for i, v := range variants {
+			rate := float64(letters*letterRounds) / seconds[i]
+			if i == 0 {
+				fmt.Printf("  %-40s %7.0f items/s\n", v.label, rate)
+				continue
+			}
+			fmt.Printf("  %-40s %7.0f items/s   ratio %.2f\n", v.label, rate, rate/base)
 		}
-		emlDir := filepath.Join(dir, "letters-eml", "outbox")
-		eml, err := endToEnd(dir, "letters-eml", letterWorkflow, files, letters, 2, reg, nil, recv, mail.Outbox{Dir: emlDir})
-		if err != nil {
-			return err
-		}
-		if err := mailedOnce(emlDir, letters); err != nil {
-			return err
-		}
-		noOutbox, err := endToEnd(dir, "letters-no-outbox", letterWorkflow, files, letters, 2, reg, nil, recv, builtOnly{})
-		if err != nil {
-			return err
-		}
-		fmt.Printf("end to end: %d items, json → letter PDF → email (outbox) → webhook sink (2 events per item, each delivered once; each email once)\n", letters)
-		fmt.Printf("  letters rendered and stored (baseline)  %7.0f items/s\n", render)
-		fmt.Printf("  whole pipeline (spooled outbox)         %7.0f items/s   ratio %.2f\n", e2e, e2e/render)
-		fmt.Printf("  whole pipeline, an .eml file per email  %7.0f items/s   ratio %.2f\n", eml, eml/render)
-		fmt.Printf("  whole pipeline, mail built, not written %7.0f items/s   ratio %.2f\n", noOutbox, noOutbox/render)
 	}
 	if rows > 0 {
 		r, err := signedRows(dir, "signed", reg, recv)
