@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -104,10 +105,13 @@ func sourceLabel(id string) string {
 }
 
 // heartbeat tells NATS the batch's items are still being worked on, so a
-// long batch is not redelivered to another worker; it stops when called.
+// long batch is not redelivered to another worker. The function it
+// returns stops it and returns once no more signal can be sent, so an
+// item handed back to the queue next is not then marked in progress.
 func heartbeat(items []*item, every time.Duration) func() {
-	done := make(chan struct{})
+	done, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(stopped)
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
@@ -121,8 +125,35 @@ func heartbeat(items []*item, every time.Duration) func() {
 			}
 		}
 	}()
-	return func() { close(done) }
+	return func() {
+		close(done)
+		<-stopped
+	}
 }
+
+// checkpointReadTimeout bounds reading a batch's checkpoints, waiting for
+// another worker's read of them included: the batch fails then, and its
+// items go back to the queue instead of being kept in progress.
+const checkpointReadTimeout = 30 * time.Second
+
+// ctxLock is a mutex whose lock gives up when a context ends; its zero
+// value is unlocked.
+type ctxLock struct {
+	once sync.Once
+	ch   chan struct{}
+}
+
+func (l *ctxLock) lock(ctx context.Context) error {
+	l.once.Do(func() { l.ch = make(chan struct{}, 1) })
+	select {
+	case l.ch <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (l *ctxLock) unlock() { <-l.ch }
 
 // loadCheckpoints reads the checkpoints of items that may have been
 // worked on before: redelivered ones, or all of them in a resumed run.
@@ -146,8 +177,12 @@ func (rs *runState) loadCheckpoints(ctx context.Context, items []*item) error {
 	for i, st := range rs.steps {
 		blocks[i] = st.def.ID
 	}
-	rs.cpMu.Lock()
-	defer rs.cpMu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, checkpointReadTimeout)
+	defer cancel()
+	if err := rs.cpLock.lock(ctx); err != nil {
+		return fmt.Errorf("read checkpoints: wait for another worker's read: %w", err)
+	}
+	defer rs.cpLock.unlock()
 	if rs.cpStream == nil {
 		s, err := checkpointStream(ctx, rs.e.opts.Bus.JS)
 		if err != nil {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -70,7 +69,6 @@ func parseCheckpointKey(runID, key string) (item, block string, batch, ok bool) 
 // that holds its checkpoint. It is built only when needed (a redelivered
 // item, a resumed run) and brought up to date from where it left off.
 type checkpointIndex struct {
-	mu   sync.Mutex
 	last uint64 // last stream sequence read
 	seqs map[string]uint64
 }
@@ -87,44 +85,29 @@ func checkpointStream(ctx context.Context, js jetstream.JetStream) (jetstream.St
 }
 
 // refresh reads the run's checkpoint entries written since the last
-// refresh.
+// refresh. A read that fails leaves the index at the last entry it read,
+// for the next refresh to go on from.
 func (x *checkpointIndex) refresh(ctx context.Context, stream jetstream.Stream, runID string) error {
 	if x.seqs == nil {
 		x.seqs = map[string]uint64{}
 	}
 	prefix := "$KV." + bus.CheckpointsBucket + "."
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{prefix + runID + ".>"}}
+	cfg := jetstream.ConsumerConfig{FilterSubject: prefix + runID + ".>"}
 	if x.last > 0 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, x.last+1
 	}
-	cons, err := stream.OrderedConsumer(ctx, cfg)
+	err := readStream(ctx, stream, cfg, func(m jetstream.Msg) {
+		md, err := m.Metadata()
+		if err != nil {
+			return
+		}
+		x.last = max(x.last, md.Sequence.Stream)
+		x.add(runID, strings.TrimPrefix(m.Subject(), prefix), md.Sequence.Stream, m)
+	})
 	if err != nil {
 		return fmt.Errorf("read checkpoints: %w", err)
 	}
-	for {
-		batch, err := cons.FetchNoWait(512)
-		if err != nil {
-			return fmt.Errorf("read checkpoints: %w", err)
-		}
-		n := 0
-		var pending uint64
-		for m := range batch.Messages() {
-			n++
-			md, err := m.Metadata()
-			if err != nil {
-				continue
-			}
-			pending = md.NumPending
-			x.last = max(x.last, md.Sequence.Stream)
-			x.add(runID, strings.TrimPrefix(m.Subject(), prefix), md.Sequence.Stream, m)
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return fmt.Errorf("read checkpoints: %w", err)
-		}
-		if n == 0 || pending == 0 {
-			return nil
-		}
-	}
+	return nil
 }
 
 // add indexes one entry read from the stream.

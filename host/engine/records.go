@@ -186,48 +186,26 @@ func (e *Engine) ended(ctx context.Context, rec *runRecord) (*Summary, error) {
 	return nil, fmt.Errorf("run %s is still %s", rec.ID, rec.Status)
 }
 
-// summarize counts a run's outcomes, from the first to the last recorded,
-// with a consumer of its own (the one that followed the run may sit on a
-// NATS node that is gone).
+// summarize counts a run's outcomes with a read of its own (the consumer
+// that followed the run may sit on a NATS node that is gone), read again
+// from the start while NATS fails over, for up to maxStall.
 func (e *Engine) summarize(ctx context.Context, rec *runRecord) (*Summary, error) {
-	tr := newTracker(rec)
-	subject := bus.OutcomesSubject(rec.ID)
-	last, err := e.opts.Store.Outcomes.GetLastMsgForSubject(ctx, subject)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return tr.summary(rec.Workflow), nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("run %s: read outcomes: %w", rec.ID, err)
-	}
-	cons, err := e.opts.Store.Outcomes.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
-	if err != nil {
-		return nil, fmt.Errorf("run %s: read outcomes: %w", rec.ID, err)
-	}
-	for {
-		msgs, err := fetch(cons, 256, time.Second)
-		if err != nil {
-			return nil, fmt.Errorf("run %s: read outcomes: %w", rec.ID, err)
-		}
-		if len(msgs) == 0 {
-			// Nothing more came: the last one is gone (the stream's
-			// retention), so this is all there is.
-			return tr.summary(rec.Workflow), nil
-		}
-		for _, m := range msgs {
+	var tr *tracker
+	err := stallRetry.Do(ctx, func(ctx context.Context) error {
+		tr = newTracker(rec)
+		return readStream(ctx, e.opts.Store.Outcomes, jetstream.ConsumerConfig{FilterSubject: bus.OutcomesSubject(rec.ID)}, func(m jetstream.Msg) {
 			var batch []outcome
 			if json.Unmarshal(m.Data(), &batch) == nil {
 				for _, o := range batch {
 					tr.add(o)
 				}
 			}
-			if md, err := m.Metadata(); err == nil && md.Sequence.Stream >= last.Sequence {
-				return tr.summary(rec.Workflow), nil
-			}
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("run %s: read outcomes: %w", rec.ID, err)
 	}
+	return tr.summary(rec.Workflow), nil
 }
 
 // runFailedError is a run that failed on another host.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -77,11 +78,10 @@ func (e *Engine) RetryItems(ctx context.Context, wf *workflow.Workflow, runID st
 
 	subject := retrySubject(wf.Name, runID)
 	name := "retry-" + runID
-	cons, err := e.opts.Store.Items.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+	if _, err := e.opts.Store.Items.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable: name, FilterSubject: subject, AckPolicy: jetstream.AckExplicitPolicy,
 		AckWait: e.opts.ItemTimeout, MaxAckPending: e.opts.Workers * e.opts.BatchSize * 4,
-	})
-	if err != nil {
+	}); err != nil {
 		return nil, fmt.Errorf("run %s: retry consumer: %w", runID, err)
 	}
 	defer func() {
@@ -108,7 +108,7 @@ func (e *Engine) RetryItems(ctx context.Context, wf *workflow.Workflow, runID st
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
 	for range e.opts.Workers {
-		go rs.workOn(wctx, cons)
+		go func() { _ = rs.workQueue(wctx, name, batchWindow, endlessRetry) }()
 	}
 	ids := make([]string, len(items))
 	for i, it := range items {
@@ -150,63 +150,39 @@ func (rs *runState) reread(ctx context.Context, want map[int64]bool) ([]itemMsg,
 	return out, nil
 }
 
-// workOn processes batches from cons until ctx ends.
-func (rs *runState) workOn(ctx context.Context, cons jetstream.Consumer) {
-	for ctx.Err() == nil {
-		msgs, err := fetch(cons, rs.e.opts.BatchSize, 250*time.Millisecond)
-		if err != nil {
-			rs.e.log.Warn("fetch items to retry", "run", rs.runID, "err", err)
-			sleepCtx(ctx, 250*time.Millisecond)
-			continue
-		}
-		if len(msgs) == 0 {
-			continue
-		}
-		if err := rs.processBatch(ctx, msgs); err != nil && ctx.Err() == nil {
-			rs.e.log.Warn("retry batch failed; trying again", "run", rs.runID, "err", err)
-			for _, m := range msgs {
-				_ = m.NakWithDelay(time.Second)
-			}
-		}
-	}
-}
-
 // awaitOutcomes reads the run's outcomes from stream sequence from until
 // every item in ids has one, and sums those up.
 func (e *Engine) awaitOutcomes(ctx context.Context, rec *runRecord, from uint64, ids []string) (*Summary, error) {
 	start := time.Now()
+	var mu sync.Mutex
 	waiting := map[string]bool{}
 	for _, id := range ids {
 		waiting[id] = true
 	}
 	tr := newTracker(&runRecord{ID: rec.ID})
-	cons, err := e.opts.Store.Outcomes.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{bus.OutcomesSubject(rec.ID)},
-		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy, OptStartSeq: from,
+	fctx, stop := context.WithCancel(ctx)
+	defer stop()
+	all := make(chan struct{})
+	go e.followOutcomes(fctx, rec.ID, from, func(batch []outcome) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(waiting) == 0 {
+			return
+		}
+		for _, o := range batch {
+			if waiting[o.Item] {
+				delete(waiting, o.Item)
+				tr.add(o)
+			}
+		}
+		if len(waiting) == 0 {
+			close(all)
+		}
 	})
-	if err != nil {
-		return nil, fmt.Errorf("run %s: read outcomes: %w", rec.ID, err)
-	}
-	for len(waiting) > 0 {
-		msgs, err := fetch(cons, 256, time.Second)
-		if err != nil {
-			return nil, fmt.Errorf("run %s: read outcomes: %w", rec.ID, err)
-		}
-		for _, m := range msgs {
-			var batch []outcome
-			if json.Unmarshal(m.Data(), &batch) != nil {
-				continue
-			}
-			for _, o := range batch {
-				if waiting[o.Item] {
-					delete(waiting, o.Item)
-					tr.add(o)
-				}
-			}
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
+	select {
+	case <-all:
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 	sum := tr.summary(rec.Workflow)
 	sum.Seconds = time.Since(start).Seconds()

@@ -20,6 +20,7 @@ import (
 	"github.com/paperflow/paperflow/host/pluginhost"
 	"github.com/paperflow/paperflow/host/workflow"
 	"github.com/paperflow/paperflow/plugins/sdk"
+	"github.com/paperflow/paperflow/plugins/sdk/retries"
 )
 
 // RunOptions configure one run.
@@ -135,8 +136,8 @@ type runState struct {
 	redact *strings.Replacer
 
 	// cpIndex finds the checkpoints of redelivered items; built on the
-	// first redelivery, shared by the run's workers.
-	cpMu     sync.Mutex
+	// first redelivery, shared by the run's workers under cpLock.
+	cpLock   ctxLock
 	cpIndex  checkpointIndex
 	cpStream jetstream.Stream
 }
@@ -374,32 +375,73 @@ func (rs *runState) close() {
 	}
 }
 
-// work fetches batches of items and runs them through the steps until
-// the run context ends. A batch that fails for want of NATS is handed
-// back to the queue and tried again; checkpoints and event ids keep the
-// second try from redoing or republishing anything.
+// work is a run's worker: it takes batches from the run's items queue
+// until the run ends, and gives up when NATS has not answered for
+// maxStall.
 func (rs *runState) work(ctx context.Context) error {
+	return rs.workQueue(ctx, consumerName(rs.runID), batchWindow, stallRetry)
+}
+
+// fetchWindow takes the next batch of at most n items from a queue.
+type fetchWindow func(cons jetstream.Consumer, n int) ([]jetstream.Msg, error)
+
+// batchWindow waits up to a quarter second to fill a batch: a run's items
+// are queued ahead of the workers, and a fuller batch saves block calls.
+func batchWindow(cons jetstream.Consumer, n int) ([]jetstream.Msg, error) {
+	return fetch(cons, n, 250*time.Millisecond)
+}
+
+// liveWindow takes the first item as soon as it comes, and whatever else
+// is queued by then: a trigger's caller may be waiting for its item.
+func liveWindow(cons jetstream.Consumer, n int) ([]jetstream.Msg, error) {
+	msgs, err := fetch(cons, 1, time.Second)
+	if err != nil || len(msgs) == 0 || n <= 1 {
+		return msgs, err
+	}
+	more, err := fetchNoWait(cons, n-1)
+	if err != nil {
+		// The item taken is worked on; the trouble shows again on the
+		// next fetch.
+		return msgs, nil
+	}
+	return append(msgs, more...), nil
+}
+
+// endlessRetry is how a worker that lives as long as its host (a
+// trigger's, an operator's retry) tries NATS again: until stopped.
+var endlessRetry = retries.Policy{Initial: 50 * time.Millisecond, Multiplier: 2, Cap: 5 * time.Second}
+
+// batchRetryDelay is how long a batch that failed waits in the queue
+// before it is handed out again, to whichever worker of whichever host.
+const batchRetryDelay = time.Second
+
+// workQueue takes batches from the items consumer named consumer through
+// take and runs them through the steps until ctx ends. A batch that fails
+// (NATS failing over, checkpoints that could not be read) goes back to
+// the queue at once, so no item waits for its ack wait to end, and the
+// loop goes on, pausing longer while the trouble lasts; once patience
+// gives up (its MaxElapsed) the error is returned. Checkpoints and event
+// ids keep the second try of a batch from redoing or republishing
+// anything.
+func (rs *runState) workQueue(ctx context.Context, consumer string, take fetchWindow, patience retries.Policy) error {
 	e := rs.e
 	var cons jetstream.Consumer
 	var stalled goretry.Backoff // since the first failure in a row
 	trouble := func(what string, err error) error {
 		if stalled == nil {
-			stalled = stallRetry.Backoff()
+			stalled = patience.Backoff()
 		}
 		pause, stop := stalled.Next()
 		if stop {
-			return fmt.Errorf("%s: %w (for %s)", what, err, maxStall)
+			return fmt.Errorf("%s: %w (for %s)", what, err, patience.MaxElapsed)
 		}
 		e.log.Warn(what+"; trying again", "run", rs.runID, "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(pause):
-		}
+		sleepCtx(ctx, pause)
 		return nil
 	}
 	for ctx.Err() == nil {
 		if cons == nil {
-			c, err := e.opts.Store.Items.Consumer(ctx, consumerName(rs.runID))
+			c, err := e.opts.Store.Items.Consumer(ctx, consumer)
 			if err != nil {
 				if ctx.Err() != nil {
 					break
@@ -411,7 +453,7 @@ func (rs *runState) work(ctx context.Context) error {
 			}
 			cons = c
 		}
-		msgs, err := fetch(cons, e.opts.BatchSize, 250*time.Millisecond)
+		msgs, err := take(cons, e.opts.BatchSize)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -429,8 +471,10 @@ func (rs *runState) work(ctx context.Context) error {
 			if ctx.Err() != nil {
 				break
 			}
+			// A hand-back that does not reach NATS leaves the items to
+			// their ack wait: the batch's heartbeat has stopped.
 			for _, m := range msgs {
-				_ = m.Nak()
+				_ = m.NakWithDelay(batchRetryDelay)
 			}
 			if err := trouble("batch failed", err); err != nil {
 				return err
@@ -519,7 +563,7 @@ func (t *tracker) summary(wf string) *Summary {
 // stop when every read item has an outcome.
 func (e *Engine) track(ctx context.Context, runID string, tr *tracker, progress func(Progress), stop func()) error {
 	incoming := make(chan struct{}, 1)
-	go e.followOutcomes(ctx, runID, func(batch []outcome) {
+	go e.followOutcomes(ctx, runID, 0, func(batch []outcome) {
 		for _, o := range batch {
 			tr.add(o)
 		}
@@ -551,12 +595,13 @@ func (e *Engine) track(ctx context.Context, runID string, tr *tracker, progress 
 }
 
 // followOutcomes hands each recorded batch of a run's outcomes to add,
-// until ctx ends. It fetches from an ephemeral pull consumer of its own
-// and, when a fetch fails or nothing came for a while, makes a new one
-// from the next stream sequence: a consumer on a NATS node that died
-// stays silent. (An ordered consumer can hang for good in that case.)
-func (e *Engine) followOutcomes(ctx context.Context, runID string, add func([]outcome)) {
-	var next uint64 // stream sequence to read from; 0: the start
+// from stream sequence from (0: the first) until ctx ends. It fetches
+// from an ephemeral pull consumer of its own and, when a fetch fails or
+// nothing came for a while, makes a new one from the next stream
+// sequence: a consumer on a NATS node that died stays silent. (An ordered
+// consumer can hang for good in that case.)
+func (e *Engine) followOutcomes(ctx context.Context, runID string, from uint64, add func([]outcome)) {
+	next := from // stream sequence to read from; 0: the start
 	var cons jetstream.Consumer
 	var quietSince time.Time
 	drop := func() {

@@ -378,87 +378,60 @@ func (t *Triggered) result(ctx context.Context, wf *workflow.Workflow, runID str
 // block. An entry holds one item (<run>.<item>.<block>) or a batch of
 // them (<run>.b.<batch>.<block>, {"items": {...}}).
 func (t *Triggered) findCheckpoints(ctx context.Context, runID, itemID string, since time.Time) (map[string]checkpoint, error) {
-	stream, err := t.e.opts.Bus.JS.Stream(ctx, "KV_"+bus.CheckpointsBucket)
+	stream, err := checkpointStream(ctx, t.e.opts.Bus.JS)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoints stream: %w", err)
+		return nil, err
 	}
 	prefix := "$KV." + bus.CheckpointsBucket + "." + runID + "."
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{prefix + ">"},
-		DeliverPolicy:  jetstream.DeliverByStartTimePolicy, OptStartTime: &since,
+	out := map[string]checkpoint{}
+	err = readStream(ctx, stream, jetstream.ConsumerConfig{
+		FilterSubject: prefix + ">", DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &since,
+	}, func(m jetstream.Msg) {
+		key := strings.TrimPrefix(m.Subject(), prefix)
+		dot := strings.LastIndexByte(key, '.')
+		if dot < 0 {
+			return
+		}
+		head, block := key[:dot], key[dot+1:]
+		if strings.HasPrefix(head, "b.") {
+			var rec struct {
+				Items map[string]checkpoint `json:"items"`
+			}
+			if json.Unmarshal(m.Data(), &rec) == nil {
+				if cp, ok := rec.Items[itemID]; ok {
+					out[block] = cp
+				}
+			}
+			return
+		}
+		var cp checkpoint
+		if head == itemID && json.Unmarshal(m.Data(), &cp) == nil {
+			out[block] = cp
+		}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read checkpoints: %w", err)
 	}
-	out := map[string]checkpoint{}
-	for {
-		msgs, err := fetchNoWait(cons, 256)
-		if err != nil {
-			return nil, fmt.Errorf("read checkpoints: %w", err)
-		}
-		for _, m := range msgs {
-			key := strings.TrimPrefix(m.Subject(), prefix)
-			dot := strings.LastIndexByte(key, '.')
-			if dot < 0 {
-				continue
-			}
-			head, block := key[:dot], key[dot+1:]
-			if strings.HasPrefix(head, "b.") {
-				var rec struct {
-					Items map[string]checkpoint `json:"items"`
-				}
-				if json.Unmarshal(m.Data(), &rec) == nil {
-					if cp, ok := rec.Items[itemID]; ok {
-						out[block] = cp
-					}
-				}
-				continue
-			}
-			var cp checkpoint
-			if head == itemID && json.Unmarshal(m.Data(), &cp) == nil {
-				out[block] = cp
-			}
-		}
-		if len(msgs) == 0 {
-			return out, nil
-		}
-		if md, err := msgs[len(msgs)-1].Metadata(); err == nil && md.NumPending == 0 {
-			return out, nil
-		}
-	}
+	return out, nil
 }
 
-// findEvents reads the workflow's events published since a moment until
-// it has found every wanted id or reached the end of the stream.
+// findEvents reads the workflow's events published since a moment and
+// keeps those whose ids are wanted.
 func (t *Triggered) findEvents(ctx context.Context, workflow string, want map[string]bool, since time.Time) ([]json.RawMessage, error) {
 	stream, err := t.e.opts.Bus.JS.Stream(ctx, events.StreamName)
 	if err != nil {
 		return nil, fmt.Errorf("events stream: %w", err)
 	}
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{"paperflow.events." + workflow + ".*"},
-		DeliverPolicy:  jetstream.DeliverByStartTimePolicy, OptStartTime: &since,
+	var out []json.RawMessage
+	err = readStream(ctx, stream, jetstream.ConsumerConfig{
+		FilterSubject: "paperflow.events." + workflow + ".*", DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &since,
+	}, func(m jetstream.Msg) {
+		if want[m.Headers().Get(jetstream.MsgIDHeader)] {
+			out = append(out, json.RawMessage(m.Data()))
+		}
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read events: %w", err)
-	}
-	var out []json.RawMessage
-	for len(out) < len(want) {
-		msgs, err := fetchNoWait(cons, 256)
-		if err != nil {
-			return out, fmt.Errorf("read events: %w", err)
-		}
-		if len(msgs) == 0 {
-			break
-		}
-		for _, m := range msgs {
-			if want[m.Headers().Get(jetstream.MsgIDHeader)] {
-				out = append(out, json.RawMessage(m.Data()))
-			}
-		}
-		if md, err := msgs[len(msgs)-1].Metadata(); err == nil && md.NumPending == 0 {
-			break
-		}
+		return out, fmt.Errorf("read events: %w", err)
 	}
 	return out, nil
 }
@@ -606,58 +579,9 @@ func fetchNoWait(cons jetstream.Consumer, n int) ([]jetstream.Msg, error) {
 	return msgs, nil
 }
 
-// workLive is the worker loop of a trigger's run. A batch run's worker
-// waits up to a quarter second to fill a batch; a trigger's caller may be
-// waiting for its item, so this one takes the first item as soon as it
-// comes and whatever else is queued by then. Trouble with NATS is
-// logged and tried again until ctx ends: the run lives for a day.
+// workLive is the worker of a trigger's run: it takes each item as soon
+// as it comes (liveWindow), and tries NATS again for as long as the run
+// is served, since the run lives for a day.
 func (t *Triggered) workLive(ctx context.Context, rs *runState) {
-	e := t.e
-	pause := 50 * time.Millisecond
-	trouble := func(what string, err error) {
-		e.log.Warn(what+"; trying again", "run", rs.runID, "err", err)
-		sleepCtx(ctx, pause)
-		pause = min(pause*2, 5*time.Second)
-	}
-	var cons jetstream.Consumer
-	for ctx.Err() == nil {
-		if cons == nil {
-			c, err := e.opts.Store.Items.Consumer(ctx, consumerName(rs.runID))
-			if err != nil {
-				if ctx.Err() == nil {
-					trouble("find the items consumer", err)
-				}
-				continue
-			}
-			cons = c
-		}
-		msgs, err := fetch(cons, 1, time.Second)
-		if err == nil && len(msgs) == 1 {
-			var more []jetstream.Msg
-			if more, err = fetchNoWait(cons, e.opts.BatchSize-1); err == nil {
-				msgs = append(msgs, more...)
-			}
-		}
-		if err != nil {
-			if ctx.Err() == nil {
-				cons = nil
-				trouble("fetch items", err)
-			}
-			continue
-		}
-		if len(msgs) == 0 {
-			continue
-		}
-		if err := rs.processBatch(ctx, msgs); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			for _, m := range msgs {
-				_ = m.Nak()
-			}
-			trouble("batch failed", err)
-			continue
-		}
-		pause = 50 * time.Millisecond
-	}
+	_ = rs.workQueue(ctx, consumerName(rs.runID), liveWindow, endlessRetry)
 }
