@@ -25,7 +25,7 @@ type Entry struct {
 	// Size is the message's length in bytes.
 	Size int64
 
-	rec record
+	recordOff int64 // where the message's spool record starts
 }
 
 // Location names the message for a person: the .eml file, or the
@@ -122,7 +122,7 @@ func (o Outbox) segmentEntries(path string, out []Entry) ([]Entry, error) {
 		return nil, fmt.Errorf("outbox: %w", err)
 	}
 	end, _, torn, err := scanRecords(f, 0, st.Size(), false, func(r record) {
-		out = append(out, Entry{MessageID: r.id, File: path, Offset: r.rawOff, Size: r.rawLen, rec: r})
+		out = append(out, Entry{MessageID: r.id, File: path, Offset: r.rawOff, Size: r.rawLen, recordOff: r.off})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("outbox: read %s: %w", path, err)
@@ -143,10 +143,24 @@ func (o Outbox) Read(e Entry) ([]byte, error) {
 	if e.Offset < 0 {
 		return os.ReadFile(e.File)
 	}
-	if e.rec.id == "" {
-		return nil, fmt.Errorf("outbox: entry %s was not listed by Messages", e.Location())
+	f, err := os.Open(e.File)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
 	}
-	return readMessage(e.File, e.rec)
+	st, err := f.Stat()
+	if err == nil {
+		var r record
+		r, err = readRecord(f, e.recordOff, st.Size(), make([]byte, recordHeaderLen+128))
+		if err == nil && (r.id != e.MessageID || r.rawOff != e.Offset) {
+			err = errTorn
+		}
+		if err == nil {
+			f.Close()
+			return readMessage(e.File, r)
+		}
+	}
+	f.Close()
+	return nil, fmt.Errorf("outbox: no message %s at %s (list it with Messages): %w", e.MessageID, e.Location(), err)
 }
 
 // headerMessageID is the Message-ID header of a raw message, or "".

@@ -11,28 +11,31 @@ import (
 )
 
 // TestOutboxIsPrivate: queued mail holds signing links and documents, so
-// other local users cannot read it.
+// other local users cannot read it, in either layout.
 func TestOutboxIsPrivate(t *testing.T) {
 	t.Parallel()
 	if runtime.GOOS == "windows" {
 		t.Skip("no Unix permissions")
 	}
-	dir := filepath.Join(t.TempDir(), "outbox")
-	o := mail.Outbox{Dir: dir}
-	if err := o.Send(context.Background(), build(t, sampleMessage(nil))); err != nil {
-		t.Fatal(err)
-	}
-	files, err := o.List()
-	if err != nil || len(files) != 1 {
-		t.Fatalf("%v %v", files, err)
-	}
-	for path, want := range map[string]os.FileMode{dir: 0o700, files[0]: 0o600} {
-		st, err := os.Stat(path)
-		if err != nil {
+	for _, spool := range []bool{false, true} {
+		dir := filepath.Join(t.TempDir(), "outbox")
+		o := mail.Outbox{Dir: dir, Spool: spool}
+		t.Cleanup(func() { o.Close() })
+		if err := o.Send(context.Background(), build(t, sampleMessage(nil))); err != nil {
 			t.Fatal(err)
 		}
-		if got := st.Mode().Perm(); got&^want != 0 {
-			t.Errorf("%s: mode %v, want at most %v", filepath.Base(path), got, want)
+		files, err := filepath.Glob(filepath.Join(dir, "*"))
+		if err != nil || len(files) != 1 {
+			t.Fatalf("spool %v: %v %v", spool, files, err)
+		}
+		for path, want := range map[string]os.FileMode{dir: 0o700, files[0]: 0o600} {
+			st, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := st.Mode().Perm(); got&^want != 0 {
+				t.Errorf("%s: mode %v, want at most %v", filepath.Base(path), got, want)
+			}
 		}
 	}
 }
