@@ -7,6 +7,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -195,9 +196,11 @@ func pdfWords(t *testing.T, pdf []byte) []wordBox {
 	}
 }
 
-// phrase finds the words of s in a row and returns their joint box.
-func phrase(words []wordBox, s string) (wordBox, bool) {
+// phrases finds every run of the words of s in a row and returns their
+// joint boxes, in reading order.
+func phrases(words []wordBox, s string) []wordBox {
 	parts := strings.Fields(s)
+	var out []wordBox
 	for i := 0; i+len(parts) <= len(words); i++ {
 		ok := true
 		for k, p := range parts {
@@ -211,9 +214,38 @@ func phrase(words []wordBox, s string) (wordBox, bool) {
 			b.XMin, b.YMin, b.XMax, b.YMax = min(b.XMin, w.XMin), min(b.YMin, w.YMin), max(b.XMax, w.XMax), max(b.YMax, w.YMax)
 		}
 		b.Text = s
-		return b, true
+		out = append(out, b)
+	}
+	return out
+}
+
+// phrase is the first of phrases.
+func phrase(words []wordBox, s string) (wordBox, bool) {
+	if all := phrases(words, s); len(all) > 0 {
+		return all[0], true
 	}
 	return wordBox{}, false
+}
+
+// drawnNear is the occurrence of s in after, and not in before at the
+// same place, nearest to x, y on page: the value drawn into a field there,
+// rather than the same words elsewhere (a name in the text or the stamp).
+func drawnNear(before, after []wordBox, s string, page int, x, y float64) (wordBox, bool) {
+	var best wordBox
+	found := false
+	for _, v := range phrases(after, s) {
+		old := v.Page != page
+		for _, o := range phrases(before, s) {
+			old = old || (o.Page == v.Page && math.Abs(o.XMin-v.XMin) < 0.5 && math.Abs(o.YMin-v.YMin) < 0.5)
+		}
+		if old {
+			continue
+		}
+		if !found || math.Hypot(v.XMin-x, v.YMin-y) < math.Hypot(best.XMin-x, best.YMin-y) {
+			best, found = v, true
+		}
+	}
+	return best, found
 }
 
 // TestBrowserFields runs csv → template (Markdown with anchors) →
@@ -251,28 +283,13 @@ func TestBrowserFields(t *testing.T) {
 	// At 1280 px: the page image loads and each field sits on it.
 	run(t, ctx, "open Ada's link at 1280 px", chromedp.EmulateViewport(1280, 900), chromedp.Navigate(ada[0]),
 		chromedp.WaitVisible(chromedp.CSS(".field.sig")))
-	checkOverlay(t, ctx, 1280)
+	checkOverlay(t, ctx, 1280, 2)
 	// At 390 px: the same, within the screen's width; then fill and sign.
-	run(t, ctx, "open Ada's link at 390 px", chromedp.EmulateViewport(390, 844), chromedp.Reload(),
-		chromedp.WaitVisible(chromedp.CSS(".field.sig")))
-	checkOverlay(t, ctx, 390)
-	adaReq := requestID(wf.Name, "sign", sum.RunID, "1")
-	if n := pageImageKeys(t, env, wf, adaReq); n == 0 {
-		t.Error("no page image of Ada's request is cached in the KV while it is open")
-	}
-	if !value(t, ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`)) {
-		t.Error("the signing page is wider than a 390 px phone screen")
-	}
-	run(t, ctx, "fill in and sign as Ada",
-		chromedp.SendKeys(chromedp.CSS(`input.field[data-field="title"]`), "Chief Analyst"),
-		chromedp.Click(chromedp.ID("consent")),
-		chromedp.SendKeys(chromedp.ID("name"), "Ada Lovelace"),
-		chromedp.Click(chromedp.ID("sign")),
-		chromedp.WaitVisible(chromedp.ID("outcome")),
-	)
-	if outcome := value(t, ctx, chromedp.Text(chromedp.ID("outcome"))); !strings.Contains(outcome, "Everyone has signed") {
-		t.Fatalf("after signing: %s", outcome)
-	}
+	signFieldsAt390(t, ctx, ada[0], "Ada Lovelace", map[string]string{"title": "Chief Analyst"}, 2, func() {
+		if n := pageImageKeys(t, env, wf, requestID(wf.Name, "sign", sum.RunID, "1")); n == 0 {
+			t.Error("no page image of Ada's request is cached in the KV while it is open")
+		}
+	})
 
 	// The events reach the webhook and validate.
 	viewed := hook.await(t, "SIGNATURE_REQUEST_VIEWED", "1")
@@ -305,39 +322,10 @@ func TestBrowserFields(t *testing.T) {
 	// The sealed PDF: each value inside its field's box, which is the
 	// anchor's box (as pdftotext finds it in the original) moved by the
 	// offsets; and a valid signature.
-	_, signed, err := env.engine.Documents().Get(context.Background(), done.Data.Documents[0].ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := requestOf(t, env, wf, sum.RunID, "1")
-	_, original, err := env.engine.Documents().Get(context.Background(), req.Documents[0].ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	before, after := pdfWords(t, original), pdfWords(t, signed)
-	for _, c := range []struct {
-		anchor, value             string
-		offX, offY, width, height float64
-	}{
+	checkFieldsDrawn(t, env, wf, sum.RunID, "1", done.Data.Documents[0].ID, []drawnField{
 		{"Employee signature:", "Ada Lovelace", 125, -16, 170, 30},
 		{"Job title:", "Chief Analyst", 55, -6, 150, 20},
-	} {
-		a, ok := phrase(before, c.anchor)
-		if !ok {
-			t.Fatalf("anchor %q not in the original's text", c.anchor)
-		}
-		v, ok := phrase(after, c.value)
-		if !ok {
-			t.Fatalf("%q not in the sealed PDF's text", c.value)
-		}
-		x, y := a.XMin+c.offX, a.YMin+c.offY
-		const tol = 5
-		if v.Page != a.Page || v.XMin < x-tol || v.XMax > x+c.width+tol || v.YMin < y-tol || v.YMax > y+c.height+tol {
-			t.Errorf("%q drawn at page %d [%.1f %.1f – %.1f %.1f]; its box is page %d [%.1f %.1f – %.1f %.1f]",
-				c.value, v.Page, v.XMin, v.YMin, v.XMax, v.YMax, a.Page, x, y, x+c.width, y+c.height)
-		}
-	}
-	checkSignedPDFValid(t, signed)
+	})
 
 	// Bob and Cara have their first pages shown (cached in the KV); Bob
 	// opens his link and declines (plain HTTP, as a browser posts).
@@ -390,9 +378,89 @@ func TestBrowserFields(t *testing.T) {
 	}
 }
 
+// signFieldsAt390 opens link in Chromium at 390 px, checks that the page
+// images show with the request's fields (want of them) on the first one
+// and that the page fits the screen, runs also (when not nil), then types
+// values into the fields (by field name), ticks the consent box, types
+// name and signs as the last recipient.
+func signFieldsAt390(t *testing.T, ctx context.Context, link, name string, values map[string]string, want int, also func()) {
+	t.Helper()
+	run(t, ctx, "open the link at 390 px", chromedp.EmulateViewport(390, 844), chromedp.Navigate(link),
+		chromedp.WaitVisible(chromedp.CSS(".field.sig")))
+	checkOverlay(t, ctx, 390, want)
+	if !value(t, ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`)) {
+		t.Error("the signing page is wider than a 390 px phone screen")
+	}
+	if also != nil {
+		also()
+	}
+	var steps []chromedp.Action[chromedp.Void]
+	for field, v := range values {
+		steps = append(steps, chromedp.SendKeys(chromedp.CSS(`input.field[data-field="`+field+`"]`), v))
+	}
+	steps = append(steps,
+		chromedp.Click(chromedp.ID("consent")),
+		chromedp.SendKeys(chromedp.ID("name"), name),
+		chromedp.Click(chromedp.ID("sign")),
+		chromedp.WaitVisible(chromedp.ID("outcome")),
+	)
+	run(t, ctx, "fill in and sign as "+name, steps...)
+	if outcome := value(t, ctx, chromedp.Text(chromedp.ID("outcome"))); !strings.Contains(outcome, "Everyone has signed") {
+		t.Fatalf("after signing: %s", outcome)
+	}
+}
+
+// drawnField is a value the signer typed and the anchor its field is
+// placed by: the field's box is the anchor's box as pdftotext finds it in
+// the original, moved by the offsets, of the field's size.
+type drawnField struct {
+	anchor, value             string
+	offX, offY, width, height float64
+}
+
+// checkFieldsDrawn checks the sealed PDF signedID of an item's request:
+// each value inside its field's box (± 5 pt), and a valid signature.
+func checkFieldsDrawn(t *testing.T, env *hostEnv, wf *workflow.Workflow, runID, item, signedID string, fields []drawnField) {
+	t.Helper()
+	_, signed, err := env.engine.Documents().Get(context.Background(), signedID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := requestOf(t, env, wf, runID, item)
+	_, original, err := env.engine.Documents().Get(context.Background(), req.Documents[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, after := pdfWords(t, original), pdfWords(t, signed)
+	for _, c := range fields {
+		a, ok := phrase(before, c.anchor)
+		if !ok {
+			t.Fatalf("anchor %q not in the original's text", c.anchor)
+		}
+		x, y := a.XMin+c.offX, a.YMin+c.offY
+		v, ok := drawnNear(before, after, c.value, a.Page, x, y)
+		if !ok {
+			t.Fatalf("%q is not drawn on page %d of the sealed PDF", c.value, a.Page)
+		}
+		if v.Page != a.Page || !inBox(v, x, y, c.width, c.height) {
+			t.Errorf("%q drawn at page %d [%.1f %.1f – %.1f %.1f]; its box is page %d [%.1f %.1f – %.1f %.1f]",
+				c.value, v.Page, v.XMin, v.YMin, v.XMax, v.YMax, a.Page, x, y, x+c.width, y+c.height)
+		}
+	}
+	checkSignedPDFValid(t, signed)
+}
+
+// inBox says whether word v lies in the box at x, y of w × h points, give
+// or take 5 points (a typed value's glyphs against the field it fills).
+func inBox(v wordBox, x, y, w, h float64) bool {
+	const tol = 5
+	return v.XMin >= x-tol && v.XMax <= x+w+tol && v.YMin >= y-tol && v.YMax <= y+h+tol
+}
+
 // checkOverlay checks that the first page image has loaded at a width for
-// the screen and that every field lies on it where the request put it.
-func checkOverlay(t *testing.T, ctx context.Context, screen int) {
+// the screen and that every field (want of them) lies on it where the
+// request put it.
+func checkOverlay(t *testing.T, ctx context.Context, screen, want int) {
 	t.Helper()
 	type geo struct {
 		Loaded, Inside bool
@@ -411,7 +479,7 @@ func checkOverlay(t *testing.T, ctx context.Context, screen int) {
 	  });
 	  return {Loaded: true, Inside: inside, Natural: img.naturalWidth, Shown: r.width, Fields: n, Src: img.currentSrc};
 	})()`))
-	if !g.Inside || g.Fields != 2 {
+	if !g.Inside || g.Fields != want {
 		t.Errorf("at %d px: fields %d, inside the page: %v", screen, g.Fields, g.Inside)
 	}
 	if g.Shown > float64(screen) || g.Natural < g.Shown || g.Natural > 4*g.Shown {

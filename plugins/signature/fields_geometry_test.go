@@ -155,18 +155,26 @@ func TestFieldsOnRotatedAndCroppedPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := pdfWords(t, signed)
-	const tol = 5
 	inside := func(what string, n int, v wordBox, x, y, w, h float64) {
 		t.Helper()
-		if v.XMin < x-tol || v.XMax > x+w+tol || v.YMin < y-tol || v.YMax > y+h+tol {
+		if !inBox(v, x, y, w, h) {
 			t.Errorf("page %d: %q drawn at [%.1f %.1f – %.1f %.1f]; its box is [%.1f %.1f – %.1f %.1f]", n, what, v.XMin, v.YMin, v.XMax, v.YMax, x, y, x+w, y+h)
 		}
 	}
 	for i, p := range oddPages {
 		n := i + 1
 		a := phraseOn(t, before, n, "[sig]")
-		inside("Ada Lovelace", n, phraseOn(t, after, n, "Ada Lovelace"), a.XMin+offX, a.YMin+offY, fieldW, fieldH)
-		inside(fmt.Sprintf("Here%d", n), n, phraseOn(t, after, n, fmt.Sprintf("Here%d", n)), 40, 60, fieldW, fieldH)
+		for _, c := range []struct {
+			value string
+			x, y  float64
+		}{{"Ada Lovelace", a.XMin + offX, a.YMin + offY}, {fmt.Sprintf("Here%d", n), 40, 60}} {
+			v, ok := drawnNear(before, after, c.value, n, c.x, c.y)
+			if !ok {
+				t.Errorf("page %d: %q not drawn", n, c.value)
+				continue
+			}
+			inside(c.value, n, v, c.x, c.y, fieldW, fieldH)
+		}
 		// The page's own text stays where it was.
 		for _, w := range []string{"[sig]", "Page" + strconv.Itoa(n)} {
 			was, now := phraseOn(t, before, n, w), phraseOn(t, after, n, w)
@@ -199,11 +207,28 @@ func phraseOn(t *testing.T, words []wordBox, n int, s string) wordBox {
 	return b
 }
 
-// checkInkAt renders page n as the signing page shows it and checks that
-// the anchor's box, as pdftotext measures it, is where the image has the
-// anchor's ink: the field boxes drawn over the image (placed in points on
-// the page as shown) then sit where the signer expects them.
+// checkInkAt checks on the image of page n that the anchor's box, as
+// pdftotext measures it, is where the image has the anchor's ink: the
+// field boxes drawn over the image (placed in points on the page as shown)
+// then sit where the signer expects them.
 func checkInkAt(t *testing.T, pdf []byte, n int, p oddPage, a wordBox) {
+	t.Helper()
+	ink := shownInk(t, pdf, n, p.shownW, p.shownH)
+	in := ink(a.XMin, a.YMin, a.XMax, a.YMax)
+	// The same box moved by its own width to the left holds no ink: the
+	// page is otherwise empty there.
+	w := a.XMax - a.XMin
+	beside := ink(a.XMin-2*w, a.YMin, a.XMin-w, a.YMax)
+	if in < 10 || beside > 0 {
+		t.Errorf("page %d: %d dark pixels in the anchor's box, %d beside it", n, in, beside)
+	}
+}
+
+// shownInk renders page n of pdf as the signing page shows it, checks
+// that the image has the page's shape as shown (shownW × shownH points),
+// and returns a count of the dark pixels in a box given in points from the
+// top-left corner of the page as shown.
+func shownInk(t *testing.T, pdf []byte, n int, shownW, shownH float64) func(x0, y0, x1, y1 float64) int {
 	t.Helper()
 	const width = 600
 	raw, err := pdfview.Render(context.Background(), pdf, n, width)
@@ -214,11 +239,11 @@ func checkInkAt(t *testing.T, pdf []byte, n int, p oddPage, a wordBox) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scale := width / p.shownW
-	if h := img.Bounds().Dy(); math.Abs(float64(h)-p.shownH*scale) > 2 {
-		t.Errorf("page %d: image %d × %d px, not the page's shape as shown (%.0f × %.0f pt)", n, width, h, p.shownW, p.shownH)
+	scale := width / shownW
+	if h := img.Bounds().Dy(); math.Abs(float64(h)-shownH*scale) > 2 {
+		t.Errorf("page %d: image %d × %d px, not the page's shape as shown (%.0f × %.0f pt)", n, width, h, shownW, shownH)
 	}
-	dark := func(x0, y0, x1, y1 float64) int {
+	return func(x0, y0, x1, y1 float64) int {
 		c := 0
 		for y := int(y0 * scale); y <= int(y1*scale); y++ {
 			for x := int(x0 * scale); x <= int(x1*scale); x++ {
@@ -228,13 +253,5 @@ func checkInkAt(t *testing.T, pdf []byte, n int, p oddPage, a wordBox) {
 			}
 		}
 		return c
-	}
-	in := dark(a.XMin, a.YMin, a.XMax, a.YMax)
-	// The same box moved by its own size to the left holds no ink: the
-	// page is otherwise empty there.
-	w := a.XMax - a.XMin
-	beside := dark(a.XMin-2*w, a.YMin, a.XMin-w, a.YMax)
-	if in < 10 || beside > 0 {
-		t.Errorf("page %d: %d dark pixels in the anchor's box, %d beside it", n, in, beside)
 	}
 }
