@@ -355,3 +355,46 @@ func TestSpoolRemovedWhileInUse(t *testing.T) {
 	sent := sendN(t, o, "kept", 1)
 	checkHolds(t, o, sent)
 }
+
+// TestSpoolConcurrentSenders: the engine's workers send at once, through
+// copies of the same Outbox value, while the console looks messages up.
+func TestSpoolConcurrentSenders(t *testing.T) {
+	o, _ := spoolOutbox(t)
+	const workers, each = 4, 10
+	pdf := randomBytes(t, 20_000)
+	built := make([][]*mail.Built, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			copyOf := o
+			for i := range each {
+				m := sampleMessage(pdf)
+				m.IDSeed = fmt.Sprintf("w%d/%d", w, i)
+				b, err := mail.Build(m, "test.localhost", time.Now())
+				if err == nil {
+					err = copyOf.Send(context.Background(), b)
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				built[w] = append(built[w], b)
+				if raw, err := (mail.Outbox{Dir: o.Dir}).Find(b.MessageID); err != nil || !bytes.Equal(raw, b.Raw) {
+					t.Errorf("Find right after Send: %d bytes, %v", len(raw), err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	got, err := o.Messages()
+	if err != nil || len(got) != workers*each {
+		t.Fatalf("%d messages (%v), want %d", len(got), err, workers*each)
+	}
+	for _, bs := range built {
+		for _, b := range bs {
+			if raw, err := o.Find(b.MessageID); err != nil || !bytes.Equal(raw, b.Raw) {
+				t.Errorf("Find %s: %d bytes, %v", b.MessageID, len(raw), err)
+			}
+		}
+	}
+}
