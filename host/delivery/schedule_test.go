@@ -3,6 +3,7 @@ package delivery_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"reflect"
 	"slices"
 	"testing"
@@ -120,3 +121,28 @@ func (b *retryDeclarer) Configure(_ context.Context, c sdk.Config) error {
 func (b *retryDeclarer) SinkPolicy() sdk.SinkPolicy { return b.policy }
 
 func (*retryDeclarer) Deliver(context.Context, []sdk.Event) []sdk.Delivery { return nil }
+
+// TestTargetRetryPolicy: a target may retry by any retries.Policy, not
+// only listed waits: here waits that double, three attempts in all, then
+// the dead letters.
+func TestTargetRetryPolicy(t *testing.T) {
+	t.Parallel()
+	b := newBus(t)
+	rcv := newReceiver(t, "", func(w http.ResponseWriter, _ string, _ int) bool {
+		w.WriteHeader(http.StatusBadGateway)
+		return false
+	})
+	tgt := sinkTo(t, "wf", "hook", websend.Config{URL: rcv.URL}, nil)
+	tgt.Retry = retries.Policy{Initial: 20 * time.Millisecond, Multiplier: 2, MaxAttempts: 3}
+	start(t, options(t, b), tgt)
+	publish(t, b, "wf", 1)
+	as := awaitAttempts(t, b, "wf/hook", "3 attempts", func(as []delivery.Attempt) bool { return len(as) == 3 })
+	for i, a := range as {
+		if a.Attempt != uint64(i+1) || a.DeadLettered != (i == 2) || (a.NextAttempt != nil) == (i == 2) {
+			t.Errorf("attempt %d: %+v; want dead-lettered after the third only, with a next attempt before", i+1, a)
+		}
+	}
+	if gap := as[2].Time.Sub(as[1].Time); gap < 40*time.Millisecond {
+		t.Errorf("the second wait was %s, want at least 40ms (20ms doubled)", gap)
+	}
+}
