@@ -34,7 +34,9 @@ const (
 )
 
 // Box is a place on a page in points, X and Y from the page's top-left
-// corner as displayed.
+// corner as displayed: the crop box (or media box) is the page, wherever it
+// starts, turned by the page's /Rotate. A value is drawn upright as the
+// page is shown.
 type Box struct{ X, Y, Width, Height float64 }
 
 // FilledField is one value to draw on a page of the original.
