@@ -11,6 +11,8 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/paperflow/paperflow/host/delivery"
 )
 
 // browser starts a headless Chromium with a fresh profile, as the signing
@@ -308,4 +310,137 @@ func into[T any](dst *T, a chromedp.Action[T]) chromedp.Action[chromedp.Void] {
 		*dst = v
 		return err
 	})
+}
+
+// TestBrowserSignaturesAndSubscriptionEdit walks the signature panel and
+// the subscription edit form in Chromium at 1280 px and 390 px: the
+// panel shows a recipient (named with HTML, shown as text), Resend queues
+// a new link, Cancel with a reason shows the request cancelled; the edit
+// form shows the store's refusal of a value holding HTML as text and
+// saves the fix.
+func TestBrowserSignaturesAndSubscriptionEdit(t *testing.T) {
+	e := newEnv(t)
+	runID := e.serveSignatures(t)
+	u, desc := e.receiver.url+"/hook", "before"
+	sub, err := e.subs.Create(e.ctx, delivery.SubscriptionInput{URL: &u, Description: &desc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := browser(t, 1280, 900)
+	shots := screensDir(t)
+	item := e.url + "/runs/" + runID + "/items/1"
+	do(t, ctx, "log in",
+		chromedp.Navigate(item),
+		chromedp.WaitVisible(chromedp.CSS(`#token`)),
+		chromedp.SendKeys(chromedp.CSS(`#token`), testToken),
+		chromedp.Click(chromedp.CSS(`form.stack button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#signatures [data-recipient="ada@example.com"]`)),
+	)
+
+	// The panel: the request, its recipients, the name as text.
+	var name, req string
+	var imgs int
+	do(t, ctx, "read the panel",
+		into(&name, chromedp.Text(chromedp.CSS(`#signatures [data-recipient="ada@example.com"] td`))),
+		into(&req, chromedp.Evaluate[string](`document.querySelector('#signatures [data-request]').getAttribute('data-request')`)),
+		into(&imgs, chromedp.Evaluate[int](`document.querySelectorAll('main img').length`)),
+	)
+	if !strings.Contains(name, hostile) || imgs != 0 {
+		t.Fatalf("the recipient shows as %q with %d images; want the name as text", name, imgs)
+	}
+
+	// Resend queues a new link for the recipient.
+	var flash string
+	do(t, ctx, "resend",
+		chromedp.Click(chromedp.CSS(`#signatures form.resend button`)),
+		chromedp.WaitVisible(chromedp.CSS(`.flash`)),
+		into(&flash, chromedp.Text(chromedp.CSS(`.flash`))),
+	)
+	if !strings.Contains(flash, "ada@example.com") || !strings.Contains(flash, "queued") {
+		t.Fatalf("after Resend the page says %q", flash)
+	}
+	if keys := scheduledKeys(t, e.bus, "console-sign", "sign"); !hasPrefix(keys, "resend/"+req+"/") {
+		t.Fatalf("Resend queued nothing; scheduled: %v", keys)
+	}
+	screenshot(t, ctx, shots, "signatures-1280.png")
+
+	// Cancel, with a reason holding HTML; the confirm is accepted.
+	reason := "sent by mistake " + hostile
+	var status, shown string
+	do(t, ctx, "cancel",
+		chromedp.Navigate(item), // without the flash of the resend
+		chromedp.WaitVisible(chromedp.CSS(`#reason-`+req)),
+		chromedp.SetValue(chromedp.CSS(`#reason-`+req), reason),
+		chromedp.Click(chromedp.CSS(`#signatures form.cancel-request button`)),
+		chromedp.WaitVisible(chromedp.CSS(`.flash`)),
+		into(&status, chromedp.Text(chromedp.CSS(`[data-field="request-status"]`))),
+		into(&shown, chromedp.Text(chromedp.CSS(`[data-field="cancel-reason"]`))),
+		into(&imgs, chromedp.Evaluate[int](`document.querySelectorAll('main img').length`)),
+	)
+	if status != "cancelled" || shown != reason || imgs != 0 {
+		t.Fatalf("after Cancel: status %q, reason %q, %d images; want cancelled and the reason as text", status, shown, imgs)
+	}
+	var buttons int
+	do(t, ctx, "no actions on a cancelled request", into(&buttons, chromedp.Evaluate[int](`document.querySelectorAll('#signatures form').length`)))
+	if buttons != 0 {
+		t.Fatalf("a cancelled request offers %d forms", buttons)
+	}
+
+	// The edit form: a refused value shows in the form as text; the fix is saved.
+	var formError string
+	do(t, ctx, "open the edit form",
+		chromedp.Navigate(e.url+"/webhooks"),
+		chromedp.Click(chromedp.CSS(`a[href="/webhooks/`+sub.ID+`/edit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#edit-url`)),
+		chromedp.SetValue(chromedp.CSS(`#edit-desc`), "edited "+hostile),
+		chromedp.SetValue(chromedp.CSS(`#edit-workflows`), hostile),
+		chromedp.Click(chromedp.CSS(`form.edit-sub button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#form-error`)),
+		into(&formError, chromedp.Text(chromedp.CSS(`#form-error`))),
+		into(&imgs, chromedp.Evaluate[int](`document.querySelectorAll('main img').length`)),
+	)
+	if !strings.Contains(formError, `"<img" is not a workflow name`) || imgs != 0 {
+		t.Fatalf("the form shows %q with %d images; want the store's refusal as text", formError, imgs)
+	}
+	screenshot(t, ctx, shots, "subscription-error-1280.png")
+	var row string
+	do(t, ctx, "save the fix",
+		chromedp.SetValue(chromedp.CSS(`#edit-workflows`), "console-test"),
+		chromedp.Click(chromedp.CSS(`form.edit-sub button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`.flash`)),
+		into(&row, chromedp.Text(chromedp.CSS(`tr[data-sub="`+sub.ID+`"]`))),
+		into(&imgs, chromedp.Evaluate[int](`document.querySelectorAll('main img').length`)),
+	)
+	if !strings.Contains(row, "edited "+hostile) || imgs != 0 {
+		t.Fatalf("the subscription's row shows %q with %d images", row, imgs)
+	}
+	if got, err := e.subs.Get(e.ctx, sub.ID); err != nil || strings.Join(got.Workflows, ",") != "console-test" || got.Description != "edited "+hostile {
+		t.Fatalf("stored after the edit: %+v %v", got, err)
+	}
+
+	// At phone width: an open request with its buttons, and the edit form.
+	do(t, ctx, "phone width",
+		chromedp.EmulateViewport(390, 844),
+		chromedp.Navigate(e.url+"/runs/"+runID+"/items/2"),
+		chromedp.WaitVisible(chromedp.CSS(`#signatures form.resend`)),
+	)
+	screenshot(t, ctx, shots, "signatures-390.png")
+	var overflow, reachable bool
+	do(t, ctx, "no sideways scroll",
+		into(&overflow, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`)),
+		into(&reachable, chromedp.Evaluate[bool](`document.querySelector('#signatures form.resend button').getBoundingClientRect().right <= window.innerWidth`)),
+	)
+	if overflow || !reachable {
+		t.Errorf("at 390 px the item page scrolls sideways (%v) or its Resend button is out of view (%v)", overflow, !reachable)
+	}
+	do(t, ctx, "edit form at phone width",
+		chromedp.Navigate(e.url+"/webhooks/"+sub.ID+"/edit"),
+		chromedp.WaitVisible(chromedp.CSS(`#edit-url`)),
+		into(&overflow, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`)),
+	)
+	screenshot(t, ctx, shots, "subscription-390.png")
+	if overflow {
+		t.Error("the edit form scrolls sideways at 390 px")
+	}
+	t.Logf("screenshots in %s", shots)
 }
