@@ -4,6 +4,7 @@
 package documents
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -42,6 +43,7 @@ type Store struct {
 	publicURL string
 	now       func() time.Time
 	recent    recentDocs
+	downloads downloadEvents
 }
 
 // Open loads (or, on the first host, creates) the URL signing key shared
@@ -203,7 +205,11 @@ func (s *Store) sign(id, exp string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// ServeHTTP serves GET /documents/<id>/<name>?exp=&sig= .
+// ServeHTTP serves GET (and HEAD) /documents/<id>/<name>?exp=&sig=,
+// ranges included. A successful GET of the whole document, or of a range
+// starting at byte 0, publishes DOCUMENT_DOWNLOADED (see downloaded);
+// HEAD, later ranges and refused or expired links publish nothing, so a
+// PDF viewer fetching a document in pieces counts once.
 func (s *Store) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rest := strings.TrimPrefix(r.URL.Path, "/documents/")
 	id, _, _ := strings.Cut(rest, "/")
@@ -226,7 +232,47 @@ func (s *Store) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Disposition", mime.FormatMediaType("inline", map[string]string{"filename": d.Name}))
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "private, no-store")
-	_, _ = w.Write(data)
+	sw := &statusWriter{ResponseWriter: w}
+	http.ServeContent(sw, r, "", time.Time{}, bytes.NewReader(data))
+	if r.Method == http.MethodGet && (sw.status == http.StatusOK || (sw.status == http.StatusPartialContent && rangeFromStart(r.Header.Get("Range")))) {
+		s.downloaded(r, d)
+	}
+}
+
+// statusWriter remembers the status a handler answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// rangeFromStart says whether a Range header's first range starts at
+// byte 0 ("bytes=0-", "bytes=0-1023,...").
+func rangeFromStart(h string) bool {
+	spec, ok := strings.CutPrefix(strings.TrimSpace(h), "bytes=")
+	if !ok {
+		return false
+	}
+	first, _, _ := strings.Cut(spec, ",")
+	start, _, ok := strings.Cut(strings.TrimSpace(first), "-")
+	if !ok {
+		return false
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(start), 10, 64)
+	return err == nil && n == 0
 }
 
 // cleanName keeps a document name a plain file name: no directories, no

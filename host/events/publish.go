@@ -3,13 +3,16 @@ package events
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/paperflow/paperflow/host/bus"
+	"github.com/paperflow/paperflow/host/documents/origin"
 	"github.com/paperflow/paperflow/host/metrics"
 )
 
@@ -17,9 +20,18 @@ import (
 // stream. Each message carries its event id as Nats-Msg-Id, so within the
 // stream's duplicate window a retried or resumed publish is stored once.
 // A Publisher is safe for concurrent use.
+//
+// Publishing an event whose block made its documents (DOCUMENTS_CREATED,
+// SIGNATURES_COMPLETED) also records, in each document's object metadata,
+// the run, item and block it was made for (package origin), which is how
+// the document store knows whose document a link fetches. That record is
+// best effort: an error is logged, and the event is published all the same.
 type Publisher struct {
 	js jetstream.JetStream
 	v  *Validator
+
+	docsMu sync.Mutex
+	docs   jetstream.ObjectStore // the documents bucket, once found
 }
 
 // NewPublisher returns a Publisher that publishes through js after checking
@@ -44,6 +56,7 @@ func (p *Publisher) Publish(ctx context.Context, raw []byte) (eventID string, er
 		return h.id, fmt.Errorf("publish event %s (%s) on %s: %w", h.id, h.typ, msg.Subject, err)
 	}
 	count(msg, ack)
+	p.recordOrigins(ctx, []header{h}, []error{nil})
 	return h.id, nil
 }
 
@@ -60,15 +73,17 @@ func (p *Publisher) Publish(ctx context.Context, raw []byte) (eventID string, er
 func (p *Publisher) PublishBatch(ctx context.Context, raws [][]byte) []error {
 	errs := make([]error, len(raws))
 	msgs := make([]*nats.Msg, len(raws))
+	hs := make([]header, len(raws))
 	for i, raw := range raws {
 		h, err := p.v.check(raw)
 		if err != nil {
 			errs[i] = err
 			continue
 		}
-		msgs[i] = message(h, raw)
+		msgs[i], hs[i] = message(h, raw), h
 	}
 	p.publishAll(ctx, msgs, errs)
+	p.recordOrigins(ctx, hs, errs)
 	return errs
 }
 
@@ -77,11 +92,68 @@ func (p *Publisher) PublishBatch(ctx context.Context, raws [][]byte) []error {
 func (p *Publisher) PublishChecked(ctx context.Context, events []Checked) []error {
 	errs := make([]error, len(events))
 	msgs := make([]*nats.Msg, len(events))
+	hs := make([]header, len(events))
 	for i, c := range events {
-		msgs[i] = message(c.h, c.raw)
+		msgs[i], hs[i] = message(c.h, c.raw), c.h
 	}
 	p.publishAll(ctx, msgs, errs)
+	p.recordOrigins(ctx, hs, errs)
 	return errs
+}
+
+// originParallel bounds the documents whose origin is recorded at once.
+const originParallel = 8
+
+// recordOrigins records where the documents of the published events
+// (errs[i] nil) were made, several at a time, before the publish returns:
+// a link handed out with the event already knows its item.
+func (p *Publisher) recordOrigins(ctx context.Context, hs []header, errs []error) {
+	type job struct {
+		id string
+		o  origin.Origin
+	}
+	var jobs []job
+	for i, h := range hs {
+		if errs[i] == nil {
+			for _, id := range h.made {
+				jobs = append(jobs, job{id, h.origin})
+			}
+		}
+	}
+	if len(jobs) == 0 {
+		return
+	}
+	docs := p.documents(ctx)
+	if docs == nil {
+		return
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, originParallel)
+	for _, j := range jobs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := origin.Record(ctx, docs, j.id, j.o); err != nil {
+				slog.Warn("document origin not recorded: fetching it will raise no DOCUMENT_DOWNLOADED", "document", j.id, "run", j.o.RunID, "item", j.o.ItemID, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// documents is the documents bucket, looked up on first use; nil (and
+// looked up again next time) when there is none, as on a bus that keeps
+// only events.
+func (p *Publisher) documents(ctx context.Context) jetstream.ObjectStore {
+	p.docsMu.Lock()
+	defer p.docsMu.Unlock()
+	if p.docs == nil {
+		if obs, err := p.js.ObjectStore(ctx, bus.DocumentsBucket); err == nil {
+			p.docs = obs
+		}
+	}
+	return p.docs
 }
 
 // publishAll publishes msgs (nil entries skipped) without waiting in

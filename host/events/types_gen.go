@@ -35,12 +35,22 @@ const (
 	// stops working. Recipients show their status at that moment: COMPLETED
 	// (with signed_at) or PENDING; at least one had not signed yet.
 	SignaturesCancelled Type = "SIGNATURES_CANCELLED"
+	// DocumentDownloaded (DOCUMENT_DOWNLOADED): someone fetched a document:
+	// through its document link (GET /documents/..., by the host) or, as a
+	// signer, through the signing page's download link (by the signature block,
+	// with the recipient's address). One event per successful GET of the whole
+	// file or of a range starting at byte 0; HEAD, refused and expired fetches,
+	// later ranges and the signing page's page images are none. metadata.run_id
+	// and item_id are the item the document was made for; metadata.block_id is
+	// the block that made it (host links) or the signature block (signing
+	// pages).
+	DocumentDownloaded Type = "DOCUMENT_DOWNLOADED"
 )
 
 // Types lists every event type, in the order an item usually meets them, so
 // that commands and subscription checks can enumerate them without repeating
 // the list. Treat it as read-only.
-var Types = []Type{DocumentsCreated, EmailsCreated, SignaturesRequested, SignaturesCompleted, SignaturesDeclined, SignatureRequestViewed, SignaturesExpired, SignaturesCancelled}
+var Types = []Type{DocumentsCreated, EmailsCreated, SignaturesRequested, SignaturesCompleted, SignaturesDeclined, SignatureRequestViewed, SignaturesExpired, SignaturesCancelled, DocumentDownloaded}
 
 // MainTypes are the main event types: what a webhook or a subscription sends
 // when it names none, and what a run's summary counts. Treat it as read-only.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
 
+	"github.com/paperflow/paperflow/host/documents/origin"
 	"github.com/paperflow/paperflow/schemas"
 )
 
@@ -205,6 +206,37 @@ type header struct {
 	id       string
 	typ      Type
 	workflow string
+	// made are the ids of the documents the event says its block made
+	// (makesDocuments), and origin where: the publisher records it.
+	made   []string
+	origin origin.Origin
+}
+
+// makesDocuments are the event types whose data.documents the emitting
+// block made (the template's PDFs, the signature block's sealed ones);
+// other types name documents made before.
+var makesDocuments = map[Type]bool{DocumentsCreated: true, SignaturesCompleted: true}
+
+// readMade fills h.made and h.origin from a valid event of a type that
+// makes documents.
+func (h *header) readMade(obj map[string]any) {
+	if !makesDocuments[h.typ] {
+		return
+	}
+	meta, _ := obj["metadata"].(map[string]any)
+	data, _ := obj["data"].(map[string]any)
+	docs, _ := data["documents"].([]any)
+	for _, d := range docs {
+		if doc, ok := d.(map[string]any); ok {
+			if id, _ := doc["id"].(string); id != "" {
+				h.made = append(h.made, id)
+			}
+		}
+	}
+	h.origin.Workflow = h.workflow
+	h.origin.RunID, _ = meta["run_id"].(string)
+	h.origin.ItemID, _ = meta["item_id"].(string)
+	h.origin.BlockID, _ = meta["block_id"].(string)
 }
 
 func (v *Validator) check(raw []byte) (header, error) {
@@ -234,6 +266,7 @@ func (v *Validator) check(raw []byte) (header, error) {
 		}
 		return h, inv
 	}
+	h.readMade(obj)
 	return h, nil
 }
 

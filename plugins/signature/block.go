@@ -53,7 +53,7 @@ func (b *Block) Describe() sdk.Descriptor {
 		Version:      version,
 		Description:  "asks recipients to sign documents in their browser, in signing order, and makes a digitally sealed signed PDF",
 		ConfigSchema: configSchema,
-		Events:       []string{events.SignaturesRequested, events.SignaturesCompleted, events.SignaturesDeclined, events.SignatureRequestViewed, events.SignaturesExpired, events.SignaturesCancelled},
+		Events:       []string{events.SignaturesRequested, events.SignaturesCompleted, events.SignaturesDeclined, events.SignatureRequestViewed, events.SignaturesExpired, events.SignaturesCancelled, events.DocumentDownloaded},
 	}
 }
 
@@ -265,6 +265,9 @@ func (b *Block) itemDocuments(ctx context.Context, it sdk.Item, entries []string
 					return nil, nil, sdk.Retryable(err)
 				}
 				d.URL = u
+			}
+			if !field {
+				d.Source = id
 			}
 			out = append(out, d)
 			contents = append(contents, data)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"net/http"
 	"net/mail"
 	"strconv"
 	"strings"
@@ -548,6 +549,29 @@ func (b *Block) cancelledEvent(ctx context.Context, r *request) (sdk.EventData, 
 		RequestID: r.ID, Documents: eventDocuments(r.Documents), Recipients: rs,
 		Reason: r.CancelReason, CancelledAt: r.CancelledAt.UTC().Format(time.RFC3339),
 	})
+}
+
+// downloaded emits DOCUMENT_DOWNLOADED for document n of req, which
+// recipient i has just fetched through their signing page. Every download
+// is an event of its own (a random key); a failure is logged, since the
+// document has been sent.
+func (b *Block) downloaded(ctx context.Context, r *http.Request, req *request, i, n int) {
+	d, rc := req.Documents[n], req.Recipients[i]
+	ip, _ := clientIP(r)
+	ev, err := events.New(events.DocumentDownloadedData{
+		Document: events.DownloadedDocument{ID: d.ID, Name: d.Name, Mimetype: d.Mimetype}, MadeBy: d.Source,
+		DownloadedAt: b.now().UTC().Format(time.RFC3339), IP: ip, UserAgent: cleanText(r.UserAgent(), 500),
+		Via: events.DocumentDownloadedDataViaSigningPage, RecipientEmail: rc.Email,
+	})
+	if err == nil {
+		ev.Key = randomHex(16)
+		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		_, err = b.host().Emit(ectx, req.RunID, req.ItemID, ev)
+		cancel()
+	}
+	if err != nil {
+		b.host().Log(ctx, "error", "signature: DOCUMENT_DOWNLOADED not sent", map[string]any{"request": req.ID, "document": d.ID, "err": err.Error()})
+	}
 }
 
 func (b *Block) declinedEvent(ctx context.Context, r *request) (sdk.EventData, error) {

@@ -550,7 +550,7 @@ func (b *Block) thanks(w http.ResponseWriter, req *request, i int) {
 
 func (b *Block) serveDocument(w http.ResponseWriter, r *http.Request, token, index string) {
 	ctx := r.Context()
-	req, _, ok := b.openLink(w, r, token)
+	req, i, ok := b.openLink(w, r, token)
 	if !ok {
 		return
 	}
@@ -578,6 +578,9 @@ func (b *Block) serveDocument(w http.ResponseWriter, r *http.Request, token, ind
 	h.Set("Content-Disposition", mime.FormatMediaType("inline", map[string]string{"filename": req.Documents[n].Name}))
 	h.Set("X-Frame-Options", "SAMEORIGIN")
 	h.Set("Content-Length", strconv.Itoa(len(data)))
+	// The answer travels whole in one message to the host: by the time
+	// the signer has the document, its event is out.
+	b.downloaded(ctx, r, req, i, n)
 	_, _ = w.Write(data)
 }
 

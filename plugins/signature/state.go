@@ -80,6 +80,9 @@ type document struct {
 	Name     string `json:"name"`
 	Mimetype string `json:"mimetype"`
 	URL      string `json:"url"`
+	// Source is the id of the block that made it; empty for an uploaded
+	// file (and in requests made before it was kept).
+	Source string `json:"source,omitempty"`
 	// Pages are the page sizes, for the page images of the signing page.
 	Pages []pageSize `json:"pages,omitempty"`
 }

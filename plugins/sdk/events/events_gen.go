@@ -34,11 +34,21 @@ const (
 	// stops working. Recipients show their status at that moment: COMPLETED
 	// (with signed_at) or PENDING; at least one had not signed yet.
 	SignaturesCancelled = "SIGNATURES_CANCELLED"
+	// DocumentDownloaded (DOCUMENT_DOWNLOADED): someone fetched a document:
+	// through its document link (GET /documents/..., by the host) or, as a
+	// signer, through the signing page's download link (by the signature block,
+	// with the recipient's address). One event per successful GET of the whole
+	// file or of a range starting at byte 0; HEAD, refused and expired fetches,
+	// later ranges and the signing page's page images are none. metadata.run_id
+	// and item_id are the item the document was made for; metadata.block_id is
+	// the block that made it (host links) or the signature block (signing
+	// pages).
+	DocumentDownloaded = "DOCUMENT_DOWNLOADED"
 )
 
 // Types lists every event type, in the order an item usually meets them.
 // Treat it as read-only.
-var Types = []string{DocumentsCreated, EmailsCreated, SignaturesRequested, SignaturesCompleted, SignaturesDeclined, SignatureRequestViewed, SignaturesExpired, SignaturesCancelled}
+var Types = []string{DocumentsCreated, EmailsCreated, SignaturesRequested, SignaturesCompleted, SignaturesDeclined, SignatureRequestViewed, SignaturesExpired, SignaturesCancelled, DocumentDownloaded}
 
 // MainTypes are the main event types: what a webhook sends when it names
 // none. Treat it as read-only.
@@ -198,6 +208,48 @@ type SignaturesCancelledData struct {
 	CancelledAt string `json:"cancelled_at"`
 }
 
+// DocumentDownloadedData is the data of DOCUMENT_DOWNLOADED: someone fetched
+// a document: through its document link (GET /documents/..., by the host) or,
+// as a signer, through the signing page's download link (by the signature
+// block, with the recipient's address). One event per successful GET of the
+// whole file or of a range starting at byte 0; HEAD, refused and expired
+// fetches, later ranges and the signing page's page images are none.
+// metadata.run_id and item_id are the item the document was made for;
+// metadata.block_id is the block that made it (host links) or the signature
+// block (signing pages).
+type DocumentDownloadedData struct {
+	// What was fetched.
+	Document DownloadedDocument `json:"document"`
+	// The id of the block that made the document; absent for a file that was
+	// uploaded rather than made.
+	MadeBy       string `json:"made_by,omitempty"`
+	DownloadedAt string `json:"downloaded_at"`
+	// The client's address: the first X-Forwarded-For entry when a proxy set
+	// one, else the connection's.
+	IP string `json:"ip"`
+	// The client's User-Agent header; may be empty.
+	UserAgent string `json:"user_agent"`
+	// link: a document link (/documents/...); signing_page: a signer's download
+	// from their signing page.
+	Via string `json:"via"`
+	// The signer whose signing link the document was fetched through (via
+	// signing_page only).
+	RecipientEmail string `json:"recipient_email,omitempty"`
+}
+
+// Values of DocumentDownloadedData's enumerated fields.
+const (
+	DocumentDownloadedDataViaLink        = "link"
+	DocumentDownloadedDataViaSigningPage = "signing_page"
+)
+
+// DownloadedDocument: what was fetched.
+type DownloadedDocument struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Mimetype string `json:"mimetype"`
+}
+
 // EventType is DOCUMENTS_CREATED.
 func (DocumentsCreatedData) EventType() string { return DocumentsCreated }
 
@@ -221,3 +273,6 @@ func (SignaturesExpiredData) EventType() string { return SignaturesExpired }
 
 // EventType is SIGNATURES_CANCELLED.
 func (SignaturesCancelledData) EventType() string { return SignaturesCancelled }
+
+// EventType is DOCUMENT_DOWNLOADED.
+func (DocumentDownloadedData) EventType() string { return DocumentDownloaded }
