@@ -29,6 +29,8 @@ func (s *echoSink) Deliver(_ context.Context, evs []sdk.Event) []sdk.Delivery {
 		switch e.Type {
 		case "LATER":
 			out[i] = sdk.Delivery{Status: sdk.Retry, RetryAfter: 1500 * time.Millisecond, Reason: "busy"}
+		case "SHORT":
+			return nil // no verdict at all
 		case "GONE":
 			out[i] = sdk.Delivery{Status: sdk.Failed, Reason: "410 Gone"}
 		default:
@@ -62,6 +64,10 @@ func TestDeliverConversions(t *testing.T) {
 		if got.EventId != want.EventId || got.Status != want.Status || got.RetryAfterMs != want.RetryAfterMs || got.Reason != want.Reason {
 			t.Errorf("result %d: %v, want %v", i, got, want)
 		}
+	}
+	_, err = sdk.InProcess(sink).Deliver(context.Background(), &blockv1.DeliverRequest{Events: []*blockv1.Event{{Id: "e4", Type: "SHORT"}}})
+	if status.Code(err) != codes.Internal || status.Convert(err).Message() != "block returned 0 deliveries for 1 events" {
+		t.Errorf("a sink that answered no event: %v", err)
 	}
 	_, err = sdk.InProcess(&step{}).Deliver(context.Background(), &blockv1.DeliverRequest{})
 	if status.Code(err) != codes.Unimplemented || status.Convert(err).Message() != "this block is not a sink" {

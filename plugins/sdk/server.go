@@ -168,6 +168,21 @@ func (s *blockServer) Read(req *blockv1.ReadRequest, stream blockv1.Block_ReadSe
 	})
 }
 
+// oneEach calls a batch method under guard and holds it to the protocol's
+// rule of one answer per input, in order: a panic, or another count of
+// answers, is Internal; the error names the answers and the inputs
+// ("results", "items").
+func oneEach[In, Out any](in []In, answers, inputs string, call func() []Out) ([]Out, error) {
+	var out []Out
+	if err := guard(func() error { out = call(); return nil }); err != nil {
+		return nil, status.Errorf(codes.Internal, "%v", err)
+	}
+	if len(out) != len(in) {
+		return nil, status.Errorf(codes.Internal, "block returned %d %s for %d %s", len(out), answers, len(in), inputs)
+	}
+	return out, nil
+}
+
 func (s *blockServer) Process(ctx context.Context, req *blockv1.ProcessRequest) (*blockv1.ProcessResponse, error) {
 	step, err := blockAs[Step](s, req.Instance, "this block is not a step")
 	if err != nil {
@@ -177,12 +192,9 @@ func (s *blockServer) Process(ctx context.Context, req *blockv1.ProcessRequest) 
 	for i, p := range req.Items {
 		items[i] = ItemFromProto(p)
 	}
-	var results []Result
-	if err := guard(func() error { results = step.Process(ctx, items); return nil }); err != nil {
-		return nil, status.Errorf(codes.Internal, "%v", err)
-	}
-	if len(results) != len(items) {
-		return nil, status.Errorf(codes.Internal, "block returned %d results for %d items", len(results), len(items))
+	results, err := oneEach(items, "results", "items", func() []Result { return step.Process(ctx, items) })
+	if err != nil {
+		return nil, err
 	}
 	resp := &blockv1.ProcessResponse{Results: make([]*blockv1.ItemResult, len(results))}
 	for i, r := range results {
@@ -204,12 +216,9 @@ func (s *blockServer) Deliver(ctx context.Context, req *blockv1.DeliverRequest) 
 	for i, e := range req.Events {
 		events[i] = EventFromProto(e)
 	}
-	var out []Delivery
-	if err := guard(func() error { out = sink.Deliver(ctx, events); return nil }); err != nil {
-		return nil, status.Errorf(codes.Internal, "%v", err)
-	}
-	if len(out) != len(events) {
-		return nil, status.Errorf(codes.Internal, "block returned %d deliveries for %d events", len(out), len(events))
+	out, err := oneEach(events, "deliveries", "events", func() []Delivery { return sink.Deliver(ctx, events) })
+	if err != nil {
+		return nil, err
 	}
 	resp := &blockv1.DeliverResponse{Results: make([]*blockv1.DeliveryResult, len(out))}
 	for i, d := range out {
