@@ -102,7 +102,7 @@ func (p *Publisher) PublishChecked(ctx context.Context, events []Checked) []erro
 }
 
 // originParallel bounds the documents whose origin is recorded at once.
-const originParallel = 8
+const originParallel = 16
 
 // recordOrigins records where the documents of the published events
 // (errs[i] nil) were made, several at a time, before the publish returns:
@@ -134,7 +134,7 @@ func (p *Publisher) recordOrigins(ctx context.Context, hs []header, errs []error
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := origin.Record(ctx, docs, j.id, j.o); err != nil {
+			if err := origin.Record(ctx, p.js, docs, j.id, j.o); err != nil {
 				slog.Warn("document origin not recorded: fetching it will raise no DOCUMENT_DOWNLOADED", "document", j.id, "run", j.o.RunID, "item", j.o.ItemID, "err", err)
 			}
 		}()

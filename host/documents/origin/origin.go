@@ -8,9 +8,12 @@ package origin
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -40,7 +43,11 @@ func Of(h nats.Header) (o Origin, ok bool) {
 // else. The first origin recorded stays: a document announced again (a
 // retried item publishes its events again) keeps where it was made. A
 // document that is gone (expired) is no error.
-func Record(ctx context.Context, objects jetstream.ObjectStore, id string, o Origin) error {
+//
+// It reads the object's info and writes it back with the origin added, as
+// ObjectStore.UpdateMeta does but without reading the info a second time
+// (a rolled-up message on the object's meta subject, through js).
+func Record(ctx context.Context, js jetstream.JetStream, objects jetstream.ObjectStore, id string, o Origin) error {
 	info, err := objects.GetInfo(ctx, id)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return nil
@@ -59,11 +66,16 @@ func Record(ctx context.Context, objects jetstream.ObjectStore, id string, o Ori
 	h.Set(headerRun, o.RunID)
 	h.Set(headerItem, o.ItemID)
 	h.Set(headerBlock, BlockOf(o.BlockID))
-	err = objects.UpdateMeta(ctx, id, jetstream.ObjectMeta{Name: info.Name, Description: info.Description, Headers: h, Metadata: info.Metadata})
-	if errors.Is(err, jetstream.ErrUpdateMetaDeleted) {
-		return nil
-	}
+	info.Headers = h
+	info.ModTime = time.Time{} // not stored, as the object store writes it
+	raw, err := json.Marshal(info)
 	if err != nil {
+		return fmt.Errorf("document %s: record origin: %w", id, err)
+	}
+	m := nats.NewMsg("$O." + info.Bucket + ".M." + base64.URLEncoding.EncodeToString([]byte(info.Name)))
+	m.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
+	m.Data = raw
+	if _, err := js.PublishMsg(ctx, m); err != nil {
 		return fmt.Errorf("document %s: record origin: %w", id, err)
 	}
 	return nil
