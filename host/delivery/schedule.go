@@ -31,6 +31,9 @@ var DefaultSchedule = Schedule(DefaultRetry.Waits)
 // Policy is the retry policy of a sink whose waits are s: those waits,
 // with the sinks' jitter.
 func (s Schedule) Policy() retries.Policy {
+	if s == nil {
+		s = Schedule{} // no waits: one attempt, not a policy without a list
+	}
 	return retries.Policy{Waits: s, JitterPercent: JitterPercent}
 }
 

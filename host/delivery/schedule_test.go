@@ -146,3 +146,14 @@ func TestTargetRetryPolicy(t *testing.T) {
 		t.Errorf("the second wait was %s, want at least 40ms (20ms doubled)", gap)
 	}
 }
+
+func TestScheduleWithoutWaits(t *testing.T) {
+	for _, s := range []delivery.Schedule{nil, {}} {
+		if n := s.MaxAttempts(); n != 1 {
+			t.Errorf("%#v: %d attempts, want 1", s, n)
+		}
+		if _, ok := s.Delay(1); ok {
+			t.Errorf("%#v: a wait after the only attempt", s)
+		}
+	}
+}
