@@ -162,6 +162,9 @@ func run(pluginDir string, items, nEvents int) error {
 			{"letters-no-outbox", letterWorkflow, 2, func(string) mail.Transport { return builtOnly{} }, "whole pipeline, mail built, not written"},
 		}
 		seconds := make([]float64, len(variants))
+		// CPU per item does not depend on what else the machine runs.
+		hostCPU := make([]time.Duration, len(variants))
+		blockCPU := make([]time.Duration, len(variants))
 		for round := range letterRounds {
 			for i, v := range variants {
 				name := fmt.Sprintf("%s-%d", v.name, round)
@@ -170,10 +173,14 @@ func run(pluginDir string, items, nEvents int) error {
 				if v.mail != nil {
 					transport = v.mail(outbox)
 				}
+				self0, children0 := cpuTimes()
 				rate, err := endToEnd(dir, name, v.wf, files, letters, v.events, reg, nil, recv, transport)
 				if err != nil {
 					return err
 				}
+				self1, children1 := cpuTimes()
+				hostCPU[i] += self1 - self0
+				blockCPU[i] += children1 - children0
 				if _, isOutbox := transport.(mail.Outbox); v.events > 0 && (transport == nil || isOutbox) {
 					if err := mailedOnce(outbox, letters); err != nil {
 						return err
@@ -183,14 +190,16 @@ func run(pluginDir string, items, nEvents int) error {
 			}
 		}
 		fmt.Printf("end to end: %d items × %d round(s), json → letter PDF → email (outbox) → webhook sink (2 events per item, each delivered once; each email once)\n", letters, letterRounds)
-		base := float64(letters*letterRounds) / seconds[0]
+		n := float64(letters * letterRounds)
+		base := n / seconds[0]
+		perItem := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / n }
 		for i, v := range variants {
-			rate := float64(letters*letterRounds) / seconds[i]
-			if i == 0 {
-				fmt.Printf("  %-40s %7.0f items/s\n", v.label, rate)
-				continue
+			rate := n / seconds[i]
+			ratio := ""
+			if i > 0 {
+				ratio = fmt.Sprintf("ratio %.2f", rate/base)
 			}
-			fmt.Printf("  %-40s %7.0f items/s   ratio %.2f\n", v.label, rate, rate/base)
+			fmt.Printf("  %-40s %7.0f items/s   %-10s  CPU per item: host %.2f ms, blocks %.2f ms\n", v.label, rate, ratio, perItem(hostCPU[i]), perItem(blockCPU[i]))
 		}
 	}
 	if rows > 0 {
