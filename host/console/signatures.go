@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -171,7 +172,7 @@ func (c *Console) signatureTarget(w http.ResponseWriter, r *http.Request, ss *se
 	}
 	block = r.PathValue("block")
 	wf, served := c.workflow(run.Workflow)
-	if !served || c.o.Blocks == nil || !strings.Contains(" "+strings.Join(signatureBlocks(wf), " ")+" ", " "+block+" ") {
+	if !served || c.o.Blocks == nil || !slices.Contains(signatureBlocks(wf), block) {
 		c.message(w, r, ss, http.StatusNotFound, "No such signature block", "This host serves no signature block "+block+" of workflow "+run.Workflow+".")
 		return wf, "", "", false
 	}
