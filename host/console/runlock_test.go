@@ -92,12 +92,20 @@ func TestLeaseOfADeadHostRunsOut(t *testing.T) {
 	defer ls.Release()
 	awaitPut := func() {
 		t.Helper()
-		for e := range w.Updates() {
-			if e != nil && e.Operation() == jetstream.KeyValuePut {
-				return
+		timeout := time.After(time.Minute)
+		for {
+			select {
+			case e, ok := <-w.Updates():
+				if !ok {
+					t.Fatal("the watch ended")
+				}
+				if e != nil && e.Operation() == jetstream.KeyValuePut {
+					return
+				}
+			case <-timeout:
+				t.Fatal("the lease was neither taken nor renewed within a minute")
 			}
 		}
-		t.Fatal("the watch ended")
 	}
 	awaitPut() // the take
 	clk.Add(leaseTTL - time.Second)
