@@ -29,7 +29,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -46,6 +48,7 @@ import (
 var (
 	workers, batchSize, letters, rows int
 	letterRounds                      int
+	only                              string
 	benthos, examples, memProfile     string
 )
 
@@ -59,6 +62,7 @@ func main() {
 	flag.StringVar(&memProfile, "memprofile", "", "write a heap profile at the end of each end-to-end run, NATS still open, to this file + \".\" + the run's name")
 	flag.IntVar(&letters, "letters", 2000, "items of the end-to-end letter run (0: skip)")
 	flag.IntVar(&letterRounds, "rounds", 1, "rounds of the end-to-end letter runs, each variant in turn")
+	flag.StringVar(&only, "variants", "", "comma-separated letter variants to run (render, letters, letters-eml, letters-no-outbox; default all), e.g. one alone under -cpuprofile")
 	flag.IntVar(&rows, "rows", 20000, "rows of the csv → event → webhook run (0: skip)")
 	flag.StringVar(&benthos, "benthos", "", "Benthos binary: only run the csv → webhook comparison beside it")
 	flag.StringVar(&examples, "examples", "examples/templates", "directory with letter.md and logo.png")
@@ -161,6 +165,18 @@ func run(pluginDir string, items, nEvents int) error {
 			{"letters-eml", letterWorkflow, 2, func(dir string) mail.Transport { return mail.Outbox{Dir: dir} }, "whole pipeline, an .eml file per email"},
 			{"letters-no-outbox", letterWorkflow, 2, func(string) mail.Transport { return builtOnly{} }, "whole pipeline, mail built, not written"},
 		}
+		if only != "" {
+			keep := variants[:0]
+			for _, v := range variants {
+				if slices.Contains(strings.Split(only, ","), v.name) {
+					keep = append(keep, v)
+				}
+			}
+			if len(keep) == 0 {
+				return fmt.Errorf("-variants %q: none of render, letters, letters-eml, letters-no-outbox", only)
+			}
+			variants = keep
+		}
 		seconds := make([]float64, len(variants))
 		// CPU per item does not depend on what else the machine runs.
 		hostCPU := make([]time.Duration, len(variants))
@@ -191,7 +207,7 @@ func run(pluginDir string, items, nEvents int) error {
 		}
 		fmt.Printf("end to end: %d items × %d round(s), json → letter PDF → email (outbox) → webhook sink (2 events per item, each delivered once; each email once)\n", letters, letterRounds)
 		n := float64(letters * letterRounds)
-		base := n / seconds[0]
+		base := n / seconds[0] // the first variant: render, unless -variants left it out
 		perItem := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / n }
 		for i, v := range variants {
 			rate := n / seconds[i]
