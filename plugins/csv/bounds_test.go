@@ -2,6 +2,9 @@ package main
 
 import "github.com/paperflow/paperflow/plugins/internal/recordfile"
 
-// readBufferSize is the read-ahead the source puts on its file, for tests
-// that read a file alike.
-const readBufferSize = recordfile.ReadBufferSize
+// The source's bounds on reading its file, for tests that reach them or
+// read a file alike.
+const (
+	maxRecordBytes = recordfile.MaxRecordBytes
+	readBufferSize = recordfile.ReadBufferSize
+)

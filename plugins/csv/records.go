@@ -13,10 +13,6 @@ import (
 	"github.com/paperflow/paperflow/plugins/internal/recordfile"
 )
 
-// maxRecordBytes bounds one record: without a bound, a quote that is never
-// closed would make encoding/csv buffer the rest of the file as one field.
-const maxRecordBytes = recordfile.MaxRecordBytes
-
 // record is one CSV record, or what is wrong with it.
 type record struct {
 	line   int      // line where the record starts, from 1
@@ -31,7 +27,7 @@ type recordReader struct {
 	file      *recordfile.File
 	name      string // the file's base name, for origins and messages
 	d         dialect
-	maxRecord int64 // bytes one record may take: maxRecordBytes
+	maxRecord int64 // bytes one record may take: recordfile.MaxRecordBytes
 	header    []string
 
 	csv *csv.Reader
@@ -45,9 +41,11 @@ type recordReader struct {
 }
 
 // openRecords opens a CSV file and reads its header. The errors name the
-// file, and the line for a bad header.
+// file, and the line for a bad header. One record may take up to
+// recordfile.MaxRecordBytes: without a bound, a quote that is never closed
+// would make encoding/csv buffer the rest of the file as one field.
 func openRecords(path string, d dialect) (*recordReader, error) {
-	return openRecordsWithin(path, d, maxRecordBytes)
+	return openRecordsWithin(path, d, recordfile.MaxRecordBytes)
 }
 
 // openRecordsWithin is openRecords with another bound on one record, for
@@ -229,7 +227,7 @@ func (r *recordReader) parseError(start int64, perr *csv.ParseError, fields []st
 //
 // encoding/csv cannot resynchronise by itself: after an opening quote that
 // is never properly closed it consumes every following line up to the next
-// quote (or the end of the file, or maxRecordBytes), and those lines are
+// quote (or the end of the file, or the record bound), and those lines are
 // usually the rows that matter. So we seek back to the record, skip what
 // encoding/csv skips before a record (empty and comment lines) plus the
 // record's first line, and start a new reader there. This cannot catch an
