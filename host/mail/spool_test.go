@@ -1,11 +1,11 @@
 package mail_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -21,8 +21,8 @@ import (
 )
 
 // helperEnv makes the test binary a process appending to an outbox:
-// "<dir> <prefix> <count>" (count 0: until killed). It prints "writing"
-// once it has filled a few segments.
+// "<dir> <prefix> <count>" (count 0: until killed). It prints the
+// Message-ID of each message once Send has returned.
 const helperEnv = "PAPERFLOW_OUTBOX_TEST_WRITER"
 
 func TestMain(m *testing.M) {
@@ -50,10 +50,8 @@ func appendAsProcess(arg string) int {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		if i == 20 {
-			// A few segments are full: the parent may kill it from now on.
-			fmt.Println("writing")
-		}
+		// Send has returned: the host would now record the mail as sent.
+		fmt.Println(b.MessageID)
 	}
 	return 0
 }
@@ -269,8 +267,8 @@ func TestSpoolDropsADamagedMessage(t *testing.T) {
 }
 
 // TestSpoolSurvivesAKilledWriter: a process appending as fast as it can
-// is killed with SIGKILL; every message it listed is whole, and the next
-// writer carries on after them.
+// is killed with SIGKILL; every message whose Send had returned is in the
+// outbox, whole, and the next writer carries on after them.
 func TestSpoolSurvivesAKilledWriter(t *testing.T) {
 	o, _ := spoolOutbox(t)
 	cmd := exec.Command(os.Args[0], "-test.run", "^$")
@@ -283,17 +281,29 @@ func TestSpoolSurvivesAKilledWriter(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	line := make([]byte, 8)
-	if _, err := io.ReadFull(out, line); err != nil {
-		t.Fatalf("writer: %v", err)
+	lines := bufio.NewScanner(out)
+	var sent []string
+	for len(sent) < 30 && lines.Scan() { // a few segments full
+		sent = append(sent, lines.Text())
 	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
+	for lines.Scan() { // what it printed before the kill landed
+		sent = append(sent, lines.Text())
+	}
 	_ = cmd.Wait()
+	if len(sent) < 30 {
+		t.Fatalf("the writer sent %d messages before it was killed, want at least 30", len(sent))
+	}
+	for _, id := range sent {
+		if _, err := o.Find(id); err != nil {
+			t.Errorf("sent before the kill, lost: %v", err)
+		}
+	}
 	before, err := o.Messages()
-	if err != nil || len(before) == 0 {
-		t.Fatalf("%d messages, %v", len(before), err)
+	if err != nil || len(before) < len(sent) {
+		t.Fatalf("%d messages (%v), want at least the %d sent", len(before), err, len(sent))
 	}
 	for _, e := range before {
 		if _, err := o.Read(e); err != nil {
