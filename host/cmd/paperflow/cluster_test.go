@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -171,6 +172,8 @@ func startServe(t *testing.T, url string, args ...string) *serveHost {
 	all := append([]string{"--data-dir", h.data, "--nats", url, "--http", "127.0.0.1:0", "--plugins", filepath.Join(binDir, "plugins"),
 		"--item-timeout", "3s", "--batch", "2", "--log-level", "info", "serve"}, args...)
 	h.cmd = exec.Command(filepath.Join(binDir, "paperflow"), all...)
+	// A goroutine dump on SIGQUIT (dumpGoroutines) shows every goroutine.
+	h.cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
 	h.cmd.Stderr = h.stderr
 	if err := h.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -200,7 +203,7 @@ func eventCounts(t *testing.T, js jetstream.JetStream, workflow, runID string) (
 		_, err := js.OrderedConsumer(context.Background(), "PAPERFLOW_EVENTS", jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
 		return err == nil
 	})
-	for _, raw := range streamData(t, js, "PAPERFLOW_EVENTS", subject) {
+	for _, raw := range streamToEnd(t, js, "PAPERFLOW_EVENTS", subject) {
 		var env struct {
 			EventID  string `json:"eventId"`
 			Metadata struct {
@@ -218,6 +221,63 @@ func eventCounts(t *testing.T, js jetstream.JetStream, workflow, runID string) (
 		}
 	}
 	return len(ids), duplicated
+}
+
+// streamToEnd reads every message of subject in stream, up to the last
+// one stored when it begins. Soon after a NATS node died a read can come
+// back empty before the end; it is read again from where it stopped.
+func streamToEnd(t *testing.T, js jetstream.JetStream, stream, subject string) [][]byte {
+	t.Helper()
+	ctx := context.Background()
+	var last uint64
+	waitFor(t, func() bool {
+		s, err := js.Stream(ctx, stream)
+		if err != nil {
+			return false
+		}
+		m, err := s.GetLastMsgForSubject(ctx, subject)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return true
+		}
+		if err == nil {
+			last = m.Sequence
+		}
+		return err == nil
+	})
+	var out [][]byte
+	var read uint64 // last stream sequence read
+	waitFor(t, func() bool {
+		if read >= last {
+			return true
+		}
+		// A consumer of its own each time, made within a bound: an ordered
+		// consumer may try for ever to remake one on a node that died.
+		cfg := jetstream.ConsumerConfig{FilterSubject: subject, AckPolicy: jetstream.AckNonePolicy, MemoryStorage: true, Replicas: 1, InactiveThreshold: time.Minute}
+		if read > 0 {
+			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, read+1
+		}
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		cons, err := js.CreateConsumer(cctx, stream, cfg)
+		if err != nil {
+			return false
+		}
+		defer func() { _ = js.DeleteConsumer(cctx, stream, cons.CachedInfo().Name) }()
+		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			return false
+		}
+		for m := range batch.Messages() {
+			md, err := m.Metadata()
+			if err != nil || md.Sequence.Stream > last {
+				continue
+			}
+			out = append(out, m.Data())
+			read = md.Sequence.Stream
+		}
+		return read >= last
+	})
+	return out
 }
 
 func slowWorkflow(t *testing.T, name string, items, sleepMS int, extraBlocks ...string) string {
@@ -295,13 +355,6 @@ func TestHostsShareARunOnANATSCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster test")
 	}
-	// Known defect: about one run in three on nats-server 2.9.10, after
-	// the host and a NATS node are killed, 8 of the 600 items never get an
-	// outcome and the run stays open. Until it is found and fixed, the
-	// test runs only when asked for.
-	if os.Getenv("PAPERFLOW_TEST_NODE_KILL") == "" {
-		t.Skip("known defect: items can stay without an outcome after a host and a NATS node are killed; set PAPERFLOW_TEST_NODE_KILL=1 to run")
-	}
 	t.Parallel()
 	nodes := startCluster(t, 3)
 	url := clusterURL(nodes)
@@ -342,7 +395,9 @@ func TestHostsShareARunOnANATSCluster(t *testing.T) {
 	case <-time.After(3 * time.Minute):
 		_ = runCmd.Process.Kill()
 		cr := <-exited
-		t.Fatalf("run did not finish within 3 minutes after the kills (%d outcomes)\nrun:\n%s\nhost 2:\n%s\nhost 3:\n%s", outcomeCount(t, js, id), tail(cr.stderr), tail(second.stderr.String()), tail(third.stderr.String()))
+		logs2, logs3 := second.stderr.String(), third.stderr.String()
+		dumps := dumpGoroutines(t, map[string]*serveHost{"host2": second, "host3": third})
+		t.Fatalf("run did not finish within 3 minutes after the kills (%d outcomes)\nrun:\n%s\nhost 2:\n%s\nhost 3:\n%s\n%s", outcomeCount(t, js, id), tail(cr.stderr), tail(logs2), tail(logs3), dumps)
 	}
 	if r.code != 0 {
 		t.Fatalf("run exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
@@ -455,6 +510,37 @@ func TestSIGKILLLoop(t *testing.T) {
 		t.Errorf("emails after %d kills: %d distinct Message-IDs, want %d", kills, len(ids), items)
 	}
 	t.Logf("%d kills; %d of %d items had an outcome before the last resume; %d emails for %d Message-IDs", kills, done, items, len(smtp.Messages()), len(ids))
+}
+
+// dumpGoroutines asks each host for a goroutine dump (SIGQUIT makes a Go
+// process print every goroutine's stack and exit) and writes each host's
+// whole log with its dump to the test's artifact directory (kept with
+// go test -artifacts), saying where.
+func dumpGoroutines(t *testing.T, hosts map[string]*serveHost) string {
+	t.Helper()
+	var where strings.Builder
+	dir := t.ArtifactDir()
+	for name, h := range hosts {
+		if h.cmd.Process == nil {
+			continue
+		}
+		_ = h.cmd.Process.Signal(syscall.SIGQUIT)
+		exited := make(chan struct{})
+		go func() { _ = h.cmd.Wait(); close(exited) }()
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			_ = h.cmd.Process.Signal(syscall.SIGKILL)
+			<-exited
+		}
+		path := filepath.Join(dir, name+".log")
+		if err := os.WriteFile(path, []byte(h.stderr.String()), 0o644); err != nil {
+			t.Error(err)
+			continue
+		}
+		fmt.Fprintf(&where, "%s: log and goroutine dump in %s\n", name, path)
+	}
+	return where.String()
 }
 
 // tail is the end of a process's log, enough to say why it failed.
