@@ -3,7 +3,6 @@ package console_test
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,41 +12,15 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/paperflow/paperflow/host/delivery"
+	"github.com/paperflow/paperflow/host/hosttest"
 )
 
-// browser starts a headless Chromium with a fresh profile, as the signing
-// pages' test does; it skips the test when Chromium is not installed.
-// Any alert the page raises fails the test (an item value ran as script);
-// confirms (deleting a subscription) are accepted.
+// browser starts headless Chromium (see hosttest.Browser) at width ×
+// height. Any alert the page raises fails the test (an item value ran as
+// script); confirms (deleting a subscription) are accepted.
 func browser(t *testing.T, width, height int) context.Context {
 	t.Helper()
-	bin := "/usr/bin/chromium"
-	if _, err := os.Stat(bin); err != nil {
-		if bin, err = exec.LookPath("chromium"); err != nil {
-			t.Skip("chromium not installed: apt-get install chromium")
-		}
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(bin),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(width, height),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	if err := chromedp.Do(ctx); err != nil {
-		cancelCtx()
-		cancelAlloc()
-		t.Fatalf("start chromium: %v", err)
-	}
+	ctx := hosttest.Browser(t, hosttest.BrowserOptions{Width: width, Height: height, Timeout: 3 * time.Minute})
 	go func() {
 		for d, err := range chromedp.Events(ctx, page.JavascriptDialogOpening) {
 			if err != nil {
@@ -61,16 +34,7 @@ func browser(t *testing.T, width, height int) context.Context {
 			}()
 		}
 	}()
-	tctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
-	return tctx
-}
-
-func do(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		t.Fatalf("browser: %s: %v", what, err)
-	}
+	return ctx
 }
 
 // screensDir is where the test writes its screenshots:
@@ -88,7 +52,7 @@ func screensDir(t *testing.T) string {
 func screenshot(t *testing.T, ctx context.Context, dir, name string) {
 	t.Helper()
 	var png []byte
-	do(t, ctx, "screenshot "+name, into(&png, chromedp.FullScreenshot(100)))
+	hosttest.Do(t, ctx, "screenshot "+name, into(&png, chromedp.FullScreenshot(100)))
 	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +73,7 @@ func TestBrowser(t *testing.T) {
 	}
 
 	// Log in.
-	do(t, ctx, "log in",
+	hosttest.Do(t, ctx, "log in",
 		chromedp.Navigate(e.url+"/workflows"),
 		chromedp.WaitVisible(chromedp.CSS(`#token`)),
 		chromedp.SendKeys(chromedp.CSS(`#token`), testToken),
@@ -119,7 +83,7 @@ func TestBrowser(t *testing.T) {
 
 	// Upload the CSV; the run page follows the run live to 100%.
 	var url string
-	do(t, ctx, "upload a CSV",
+	hosttest.Do(t, ctx, "upload a CSV",
 		chromedp.SetUploadFiles(chromedp.CSS(`#file-console-test`), []string{csv}),
 		chromedp.Click(chromedp.CSS(`form.upload button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-field="percent"]`)),
@@ -137,22 +101,22 @@ func TestBrowser(t *testing.T) {
 	if rec, err := e.engine.RunRecord(e.ctx, runID); err != nil || rec.Version == "" {
 		t.Errorf("the upload's run record %+v %v: want the version it runs on", rec, err)
 	}
-	do(t, ctx, "watch the run reach 100%",
+	hosttest.Do(t, ctx, "watch the run reach 100%",
 		chromedp.Poll[chromedp.Void](`document.querySelector('[data-field="percent"]').textContent === "100%" &&
 			document.querySelector('.summary [data-field="status"]').textContent === "completed"`, chromedp.WithPollingTimeout(2*time.Minute)),
 	)
 	var stayed bool
-	do(t, ctx, "same page", into(&stayed, chromedp.Evaluate[bool](`window.stayed === true`)))
+	hosttest.Do(t, ctx, "same page", into(&stayed, chromedp.Evaluate[bool](`window.stayed === true`)))
 	if !stayed {
 		t.Fatal("the page reloaded to show the progress")
 	}
-	do(t, ctx, "wait for the items table to settle", chromedp.WaitVisible(chromedp.CSS(`a[href="/runs/`+runID+`/items/3"]`)))
+	hosttest.Do(t, ctx, "wait for the items table to settle", chromedp.WaitVisible(chromedp.CSS(`a[href="/runs/`+runID+`/items/3"]`)))
 	screenshot(t, ctx, shots, "run-1280.png")
 
 	// The hostile value is text on the run page (the failed item's error).
 	var imgs int
 	var errText string
-	do(t, ctx, "read the failed item's error",
+	hosttest.Do(t, ctx, "read the failed item's error",
 		chromedp.Navigate(e.url+"/runs/"+runID+"?status=failed"),
 		chromedp.WaitVisible(chromedp.CSS(`td.err`)),
 		into(&errText, chromedp.Text(chromedp.CSS(`td.err`))),
@@ -166,14 +130,14 @@ func TestBrowser(t *testing.T) {
 	}
 
 	// Open the failed item, fix its cause and retry it.
-	do(t, ctx, "open the failed item",
+	hosttest.Do(t, ctx, "open the failed item",
 		chromedp.Click(chromedp.CSS(`a[href="/runs/`+runID+`/items/3"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#retry-item`)),
 	)
 	if err := os.WriteFile(e.marker, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	do(t, ctx, "retry the item",
+	hosttest.Do(t, ctx, "retry the item",
 		chromedp.Click(chromedp.CSS(`#retry-item`)),
 		chromedp.WaitVisible(chromedp.CSS(`.flash`)),
 		chromedp.Poll[chromedp.Void](`fetch(location.pathname).then(r => r.text()).then(t => t.includes('class="status s-succeeded"'))`,
@@ -184,7 +148,7 @@ func TestBrowser(t *testing.T) {
 
 	// Preview the email of item 2, whose name is the hostile value.
 	var subject, title, mailCSP string
-	do(t, ctx, "preview an email",
+	hosttest.Do(t, ctx, "preview an email",
 		chromedp.Navigate(e.url+"/runs/"+runID+"/items/2"),
 		chromedp.WaitVisible(chromedp.CSS(`iframe.preview`)),
 		into(&subject, chromedp.Text(chromedp.CSS(`[data-field="subject"]`))),
@@ -199,7 +163,7 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("the email preview is not sandboxed: CSP %q, title %q", mailCSP, title)
 	}
 	var sandbox string
-	do(t, ctx, "frame sandbox", into(&sandbox, chromedp.Evaluate[string](`document.querySelector('iframe.preview').getAttribute('sandbox')`)))
+	hosttest.Do(t, ctx, "frame sandbox", into(&sandbox, chromedp.Evaluate[string](`document.querySelector('iframe.preview').getAttribute('sandbox')`)))
 	if sandbox != "" {
 		t.Fatalf("iframe sandbox=%q, want an empty (strictest) sandbox", sandbox)
 	}
@@ -207,7 +171,7 @@ func TestBrowser(t *testing.T) {
 
 	// Item 1's EMAILS_CREATED went to a receiver that failed: replay the
 	// dead letter once it accepts.
-	do(t, ctx, "wait for the dead letter",
+	hosttest.Do(t, ctx, "wait for the dead letter",
 		chromedp.Navigate(e.url+"/webhooks"),
 		chromedp.Poll[chromedp.Void](`fetch('/webhooks').then(r => r.text()).then(t => t.includes('data-dead='))`,
 			chromedp.WithPollingTimeout(time.Minute), chromedp.WithPollingInterval(200*time.Millisecond)),
@@ -215,7 +179,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-dead] button`)),
 	)
 	e.receiver.accept.Store(true)
-	do(t, ctx, "replay the dead letter",
+	hosttest.Do(t, ctx, "replay the dead letter",
 		chromedp.Click(chromedp.CSS(`tr[data-dead] button`)),
 		chromedp.WaitVisible(chromedp.CSS(`.flash`)),
 	)
@@ -230,7 +194,7 @@ func TestBrowser(t *testing.T) {
 
 	// Create a subscription: its secret shows once; then delete it.
 	var secret string
-	do(t, ctx, "create a subscription",
+	hosttest.Do(t, ctx, "create a subscription",
 		chromedp.SendKeys(chromedp.CSS(`#sub-url`), e.receiver.url+"/subscribed"),
 		chromedp.SendKeys(chromedp.CSS(`#sub-desc`), "console test "+hostile),
 		chromedp.Click(chromedp.CSS(`form[action="/webhooks"] button[type=submit]`)),
@@ -241,7 +205,7 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("secret shown %q, want whsec_…", secret)
 	}
 	var html string
-	do(t, ctx, "the secret is gone on the next view",
+	hosttest.Do(t, ctx, "the secret is gone on the next view",
 		chromedp.Navigate(e.url+"/webhooks"),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-sub]`)),
 		into(&html, chromedp.OuterHTML(chromedp.CSS(`html`))),
@@ -251,7 +215,7 @@ func TestBrowser(t *testing.T) {
 		t.Fatal("the webhooks page shows the secret again, or the description as HTML")
 	}
 	var left int
-	do(t, ctx, "delete the subscription",
+	hosttest.Do(t, ctx, "delete the subscription",
 		chromedp.Click(chromedp.CSS(`tr[data-sub] button.danger`)),
 		chromedp.WaitVisible(chromedp.CSS(`.flash`)),
 		into(&left, chromedp.Evaluate[int](`document.querySelectorAll('tr[data-sub]').length`)),
@@ -261,29 +225,29 @@ func TestBrowser(t *testing.T) {
 	}
 
 	// The live tail shows the run's events.
-	do(t, ctx, "tail events",
+	hosttest.Do(t, ctx, "tail events",
 		chromedp.Navigate(e.url+"/events?type=EMAILS_CREATED"),
 		chromedp.WaitVisible(chromedp.CSS(`#tail li`)),
 	)
 
 	// At phone width: the run and the item pages.
-	do(t, ctx, "phone width",
+	hosttest.Do(t, ctx, "phone width",
 		chromedp.EmulateViewport(390, 844),
 		chromedp.Navigate(e.url+"/runs/"+runID),
 		chromedp.WaitVisible(chromedp.CSS(`table.items`)),
 	)
 	screenshot(t, ctx, shots, "run-390.png")
 	var overflow bool
-	do(t, ctx, "no sideways scroll", into(&overflow, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`)))
+	hosttest.Do(t, ctx, "no sideways scroll", into(&overflow, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`)))
 	if overflow {
 		t.Error("the run page scrolls sideways at 390 px")
 	}
-	do(t, ctx, "item at phone width",
+	hosttest.Do(t, ctx, "item at phone width",
 		chromedp.Navigate(e.url+"/runs/"+runID+"/items/2"),
 		chromedp.WaitVisible(chromedp.CSS(`iframe.preview`)),
 	)
 	screenshot(t, ctx, shots, "item-390.png")
-	do(t, ctx, "workflows at phone width",
+	hosttest.Do(t, ctx, "workflows at phone width",
 		chromedp.Navigate(e.url+"/workflows"),
 		chromedp.WaitVisible(chromedp.CSS(`ol.chain`)),
 	)
@@ -292,7 +256,7 @@ func TestBrowser(t *testing.T) {
 	var focused []string
 	for range 3 {
 		var f string
-		do(t, ctx, "tab", chromedp.KeyEvent("\t"), into(&f, chromedp.Evaluate[string](`document.activeElement.textContent.trim()`)))
+		hosttest.Do(t, ctx, "tab", chromedp.KeyEvent("\t"), into(&f, chromedp.Evaluate[string](`document.activeElement.textContent.trim()`)))
 		focused = append(focused, f)
 	}
 	if strings.Join(focused, "|") != "Skip to content|paperflow|Workflows" {
@@ -329,7 +293,7 @@ func TestBrowserSignaturesAndSubscriptionEdit(t *testing.T) {
 	ctx := browser(t, 1280, 900)
 	shots := screensDir(t)
 	item := e.url + "/runs/" + runID + "/items/1"
-	do(t, ctx, "log in",
+	hosttest.Do(t, ctx, "log in",
 		chromedp.Navigate(item),
 		chromedp.WaitVisible(chromedp.CSS(`#token`)),
 		chromedp.SendKeys(chromedp.CSS(`#token`), testToken),
@@ -340,7 +304,7 @@ func TestBrowserSignaturesAndSubscriptionEdit(t *testing.T) {
 	// The panel: the request, its recipients, the name as text.
 	var name, req string
 	var imgs int
-	do(t, ctx, "read the panel",
+	hosttest.Do(t, ctx, "read the panel",
 		into(&name, chromedp.Text(chromedp.CSS(`#signatures [data-recipient="ada@example.com"] td`))),
 		into(&req, chromedp.Evaluate[string](`document.querySelector('#signatures [data-request]').getAttribute('data-request')`)),
 		into(&imgs, chromedp.Evaluate[int](`document.querySelectorAll('main img').length`)),
@@ -351,7 +315,7 @@ func TestBrowserSignaturesAndSubscriptionEdit(t *testing.T) {
 
 	// Resend queues a new link for the recipient.
 	var flash string
-	do(t, ctx, "resend",
+	hosttest.Do(t, ctx, "resend",
 		chromedp.Click(chromedp.CSS(`#signatures form.resend button`)),
 		chromedp.WaitVisible(chromedp.CSS(`.flash`)),
 		into(&flash, chromedp.Text(chromedp.CSS(`.flash`))),
@@ -367,7 +331,7 @@ func TestBrowserSignaturesAndSubscriptionEdit(t *testing.T) {
 	// Cancel, with a reason holding HTML; the confirm is accepted.
 	reason := "sent by mistake " + hostile
 	var status, shown string
-	do(t, ctx, "cancel",
+	hosttest.Do(t, ctx, "cancel",
 		chromedp.Navigate(item), // without the flash of the resend
 		chromedp.WaitVisible(chromedp.CSS(`#reason-`+req)),
 		chromedp.SetValue(chromedp.CSS(`#reason-`+req), reason),
@@ -381,14 +345,14 @@ func TestBrowserSignaturesAndSubscriptionEdit(t *testing.T) {
 		t.Fatalf("after Cancel: status %q, reason %q, %d images; want cancelled and the reason as text", status, shown, imgs)
 	}
 	var buttons int
-	do(t, ctx, "no actions on a cancelled request", into(&buttons, chromedp.Evaluate[int](`document.querySelectorAll('#signatures form').length`)))
+	hosttest.Do(t, ctx, "no actions on a cancelled request", into(&buttons, chromedp.Evaluate[int](`document.querySelectorAll('#signatures form').length`)))
 	if buttons != 0 {
 		t.Fatalf("a cancelled request offers %d forms", buttons)
 	}
 
 	// The edit form: a refused value shows in the form as text; the fix is saved.
 	var formError string
-	do(t, ctx, "open the edit form",
+	hosttest.Do(t, ctx, "open the edit form",
 		chromedp.Navigate(e.url+"/webhooks"),
 		chromedp.Click(chromedp.CSS(`a[href="/webhooks/`+sub.ID+`/edit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#edit-url`)),
@@ -404,7 +368,7 @@ func TestBrowserSignaturesAndSubscriptionEdit(t *testing.T) {
 	}
 	screenshot(t, ctx, shots, "subscription-error-1280.png")
 	var row string
-	do(t, ctx, "save the fix",
+	hosttest.Do(t, ctx, "save the fix",
 		chromedp.SetValue(chromedp.CSS(`#edit-workflows`), "console-test"),
 		chromedp.Click(chromedp.CSS(`form.edit-sub button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(`.flash`)),
@@ -419,21 +383,21 @@ func TestBrowserSignaturesAndSubscriptionEdit(t *testing.T) {
 	}
 
 	// At phone width: an open request with its buttons, and the edit form.
-	do(t, ctx, "phone width",
+	hosttest.Do(t, ctx, "phone width",
 		chromedp.EmulateViewport(390, 844),
 		chromedp.Navigate(e.url+"/runs/"+runID+"/items/2"),
 		chromedp.WaitVisible(chromedp.CSS(`#signatures form.resend`)),
 	)
 	screenshot(t, ctx, shots, "signatures-390.png")
 	var overflow, reachable bool
-	do(t, ctx, "no sideways scroll",
+	hosttest.Do(t, ctx, "no sideways scroll",
 		into(&overflow, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`)),
 		into(&reachable, chromedp.Evaluate[bool](`document.querySelector('#signatures form.resend button').getBoundingClientRect().right <= window.innerWidth`)),
 	)
 	if overflow || !reachable {
 		t.Errorf("at 390 px the item page scrolls sideways (%v) or its Resend button is out of view (%v)", overflow, !reachable)
 	}
-	do(t, ctx, "edit form at phone width",
+	hosttest.Do(t, ctx, "edit form at phone width",
 		chromedp.Navigate(e.url+"/webhooks/"+sub.ID+"/edit"),
 		chromedp.WaitVisible(chromedp.CSS(`#edit-url`)),
 		into(&overflow, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`)),
