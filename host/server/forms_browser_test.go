@@ -24,6 +24,7 @@ import (
 	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/engine"
 	"github.com/paperflow/paperflow/host/events"
+	"github.com/paperflow/paperflow/host/hosttest"
 	hostmail "github.com/paperflow/paperflow/host/mail"
 	"github.com/paperflow/paperflow/host/pluginhost"
 )
@@ -65,38 +66,12 @@ var buildEmail = sync.OnceValue(func() error {
 	return nil
 })
 
-// formBrowser starts headless Chromium at 390 px with a fresh profile; it
-// skips the test when Chromium is not installed.
-func formBrowser(t *testing.T) context.Context {
-	t.Helper()
-	bin := "/usr/bin/chromium"
-	if _, err := os.Stat(bin); err != nil {
-		if bin, err = exec.LookPath("chromium"); err != nil {
-			t.Skip("chromium not installed: apt-get install chromium")
-		}
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(390, 844))
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	if err := chromedp.Do(ctx); err != nil {
-		cancelCtx()
-		cancelAlloc()
-		t.Fatalf("start chromium: %v", err)
-	}
-	tctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	t.Cleanup(func() { cancel(); cancelCtx(); cancelAlloc() })
-	return tctx
-}
-
 // TestBrowserForm fills the form of a served workflow in Chromium at
 // 390 px: a submission without a required field shows the error beside it
 // with the values kept; the complete one, with a PDF, is one item whose
 // email, in the outbox, carries the PDF.
 func TestBrowserForm(t *testing.T) {
-	ctx := formBrowser(t)
+	ctx := hosttest.Browser(t, hosttest.BrowserOptions{})
 	if err := buildEmail(); err != nil {
 		t.Fatal(err)
 	}
@@ -140,31 +115,17 @@ func TestBrowserForm(t *testing.T) {
 	}
 	url := "http://" + srv.Addr() + "/forms/apply"
 
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("browser: %s: %v", what, err)
-		}
-	}
 	text := func(sel string) string {
 		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("browser: text of %s: %v", sel, err)
-		}
-		return v
+		return hosttest.Read(t, ctx, chromedp.Text(chromedp.CSS(sel)))
 	}
 	value := func(sel string) string {
 		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("browser: value of %s: %v", sel, err)
-		}
-		return v
+		return hosttest.Read(t, ctx, chromedp.Value(chromedp.CSS(sel)))
 	}
 
 	// Without the email: the error is beside the field, the values stay.
-	do("fill the form without an email",
+	hosttest.Do(t, ctx, "fill the form without an email",
 		chromedp.Navigate(url), chromedp.WaitVisible(chromedp.ID("submit")),
 		chromedp.SendKeys(chromedp.ID("field-0"), "Ada <b>Lovelace</b>"),
 		chromedp.SetValue(chromedp.ID("field-2"), "2030-01-15"),
@@ -200,7 +161,7 @@ func TestBrowserForm(t *testing.T) {
 	}
 
 	// Complete, with the PDF: the thanks page, then the item's events.
-	do("complete the form",
+	hosttest.Do(t, ctx, "complete the form",
 		chromedp.SendKeys(chromedp.ID("field-1"), "ada@example.com"),
 		chromedp.SetUploadFiles(chromedp.ID("field-7"), []string{cv}),
 		chromedp.Click(chromedp.ID("submit")),
