@@ -17,62 +17,13 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/paperflow/paperflow/host/engine"
+	"github.com/paperflow/paperflow/host/hosttest"
 	"github.com/paperflow/paperflow/plugins/signature/pdfsign"
 )
 
-// browser starts a headless Chromium with a phone-sized window and a
-// fresh profile; it skips the test when Chromium is not installed.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	bin := "/usr/bin/chromium"
-	if _, err := os.Stat(bin); err != nil {
-		if bin, err = exec.LookPath("chromium"); err != nil {
-			t.Skip("chromium not installed: apt-get install chromium")
-		}
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(bin),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(390, 844),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	// The first Run starts the browser, which lives as long as that
-	// call's context: so no timeout there, only on what follows.
-	if err := chromedp.Do(ctx); err != nil {
-		cancelCtx()
-		cancelAlloc()
-		t.Fatalf("start chromium: %v", err)
-	}
-	tctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
-	return tctx
-}
-
-func run(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		t.Fatalf("browser: %s: %v", what, err)
-	}
-}
-
-func value[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
-	t.Helper()
-	v, err := chromedp.Run(ctx, a)
-	if err != nil {
-		t.Fatalf("browser: %v", err)
-	}
-	return v
-}
+// phone is the browser of the signing pages' tests: hosttest's
+// phone-sized window, and 90 seconds for all a test does in it.
+var phone = hosttest.BrowserOptions{Timeout: 90 * time.Second}
 
 func pressed(p *input.DispatchMouseEventParams) { p.Buttons = 1 }
 
@@ -103,7 +54,7 @@ func draw(sel string) chromedp.Action[chromedp.Void] {
 // a second item is declined.
 func TestBrowserSigning(t *testing.T) {
 	env := newHostEnv(t)
-	ctx := browser(t)
+	ctx := hosttest.Browser(t, phone)
 	wf := env.load(t, signWorkflow, "Name,Email\n<script>window.pwned=1</script> Ada,ada@example.com\nBob Decliner,bob@example.com\n")
 	sum, err := env.engine.Run(context.Background(), wf, engine.RunOptions{})
 	if err != nil {
@@ -123,10 +74,10 @@ func TestBrowserSigning(t *testing.T) {
 	}
 
 	// Recipient 1: the item's name is shown as text, never run.
-	run(t, ctx, "open Ada's link", chromedp.Navigate(ada[0]), chromedp.WaitVisible(chromedp.ID("consent")))
-	body := value(t, ctx, chromedp.Text(chromedp.CSS("body")))
-	pwned := value(t, ctx, chromedp.Evaluate[string](`typeof window.pwned`))
-	fits := value(t, ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`))
+	hosttest.Do(t, ctx, "open Ada's link", chromedp.Navigate(ada[0]), chromedp.WaitVisible(chromedp.ID("consent")))
+	body := hosttest.Read(t, ctx, chromedp.Text(chromedp.CSS("body")))
+	pwned := hosttest.Read(t, ctx, chromedp.Evaluate[string](`typeof window.pwned`))
+	fits := hosttest.Read(t, ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`))
 	if !strings.Contains(body, "Hello <script>window.pwned=1</script> Ada") || pwned != "undefined" {
 		t.Errorf("the <script> name: pwned=%s, page text:\n%s", pwned, body)
 	}
@@ -135,11 +86,11 @@ func TestBrowserSigning(t *testing.T) {
 	}
 	// The document shows as page images rendered by the block (same
 	// origin, allowed by the page's Content-Security-Policy).
-	loaded := value(t, ctx, chromedp.Poll[bool](`(() => { const i = document.querySelector(".page img"); return i && i.complete && i.naturalWidth > 0 ? true : null; })()`))
+	loaded := hosttest.Read(t, ctx, chromedp.Poll[bool](`(() => { const i = document.querySelector(".page img"); return i && i.complete && i.naturalWidth > 0 ? true : null; })()`))
 	if !loaded {
 		t.Error("the first page image did not load")
 	}
-	run(t, ctx, "sign as Ada",
+	hosttest.Do(t, ctx, "sign as Ada",
 		chromedp.Click(chromedp.ID("consent")),
 		chromedp.SendKeys(chromedp.ID("name"), "Ada Lovelace"),
 		chromedp.Click(chromedp.CSS("#draw summary")),
@@ -148,7 +99,7 @@ func TestBrowserSigning(t *testing.T) {
 		chromedp.Click(chromedp.ID("sign")),
 		chromedp.WaitVisible(chromedp.ID("outcome")),
 	)
-	outcome := value(t, ctx, chromedp.Text(chromedp.ID("outcome")))
+	outcome := hosttest.Read(t, ctx, chromedp.Text(chromedp.ID("outcome")))
 	if !strings.Contains(outcome, "Thank you, Ada Lovelace") {
 		t.Fatalf("after signing as Ada: %s", outcome)
 	}
@@ -161,7 +112,7 @@ func TestBrowserSigning(t *testing.T) {
 	if len(hr) != 1 {
 		t.Fatalf("invitations to HR after Ada signed: %d, want 1 (item 1 only)", len(hr))
 	}
-	run(t, ctx, "sign as HR",
+	hosttest.Do(t, ctx, "sign as HR",
 		chromedp.Navigate(hr[0]),
 		chromedp.WaitVisible(chromedp.ID("consent")),
 		chromedp.Click(chromedp.ID("consent")),
@@ -169,14 +120,14 @@ func TestBrowserSigning(t *testing.T) {
 		chromedp.Click(chromedp.ID("sign")),
 		chromedp.WaitVisible(chromedp.ID("outcome")),
 	)
-	outcome = value(t, ctx, chromedp.Text(chromedp.ID("outcome")))
+	outcome = hosttest.Read(t, ctx, chromedp.Text(chromedp.ID("outcome")))
 	if !strings.Contains(outcome, "Everyone has signed") {
 		t.Fatalf("after signing as HR: %s", outcome)
 	}
 
 	// A used link gets the plain error page.
-	run(t, ctx, "reuse Ada's link", chromedp.Navigate(ada[0]), chromedp.WaitVisible(chromedp.ID("outcome")))
-	body = value(t, ctx, chromedp.Text(chromedp.CSS("body")))
+	hosttest.Do(t, ctx, "reuse Ada's link", chromedp.Navigate(ada[0]), chromedp.WaitVisible(chromedp.ID("outcome")))
+	body = hosttest.Read(t, ctx, chromedp.Text(chromedp.CSS("body")))
 	if !strings.Contains(body, "already been used") || strings.Contains(body, "Contract") {
 		t.Errorf("reused link page:\n%s", body)
 	}
@@ -226,7 +177,7 @@ func TestBrowserSigning(t *testing.T) {
 	if len(bob) != 1 {
 		t.Fatalf("invitations to Bob: %d", len(bob))
 	}
-	run(t, ctx, "decline as Bob",
+	hosttest.Do(t, ctx, "decline as Bob",
 		chromedp.Navigate(bob[0]),
 		chromedp.WaitVisible(chromedp.ID("consent")),
 		chromedp.Click(chromedp.CSS("#decline-box summary")),
@@ -242,7 +193,7 @@ func TestBrowserSigning(t *testing.T) {
 		},
 		chromedp.WaitVisible(chromedp.ID("outcome")),
 	)
-	outcome = value(t, ctx, chromedp.Text(chromedp.ID("outcome")))
+	outcome = hosttest.Read(t, ctx, chromedp.Text(chromedp.ID("outcome")))
 	if !strings.Contains(outcome, "You declined") {
 		t.Fatalf("after declining: %s", outcome)
 	}

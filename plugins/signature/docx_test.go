@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/paperflow/paperflow/host/engine"
+	"github.com/paperflow/paperflow/host/hosttest"
 )
 
 // anchorStyle is how a .docx run hides an anchor, as the README advises.
@@ -109,7 +110,7 @@ func TestBrowserFieldsDocx(t *testing.T) {
 		t.Skip("LibreOffice (soffice) not installed")
 	}
 	env := newHostEnv(t)
-	ctx := browser(t)
+	ctx := hosttest.Browser(t, phone)
 	dir := t.TempDir()
 	contract := filepath.Join(dir, "contract.docx")
 	docx := contractDocx(t,

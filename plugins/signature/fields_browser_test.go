@@ -24,6 +24,7 @@ import (
 
 	"github.com/paperflow/paperflow/host/delivery"
 	"github.com/paperflow/paperflow/host/engine"
+	"github.com/paperflow/paperflow/host/hosttest"
 	"github.com/paperflow/paperflow/host/pluginhost"
 	"github.com/paperflow/paperflow/host/workflow"
 	sdkevents "github.com/paperflow/paperflow/plugins/sdk/events"
@@ -259,7 +260,7 @@ func drawnNear(before, after []wordBox, s string, page int, x, y float64) (wordB
 func TestBrowserFields(t *testing.T) {
 	env := newHostEnv(t)
 	hook := newHookReceiver(t)
-	ctx := browser(t)
+	ctx := hosttest.Browser(t, phone)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "contract.md"), []byte(fieldsContract), 0o644); err != nil {
 		t.Fatal(err)
@@ -281,7 +282,7 @@ func TestBrowserFields(t *testing.T) {
 	}
 
 	// At 1280 px: the page image loads and each field sits on it.
-	run(t, ctx, "open Ada's link at 1280 px", chromedp.EmulateViewport(1280, 900), chromedp.Navigate(ada[0]),
+	hosttest.Do(t, ctx, "open Ada's link at 1280 px", chromedp.EmulateViewport(1280, 900), chromedp.Navigate(ada[0]),
 		chromedp.WaitVisible(chromedp.CSS(".field.sig")))
 	checkOverlay(t, ctx, 1280, 2)
 	// At 390 px: the same, within the screen's width; then fill and sign.
@@ -385,10 +386,10 @@ func TestBrowserFields(t *testing.T) {
 // name and signs as the last recipient.
 func signFieldsAt390(t *testing.T, ctx context.Context, link, name string, values map[string]string, want int, also func()) {
 	t.Helper()
-	run(t, ctx, "open the link at 390 px", chromedp.EmulateViewport(390, 844), chromedp.Navigate(link),
+	hosttest.Do(t, ctx, "open the link at 390 px", chromedp.EmulateViewport(390, 844), chromedp.Navigate(link),
 		chromedp.WaitVisible(chromedp.CSS(".field.sig")))
 	checkOverlay(t, ctx, 390, want)
-	if !value(t, ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`)) {
+	if !hosttest.Read(t, ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`)) {
 		t.Error("the signing page is wider than a 390 px phone screen")
 	}
 	if also != nil {
@@ -404,8 +405,8 @@ func signFieldsAt390(t *testing.T, ctx context.Context, link, name string, value
 		chromedp.Click(chromedp.ID("sign")),
 		chromedp.WaitVisible(chromedp.ID("outcome")),
 	)
-	run(t, ctx, "fill in and sign as "+name, steps...)
-	if outcome := value(t, ctx, chromedp.Text(chromedp.ID("outcome"))); !strings.Contains(outcome, "Everyone has signed") {
+	hosttest.Do(t, ctx, "fill in and sign as "+name, steps...)
+	if outcome := hosttest.Read(t, ctx, chromedp.Text(chromedp.ID("outcome"))); !strings.Contains(outcome, "Everyone has signed") {
 		t.Fatalf("after signing: %s", outcome)
 	}
 }
@@ -468,7 +469,7 @@ func checkOverlay(t *testing.T, ctx context.Context, screen, want int) {
 		Fields         int
 		Src            string
 	}
-	g := value(t, ctx, chromedp.Poll[geo](`(() => {
+	g := hosttest.Read(t, ctx, chromedp.Poll[geo](`(() => {
 	  const img = document.querySelector(".page img");
 	  if (!img || !img.complete || img.naturalWidth === 0) { return null; }
 	  const r = img.getBoundingClientRect();
