@@ -3,6 +3,8 @@ package mail_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -122,4 +124,40 @@ func BenchmarkBuildWithPDF(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkOutboxWithPDF measures keeping messages with a 30 KB PDF in
+// the outbox: appended to the spool, beside one .eml file each in the
+// same run (the layout before the spool). It reports both rates and
+// their ratio (spool/files).
+func BenchmarkOutboxWithPDF(b *testing.B) {
+	built, err := mail.Build(sampleMessage(randomBytes(b, 30_000)), "bench.localhost", time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	spool := mail.Outbox{Dir: filepath.Join(b.TempDir(), "spool"), Spool: true}
+	defer spool.Close()
+	files := mail.Outbox{Dir: filepath.Join(b.TempDir(), "files")}
+	ctx := context.Background()
+	var spooled, filed time.Duration
+	i := 0
+	for b.Loop() {
+		m := *built
+		m.MessageID = fmt.Sprintf("<%d@bench.localhost>", i) // each written once
+		i++
+		start := time.Now()
+		if err := spool.Send(ctx, &m); err != nil {
+			b.Fatal(err)
+		}
+		mid := time.Now()
+		if err := files.Send(ctx, &m); err != nil {
+			b.Fatal(err)
+		}
+		spooled, filed = spooled+mid.Sub(start), filed+time.Since(mid)
+	}
+	spoolRate := float64(b.N) / spooled.Seconds()
+	fileRate := float64(b.N) / filed.Seconds()
+	b.ReportMetric(spoolRate, "spooled-emails/s")
+	b.ReportMetric(fileRate, "eml-files-emails/s")
+	b.ReportMetric(spoolRate/fileRate, "ratio")
 }
