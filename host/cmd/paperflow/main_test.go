@@ -95,6 +95,48 @@ func writeFiles(t *testing.T, files map[string]string) string {
 	return dir
 }
 
+// serveEmbedded starts `paperflow serve` on data with its own embedded
+// NATS, the default setup, passing args after "serve" (flags, workflow
+// files). It returns the HTTP address once serve takes runs, and its log;
+// it fails with the log if serve exits first. Cleanup stops it with
+// SIGTERM, as a person would, so its blocks stop with it.
+func serveEmbedded(t *testing.T, data string, args ...string) (addr string, log *lockedBuffer) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "paperflow"), append([]string{"--data-dir", data, "--http", "127.0.0.1:0", "--plugins", filepath.Join(binDir, "plugins"), "serve"}, args...)...)
+	cmd.Env = append(os.Environ(), "PAPERFLOW_NATS_URL=")
+	log, exited := startServeCmd(t, cmd)
+	addr = serveStarted(t, cmd, exited, log, data)
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(time.Minute): // then startServeCmd's cleanup kills it
+		}
+	})
+	return addr, log
+}
+
+// postJSON posts body to url with the API token, if any, and returns the
+// status and the answer.
+func postJSON(t *testing.T, url, token, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 func TestValidateReportsEveryProblemWithPosition(t *testing.T) {
 	t.Parallel()
 	dir := writeFiles(t, map[string]string{
@@ -293,28 +335,14 @@ func TestServeTakesRunsAndServesHealth(t *testing.T) {
 		"items.csv": "Name\nA\nB\nC\n",
 		"wf.yaml":   "name: served\nsource: {uses: csv, with: {path: items.csv}}\nblocks:\n  - {id: docs, uses: testblock, with: {emit: true}}\n",
 	})
-	cmd := exec.Command(filepath.Join(binDir, "paperflow"), "--data-dir", data, "--http", "127.0.0.1:0", "--plugins", filepath.Join(binDir, "plugins"), "--api-token", "tok-123", "serve", filepath.Join(dir, "wf.yaml"))
-	cmd.Env = append(os.Environ(), "PAPERFLOW_NATS_URL=")
-	var serr bytes.Buffer
-	cmd.Stderr = &serr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
-	var st struct {
-		HTTP string `json:"http"`
-	}
-	waitFor(t, func() bool {
-		raw, err := os.ReadFile(filepath.Join(data, "serve.json"))
-		return err == nil && json.Unmarshal(raw, &st) == nil
-	})
-	resp, err := http.Get("http://" + st.HTTP + "/healthz")
+	addr, serr := serveEmbedded(t, data, "--api-token", "tok-123", filepath.Join(dir, "wf.yaml"))
+	resp, err := http.Get("http://" + addr + "/healthz")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("healthz: %v %v", resp, err)
 	}
 	resp.Body.Close()
 	// A block's route, served through the host; the page escapes input.
-	resp, err = http.Get("http://" + st.HTTP + "/blocks/served/docs/hello?name=%3Cb%3EAda%3C/b%3E")
+	resp, err = http.Get("http://" + addr + "/blocks/served/docs/hello?name=%3Cb%3EAda%3C/b%3E")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +351,7 @@ func TestServeTakesRunsAndServesHealth(t *testing.T) {
 	if resp.StatusCode != 200 || string(page) != "<p>hello &lt;b&gt;Ada&lt;/b&gt; from docs</p>" {
 		t.Errorf("block route: %d %q", resp.StatusCode, page)
 	}
-	resp, err = http.Get("http://" + st.HTTP + "/blocks/served/nosuch/hello")
+	resp, err = http.Get("http://" + addr + "/blocks/served/nosuch/hello")
 	if err == nil {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusNotFound {
@@ -332,17 +360,7 @@ func TestServeTakesRunsAndServesHealth(t *testing.T) {
 	}
 	// The run API wants the token.
 	post := func(token string) (int, string) {
-		req, _ := http.NewRequest("POST", "http://"+st.HTTP+"/api/runs", strings.NewReader(fmt.Sprintf(`{"file": %q}`, filepath.Join(dir, "wf.yaml"))))
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return postJSON(t, "http://"+addr+"/api/runs", token, fmt.Sprintf(`{"file": %q}`, filepath.Join(dir, "wf.yaml")))
 	}
 	if code, body := post(""); code != http.StatusUnauthorized || !strings.Contains(body, "token") {
 		t.Errorf("no token: %d %s", code, body)
@@ -466,15 +484,7 @@ blocks:
       recipients: [{email: "{{Email}}", name: "{{Name}}", order: 1}, {email: boss@example.com, order: 2}]
 `,
 	})
-	cmd := exec.Command(filepath.Join(binDir, "paperflow"), "--data-dir", data, "--http", "127.0.0.1:0", "serve", filepath.Join(dir, "wf.yaml"))
-	cmd.Env = append(os.Environ(), "PAPERFLOW_NATS_URL=")
-	var serr bytes.Buffer
-	cmd.Stderr = &serr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
-	waitFor(t, func() bool { _, err := os.Stat(filepath.Join(data, "serve.json")); return err == nil })
+	addr, serr := serveEmbedded(t, data, filepath.Join(dir, "wf.yaml"))
 	if r := paperflow(t, data, "run", filepath.Join(dir, "wf.yaml")); r.code != 0 || !strings.Contains(r.stdout, "SIGNATURES_REQUESTED   1") {
 		t.Fatalf("run: %d %s %s\nserve: %s", r.code, r.stdout, r.stderr, serr.String())
 	}
@@ -496,14 +506,7 @@ blocks:
 	}
 	// The block's host-only routes are not reachable through serve's
 	// public server.
-	var st struct {
-		HTTP string `json:"http"`
-	}
-	raw, err := os.ReadFile(filepath.Join(data, "serve.json"))
-	if err != nil || json.Unmarshal(raw, &st) != nil {
-		t.Fatalf("serve.json: %v %s", err, raw)
-	}
-	base := "http://" + st.HTTP + "/blocks/signing/sign/api/requests"
+	base := "http://" + addr + "/blocks/signing/sign/api/requests"
 	for _, c := range []struct{ method, url, body string }{
 		{http.MethodGet, base, ""},
 		{http.MethodGet, base + "?run=x", ""},

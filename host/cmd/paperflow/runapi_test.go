@@ -1,16 +1,12 @@
 package main_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 )
 
@@ -26,24 +22,10 @@ func TestServeRunAPIRunsOnlyItsWorkflows(t *testing.T) {
 		"wf.yaml":      "name: served\nsource: {uses: csv, with: {path: items.csv}}\n",
 		"secrets.yaml": "smtp_password: hunter2-secret\n",
 	})
-	cmd := exec.Command(filepath.Join(binDir, "paperflow"), "--data-dir", data, "--http", "127.0.0.1:0", "--plugins", filepath.Join(binDir, "plugins"), "--api-token", "tok-123", "serve", filepath.Join(dir, "wf.yaml"))
-	cmd.Env = append(os.Environ(), "PAPERFLOW_NATS_URL=")
-	var serr bytes.Buffer
-	cmd.Stderr = &serr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
-	var st struct {
-		HTTP string `json:"http"`
-	}
-	waitFor(t, func() bool {
-		raw, err := os.ReadFile(filepath.Join(data, "serve.json"))
-		return err == nil && json.Unmarshal(raw, &st) == nil
-	})
+	addr, serr := serveEmbedded(t, data, "--api-token", "tok-123", filepath.Join(dir, "wf.yaml"))
 	// Before anything ran, /metrics shows the version and the loaded
 	// workflow's series.
-	resp, err := http.Get("http://" + st.HTTP + "/metrics")
+	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,15 +38,7 @@ func TestServeRunAPIRunsOnlyItsWorkflows(t *testing.T) {
 	}
 	post := func(body string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest("POST", "http://"+st.HTTP+"/api/runs", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer tok-123")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return postJSON(t, "http://"+addr+"/api/runs", "tok-123", body)
 	}
 	file := func(p string) string { raw, _ := json.Marshal(map[string]string{"file": p}); return string(raw) }
 
