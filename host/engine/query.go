@@ -398,42 +398,23 @@ func (r *Reader) index(ctx context.Context, runID string, last uint64) (*runInde
 	if idx.seq >= last {
 		return idx, nil
 	}
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{bus.OutcomesSubject(runID)}}
+	cfg := jetstream.ConsumerConfig{FilterSubject: bus.OutcomesSubject(runID)}
 	if idx.seq > 0 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, idx.seq+1
 	}
-	cons, err := r.store.Outcomes.OrderedConsumer(ctx, cfg)
+	err := readStream(ctx, r.store.Outcomes, cfg, func(m jetstream.Msg) {
+		var batch []outcome
+		if json.Unmarshal(m.Data(), &batch) == nil {
+			for _, o := range batch {
+				idx.add(o)
+			}
+		}
+		if md, err := m.Metadata(); err == nil {
+			idx.seq = md.Sequence.Stream
+		}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("run %s: read outcomes: %w", runID, err)
-	}
-	for idx.seq < last {
-		// What is wanted is stored already: take what is there, without
-		// waiting for a batch to fill.
-		batch, err := cons.FetchNoWait(512)
-		if err != nil {
-			return nil, fmt.Errorf("run %s: read outcomes: %w", runID, err)
-		}
-		var msgs []jetstream.Msg
-		for m := range batch.Messages() {
-			msgs = append(msgs, m)
-		}
-		if len(msgs) == 0 {
-			break // the rest is gone (retention)
-		}
-		for _, m := range msgs {
-			var batch []outcome
-			if json.Unmarshal(m.Data(), &batch) == nil {
-				for _, o := range batch {
-					idx.add(o)
-				}
-			}
-			if md, err := m.Metadata(); err == nil {
-				idx.seq = md.Sequence.Stream
-			}
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
 	}
 	r.mu.Lock()
 	r.counts[runID] = countsAt{seq: idx.seq, counts: idx.countsCopy()}
@@ -617,38 +598,25 @@ func (r *Reader) itemEvents(ctx context.Context, rec RunInfo, idx *runIndex, ite
 	if idx.eventSeq == nil {
 		idx.eventSeq = map[string]uint64{}
 	}
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{"paperflow.events." + rec.Workflow + ".*"}, HeadersOnly: true}
+	cfg := jetstream.ConsumerConfig{FilterSubject: "paperflow.events." + rec.Workflow + ".*", HeadersOnly: true}
 	if idx.eventsRead > 0 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, idx.eventsRead+1
 	} else {
 		from := rec.Created.Add(-time.Minute)
 		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &from
 	}
-	cons, err := stream.OrderedConsumer(ctx, cfg)
+	err = readStream(ctx, stream, cfg, func(m jetstream.Msg) {
+		md, err := m.Metadata()
+		if err != nil {
+			return
+		}
+		idx.eventsRead = md.Sequence.Stream
+		if id := m.Headers().Get(jetstream.MsgIDHeader); id != "" {
+			idx.eventSeq[id] = md.Sequence.Stream
+		}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read events: %w", err)
-	}
-	for {
-		batch, err := cons.FetchNoWait(1024)
-		if err != nil {
-			return nil, fmt.Errorf("read events: %w", err)
-		}
-		n := 0
-		var pending uint64
-		for m := range batch.Messages() {
-			n++
-			md, err := m.Metadata()
-			if err != nil {
-				continue
-			}
-			idx.eventsRead, pending = md.Sequence.Stream, md.NumPending
-			if id := m.Headers().Get(jetstream.MsgIDHeader); id != "" {
-				idx.eventSeq[id] = md.Sequence.Stream
-			}
-		}
-		if n == 0 || pending == 0 {
-			break
-		}
 	}
 	var seqs []uint64
 	for _, b := range blocks {
