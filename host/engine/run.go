@@ -416,13 +416,13 @@ var endlessRetry = retries.Policy{Initial: 50 * time.Millisecond, Multiplier: 2,
 const batchRetryDelay = time.Second
 
 // workQueue takes batches from the items consumer named consumer through
-// take and runs them through the steps until ctx ends. A batch that fails
-// (NATS failing over, checkpoints that could not be read) goes back to
-// the queue at once, so no item waits for its ack wait to end, and the
-// loop goes on, pausing longer while the trouble lasts; once patience
-// gives up (its MaxElapsed) the error is returned. Checkpoints and event
-// ids keep the second try of a batch from redoing or republishing
-// anything.
+// take and runs them through the steps until ctx ends. A batch that
+// fails (NATS failing over, checkpoints that could not be read) goes back
+// to the queue, to be handed out again after batchRetryDelay rather than
+// after its ack wait, and the loop goes on, pausing longer while the
+// trouble lasts; once patience gives up (its MaxElapsed) the error is
+// returned. Checkpoints and event ids keep the second try of a batch from
+// redoing or republishing anything.
 func (rs *runState) workQueue(ctx context.Context, consumer string, take fetchWindow, patience retries.Policy) error {
 	e := rs.e
 	var cons jetstream.Consumer
