@@ -1,15 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/mail"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	hostmail "github.com/paperflow/paperflow/host/mail"
 )
 
 func newOutboxCmd(cfg *config) *cobra.Command {
@@ -29,21 +31,16 @@ prints one message, ready to save as an .eml file.`,
 			}
 			out := cmd.OutOrStdout()
 			for _, e := range entries {
-				raw, err := o.Read(e)
+				h, err := readHeader(e)
 				if err != nil {
 					fmt.Fprintf(out, "%s: unreadable: %v\n", e.Location(), err)
 					continue
 				}
-				m, err := mail.ReadMessage(bytes.NewReader(raw))
+				subject, err := new(mime.WordDecoder).DecodeHeader(h.Get("Subject"))
 				if err != nil {
-					fmt.Fprintf(out, "%s: unreadable: %v\n", e.Location(), err)
-					continue
+					subject = h.Get("Subject")
 				}
-				subject, err := new(mime.WordDecoder).DecodeHeader(m.Header.Get("Subject"))
-				if err != nil {
-					subject = m.Header.Get("Subject")
-				}
-				fmt.Fprintf(out, "%s\n  Message-ID: %s\n  To: %s\n  Subject: %s\n", e.Location(), e.MessageID, m.Header.Get("To"), subject)
+				fmt.Fprintf(out, "%s\n  Message-ID: %s\n  To: %s\n  Subject: %s\n", e.Location(), e.MessageID, h.Get("To"), subject)
 			}
 			fmt.Fprintf(out, "%d message(s) in %s\n", len(entries), o.Dir)
 			return nil
@@ -72,4 +69,23 @@ prints one message, ready to save as an .eml file.`,
 		},
 	})
 	return cmd
+}
+
+// readHeader reads only a message's header: a listing of a large outbox
+// need not read every attachment.
+func readHeader(e hostmail.Entry) (mail.Header, error) {
+	f, err := os.Open(e.File)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var r io.Reader = f
+	if e.Offset >= 0 {
+		r = io.NewSectionReader(f, e.Offset, e.Size)
+	}
+	m, err := mail.ReadMessage(r)
+	if err != nil {
+		return nil, err
+	}
+	return m.Header, nil
 }
