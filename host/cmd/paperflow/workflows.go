@@ -94,14 +94,22 @@ already going keep the version they started on.`,
 					return jsonOr(out, hist, err)
 				}
 				cur, _ := s.Current(ctx, args[0])
-				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "WHEN\tACTION\tVERSION\tBY\t")
-				for _, c := range hist {
-					mark := ""
+				// The change that made the current version current is the
+				// last one naming it; an earlier deploy of it is not.
+				current := -1
+				for i, c := range hist {
 					if c.Version != "" && c.Version == cur.Version {
-						mark = "(current)"
+						current = i
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", when(c.At), c.Action, c.Version, c.By, mark)
+				}
+				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "WHEN\tACTION\tVERSION\tBY")
+				for i, c := range hist {
+					mark := ""
+					if i == current {
+						mark = "\t(current)"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s%s\n", when(c.At), c.Action, c.Version, c.By, mark)
 				}
 				return tw.Flush()
 			}),
