@@ -20,7 +20,7 @@ import (
 )
 
 func newDeployCmd(cfg *config) *cobra.Command {
-	var output string
+	var output outputFormat
 	cmd := &cobra.Command{
 		Use:   "deploy FILE...",
 		Short: "Store workflow files and the files they reference in NATS, so every host serves and runs them",
@@ -39,19 +39,16 @@ deployed workflows.`,
   paperflow deploy workflows/*.yaml --output json`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != "text" && output != "json" {
-				return fmt.Errorf("--output %q: use text or json", output)
-			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return deployFiles(ctx, cfg, args, output, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "format: text or json")
+	outputFlag(cmd.Flags(), &output)
 	return cmd
 }
 
-func deployFiles(ctx context.Context, cfg *config, files []string, output string, stdout, stderr io.Writer) error {
+func deployFiles(ctx context.Context, cfg *config, files []string, output outputFormat, stdout, stderr io.Writer) error {
 	log := cfg.logger(stderr)
 	wfs, err := checkForDeploy(ctx, cfg, log, files, stdout)
 	if err != nil {
@@ -69,11 +66,11 @@ func deployFiles(ctx context.Context, cfg *config, files []string, output string
 			return fmt.Errorf("deploy %s: %w", files[i], err)
 		}
 		results = append(results, res)
-		if output == "text" {
+		if !output.json() {
 			printDeployed(stdout, stderr, res)
 		}
 	}
-	if output == "json" {
+	if output.json() {
 		return printJSON(stdout, results)
 	}
 	return nil

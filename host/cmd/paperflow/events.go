@@ -115,3 +115,15 @@ func (c *config) openBus(ctx context.Context) (*bus.Bus, error) {
 	}
 	return bus.Open(ctx, bus.Options{URL: url, DataDir: c.dataDir, Replicas: c.replicas, Logger: c.logger(os.Stderr)})
 }
+
+// withBus runs fn on a connection opened as openBus opens it, for the
+// length of one command.
+func (c *config) withBus(cmd *cobra.Command, fn func(ctx context.Context, b *bus.Bus) error) error {
+	ctx := cmd.Context()
+	b, err := c.openBus(ctx)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	return fn(ctx, b)
+}

@@ -1,58 +1,70 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/paperflow/paperflow/host/bus"
+	"github.com/paperflow/paperflow/host/engine"
 )
 
 func newRunsCmd(cfg *config) *cobra.Command {
 	var asJSON bool
-	var output string
+	var output outputFormat
 	cmd := &cobra.Command{
 		Use:   "runs",
 		Short: "List the runs kept in NATS with their status (resume one with run --resume)",
-		Args:  cobra.NoArgs,
+		Long: `Runs lists every run kept in NATS, newest first: its workflow, the version it
+runs on, what started it, its status and how many items the source gave so
+far (+ while it is still reading). An interrupted run goes on with
+'paperflow run FILE --resume RUN'. It connects to --nats, or to the NATS of
+a running 'paperflow serve' on the same data directory, or opens the
+embedded store.`,
+		Example: `  paperflow runs
+  paperflow runs -o json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			b, err := cfg.openBus(ctx)
-			if err != nil {
-				return err
-			}
-			defer b.Close()
-			e, err := cfg.inspectEngine(ctx, b, cfg.logger(cmd.ErrOrStderr()))
-			if err != nil {
-				return err
-			}
-			runs, err := e.Runs(ctx)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if output != "text" && output != "json" {
-				return fmt.Errorf("--output %q: use text or json", output)
-			}
-			if asJSON || output == "json" {
-				return printJSON(out, runs)
-			}
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "RUN\tWORKFLOW\tVERSION\tTRIGGER\tSTATUS\tITEMS READ\tSTARTED\tERROR")
-			for _, r := range runs {
-				read := fmt.Sprint(r.Enqueued)
-				if !r.SourceDone {
-					read += "+"
+			return cfg.withBus(cmd, func(ctx context.Context, b *bus.Bus) error {
+				e, err := cfg.inspectEngine(ctx, b, cfg.logger(cmd.ErrOrStderr()))
+				if err != nil {
+					return err
 				}
-				version := r.Version
-				if version == "" {
-					version = "-" // started from a file before workflows were deployed
+				runs, err := e.Runs(ctx)
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Workflow, version, r.Trigger, r.Status, read, r.Created.Format("2006-01-02 15:04:05"), r.Error)
-			}
-			return tw.Flush()
+				out := cmd.OutOrStdout()
+				if asJSON || output.json() {
+					if runs == nil {
+						runs = []engine.RunInfo{}
+					}
+					return printJSON(out, runs)
+				}
+				if len(runs) == 0 {
+					fmt.Fprintln(out, "no runs kept; start one with: paperflow run FILE")
+					return nil
+				}
+				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "RUN\tWORKFLOW\tVERSION\tTRIGGER\tSTATUS\tITEMS READ\tSTARTED\tERROR")
+				for _, r := range runs {
+					read := fmt.Sprint(r.Enqueued)
+					if !r.SourceDone {
+						read += "+"
+					}
+					version := r.Version
+					if version == "" {
+						version = "-" // started from a file before workflows were deployed
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Workflow, version, r.Trigger, r.Status, read, r.Created.Format("2006-01-02 15:04:05"), r.Error)
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the run records as JSON (as --output json)")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "format: text or json")
+	outputFlag(cmd.Flags(), &output)
 	return cmd
 }

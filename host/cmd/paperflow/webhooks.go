@@ -40,32 +40,21 @@ _all/sub-<id>. The commands connect to --nats, or to the NATS of a running
 	return cmd
 }
 
-func checkOutput(output string) error {
-	if output != "text" && output != "json" {
-		return fmt.Errorf("--output %q: use text or json", output)
-	}
-	return nil
-}
-
 // withBus runs fn on a connection to paperflow's NATS with delivery's
 // streams in place.
 func withBus(cmd *cobra.Command, cfg *config, fn func(ctx context.Context, b *bus.Bus) error) error {
-	ctx := cmd.Context()
-	b, err := cfg.openBus(ctx)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	if err := delivery.EnsureStreams(ctx, b.JS, b.Replicas); err != nil {
-		return err
-	}
-	return fn(ctx, b)
+	return cfg.withBus(cmd, func(ctx context.Context, b *bus.Bus) error {
+		if err := delivery.EnsureStreams(ctx, b.JS, b.Replicas); err != nil {
+			return err
+		}
+		return fn(ctx, b)
+	})
 }
 
 func newDeliveriesCmd(cfg *config) *cobra.Command {
 	var q delivery.AttemptQuery
 	var since time.Duration
-	var output string
+	var output outputFormat
 	cmd := &cobra.Command{
 		Use:   "deliveries",
 		Short: "Show the attempt log: every delivery attempt, its status, latency and response",
@@ -74,9 +63,6 @@ func newDeliveriesCmd(cfg *config) *cobra.Command {
   paperflow webhooks deliveries --event 5b0e…c41 --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
 			if since > 0 {
 				q.Since = time.Now().Add(-since)
 			}
@@ -86,7 +72,7 @@ func newDeliveriesCmd(cfg *config) *cobra.Command {
 					return err
 				}
 				out := cmd.OutOrStdout()
-				if output == "json" {
+				if output.json() {
 					if as == nil {
 						as = []delivery.Attempt{}
 					}
@@ -124,7 +110,7 @@ func newDeliveriesCmd(cfg *config) *cobra.Command {
 	f.StringVar(&q.EventID, "event", "", "only the attempts of this event id")
 	f.DurationVar(&since, "since", 0, "how far back to look (default 24h; everything kept with --event)")
 	f.IntVar(&q.Limit, "limit", 100, "show at most this many of the newest attempts")
-	f.StringVarP(&output, "output", "o", "text", "text or json")
+	outputFlag(f, &output)
 	return cmd
 }
 
@@ -147,22 +133,19 @@ func clipLine(s string, n int) string {
 
 func newDeadLettersCmd(cfg *config) *cobra.Command {
 	var sinks []string
-	var output string
+	var output outputFormat
 	cmd := &cobra.Command{
 		Use:   "dead-letters",
 		Short: "List the events sinks gave up on",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
 			return withBus(cmd, cfg, func(ctx context.Context, b *bus.Bus) error {
 				dls, err := delivery.DeadLetters(ctx, b.JS, sinks...)
 				if err != nil {
 					return err
 				}
 				out := cmd.OutOrStdout()
-				if output == "json" {
+				if output.json() {
 					if dls == nil {
 						dls = []delivery.DeadLetter{}
 					}
@@ -186,7 +169,7 @@ func newDeadLettersCmd(cfg *config) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringSliceVar(&sinks, "sink", nil, "only these sinks (workflow/block)")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	outputFlag(cmd.Flags(), &output)
 	return cmd
 }
 
@@ -378,10 +361,10 @@ func subscriptionError(err error) error {
 
 // printSubscription describes sub as created or changed: its secret when
 // it has one (only at creation), its headers by name only.
-func printSubscription(out io.Writer, sub delivery.Subscription, output string) error {
+func printSubscription(out io.Writer, sub delivery.Subscription, output outputFormat) error {
 	shown := sub.Public()
 	shown.Secret = sub.Secret
-	if output == "json" {
+	if output.json() {
 		return printJSON(out, shown)
 	}
 	workflows := "every workflow"
@@ -432,7 +415,7 @@ func conditionText(c websend.Condition) string {
 
 func newSubscribeCmd(cfg *config) *cobra.Command {
 	var flags subscriptionFlags
-	var output string
+	var output outputFormat
 	var disabled, allowDuplicate bool
 	cmd := &cobra.Command{
 		Use:   "subscribe --url URL",
@@ -453,9 +436,6 @@ condition as another is refused unless --allow-duplicate.`,
       --condition '{"any": [".metadata.workflow == \"invoices\"", ".eventType == \"SIGNATURES_COMPLETED\""]}'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
 			in, err := flags.input(cmd.Flags())
 			if err != nil {
 				return err
@@ -479,14 +459,14 @@ condition as another is refused unless --allow-duplicate.`,
 	flags.register(f, false)
 	f.BoolVar(&disabled, "disabled", false, "create it disabled (enable it with: paperflow webhooks update ID --enable)")
 	f.BoolVar(&allowDuplicate, "allow-duplicate", false, "create it even when one with the same url, events, workflows and condition exists")
-	f.StringVarP(&output, "output", "o", "text", "text or json")
+	outputFlag(f, &output)
 	_ = cmd.MarkFlagRequired("url")
 	return cmd
 }
 
 func newUpdateSubscriptionCmd(cfg *config) *cobra.Command {
 	var flags subscriptionFlags
-	var output string
+	var output outputFormat
 	var enable, disable bool
 	cmd := &cobra.Command{
 		Use:   "update ID [flags]",
@@ -505,9 +485,6 @@ from then on.`,
   paperflow webhooks update 3f0c…9a1b --all-workflows --no-condition --no-headers`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
 			in, err := flags.input(cmd.Flags())
 			if err != nil {
 				return err
@@ -535,7 +512,7 @@ from then on.`,
 	flags.register(f, true)
 	f.BoolVar(&enable, "enable", false, "deliver to it again (clears the reason it was disabled)")
 	f.BoolVar(&disable, "disable", false, "stop delivering to it; it is kept")
-	f.StringVarP(&output, "output", "o", "text", "text or json")
+	outputFlag(f, &output)
 	cmd.MarkFlagsMutuallyExclusive("enable", "disable")
 	cmd.MarkFlagsMutuallyExclusive("workflow", "all-workflows")
 	cmd.MarkFlagsMutuallyExclusive("condition", "no-condition")
@@ -544,7 +521,7 @@ from then on.`,
 }
 
 func newListSubscriptionsCmd(cfg *config) *cobra.Command {
-	var output string
+	var output outputFormat
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List webhook subscriptions (without their secrets and header values)",
@@ -553,9 +530,6 @@ the headers sent (their values are not shown; -o json shows them as
 "(hidden)"), and ENABLED says why paperflow disabled one.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
 			return withBus(cmd, cfg, func(ctx context.Context, b *bus.Bus) error {
 				store, err := openStore(ctx, cfg, b)
 				if err != nil {
@@ -569,7 +543,7 @@ the headers sent (their values are not shown; -o json shows them as
 					subs[i] = subs[i].Public()
 				}
 				out := cmd.OutOrStdout()
-				if output == "json" {
+				if output.json() {
 					if subs == nil {
 						subs = []delivery.Subscription{}
 					}
@@ -600,7 +574,7 @@ the headers sent (their values are not shown; -o json shows them as
 			})
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	outputFlag(cmd.Flags(), &output)
 	return cmd
 }
 

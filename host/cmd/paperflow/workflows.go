@@ -13,7 +13,7 @@ import (
 )
 
 func newWorkflowsCmd(cfg *config) *cobra.Command {
-	var output string
+	var output outputFormat
 	cmd := &cobra.Command{
 		Use:   "workflows",
 		Short: "List, show, roll back and delete the workflows deployed in NATS",
@@ -28,13 +28,10 @@ already going keep the version they started on.`,
   paperflow workflows rollback signature 3f2a9c1e   # to this version
   paperflow workflows delete signature`,
 	}
-	cmd.PersistentFlags().StringVarP(&output, "output", "o", "text", "format: text or json")
-	// with opens the store for one subcommand and checks --output.
+	outputFlag(cmd.PersistentFlags(), &output)
+	// with opens the store for one subcommand.
 	with := func(f func(ctx context.Context, s *deploy.Store, out io.Writer, args []string) error) func(*cobra.Command, []string) error {
 		return func(c *cobra.Command, args []string) error {
-			if output != "text" && output != "json" {
-				return fmt.Errorf("--output %q: use text or json", output)
-			}
 			ctx := c.Context()
 			b, s, err := cfg.openDeployStore(ctx, cfg.logger(c.ErrOrStderr()))
 			if err != nil {
@@ -44,7 +41,7 @@ already going keep the version they started on.`,
 			return f(ctx, s, c.OutOrStdout(), args)
 		}
 	}
-	asJSON := func() bool { return output == "json" }
+	asJSON := func() bool { return output.json() }
 	cmd.AddCommand(
 		&cobra.Command{
 			Use: "list", Short: "List the deployed workflows and their current versions", Args: cobra.NoArgs,
