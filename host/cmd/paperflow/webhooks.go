@@ -137,7 +137,12 @@ func newDeadLettersCmd(cfg *config) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dead-letters",
 		Short: "List the events sinks gave up on",
-		Args:  cobra.NoArgs,
+		Long: `Dead-letters lists the events a sink gave up on after its last retry, with
+the reason of the last attempt. 'paperflow webhooks replay --dead-letters'
+delivers them again.`,
+		Example: `  paperflow webhooks dead-letters
+  paperflow webhooks dead-letters --sink invoices/notify --sink _all/sub-3f0c…9a1b -o json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withBus(cmd, cfg, func(ctx context.Context, b *bus.Bus) error {
 				dls, err := delivery.DeadLetters(ctx, b.JS, sinks...)
@@ -427,7 +432,9 @@ starts delivering at once, the events published from then on.
 
 What it takes is checked as the API's POST /public/webhook/subscribe
 checks it. A subscription with the same url, events, workflows and
-condition as another is refused unless --allow-duplicate.`,
+condition as another is refused unless --allow-duplicate. A private or
+loopback URL (a receiver on this machine) needs --webhook-allow here and on
+the serve that delivers, e.g. --webhook-allow 127.0.0.1/32.`,
 		Example: `  paperflow webhooks subscribe --url https://crm.example.com/hooks/paperflow
   paperflow webhooks subscribe --url https://x.example.com/in --event SIGNATURES_COMPLETED --description "sales CRM"
   paperflow webhooks subscribe --url https://erp.example.com/in --workflow invoices --workflow offers \
@@ -528,6 +535,8 @@ func newListSubscriptionsCmd(cfg *config) *cobra.Command {
 		Long: `List shows every subscription: WORKFLOWS * is every workflow, HEADERS names
 the headers sent (their values are not shown; -o json shows them as
 "(hidden)"), and ENABLED says why paperflow disabled one.`,
+		Example: `  paperflow webhooks list
+  paperflow webhooks list -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withBus(cmd, cfg, func(ctx context.Context, b *bus.Bus) error {
@@ -581,8 +590,10 @@ the headers sent (their values are not shown; -o json shows them as
 func newUnsubscribeCmd(cfg *config) *cobra.Command {
 	return &cobra.Command{
 		Use:   "unsubscribe ID",
-		Short: "Delete a webhook subscription",
-		Args:  cobra.ExactArgs(1),
+		Short: "Delete a webhook subscription (its attempt log and dead letters stay until they expire)",
+		Example: `  paperflow webhooks unsubscribe 3f0c…9a1b
+  paperflow webhooks update 3f0c…9a1b --disable   # to keep it, but send nothing`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withBus(cmd, cfg, func(ctx context.Context, b *bus.Bus) error {
 				store, err := openStore(ctx, cfg, b)
