@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/paperflow/paperflow/host/bus"
+	"github.com/paperflow/paperflow/host/deploy"
 	"github.com/paperflow/paperflow/host/events"
 )
 
@@ -27,7 +28,7 @@ func newEventsCmd(cfg *config) *cobra.Command {
 one line per event, or the envelopes as JSON lines with --json. With --all
 it starts from the first event kept. It connects to --nats, or to the NATS
 of a running 'paperflow serve' on the same data directory, or opens the
-embedded store itself.`,
+embedded store itself. It runs until Ctrl-C.`,
 		Example: `  paperflow events tail
   paperflow events tail --type DOCUMENTS_CREATED --json
   paperflow events tail --all --workflow invoices`,
@@ -89,6 +90,10 @@ embedded store itself.`,
 func eventFilters(workflowName string, types []string) ([]string, error) {
 	wf := "*"
 	if workflowName != "" {
+		// A name is one token of the subject: "a.b" would follow nothing.
+		if err := deploy.CheckName(workflowName); err != nil {
+			return nil, fmt.Errorf("--workflow: %w", err)
+		}
 		wf = workflowName
 	}
 	if len(types) == 0 {
