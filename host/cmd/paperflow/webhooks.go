@@ -63,7 +63,12 @@ func newDeliveriesCmd(cfg *config) *cobra.Command {
   paperflow webhooks deliveries --event 5b0e…c41 --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if since > 0 {
+			switch {
+			case since < 0 || cmd.Flags().Changed("since") && since == 0:
+				return fmt.Errorf("--since %s: give how far back to look, e.g. --since 1h", since)
+			case q.Limit < 1:
+				return fmt.Errorf("--limit %d: give how many attempts to show at most, 1 or more", q.Limit)
+			case since > 0:
 				q.Since = time.Now().Add(-since)
 			}
 			return withBus(cmd, cfg, func(ctx context.Context, b *bus.Bus) error {

@@ -193,7 +193,8 @@ func attempts(t *testing.T, js jetstream.JetStream, sink string) []delivery.Atte
 }
 
 // TestWebhooksSubscribeRefusals: what the store refuses is refused by the
-// CLI with the flag to change, and no message quotes a header's value.
+// CLI with the flag to change, and no message quotes a header's value;
+// deliveries refuses a window it would silently widen.
 func TestWebhooksSubscribeRefusals(t *testing.T) {
 	t.Parallel()
 	data := t.TempDir()
@@ -228,6 +229,8 @@ func TestWebhooksSubscribeRefusals(t *testing.T) {
 		{"update unknown", []string{"update", "0123456789abcdef01234567", "--disable"}, "subscription not found: 0123456789abcdef01234567 (paperflow webhooks list shows the ids)"},
 		{"update both", []string{"update", sub.ID, "--condition", ".a", "--no-condition"}, "[condition no-condition] were all set"},
 		{"update workflow", []string{"update", sub.ID, "--workflow", "a b"}, `--workflow: "a b" is not a workflow name`},
+		{"deliveries limit", []string{"deliveries", "--limit", "0"}, "--limit 0: give how many attempts to show at most, 1 or more"},
+		{"deliveries since", []string{"deliveries", "--since", "-1h"}, "--since -1h0m0s: give how far back to look"},
 	}
 	for _, c := range cases {
 		r := paperflow(t, data, append([]string{"webhooks"}, c.args...)...)
