@@ -2,6 +2,9 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
 
 	"github.com/spf13/pflag"
 )
@@ -32,3 +35,25 @@ func (o *outputFormat) Type() string { return "format" }
 
 // json says whether to print JSON.
 func (o outputFormat) json() bool { return o == "json" }
+
+// printList prints a listing: as JSON, [] when it is empty; for people,
+// the sentence none when it is empty, else the rows row writes (tab
+// separated, under header) aligned as a table.
+func printList[T any](out io.Writer, o outputFormat, items []T, none, header string, row func(w io.Writer, item T)) error {
+	if o.json() {
+		if items == nil {
+			items = []T{}
+		}
+		return printJSON(out, items)
+	}
+	if len(items) == 0 {
+		_, err := fmt.Fprintln(out, none)
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, item := range items {
+		row(tw, item)
+	}
+	return tw.Flush()
+}

@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"text/tabwriter"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -36,35 +36,28 @@ embedded store.`,
 				if err != nil {
 					return err
 				}
-				out := cmd.OutOrStdout()
-				if asJSON || output.json() {
-					if runs == nil {
-						runs = []engine.RunInfo{}
-					}
-					return printJSON(out, runs)
+				if asJSON {
+					output = "json"
 				}
-				if len(runs) == 0 {
-					fmt.Fprintln(out, "no runs kept; start one with: paperflow run FILE")
-					return nil
-				}
-				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "RUN\tWORKFLOW\tVERSION\tTRIGGER\tSTATUS\tITEMS READ\tSTARTED\tERROR")
-				for _, r := range runs {
-					read := fmt.Sprint(r.Enqueued)
-					if !r.SourceDone {
-						read += "+"
-					}
-					version := r.Version
-					if version == "" {
-						version = "-" // started from a file before workflows were deployed
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Workflow, version, r.Trigger, r.Status, read, r.Created.Format("2006-01-02 15:04:05"), r.Error)
-				}
-				return tw.Flush()
+				return printList(cmd.OutOrStdout(), output, runs, "no runs kept; start one with: paperflow run FILE",
+					"RUN\tWORKFLOW\tVERSION\tTRIGGER\tSTATUS\tITEMS READ\tSTARTED\tERROR", printRun)
 			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the run records as JSON (as --output json)")
 	outputFlag(cmd.Flags(), &output)
 	return cmd
+}
+
+// printRun is a run's row in the runs table.
+func printRun(w io.Writer, r engine.RunInfo) {
+	read := fmt.Sprint(r.Enqueued)
+	if !r.SourceDone {
+		read += "+"
+	}
+	version := r.Version
+	if version == "" {
+		version = "-" // started from a file before workflows were deployed
+	}
+	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Workflow, version, r.Trigger, r.Status, read, r.Created.Format("2006-01-02 15:04:05"), r.Error)
 }

@@ -76,37 +76,8 @@ func newDeliveriesCmd(cfg *config) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				out := cmd.OutOrStdout()
-				if output.json() {
-					if as == nil {
-						as = []delivery.Attempt{}
-					}
-					return printJSON(out, as)
-				}
-				if len(as) == 0 {
-					fmt.Fprintln(out, "no delivery attempts in that window")
-					return nil
-				}
-				tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "TIME\tSINK\tEVENT\tTYPE\tTRY\tSTATUS\tHTTP\tMS\tREASON")
-				for _, a := range as {
-					status := a.Status
-					if a.DeadLettered {
-						status += " → dead letter"
-					} else if a.NextAttempt != nil {
-						status += " (next " + a.NextAttempt.Local().Format("15:04:05") + ")"
-					}
-					if a.Replay {
-						status += " [replay]"
-					}
-					http := ""
-					if a.HTTPStatus != 0 {
-						http = fmt.Sprint(a.HTTPStatus)
-					}
-					fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\t%d\t%s\t%s\t%.1f\t%s\n", a.Time.Local().Format("01-02 15:04:05"), a.Workflow, a.Sink,
-						short(a.EventID), a.EventType, a.Attempt, status, http, a.LatencyMS, clipLine(a.Reason, 60))
-				}
-				return tw.Flush()
+				return printList(cmd.OutOrStdout(), output, as, "no delivery attempts in that window",
+					"TIME\tSINK\tEVENT\tTYPE\tTRY\tSTATUS\tHTTP\tMS\tREASON", printAttempt)
 			})
 		},
 	}
@@ -117,6 +88,25 @@ func newDeliveriesCmd(cfg *config) *cobra.Command {
 	f.IntVar(&q.Limit, "limit", 100, "show at most this many of the newest attempts")
 	outputFlag(f, &output)
 	return cmd
+}
+
+// printAttempt is an attempt's row in the deliveries table.
+func printAttempt(w io.Writer, a delivery.Attempt) {
+	status := a.Status
+	if a.DeadLettered {
+		status += " → dead letter"
+	} else if a.NextAttempt != nil {
+		status += " (next " + a.NextAttempt.Local().Format("15:04:05") + ")"
+	}
+	if a.Replay {
+		status += " [replay]"
+	}
+	http := ""
+	if a.HTTPStatus != 0 {
+		http = fmt.Sprint(a.HTTPStatus)
+	}
+	fmt.Fprintf(w, "%s\t%s/%s\t%s\t%s\t%d\t%s\t%s\t%.1f\t%s\n", a.Time.Local().Format("01-02 15:04:05"), a.Workflow, a.Sink,
+		short(a.EventID), a.EventType, a.Attempt, status, http, a.LatencyMS, clipLine(a.Reason, 60))
 }
 
 // short abbreviates a 48-character event id for a table; --output json
@@ -155,22 +145,10 @@ delivers them again.`,
 					return err
 				}
 				out := cmd.OutOrStdout()
-				if output.json() {
-					if dls == nil {
-						dls = []delivery.DeadLetter{}
-					}
-					return printJSON(out, dls)
-				}
-				if len(dls) == 0 {
-					fmt.Fprintln(out, "no dead letters")
-					return nil
-				}
-				tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "TIME\tSINK\tEVENT\tTYPE\tTRIES\tREASON")
-				for _, d := range dls {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", d.Time.Local().Format("01-02 15:04:05"), d.Ref(), d.EventID, d.EventType, d.Attempts, clipLine(d.Reason, 80))
-				}
-				if err := tw.Flush(); err != nil {
+				err = printList(out, output, dls, "no dead letters", "TIME\tSINK\tEVENT\tTYPE\tTRIES\tREASON", func(w io.Writer, d delivery.DeadLetter) {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", d.Time.Local().Format("01-02 15:04:05"), d.Ref(), d.EventID, d.EventType, d.Attempts, clipLine(d.Reason, 80))
+				})
+				if err != nil || output.json() || len(dls) == 0 {
 					return err
 				}
 				fmt.Fprintln(out, "\nDeliver them again with: paperflow webhooks replay --dead-letters")
@@ -413,6 +391,23 @@ func printSubscription(out io.Writer, sub delivery.Subscription, output outputFo
 	return nil
 }
 
+// printSubscriptionRow is a subscription's row in the list table.
+func printSubscriptionRow(w io.Writer, s delivery.Subscription) {
+	enabled := fmt.Sprint(s.Enabled)
+	if s.DisabledReason != "" {
+		enabled += " (" + s.DisabledReason + ")"
+	}
+	workflows, condition := "*", "-"
+	if len(s.Workflows) > 0 {
+		workflows = strings.Join(s.Workflows, ",")
+	}
+	if s.Condition != nil {
+		condition = clipLine(conditionText(*s.Condition), 40)
+	}
+	headers := strings.Join(slices.Sorted(maps.Keys(s.Headers)), ",")
+	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, enabled, s.URL, strings.Join(s.Events, ","), workflows, condition, cmp.Or(headers, "-"), s.Description)
+}
+
 // conditionText is c as JSON on one line, as --condition takes it (jq's
 // < and > as written).
 func conditionText(c websend.Condition) string {
@@ -556,35 +551,8 @@ the headers sent (their values are not shown; -o json shows them as
 				for i := range subs {
 					subs[i] = subs[i].Public()
 				}
-				out := cmd.OutOrStdout()
-				if output.json() {
-					if subs == nil {
-						subs = []delivery.Subscription{}
-					}
-					return printJSON(out, subs)
-				}
-				if len(subs) == 0 {
-					fmt.Fprintln(out, "no subscriptions")
-					return nil
-				}
-				tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tENABLED\tURL\tEVENTS\tWORKFLOWS\tCONDITION\tHEADERS\tDESCRIPTION")
-				for _, s := range subs {
-					enabled := fmt.Sprint(s.Enabled)
-					if s.DisabledReason != "" {
-						enabled += " (" + s.DisabledReason + ")"
-					}
-					workflows, condition := "*", "-"
-					if len(s.Workflows) > 0 {
-						workflows = strings.Join(s.Workflows, ",")
-					}
-					if s.Condition != nil {
-						condition = clipLine(conditionText(*s.Condition), 40)
-					}
-					headers := strings.Join(slices.Sorted(maps.Keys(s.Headers)), ",")
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, enabled, s.URL, strings.Join(s.Events, ","), workflows, condition, cmp.Or(headers, "-"), s.Description)
-				}
-				return tw.Flush()
+				return printList(cmd.OutOrStdout(), output, subs, "no subscriptions",
+					"ID\tENABLED\tURL\tEVENTS\tWORKFLOWS\tCONDITION\tHEADERS\tDESCRIPTION", printSubscriptionRow)
 			})
 		},
 	}
