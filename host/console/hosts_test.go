@@ -40,8 +40,21 @@ type consoleHost struct {
 	data     string
 }
 
+// hostTokens are the tokens a host's console logs in with.
+type hostTokens struct{ token, readOnly string }
+
 // startHosts starts n console hosts on one embedded NATS.
 func startHosts(t *testing.T, n int) (*bus.Bus, []*consoleHost) {
+	t.Helper()
+	tokens := make([]hostTokens, n)
+	for i := range tokens {
+		tokens[i] = hostTokens{testToken, readOnlyToken}
+	}
+	return startHostsWith(t, tokens...)
+}
+
+// startHostsWith starts a console host per tokens on one embedded NATS.
+func startHostsWith(t *testing.T, tokens ...hostTokens) (*bus.Bus, []*consoleHost) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("runs block binaries through the engine")
@@ -51,7 +64,7 @@ func startHosts(t *testing.T, n int) (*bus.Bus, []*consoleHost) {
 	b := hosttest.StartBus(t, t.TempDir())
 	log := hosttest.Logger(t, slog.LevelWarn)
 	var hosts []*consoleHost
-	for range n {
+	for _, tok := range tokens {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
@@ -67,7 +80,7 @@ func startHosts(t *testing.T, n int) (*bus.Bus, []*consoleHost) {
 		h.deployed = deploy.New(h.engine.Store(), deploy.Options{CacheDir: filepath.Join(h.data, "workflows"), Catalog: h.engine.Catalog(), Log: log})
 		opts, err := console.FromHost(ctx, console.Host{
 			Bus: b, Engine: h.engine, Loaded: &console.StaticWorkflows{}, Deployed: h.deployed,
-			Starter: deployedStarter{h}, Token: testToken, ReadOnlyToken: readOnlyToken, PublicURL: h.url, Log: log,
+			Starter: deployedStarter{h}, Token: tok.token, ReadOnlyToken: tok.readOnly, PublicURL: h.url, Log: log,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -155,6 +168,36 @@ func TestSessionsSharedByHosts(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSessionEndsWithItsToken: a session opened with a token that a host
+// no longer takes (rotated, or the read-only token removed) is logged
+// out there, although the bucket still holds it.
+func TestSessionEndsWithItsToken(t *testing.T) {
+	_, hosts := startHostsWith(t,
+		hostTokens{testToken, readOnlyToken},
+		hostTokens{"console-rotated-token", ""}, // the operator's token changed, the read-only one withdrawn
+		hostTokens{readOnlyToken, testToken},    // the two swapped
+	)
+	old, rotated, swapped := hosts[0], hosts[1], hosts[2]
+	for _, tok := range []string{testToken, readOnlyToken} {
+		cookie := sessionCookie(t, login(t, old.url, tok), old.url)
+		for _, h := range []*consoleHost{rotated, swapped} {
+			resp, _ := get(t, withCookie(cookie), h.url+"/runs")
+			if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login") {
+				t.Fatalf("a session opened with %q, on %s, which does not take that token for it: %s to %q, want the login form",
+					tok, h.url, resp.Status, resp.Header.Get("Location"))
+			}
+		}
+		if resp, _ := get(t, withCookie(cookie), old.url+"/runs"); resp.StatusCode != http.StatusOK {
+			t.Fatalf("the session on the host that opened it: %s, want the page", resp.Status)
+		}
+	}
+	// A session of the new token works on the host that takes it.
+	c := login(t, rotated.url, "console-rotated-token")
+	if resp, _ := get(t, c, rotated.url+"/runs"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("a session of the new token: %s, want the page", resp.Status)
 	}
 }
 

@@ -52,6 +52,11 @@ type session struct {
 type sessionRecord struct {
 	ReadOnly bool      `json:"read_only"`
 	Created  time.Time `json:"created"`
+	// Token binds the session to the token it was opened with
+	// (tokenMAC): a host that no longer takes that token for the
+	// session's role does not take the session either, so changing a
+	// token ends the sessions opened with the old one.
+	Token string `json:"token"`
 }
 
 // Sessions is the store of the console's sessions in NATS, shared by
@@ -94,6 +99,15 @@ func csrfToken(id string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
+// tokenMAC is a MAC of the token a session was opened with, under the
+// session id: whoever reads the bucket cannot test guesses of the token
+// against it.
+func tokenMAC(id, token string) string {
+	m := hmac.New(sha256.New, []byte(id))
+	m.Write([]byte("paperflow console token\x00" + token))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
 // validSessionID is the form of the ids create makes; anything else is
 // not looked up.
 func validSessionID(id string) bool {
@@ -104,9 +118,10 @@ func validSessionID(id string) bool {
 	return err == nil
 }
 
-func (s *Sessions) create(ctx context.Context, readOnly bool) (*session, error) {
+// create opens a session for a login with token.
+func (s *Sessions) create(ctx context.Context, readOnly bool, token string) (*session, error) {
 	id := randomHex(32)
-	raw, _ := json.Marshal(sessionRecord{ReadOnly: readOnly, Created: s.now().UTC()})
+	raw, _ := json.Marshal(sessionRecord{ReadOnly: readOnly, Created: s.now().UTC(), Token: tokenMAC(id, token)})
 	if _, err := s.kv.Create(ctx, sessionKey(id), raw); err != nil {
 		return nil, fmt.Errorf("store the session in NATS (bucket %s): %w", SessionsBucket, err)
 	}
@@ -114,8 +129,9 @@ func (s *Sessions) create(ctx context.Context, readOnly bool) (*session, error) 
 }
 
 // get returns the session with this id, nil when there is none (never
-// made, logged out, or unused for sessionTTL).
-func (s *Sessions) get(ctx context.Context, id string) (*session, error) {
+// made, logged out, unused for sessionTTL, or opened with a token other
+// than tokenFor gives for its role now).
+func (s *Sessions) get(ctx context.Context, id string, tokenFor func(readOnly bool) string) (*session, error) {
 	if !validSessionID(id) {
 		return nil, nil
 	}
@@ -129,6 +145,9 @@ func (s *Sessions) get(ctx context.Context, id string) (*session, error) {
 	}
 	var rec sessionRecord
 	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		return nil, nil
+	}
+	if token := tokenFor(rec.ReadOnly); token == "" || !hmac.Equal([]byte(rec.Token), []byte(tokenMAC(id, token))) {
 		return nil, nil
 	}
 	age := s.now().Sub(e.Created())
@@ -213,7 +232,15 @@ func (c *Console) current(r *http.Request) (*session, error) {
 	if err != nil || c.sessions == nil {
 		return nil, nil
 	}
-	return c.sessions.get(r.Context(), ck.Value)
+	return c.sessions.get(r.Context(), ck.Value, c.tokenFor)
+}
+
+// tokenFor is the token that opens a session of that role on this host.
+func (c *Console) tokenFor(readOnly bool) string {
+	if readOnly {
+		return c.o.ReadOnlyToken
+	}
+	return c.o.Token
 }
 
 // session wraps a page that needs a logged-in browser; others are sent to
@@ -317,7 +344,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.message(w, r, nil, http.StatusServiceUnavailable, "Cannot log in", "This host keeps no sessions.")
 		return
 	}
-	ss, err := c.sessions.create(r.Context(), readOnly)
+	ss, err := c.sessions.create(r.Context(), readOnly, c.tokenFor(readOnly))
 	if err != nil {
 		c.log.Warn("console: create session", "err", err)
 		c.message(w, r, nil, http.StatusServiceUnavailable, "Cannot log in", "The host could not store the session in NATS. Try again in a moment.")
