@@ -171,13 +171,20 @@ func newReplayCmd(cfg *config) *cobra.Command {
 attempt log, as if they were new. With an event id it goes to every sink that
 takes the event (or those given with --sink); with --dead-letters every dead
 letter (of the --sink sinks, or all) is queued and removed from the dead
-letters. A running 'paperflow serve' delivers them.`,
+letters. A running 'paperflow serve' delivers them.
+
+EVENT_ID is the whole id, 48 hex digits: 'paperflow webhooks deliveries -o json',
+'dead-letters' and 'paperflow events tail' show it (the deliveries table
+shortens it).`,
 		Example: `  paperflow webhooks replay 5b0e2d…c41
   paperflow webhooks replay 5b0e2d…c41 --sink invoices/notify
   paperflow webhooks replay --dead-letters`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if deadLetters == (len(args) == 1) || len(args) > 1 {
 				return errors.New("give one EVENT_ID, or --dead-letters")
+			}
+			if len(args) == 1 && strings.Contains(args[0], "…") {
+				return fmt.Errorf("%s is an event id as the deliveries table shortens it; give the whole id (paperflow webhooks deliveries -o json shows it)", args[0])
 			}
 			return nil
 		},

@@ -229,6 +229,7 @@ func TestWebhooksSubscribeRefusals(t *testing.T) {
 		{"update unknown", []string{"update", "0123456789abcdef01234567", "--disable"}, "subscription not found: 0123456789abcdef01234567 (paperflow webhooks list shows the ids)"},
 		{"update both", []string{"update", sub.ID, "--condition", ".a", "--no-condition"}, "[condition no-condition] were all set"},
 		{"update workflow", []string{"update", sub.ID, "--workflow", "a b"}, `--workflow: "a b" is not a workflow name`},
+		{"replay shortened id", []string{"replay", "d4a9fc14…cbf4"}, "d4a9fc14…cbf4 is an event id as the deliveries table shortens it; give the whole id"},
 		{"deliveries limit", []string{"deliveries", "--limit", "0"}, "--limit 0: give how many attempts to show at most, 1 or more"},
 		{"deliveries since", []string{"deliveries", "--since", "-1h"}, "--since -1h0m0s: give how far back to look"},
 	}
