@@ -20,7 +20,8 @@ func newWorkflowsCmd(cfg *config) *cobra.Command {
 		Long: `Workflows shows what 'paperflow deploy' stored: every deployed workflow with
 its current version, a version's files, the history of deploys, rollbacks
 and deletes. Rollback and delete take effect on every serve at once; runs
-already going keep the version they started on.`,
+already going keep the version they started on. A VERSION may be given by
+a unique prefix of its id, as history lists them.`,
 		Example: `  paperflow workflows list
   paperflow workflows show signature
   paperflow workflows history signature
