@@ -1,10 +1,9 @@
 # paperflow — `make run` does the main job on embedded defaults; `make test` runs every test.
 GO        ?= go
 BIN       := bin
-PLUGINS   := $(notdir $(wildcard plugins/*))
-# websend is the webhook sending code the webhook block and the host share,
-# not a block.
-BLOCKS    := $(filter-out sdk proto websend,$(PLUGINS))
+# A block is a folder of plugins/ with a main package; the others (sdk, proto,
+# websend, ratelimit, internal) are libraries.
+BLOCKS    := $(patsubst plugins/%/main.go,%,$(wildcard plugins/*/main.go))
 # Every Go module of the repository: the host and built-in blocks (.), the
 # block protocol and SDK that third-party blocks import, and the example
 # block, which builds against the SDK module alone.
