@@ -8,7 +8,7 @@ BLOCKS    := $(patsubst plugins/%/main.go,%,$(wildcard plugins/*/main.go))
 # block protocol and SDK that third-party blocks import, and the example
 # block, which builds against the SDK module alone.
 MODULES   := . plugins/proto plugins/sdk examples/block-plugin
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+VERSION   ?= $(shell git describe --tags --match 'v[0-9]*' --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 
 .PHONY: all build run test test-short bench bench-peers vet fmt clean proto
