@@ -119,7 +119,7 @@ Quick start:
 	f := root.PersistentFlags()
 	f.StringVar(&cfg.natsURL, "nats", env("PAPERFLOW_NATS_URL", ""), "NATS server URL; empty starts an embedded server in the data directory [PAPERFLOW_NATS_URL]")
 	f.StringVar(&cfg.dataDir, "data-dir", env("PAPERFLOW_DATA_DIR", "paperflow-data"), "data directory: embedded NATS store, outbox [PAPERFLOW_DATA_DIR]")
-	f.StringVar(&cfg.httpAddr, "http", env("PAPERFLOW_HTTP_ADDR", "127.0.0.1:8080"), "HTTP listen address of `serve` [PAPERFLOW_HTTP_ADDR]")
+	f.StringVar(&cfg.httpAddr, "http", env("PAPERFLOW_HTTP_ADDR", "127.0.0.1:8080"), "HTTP listen address of serve [PAPERFLOW_HTTP_ADDR]")
 	f.StringVar(&cfg.publicURL, "public-url", env("PAPERFLOW_PUBLIC_URL", ""), "base URL for links in events and emails (default http://<--http>) [PAPERFLOW_PUBLIC_URL]")
 	f.StringVar(&cfg.apiToken, "api-token", env("PAPERFLOW_API_TOKEN", ""), "token for the HTTP API [PAPERFLOW_API_TOKEN]")
 	f.StringVar(&cfg.smtpURL, "smtp", env("PAPERFLOW_SMTP_URL", ""), "SMTP URL; empty writes mail to the outbox in the data directory [PAPERFLOW_SMTP_URL]")
