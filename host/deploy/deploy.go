@@ -124,6 +124,14 @@ type Result struct {
 // not deployed.
 var ErrNotFound = errors.New("not deployed")
 
+// notFound is an error that says what was not found in its own words and
+// still matches ErrNotFound, whose text ("not deployed") would be wrong for
+// a workflow that is deployed but lacks the version asked for.
+type notFound string
+
+func (e notFound) Error() string        { return string(e) }
+func (e notFound) Is(target error) bool { return target == ErrNotFound }
+
 // NameError is a workflow name or version id that cannot be one.
 type NameError struct{ Msg string }
 
@@ -341,7 +349,7 @@ func (s *Store) Version(ctx context.Context, name, id string) (*Version, error) 
 	}
 	ent, err := s.kv.Get(ctx, versionKey(name, id))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, fmt.Errorf("workflow %q has no version %s: %w (see `paperflow workflows history %s`)", name, id, ErrNotFound, name)
+		return nil, notFound(fmt.Sprintf("workflow %q has no version %s (see `paperflow workflows history %s`)", name, id, name))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read version %s of %s: %w", id, name, err)
@@ -367,7 +375,7 @@ func (s *Store) expand(ctx context.Context, name, prefix string) (string, error)
 	}
 	switch len(found) {
 	case 0:
-		return "", fmt.Errorf("workflow %q has no version %s: %w (see `paperflow workflows history %s`)", name, prefix, ErrNotFound, name)
+		return "", notFound(fmt.Sprintf("workflow %q has no version %s (see `paperflow workflows history %s`)", name, prefix, name))
 	case 1:
 		return found[0], nil
 	}
@@ -437,7 +445,7 @@ func (s *Store) Rollback(ctx context.Context, name, version, by string) (*Result
 	if version == "" {
 		version = previous(hist, res.Previous)
 		if version == "" {
-			return nil, fmt.Errorf("workflow %q has no earlier version to roll back to: %w (see `paperflow workflows history %s`)", name, ErrNotFound, name)
+			return nil, notFound(fmt.Sprintf("workflow %q has no earlier version to roll back to (see `paperflow workflows history %s`)", name, name))
 		}
 	}
 	v, err := s.Version(ctx, name, version)
