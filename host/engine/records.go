@@ -78,7 +78,7 @@ func (e *Engine) loadRun(ctx context.Context, runID string) (*runRecord, error) 
 func (e *Engine) getRun(ctx context.Context, runID string) (*runRecord, uint64, error) {
 	ent, err := e.opts.Store.Runs.Get(ctx, runID)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, 0, fmt.Errorf("run %s not found (list runs with `paperflow runs`; runs are kept %s)", runID, bus.Retention)
+		return nil, 0, fmt.Errorf("run %s not found (list runs with `paperflow runs`; runs are kept %d days)", runID, int(bus.Retention.Hours()/24))
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("load run %s: %w", runID, err)
