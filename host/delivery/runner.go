@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/metrics"
 	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"
 )
@@ -230,7 +231,7 @@ func (r *runner) deliver(batch []jetstream.Msg) {
 	for i, m := range batch {
 		evs[i], infos[i] = r.event(m)
 	}
-	stopBeat := r.keepAlive(batch)
+	stopBeat := bus.KeepInProgress(batch, r.o.AckWait/3)
 	start := time.Now()
 	results, err := r.t.Sink.Deliver(r.work, evs)
 	elapsed := time.Since(start)
@@ -255,27 +256,6 @@ func (r *runner) deliver(batch []jetstream.Msg) {
 		s.settle(m, evs[i], infos[i], res, err, elapsed)
 	}
 	s.finish()
-}
-
-// keepAlive tells NATS the batch is still being worked on, so a slow
-// delivery is not offered to another dispatcher meanwhile.
-func (r *runner) keepAlive(batch []jetstream.Msg) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(r.o.AckWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				for _, m := range batch {
-					_ = m.InProgress()
-				}
-			}
-		}
-	}()
-	return func() { close(done) }
 }
 
 // settlement settles the events of one batch: dead letters and the

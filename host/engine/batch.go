@@ -59,7 +59,7 @@ func (rs *runState) processBatch(ctx context.Context, msgs []jetstream.Msg) erro
 		}
 		items = append(items, it)
 	}
-	stopBeat := heartbeat(items, rs.e.opts.ItemTimeout/4)
+	stopBeat := bus.KeepInProgress(itemMsgs(items), rs.e.opts.ItemTimeout/4)
 	defer stopBeat()
 	if err := rs.loadCheckpoints(ctx, items); err != nil {
 		return err
@@ -102,33 +102,6 @@ func sourceLabel(id string) string {
 		return "source"
 	}
 	return id
-}
-
-// heartbeat tells NATS the batch's items are still being worked on, so a
-// long batch is not redelivered to another worker. The function it
-// returns stops it and returns once no more signal can be sent, so an
-// item handed back to the queue next is not then marked in progress.
-func heartbeat(items []*item, every time.Duration) func() {
-	done, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				for _, it := range items {
-					_ = it.msg.InProgress()
-				}
-			}
-		}
-	}()
-	return func() {
-		close(done)
-		<-stopped
-	}
 }
 
 // checkpointReadTimeout bounds reading a batch's checkpoints, waiting for
@@ -548,4 +521,13 @@ func (rs *runState) finish(ctx context.Context, items []*item, stored jetstream.
 		}
 	}
 	return nil
+}
+
+// itemMsgs is the queue messages of items.
+func itemMsgs(items []*item) []jetstream.Msg {
+	msgs := make([]jetstream.Msg, len(items))
+	for i, it := range items {
+		msgs[i] = it.msg
+	}
+	return msgs
 }
