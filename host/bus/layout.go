@@ -28,6 +28,10 @@ const (
 	HostBucket = "paperflow_host"
 	// DocumentsBucket: the object store of documents.
 	DocumentsBucket = "paperflow_documents"
+	// DocumentOriginsBucket: the workflow, run, item and block that made
+	// each document, by document id (see host/documents/origin); kept as
+	// long as documents are.
+	DocumentOriginsBucket = "paperflow_document_origins"
 	// WorkflowsBucket: deployed workflows: each name's current version,
 	// its immutable versions and its history (see host/deploy).
 	WorkflowsBucket = "paperflow_workflows"
@@ -53,6 +57,7 @@ type Store struct {
 	Runs, Checkpoints, State   jetstream.KeyValue
 	HostKV                     jetstream.KeyValue
 	Documents                  jetstream.ObjectStore
+	DocumentOrigins            jetstream.KeyValue
 	Workflows                  jetstream.KeyValue
 	WorkflowFiles              jetstream.ObjectStore
 }
@@ -95,6 +100,7 @@ func (b *Bus) EnsureStore(ctx context.Context) (*Store, error) {
 		{&s.State, jetstream.KeyValueConfig{Bucket: StateBucket}},
 		{&s.HostKV, jetstream.KeyValueConfig{Bucket: HostBucket}},
 		{&s.Workflows, jetstream.KeyValueConfig{Bucket: WorkflowsBucket}},
+		{&s.DocumentOrigins, jetstream.KeyValueConfig{Bucket: DocumentOriginsBucket, TTL: Retention}},
 	}
 	for _, bk := range buckets {
 		bk.cfg.Storage = jetstream.FileStorage

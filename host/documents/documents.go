@@ -23,6 +23,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/paperflow/paperflow/host/documents/origin"
 	"github.com/paperflow/paperflow/plugins/sdk"
 )
 
@@ -43,6 +44,7 @@ type Store struct {
 	publicURL string
 	now       func() time.Time
 	recent    recentDocs
+	origins   *origin.Store // who made each document, for downloads
 	downloads downloadEvents
 }
 
@@ -58,7 +60,7 @@ func Open(ctx context.Context, js jetstream.JetStream, objects jetstream.ObjectS
 	if err != nil {
 		return nil, fmt.Errorf("document store status: %w", err)
 	}
-	return &Store{objects: objects, js: js, bucket: st.Bucket(), key: key, publicURL: strings.TrimRight(publicURL, "/"), now: time.Now}, nil
+	return &Store{objects: objects, js: js, bucket: st.Bucket(), key: key, publicURL: strings.TrimRight(publicURL, "/"), now: time.Now, origins: origin.NewStore(js)}, nil
 }
 
 // ErrSigningKeyLost: the bucket that holds the URL signing key has held

@@ -13,7 +13,6 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/paperflow/paperflow/host/documents/origin"
 	"github.com/paperflow/paperflow/host/events"
 	"github.com/paperflow/paperflow/plugins/sdk"
 	sdkevents "github.com/paperflow/paperflow/plugins/sdk/events"
@@ -51,12 +50,11 @@ func (s *Store) publisher() (*events.Publisher, error) {
 func (s *Store) downloaded(r *http.Request, d sdk.Document) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), downloadTimeout)
 	defer cancel()
-	info, err := s.objects.GetInfo(ctx, d.ID)
+	o, ok, err := s.origins.Lookup(ctx, d.ID)
 	if err != nil {
-		slog.Warn("DOCUMENT_DOWNLOADED not published: document metadata unreadable", "document", d.ID, "err", err)
+		slog.Warn("DOCUMENT_DOWNLOADED not published: the document's origin is unreadable", "document", d.ID, "err", err)
 		return
 	}
-	o, ok := origin.Of(info.Headers)
 	if !ok {
 		slog.Debug("DOCUMENT_DOWNLOADED not published: no run or item is known for the document", "document", d.ID)
 		return

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/documents"
 	"github.com/paperflow/paperflow/host/documents/origin"
 	"github.com/paperflow/paperflow/host/events"
@@ -57,15 +58,30 @@ func TestDownloadsAreEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := events.NewPublisher(b.JS, v).Publish(ctx, raw); err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Documents.GetInfo(ctx, made.ID)
+	docStream, err := b.JS.Stream(ctx, "OBJ_"+bus.DocumentsBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o, ok := origin.Of(info.Headers); !ok || o != (origin.Origin{Workflow: "hiring", RunID: "run-1", ItemID: "row-2", BlockID: "contract"}) || info.Headers.Get("Paperflow-Name") != "Contract Ada.pdf" {
-		t.Fatalf("recorded origin %+v (%v), headers %v", o, ok, info.Headers)
+	before, err := docStream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := events.NewPublisher(b.JS, v).Publish(ctx, raw); err != nil {
+		t.Fatal(err)
+	}
+	if o, ok, err := origin.NewStore(b.JS).Lookup(ctx, made.ID); err != nil || !ok || o != (origin.Origin{Workflow: "hiring", RunID: "run-1", ItemID: "row-2", BlockID: "contract"}) {
+		t.Fatalf("recorded origin %+v (%v, %v)", o, ok, err)
+	}
+	// Recording it left the documents' own stream alone: rewriting a
+	// document's metadata stored a message and deleted one, and had NATS
+	// load the document's block to do so.
+	after, err := docStream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.State.LastSeq != before.State.LastSeq || after.State.NumDeleted != before.State.NumDeleted {
+		t.Errorf("documents stream went from last seq %d (%d deleted) to %d (%d deleted) when the event was published",
+			before.State.LastSeq, before.State.NumDeleted, after.State.LastSeq, after.State.NumDeleted)
 	}
 	if back, data, err := docs.Get(ctx, made.ID); err != nil || len(data) != len(pdf) || back.Name != "Contract Ada.pdf" {
 		t.Fatalf("the document after its origin was recorded: %+v %d %v", back, len(data), err)

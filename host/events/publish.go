@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -22,22 +23,20 @@ import (
 // A Publisher is safe for concurrent use.
 //
 // Publishing an event whose block made its documents (DOCUMENTS_CREATED,
-// SIGNATURES_COMPLETED) also records, in each document's object metadata,
-// the run, item and block it was made for (package origin), which is how
-// the document store knows whose document a link fetches. That record is
-// best effort: an error is logged, and the event is published all the same.
+// SIGNATURES_COMPLETED) also records, in the origins bucket, the run, item
+// and block each document was made for (package origin), which is how the
+// document store knows whose document a link fetches. That record is best
+// effort: an error is logged, and the event is published all the same.
 type Publisher struct {
-	js jetstream.JetStream
-	v  *Validator
-
-	docsMu sync.Mutex
-	docs   jetstream.ObjectStore // the documents bucket, once found
+	js      jetstream.JetStream
+	v       *Validator
+	origins *origin.Store
 }
 
 // NewPublisher returns a Publisher that publishes through js after checking
 // every event with v. The stream must exist (see EnsureStream).
 func NewPublisher(js jetstream.JetStream, v *Validator) *Publisher {
-	return &Publisher{js: js, v: v}
+	return &Publisher{js: js, v: v, origins: origin.NewStore(js)}
 }
 
 // Publish validates raw and, if it is valid, publishes it on its Subject and
@@ -123,37 +122,30 @@ func (p *Publisher) recordOrigins(ctx context.Context, hs []header, errs []error
 	if len(jobs) == 0 {
 		return
 	}
-	docs := p.documents(ctx)
-	if docs == nil {
+	// The first record also finds the bucket: on a bus without one (it
+	// keeps only events) nothing is recorded, and nothing is logged.
+	if err := p.origins.Record(ctx, jobs[0].id, jobs[0].o); errors.Is(err, origin.ErrNoBucket) {
 		return
+	} else if err != nil {
+		warnOrigin(jobs[0].id, jobs[0].o, err)
 	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, originParallel)
-	for _, j := range jobs {
+	for _, j := range jobs[1:] {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := origin.Record(ctx, p.js, docs, j.id, j.o); err != nil {
-				slog.Warn("document origin not recorded: fetching it will raise no DOCUMENT_DOWNLOADED", "document", j.id, "run", j.o.RunID, "item", j.o.ItemID, "err", err)
+			if err := p.origins.Record(ctx, j.id, j.o); err != nil {
+				warnOrigin(j.id, j.o, err)
 			}
 		}()
 	}
 	wg.Wait()
 }
 
-// documents is the documents bucket, looked up on first use; nil (and
-// looked up again next time) when there is none, as on a bus that keeps
-// only events.
-func (p *Publisher) documents(ctx context.Context) jetstream.ObjectStore {
-	p.docsMu.Lock()
-	defer p.docsMu.Unlock()
-	if p.docs == nil {
-		if obs, err := p.js.ObjectStore(ctx, bus.DocumentsBucket); err == nil {
-			p.docs = obs
-		}
-	}
-	return p.docs
+func warnOrigin(id string, o origin.Origin, err error) {
+	slog.Warn("document origin not recorded: fetching it will raise no DOCUMENT_DOWNLOADED", "document", id, "run", o.RunID, "item", o.ItemID, "err", err)
 }
 
 // publishAll publishes msgs (nil entries skipped) without waiting in

@@ -1,84 +1,118 @@
-// Package origin keeps, in a document's object metadata, which workflow,
-// run, item and block made it, so the host can say whose document was
-// fetched when one of its links is used (DOCUMENT_DOWNLOADED). A block
-// stores a document before the host knows which item it is for; the host
-// learns that from the event that announces it, so the events publisher
-// records the origin (Record) and the document store reads it (Of).
+// Package origin keeps which workflow, run, item and block made a
+// document, so the host can say whose document was fetched when one of
+// its links is used (DOCUMENT_DOWNLOADED). A block stores a document
+// before the host knows which item it is for; the host learns that from
+// the event that announces it, so the events publisher records the origin
+// (Record) and the document store reads it (Lookup).
+//
+// Origins live in a bucket of their own (bus.DocumentOriginsBucket), one
+// small entry per document, not in the document's object metadata:
+// rewriting that metadata reads the object's info back and rolls its
+// meta subject up, which has NATS load the 8 MB block the document was
+// written to, and keep it in memory, for every document a run makes.
 package origin
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
-	"time"
+	"sync"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/paperflow/paperflow/host/bus"
 )
 
 // Origin is where a document was made.
 type Origin struct {
-	Workflow, RunID, ItemID, BlockID string
+	Workflow string `json:"workflow"`
+	RunID    string `json:"run_id"`
+	ItemID   string `json:"item_id"`
+	BlockID  string `json:"block_id"`
 }
 
-// The object metadata headers that hold an Origin.
-const (
-	headerWorkflow = "Paperflow-Workflow"
-	headerRun      = "Paperflow-Run"
-	headerItem     = "Paperflow-Item"
-	headerBlock    = "Paperflow-Block"
-)
-
-// Of reads the origin recorded in an object's headers; ok is false when
-// none is (an uploaded file, a document no event has announced yet).
-func Of(h nats.Header) (o Origin, ok bool) {
-	o = Origin{Workflow: h.Get(headerWorkflow), RunID: h.Get(headerRun), ItemID: h.Get(headerItem), BlockID: h.Get(headerBlock)}
-	return o, o.Workflow != "" && o.RunID != "" && o.ItemID != "" && o.BlockID != ""
+// complete reports whether every field is set, as a recorded origin's are.
+func (o Origin) complete() bool {
+	return o.Workflow != "" && o.RunID != "" && o.ItemID != "" && o.BlockID != ""
 }
 
-// Record writes o into the metadata of document id, keeping everything
-// else. The first origin recorded stays: a document announced again (a
-// retried item publishes its events again) keeps where it was made. A
-// document that is gone (expired) is no error.
-//
-// It reads the object's info and writes it back with the origin added, as
-// ObjectStore.UpdateMeta does but without reading the info a second time
-// (a rolled-up message on the object's meta subject, through js).
-func Record(ctx context.Context, js jetstream.JetStream, objects jetstream.ObjectStore, id string, o Origin) error {
-	info, err := objects.GetInfo(ctx, id)
-	if errors.Is(err, jetstream.ErrObjectNotFound) {
-		return nil
+// Store reads and writes origins in bus.DocumentOriginsBucket, which it
+// looks up on first use (again on the next use while there is none, as on
+// a bus that keeps only events). A Store is safe for concurrent use.
+type Store struct {
+	js jetstream.JetStream
+
+	mu sync.Mutex
+	kv jetstream.KeyValue
+}
+
+// NewStore returns a Store of the origins bucket reached through js.
+func NewStore(js jetstream.JetStream) *Store { return &Store{js: js} }
+
+// ErrNoBucket is returned when the bus has no origins bucket.
+var ErrNoBucket = errors.New("no bucket " + bus.DocumentOriginsBucket)
+
+func (s *Store) bucket(ctx context.Context) (jetstream.KeyValue, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.kv != nil {
+		return s.kv, nil
+	}
+	kv, err := s.js.KeyValue(ctx, bus.DocumentOriginsBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, ErrNoBucket
 	}
 	if err != nil {
-		return fmt.Errorf("document %s: read metadata: %w", id, err)
+		return nil, fmt.Errorf("bucket %s: %w", bus.DocumentOriginsBucket, err)
 	}
-	if _, ok := Of(info.Headers); ok {
-		return nil
-	}
-	h := nats.Header{}
-	for k, v := range info.Headers {
-		h[k] = v
-	}
-	h.Set(headerWorkflow, o.Workflow)
-	h.Set(headerRun, o.RunID)
-	h.Set(headerItem, o.ItemID)
-	h.Set(headerBlock, BlockOf(o.BlockID))
-	info.Headers = h
-	info.ModTime = time.Time{} // not stored, as the object store writes it
-	raw, err := json.Marshal(info)
+	s.kv = kv
+	return kv, nil
+}
+
+// Record keeps o as the origin of document id, its block id cut to the
+// block (BlockOf). The first origin recorded stays: a document announced
+// again (a retried item publishes its events again) keeps where it was
+// made. It writes one entry and reads nothing.
+func (s *Store) Record(ctx context.Context, id string, o Origin) error {
+	kv, err := s.bucket(ctx)
 	if err != nil {
 		return fmt.Errorf("document %s: record origin: %w", id, err)
 	}
-	m := nats.NewMsg("$O." + info.Bucket + ".M." + base64.URLEncoding.EncodeToString([]byte(info.Name)))
-	m.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
-	m.Data = raw
-	if _, err := js.PublishMsg(ctx, m); err != nil {
+	o.BlockID = BlockOf(o.BlockID)
+	raw, err := json.Marshal(o)
+	if err != nil {
+		return fmt.Errorf("document %s: record origin: %w", id, err)
+	}
+	if _, err := kv.Create(ctx, id, raw); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 		return fmt.Errorf("document %s: record origin: %w", id, err)
 	}
 	return nil
+}
+
+// Lookup reads the origin recorded for document id; ok is false when none
+// is (an uploaded file, a document no event has announced yet, a bus
+// without the bucket).
+func (s *Store) Lookup(ctx context.Context, id string) (o Origin, ok bool, err error) {
+	kv, err := s.bucket(ctx)
+	if errors.Is(err, ErrNoBucket) {
+		return Origin{}, false, nil
+	}
+	if err != nil {
+		return Origin{}, false, fmt.Errorf("document %s: origin: %w", id, err)
+	}
+	e, err := kv.Get(ctx, id)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return Origin{}, false, nil
+	}
+	if err != nil {
+		return Origin{}, false, fmt.Errorf("document %s: origin: %w", id, err)
+	}
+	if err := json.Unmarshal(e.Value(), &o); err != nil {
+		return Origin{}, false, fmt.Errorf("document %s: origin: %w", id, err)
+	}
+	return o, o.complete(), nil
 }
 
 // BlockOf is the block id in an event's metadata.block_id, which is
