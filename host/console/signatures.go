@@ -9,10 +9,10 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/paperflow/paperflow/host/pluginhost"
 	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"
+	"github.com/paperflow/paperflow/plugins/signature/requests"
 )
 
 // signatureUses is the block whose requests the item page shows.
@@ -52,54 +52,9 @@ func (f ServedBlocks) Call(ctx context.Context, workflow, id, method, path, quer
 	return int(resp.Status), resp.Body, nil
 }
 
-// signatureRequest is a request as the signature block's GET api/requests
-// answers it.
-type signatureRequest struct {
-	Block         string               `json:"block"`
-	ID            string               `json:"id"`
-	RunID         string               `json:"run_id"`
-	ItemID        string               `json:"item_id"`
-	Status        string               `json:"status"`
-	CreatedAt     time.Time            `json:"created_at"`
-	ExpiresAt     time.Time            `json:"expires_at"`
-	ExpiredAt     time.Time            `json:"expired_at"`
-	CancelledAt   time.Time            `json:"cancelled_at"`
-	CancelReason  string               `json:"cancel_reason"`
-	DeclineReason string               `json:"decline_reason"`
-	Recipients    []signatureRecipient `json:"recipients"`
-}
-
-// Open reports a request still waiting for signatures: it may be resent
-// and cancelled.
-func (r signatureRequest) Open() bool { return r.Status == "pending" }
-
-type signatureRecipient struct {
-	Email      string    `json:"email"`
-	Name       string    `json:"name"`
-	Order      int       `json:"order"`
-	Status     string    `json:"status"`
-	InvitedAt  time.Time `json:"invited_at"`
-	VerifiedAt time.Time `json:"verified_at"`
-	ViewedAt   time.Time `json:"viewed_at"`
-	SignedAt   time.Time `json:"signed_at"`
-	DeclinedAt time.Time `json:"declined_at"`
-}
-
-// Waiting reports a recipient invited who has neither signed nor
-// declined: a new link may be sent to them.
-func (r signatureRecipient) Waiting() bool {
-	return !r.InvitedAt.IsZero() && r.Status != "signed" && r.Status != "declined"
-}
-
-// blockAnswerError is a refused call's answer ({"code", "error"}).
-type blockAnswerError struct {
-	Code  string `json:"code"`
-	Error string `json:"error"`
-}
-
 // signaturePanel is the item page's signature requests.
 type signaturePanel struct {
-	Requests []signatureRequest
+	Requests []requests.Request
 	Notes    []string // blocks that could not be asked, and why
 }
 
@@ -129,7 +84,7 @@ func (c *Console) itemSignatures(ctx context.Context, wf Workflow, runID, itemID
 		if err == nil && status != http.StatusOK {
 			err = blockRefusal(status, body)
 		}
-		var reqs []signatureRequest
+		var reqs []requests.Request
 		if err == nil {
 			if jerr := json.Unmarshal(body, &reqs); jerr != nil {
 				err = fmt.Errorf("its answer is not a list of requests: %w", jerr)
@@ -153,7 +108,7 @@ func (c *Console) itemSignatures(ctx context.Context, wf Workflow, runID, itemID
 }
 
 func blockRefusal(status int, body []byte) error {
-	var be blockAnswerError
+	var be requests.Error
 	if json.Unmarshal(body, &be) == nil && be.Error != "" {
 		return errors.New(be.Error)
 	}

@@ -8,78 +8,16 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/paperflow/paperflow/plugins/sdk"
+	"github.com/paperflow/paperflow/plugins/signature/requests"
 )
 
 // The host-only routes under api/ let the paperflow CLI ask this block
 // about its requests instead of reading its state. They answer only calls
 // the host makes itself (sdk.HostCall); through the public server they are
 // "Page not found", like any unknown path.
-
-// requestSummary is a request as `paperflow signatures list` and the
-// console show it. Times that have not happened are left out.
-type requestSummary struct {
-	Workflow  string    `json:"workflow"`
-	Block     string    `json:"block"`
-	ID        string    `json:"id"`
-	RunID     string    `json:"run_id"`
-	ItemID    string    `json:"item_id"`
-	Status    string    `json:"status"`
-	CreatedAt time.Time `json:"created_at,omitzero"`
-	ExpiresAt time.Time `json:"expires_at"`
-	// ExpiredAt, CancelledAt and CancelReason say how a request ended that
-	// ran out of time or was cancelled; DeclineReason is what a declining
-	// recipient wrote.
-	ExpiredAt     time.Time          `json:"expired_at,omitzero"`
-	CancelledAt   time.Time          `json:"cancelled_at,omitzero"`
-	CancelReason  string             `json:"cancel_reason,omitempty"`
-	DeclineReason string             `json:"decline_reason,omitempty"`
-	Recipients    []recipientSummary `json:"recipients"`
-}
-
-// recipientSummary is one recipient of a requestSummary.
-type recipientSummary struct {
-	Email      string    `json:"email"`
-	Name       string    `json:"name,omitempty"`
-	Order      int       `json:"order"`
-	Status     string    `json:"status"`
-	InvitedAt  time.Time `json:"invited_at,omitzero"`
-	VerifiedAt time.Time `json:"verified_at,omitzero"`
-	ViewedAt   time.Time `json:"viewed_at,omitzero"`
-	SignedAt   time.Time `json:"signed_at,omitzero"`
-	DeclinedAt time.Time `json:"declined_at,omitzero"`
-}
-
-// cancelAnswer is the answer to POST api/requests/{id}/cancel.
-type cancelAnswer struct {
-	Request     string    `json:"request"`
-	Workflow    string    `json:"workflow"`
-	Status      string    `json:"status"`
-	CancelledAt time.Time `json:"cancelled_at"`
-	Reason      string    `json:"reason"`
-}
-
-// maxCancelReason bounds the reason of a cancel, in characters.
-const maxCancelReason = 500
-
-// resendAnswer is the answer to POST api/requests/{id}/resend.
-type resendAnswer struct {
-	Request  string `json:"request"`
-	Email    string `json:"email"`
-	Workflow string `json:"workflow"`
-	Queued   bool   `json:"queued"`
-}
-
-// apiError is the body of a refused api call; Code is stable for callers.
-type apiError struct {
-	Code  string `json:"code"`
-	Error string `json:"error"`
-	// Status is the request's status, when that is why the call was refused.
-	Status string `json:"status,omitempty"`
-}
 
 // serveAPI answers the host-only routes; parts is the path after api/.
 func (b *Block) serveAPI(w http.ResponseWriter, r *http.Request, parts []string) {
@@ -95,7 +33,7 @@ func (b *Block) serveAPI(w http.ResponseWriter, r *http.Request, parts []string)
 	case len(parts) == 3 && parts[0] == "requests" && parts[2] == "cancel" && r.Method == http.MethodPost:
 		b.apiCancel(w, r, parts[1])
 	default:
-		writeAPI(w, http.StatusNotFound, apiError{Code: "not_found", Error: "no such route: use GET api/requests, POST api/requests/{id}/resend or POST api/requests/{id}/cancel"})
+		writeAPI(w, http.StatusNotFound, requests.Error{Code: "not_found", Error: "no such route: use GET api/requests, POST api/requests/{id}/resend or POST api/requests/{id}/cancel"})
 	}
 }
 
@@ -105,7 +43,7 @@ func (b *Block) apiList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	reqs, err := b.requests(r.Context(), q.Get("run"), q.Get("item"))
 	if err != nil {
-		writeAPI(w, http.StatusServiceUnavailable, apiError{Code: "unavailable", Error: err.Error()})
+		writeAPI(w, http.StatusServiceUnavailable, requests.Error{Code: "unavailable", Error: err.Error()})
 		return
 	}
 	writeAPI(w, http.StatusOK, reqs)
@@ -113,8 +51,8 @@ func (b *Block) apiList(w http.ResponseWriter, r *http.Request) {
 
 // requests reads the block's requests (of runID and itemID when not
 // empty), a page of keys at a time.
-func (b *Block) requests(ctx context.Context, runID, itemID string) ([]requestSummary, error) {
-	out := []requestSummary{}
+func (b *Block) requests(ctx context.Context, runID, itemID string) ([]requests.Request, error) {
+	out := []requests.Request{}
 	after := ""
 	for {
 		keys, more, err := b.host().KVKeys(ctx, "req.", after, 0)
@@ -140,15 +78,15 @@ func (b *Block) requests(ctx context.Context, runID, itemID string) ([]requestSu
 	}
 }
 
-func (b *Block) summary(r *request) requestSummary {
-	s := requestSummary{
+func (b *Block) summary(r *request) requests.Request {
+	s := requests.Request{
 		Workflow: b.cfg.Workflow, Block: b.cfg.BlockID, ID: r.ID, RunID: r.RunID, ItemID: r.ItemID,
 		Status: r.Status, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, ExpiredAt: r.ExpiredAt,
 		CancelledAt: r.CancelledAt, CancelReason: r.CancelReason, DeclineReason: r.Reason,
-		Recipients: make([]recipientSummary, len(r.Recipients)),
+		Recipients: make([]requests.Recipient, len(r.Recipients)),
 	}
 	for i, rc := range r.Recipients {
-		s.Recipients[i] = recipientSummary{
+		s.Recipients[i] = requests.Recipient{
 			Email: rc.Email, Name: rc.Name, Order: rc.Order, Status: rc.Status, InvitedAt: rc.InvitedAt,
 			VerifiedAt: rc.VerifiedAt, ViewedAt: rc.ViewedAt, SignedAt: rc.SignedAt, DeclinedAt: rc.DeclinedAt,
 		}
@@ -164,16 +102,16 @@ func (b *Block) apiResend(w http.ResponseWriter, r *http.Request, id string) {
 		Email string `json:"email"`
 	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&body); err != nil || body.Email == "" {
-		writeAPI(w, http.StatusBadRequest, apiError{Code: "bad_request", Error: `send {"email": "..."}`})
+		writeAPI(w, http.StatusBadRequest, requests.Error{Code: "bad_request", Error: `send {"email": "..."}`})
 		return
 	}
 	req, _, err := b.load(r.Context(), id)
 	if errors.Is(err, errNoRequest) {
-		writeAPI(w, http.StatusNotFound, apiError{Code: "no_request", Error: fmt.Sprintf("no signature request %s", id)})
+		writeAPI(w, http.StatusNotFound, requests.Error{Code: "no_request", Error: fmt.Sprintf("no signature request %s", id)})
 		return
 	}
 	if err != nil {
-		writeAPI(w, http.StatusServiceUnavailable, apiError{Code: "unavailable", Error: err.Error()})
+		writeAPI(w, http.StatusServiceUnavailable, requests.Error{Code: "unavailable", Error: err.Error()})
 		return
 	}
 	for i, rc := range req.Recipients {
@@ -183,17 +121,17 @@ func (b *Block) apiResend(w http.ResponseWriter, r *http.Request, id string) {
 		now := b.now()
 		key := fmt.Sprintf("resend/%s/%d/%d", req.ID, i, now.Unix())
 		if err := b.host().Schedule(r.Context(), key, now, nil); err != nil {
-			writeAPI(w, http.StatusServiceUnavailable, apiError{Code: "unavailable", Error: err.Error()})
+			writeAPI(w, http.StatusServiceUnavailable, requests.Error{Code: "unavailable", Error: err.Error()})
 			return
 		}
-		writeAPI(w, http.StatusAccepted, resendAnswer{Request: req.ID, Email: rc.Email, Workflow: b.cfg.Workflow, Queued: true})
+		writeAPI(w, http.StatusAccepted, requests.ResendAnswer{Request: req.ID, Email: rc.Email, Workflow: b.cfg.Workflow, Queued: true})
 		return
 	}
-	writeAPI(w, http.StatusNotFound, apiError{Code: "no_recipient", Error: fmt.Sprintf("request %s has no recipient %s", req.ID, body.Email)})
+	writeAPI(w, http.StatusNotFound, requests.Error{Code: "no_recipient", Error: fmt.Sprintf("request %s has no recipient %s", req.ID, body.Email)})
 }
 
 // apiCancel answers POST api/requests/{id}/cancel with {"reason": ...}
-// (optional, at most maxCancelReason characters): the request is
+// (optional, at most requests.MaxCancelReason characters): the request is
 // cancelled and SIGNATURES_CANCELLED emitted. A request that has ended is
 // refused with 409 and code request_closed, its status in the answer.
 func (b *Block) apiCancel(w http.ResponseWriter, r *http.Request, id string) {
@@ -202,27 +140,27 @@ func (b *Block) apiCancel(w http.ResponseWriter, r *http.Request, id string) {
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
 	if err := dec.Decode(&body); err != nil && !errors.Is(err, io.EOF) {
-		writeAPI(w, http.StatusBadRequest, apiError{Code: "bad_request", Error: `send {"reason": "..."} (the reason may be left out)`})
+		writeAPI(w, http.StatusBadRequest, requests.Error{Code: "bad_request", Error: `send {"reason": "..."} (the reason may be left out)`})
 		return
 	}
-	if n := utf8.RuneCountInString(body.Reason); n > maxCancelReason {
-		writeAPI(w, http.StatusBadRequest, apiError{Code: "reason_too_long", Error: fmt.Sprintf("the reason has %d characters; at most %d", n, maxCancelReason)})
+	if n := utf8.RuneCountInString(body.Reason); n > requests.MaxCancelReason {
+		writeAPI(w, http.StatusBadRequest, requests.Error{Code: "reason_too_long", Error: fmt.Sprintf("the reason has %d characters; at most %d", n, requests.MaxCancelReason)})
 		return
 	}
-	req, err := b.cancel(r.Context(), id, cleanText(body.Reason, maxCancelReason))
+	req, err := b.cancel(r.Context(), id, cleanText(body.Reason, requests.MaxCancelReason))
 	switch {
 	case errors.Is(err, errNoRequest):
-		writeAPI(w, http.StatusNotFound, apiError{Code: "no_request", Error: fmt.Sprintf("no signature request %s", id)})
+		writeAPI(w, http.StatusNotFound, requests.Error{Code: "no_request", Error: fmt.Sprintf("no signature request %s", id)})
 	case errors.Is(err, errNotCancellable):
 		status := req.Status
 		if status == statusSealing {
 			status = statusCompleted // everyone has signed; sealing is the last step
 		}
-		writeAPI(w, http.StatusConflict, apiError{Code: "request_closed", Status: status, Error: fmt.Sprintf("signature request %s is %s; only a pending request can be cancelled", id, status)})
+		writeAPI(w, http.StatusConflict, requests.Error{Code: "request_closed", Status: status, Error: fmt.Sprintf("signature request %s is %s; only a pending request can be cancelled", id, status)})
 	case err != nil:
-		writeAPI(w, http.StatusServiceUnavailable, apiError{Code: "unavailable", Error: err.Error()})
+		writeAPI(w, http.StatusServiceUnavailable, requests.Error{Code: "unavailable", Error: err.Error()})
 	default:
-		writeAPI(w, http.StatusOK, cancelAnswer{Request: req.ID, Workflow: b.cfg.Workflow, Status: req.Status, CancelledAt: req.CancelledAt, Reason: req.CancelReason})
+		writeAPI(w, http.StatusOK, requests.CancelAnswer{Request: req.ID, Workflow: b.cfg.Workflow, Status: req.Status, CancelledAt: req.CancelledAt, Reason: req.CancelReason})
 	}
 }
 

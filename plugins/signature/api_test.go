@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/paperflow/paperflow/plugins/sdk"
+	"github.com/paperflow/paperflow/plugins/signature/requests"
 )
 
 // apiCall calls the block's route as the host does, marked as its own
@@ -32,7 +33,7 @@ func TestAPIListsAndResends(t *testing.T) {
 	id := res[0].Outputs["request_id"].(string)
 
 	code, body := f.apiCall(http.MethodGet, "/api/requests", "", true)
-	var reqs []requestSummary
+	var reqs []requests.Request
 	if err := json.Unmarshal([]byte(body), &reqs); code != http.StatusOK || err != nil || len(reqs) != 2 {
 		t.Fatalf("list: %d %v %s", code, err, body)
 	}

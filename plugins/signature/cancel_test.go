@@ -10,6 +10,7 @@ import (
 	"time"
 
 	sdkevents "github.com/paperflow/paperflow/plugins/sdk/events"
+	"github.com/paperflow/paperflow/plugins/signature/requests"
 )
 
 // TestCancel: a cancelled request's links (signing page, document, page
@@ -34,7 +35,7 @@ func TestCancel(t *testing.T) {
 	mails := len(f.host.Mails())
 
 	code, body := f.apiCall(http.MethodPost, "/api/requests/"+id+"/cancel", `{"reason": "The offer was <b>withdrawn</b>."}`, true)
-	var ans cancelAnswer
+	var ans requests.CancelAnswer
 	if err := json.Unmarshal([]byte(body), &ans); code != http.StatusOK || err != nil || ans.Status != statusCancelled || ans.Request != id || ans.CancelledAt.IsZero() {
 		t.Fatalf("cancel: %d %s", code, body)
 	}
@@ -89,7 +90,7 @@ func TestCancel(t *testing.T) {
 
 	// The list shows how it ended and what each recipient did.
 	code, body = f.apiCall(http.MethodGet, "/api/requests?item=1", "", true)
-	var reqs []requestSummary
+	var reqs []requests.Request
 	if err := json.Unmarshal([]byte(body), &reqs); code != http.StatusOK || err != nil || len(reqs) != 1 {
 		t.Fatalf("list: %d %v %s", code, err, body)
 	}
