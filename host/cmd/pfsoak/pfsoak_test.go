@@ -32,6 +32,17 @@ func TestParsePPID(t *testing.T) {
 	}
 }
 
+func TestParseCPU(t *testing.T) {
+	// pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime ...
+	stat := "123 (odd) name) S 99 123 123 0 -1 4194560 5000 0 0 0 250 50 0 0 20 0 14 0"
+	if got, ok := parseCPU([]byte(stat)); !ok || got != 3*time.Second {
+		t.Errorf("parseCPU = %v, %v; want 3s", got, ok)
+	}
+	if _, ok := parseCPU([]byte("123 (short) S 1 2")); ok {
+		t.Error("parseCPU of a short line: ok")
+	}
+}
+
 func TestParseMetrics(t *testing.T) {
 	text := `# HELP go_goroutines Number of goroutines that currently exist.
 # TYPE go_goroutines gauge

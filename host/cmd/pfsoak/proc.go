@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // procStat is one process as /proc shows it.
@@ -14,7 +15,12 @@ type procStat struct {
 	HWM     int64 // VmHWM: the peak RSS since the process started, bytes
 	Threads int
 	FDs     int
+	CPU     time.Duration // user and system time so far
 }
+
+// userHZ is the unit of the CPU times in /proc/<pid>/stat: USER_HZ, which
+// Linux fixes at 100 for every architecture's userland.
+const userHZ = 100
 
 // readProc reads /proc/<pid>/status and counts /proc/<pid>/fd.
 func readProc(pid int) (procStat, error) {
@@ -23,6 +29,9 @@ func readProc(pid int) (procStat, error) {
 		return procStat{}, err
 	}
 	st := parseStatus(raw)
+	if stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil {
+		st.CPU, _ = parseCPU(stat)
+	}
 	if fds, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd"); err == nil {
 		st.FDs = len(fds)
 	}
@@ -72,6 +81,25 @@ func parsePPID(stat []byte) (int, bool) {
 	}
 	ppid, err := strconv.Atoi(f[1])
 	return ppid, err == nil
+}
+
+// parseCPU reads utime and stime from a /proc/<pid>/stat line (fields 14
+// and 15, counted as parsePPID counts them).
+func parseCPU(stat []byte) (time.Duration, bool) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 13 { // state is field 3, stime field 15
+		return 0, false
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(u+s) * time.Second / userHZ, true
 }
 
 // descendants lists the processes below root: the host's block processes

@@ -63,6 +63,9 @@ func (r *runner) load(ctx context.Context, wfPath string, out io.Writer) (bool, 
 		peakRSS = max(peakRSS, s.Host.RSS)
 	}
 	fmt.Fprintf(out, "peak RSS:       host %s (VmHWM; sampled max %s), host+plugins %s (sampled)\n", mib(last.Host.HWM), mib(peakRSS), mib(peakTree))
+	if cpu := last.Host.CPU - idle.Host.CPU; cpu > 0 {
+		fmt.Fprintf(out, "host CPU:       %.1fs user+system, %.2f ms per item\n", cpu.Seconds(), float64(cpu.Microseconds())/1000/float64(n))
+	}
 	fmt.Fprintln(out)
 
 	rows := []pointRow{{"idle", idle}}
@@ -77,8 +80,25 @@ func (r *runner) load(ctx context.Context, wfPath string, out io.Writer) (bool, 
 	}
 	rows = append(rows, pointRow{"end", last})
 	printPoints(out, t0, rows)
+	if q25, q100, ok := quarterAndAll(rows); ok {
+		fmt.Fprintf(out, "RSS host at 100%% / at 25%% of the emails: %.2f\n", float64(q100)/float64(q25))
+	}
 	fmt.Fprintln(out)
 	return r.verdict(out, []runResult{res}, n, complete), nil
+}
+
+// quarterAndAll finds the host's RSS at 25% and at 100% of the emails
+// among the load report's rows.
+func quarterAndAll(rows []pointRow) (q25, q100 int64, ok bool) {
+	for _, r := range rows {
+		switch r.name {
+		case "25% emails":
+			q25 = r.s.Host.RSS
+		case "100% emails":
+			q100 = r.s.Host.RSS
+		}
+	}
+	return q25, q100, q25 > 0 && q100 > 0
 }
 
 // soak hands a run of rate×interval items every interval for the
