@@ -14,6 +14,7 @@ import (
 	"unicode"
 
 	"github.com/paperflow/paperflow/host/events"
+	"github.com/paperflow/paperflow/plugins/ratelimit"
 	"github.com/paperflow/paperflow/plugins/sdk"
 	sdkevents "github.com/paperflow/paperflow/plugins/sdk/events"
 )
@@ -88,23 +89,42 @@ func downloadKey() string {
 	return hex.EncodeToString(b)
 }
 
-// clientIP is the first X-Forwarded-For entry when a proxy in front of
-// the host set one, else the connection's address; as the signing pages
-// record it.
+// clientIP is the client's address as the operator's proxies saw it:
+// the connection's, or, when the connection comes from a proxy
+// (loopback, private or link-local: ratelimit.FromProxy), the
+// X-Forwarded-For entry of the proxy the client reached, found by walking
+// back from the connection over the proxies' own addresses. What a client writes
+// in its own X-Forwarded-For is not believed; the rate limits of the
+// signing pages read the header in the same way.
 func clientIP(r *http.Request) string {
-	if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-		first, _, _ := strings.Cut(xff, ",")
-		if a := net.ParseIP(strings.TrimSpace(first)); a != nil {
-			return a.String()
+	ip := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(ip); err == nil {
+		ip = host
+	}
+	if ip == "" {
+		return "unknown"
+	}
+	if !ratelimit.FromProxy(r) {
+		return ip
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := net.ParseIP(strings.TrimSpace(hops[i]))
+		if hop == nil {
+			break
+		}
+		ip = hop.String()
+		if !proxyAddress(hop) {
+			break
 		}
 	}
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
-	}
-	if r.RemoteAddr != "" {
-		return r.RemoteAddr
-	}
-	return "unknown"
+	return ip
+}
+
+// proxyAddress says whether a is on the operator's side, as
+// ratelimit.FromProxy judges a connection's address.
+func proxyAddress(a net.IP) bool {
+	return a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsUnspecified()
 }
 
 // oneLine keeps a header value printable and short.

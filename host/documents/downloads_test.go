@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,6 +97,13 @@ func TestDownloadsAreEvents(t *testing.T) {
 	}
 	good := link(made, time.Hour)
 	expired := link(made, time.Minute)
+	// The signature's last hex digit changed to another one (always
+	// writing "0" left a signature ending in 0 good, one time in 16).
+	last := "0"
+	if strings.HasSuffix(good, "0") {
+		last = "1"
+	}
+	badSig := good[:len(good)-1] + last
 	for _, c := range []struct {
 		name, method, target, rangeHeader string
 		status, events                    int
@@ -107,7 +115,7 @@ func TestDownloadsAreEvents(t *testing.T) {
 		{"ranges from 0", http.MethodGet, good, "bytes=0-99,200-299", http.StatusPartialContent, 1},
 		{"later range", http.MethodGet, good, "bytes=1024-", http.StatusPartialContent, 0},
 		{"range beyond the end", http.MethodGet, good, "bytes=5000-", http.StatusRequestedRangeNotSatisfiable, 0},
-		{"bad signature", http.MethodGet, good[:len(good)-1] + "0", "", http.StatusForbidden, 0},
+		{"bad signature", http.MethodGet, badSig, "", http.StatusForbidden, 0},
 		{"expired", http.MethodGet, expired, "", http.StatusGone, 0},
 		{"no known item", http.MethodGet, link(uploaded, time.Hour), "", http.StatusOK, 0},
 	} {
@@ -117,7 +125,8 @@ func TestDownloadsAreEvents(t *testing.T) {
 		before := downloadEvents(t, b.JS)
 		r := httptest.NewRequest(c.method, c.target, nil)
 		r.Header.Set("User-Agent", "TestAgent/1.0")
-		r.Header.Set("X-Forwarded-For", "203.0.113.7, 10.0.0.1")
+		r.RemoteAddr = "10.0.0.1:41000" // the operator's proxy
+		r.Header.Set("X-Forwarded-For", "203.0.113.7")
 		if c.rangeHeader != "" {
 			r.Header.Set("Range", c.rangeHeader)
 		}
@@ -147,6 +156,45 @@ func TestDownloadsAreEvents(t *testing.T) {
 			}
 		}
 	}
+
+	// The address recorded is the one the operator's proxies saw: what a
+	// client writes in its own X-Forwarded-For is not believed.
+	for _, c := range []struct {
+		name, remote string
+		forwarded    []string
+		ip           string
+	}{
+		{"straight from the client", "198.51.100.4:5000", nil, "198.51.100.4"},
+		{"straight, naming another address", "198.51.100.4:5000", []string{"203.0.113.7"}, "198.51.100.4"},
+		{"straight, naming a private one", "198.51.100.4:5000", []string{"10.0.0.9"}, "198.51.100.4"},
+		{"through the proxy", "127.0.0.1:5000", []string{"203.0.113.7"}, "203.0.113.7"},
+		{"through the proxy, with a forged entry before", "127.0.0.1:5000", []string{"192.0.2.66, 203.0.113.7"}, "203.0.113.7"},
+		{"through two proxies", "10.0.0.1:5000", []string{"192.0.2.66, 203.0.113.7, 10.0.0.2"}, "203.0.113.7"},
+		{"through two proxies, two headers", "10.0.0.1:5000", []string{"192.0.2.66", "203.0.113.7, 10.0.0.2"}, "203.0.113.7"},
+		{"through the proxy, nothing forwarded", "[::1]:5000", nil, "::1"},
+		{"through the proxy, garbage forwarded", "10.0.0.1:5000", []string{"not-an-address"}, "10.0.0.1"},
+	} {
+		before := downloadEvents(t, b.JS)
+		r := httptest.NewRequest(http.MethodGet, good, nil)
+		r.RemoteAddr = c.remote
+		for _, f := range c.forwarded {
+			r.Header.Add("X-Forwarded-For", f)
+		}
+		docs.ServeHTTP(httptest.NewRecorder(), r)
+		got := downloadEvents(t, b.JS)[len(before):]
+		if len(got) != 1 {
+			t.Fatalf("%s: %d DOCUMENT_DOWNLOADED events, want 1", c.name, len(got))
+		}
+		var ev struct {
+			Data sdkevents.DocumentDownloadedData `json:"data"`
+		}
+		if err := json.Unmarshal(got[0], &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Data.IP != c.ip {
+			t.Errorf("%s (connection %s, X-Forwarded-For %q): ip %q, want %q", c.name, c.remote, c.forwarded, ev.Data.IP, c.ip)
+		}
+	}
 	all := downloadEvents(t, b.JS)
 	ids := map[string]bool{}
 	for _, raw := range all {
@@ -156,8 +204,8 @@ func TestDownloadsAreEvents(t *testing.T) {
 		_ = json.Unmarshal(raw, &ev)
 		ids[ev.EventID] = true
 	}
-	if len(all) != 4 || len(ids) != 4 {
-		t.Errorf("%d DOCUMENT_DOWNLOADED events with %d ids, want 4 of each", len(all), len(ids))
+	if len(all) != 13 || len(ids) != 13 {
+		t.Errorf("%d DOCUMENT_DOWNLOADED events with %d ids, want 13 of each", len(all), len(ids))
 	}
 }
 
