@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"context"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -31,4 +32,19 @@ func KeepInProgress(msgs []jetstream.Msg, every time.Duration) (stop func()) {
 		close(done)
 		<-stopped
 	}
+}
+
+// WaitAcks waits for every asynchronous publish of futures to be stored,
+// returning the first refusal or ctx's error.
+func WaitAcks(ctx context.Context, futures []jetstream.PubAckFuture) error {
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }

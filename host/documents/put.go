@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 
+	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/plugins/sdk"
 )
 
@@ -59,7 +60,7 @@ func (s *Store) put(ctx context.Context, meta jetstream.ObjectMeta, data []byte,
 	m.Data = raw
 	// The info goes out once every chunk is stored: an object is never
 	// seen before its content.
-	if err := waitAcks(ctx, futures); err != nil {
+	if err := bus.WaitAcks(ctx, futures); err != nil {
 		s.purge(chunks)
 		return err
 	}
@@ -82,19 +83,6 @@ func (s *Store) purge(chunks string) {
 
 // purgeTimeout bounds cleaning up after a failed put.
 const purgeTimeout = 10 * time.Second
-
-func waitAcks(ctx context.Context, futures []jetstream.PubAckFuture) error {
-	for _, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
-}
 
 // recentLimit bounds the bytes of documents kept after Put: a document
 // is typically read back by the next step (an email attaching it) within

@@ -70,7 +70,7 @@ func (rs *runState) processBatch(ctx context.Context, msgs []jetstream.Msg) erro
 	var stored jetstream.PubAckFuture
 	for _, st := range rs.steps {
 		if stored != nil && st.needs(items) {
-			if err := waitAll(ctx, []jetstream.PubAckFuture{stored}); err != nil {
+			if err := bus.WaitAcks(ctx, []jetstream.PubAckFuture{stored}); err != nil {
 				return fmt.Errorf("checkpoint: %w", err)
 			}
 			stored = nil
@@ -373,19 +373,6 @@ func (rs *runState) applyResults(ctx context.Context, st *stepBlock, todo []*ite
 	return f, nil
 }
 
-func waitAll(ctx context.Context, futures []jetstream.PubAckFuture) error {
-	for _, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
-}
-
 // mergeOutputs joins a result's outputs and documents into the object
 // later blocks see as blocks.<id>.
 func mergeOutputs(r *blockv1.ItemResult) (json.RawMessage, error) {
@@ -490,7 +477,7 @@ func (rs *runState) finish(ctx context.Context, items []*item, stored jetstream.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	if stored != nil {
-		if err := waitAll(wctx, []jetstream.PubAckFuture{stored}); err != nil {
+		if err := bus.WaitAcks(wctx, []jetstream.PubAckFuture{stored}); err != nil {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
 	}
@@ -508,7 +495,7 @@ func (rs *runState) finish(ctx context.Context, items []*item, stored jetstream.
 		for _, o := range outcomes {
 			metrics.ItemDone(rs.wf.Name, o.Status)
 		}
-		if err := waitAll(wctx, []jetstream.PubAckFuture{f}); err != nil {
+		if err := bus.WaitAcks(wctx, []jetstream.PubAckFuture{f}); err != nil {
 			return fmt.Errorf("record outcomes: %w", err)
 		}
 	}

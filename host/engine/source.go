@@ -165,7 +165,7 @@ func (e *Engine) publishAll(ctx context.Context, msgs []*nats.Msg, what string) 
 			}
 			futures = append(futures, f)
 		}
-		if err := waitAll(ctx, futures); err != nil {
+		if err := bus.WaitAcks(ctx, futures); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
