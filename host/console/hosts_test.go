@@ -201,6 +201,41 @@ func TestSessionEndsWithItsToken(t *testing.T) {
 	}
 }
 
+// TestFailedLoginsCountPerClient: behind the operator's proxy, where every
+// connection comes from the proxy's address, one client's wrong tokens
+// make that client wait, not everyone who logs in through the proxy.
+func TestFailedLoginsCountPerClient(t *testing.T) {
+	_, hosts := startHosts(t, 1)
+	base := hosts[0].url
+	loginFrom := func(client, token string) int {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, base+"/login", strings.NewReader(url.Values{"token": {token}}.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", client) // as the proxy on 127.0.0.1 passes it on
+		resp, err := withCookie("").Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	const guesser, operator = "203.0.113.5", "198.51.100.7"
+	for range 10 {
+		if got := loginFrom(guesser, "wrong"); got != http.StatusUnauthorized {
+			t.Fatalf("a wrong token: %d, want 401", got)
+		}
+	}
+	if got := loginFrom(guesser, "wrong"); got != http.StatusTooManyRequests {
+		t.Fatalf("the 11th wrong token in a minute: %d, want 429", got)
+	}
+	if got := loginFrom(operator, testToken); got != http.StatusSeeOther {
+		t.Fatalf("another client through the same proxy, with the right token: %d, want the login to go through", got)
+	}
+}
+
 // TestSessionKeyIsNotTheCookie: the bucket holds a hash of the session
 // id, never the cookie's value.
 func TestSessionKeyIsNotTheCookie(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/paperflow/paperflow/host/bus"
+	"github.com/paperflow/paperflow/plugins/ratelimit"
 )
 
 // cookieName is the session cookie. Its value is a random id; what it
@@ -176,7 +177,8 @@ const (
 	loginWindow     = time.Minute
 )
 
-// failures counts failed logins by client address, on this host.
+// failures counts failed logins by client (ratelimit.ClientKey), on
+// this host.
 type failures struct {
 	mu     sync.Mutex
 	byAddr map[string][]time.Time
@@ -322,7 +324,10 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.message(w, r, nil, http.StatusForbidden, "Refused", "The request did not come from the console's own pages.")
 		return
 	}
-	addr := clientAddr(r)
+	// Counted per client, as the proxy in front passes it on: by the
+	// connection's address alone, every login through the proxy would
+	// wait for one client's wrong tokens.
+	addr := ratelimit.ClientKey(r)
 	if c.failures.tooMany(addr) {
 		w.Header().Set("Retry-After", "60")
 		c.render(w, r, nil, http.StatusTooManyRequests, "login", "Log in", loginData{Next: safeNext(r.PostFormValue("next")), Error: "Too many failed attempts: wait a minute."})
