@@ -91,14 +91,12 @@ func signatureWorkflows(ctx context.Context, store *deploy.Store, e *engine.Engi
 			refs = append(refs, ref{name: d.Name, version: d.Version})
 		}
 	}
-	runs, err := e.Runs(ctx)
+	runs, err := signatureRuns(ctx, e, runID)
 	if err != nil {
-		return nil, fmt.Errorf("list runs: %w", err)
+		return nil, err
 	}
 	for _, r := range runs {
-		if runID == "" || r.ID == runID {
-			refs = append(refs, ref{name: r.Workflow, version: r.Version, file: r.File})
-		}
+		refs = append(refs, ref{name: r.Workflow, version: r.Version, file: r.File})
 	}
 	var out []*workflow.Workflow
 	loaded := map[ref]bool{}
@@ -128,6 +126,23 @@ func signatureWorkflows(ctx context.Context, store *deploy.Store, e *engine.Engi
 		out = append(out, wf)
 	}
 	return out, nil
+}
+
+// signatureRuns is every run kept, or only runID's: a run that is not
+// kept is an error naming it, not a run without requests.
+func signatureRuns(ctx context.Context, e *engine.Engine, runID string) ([]engine.RunInfo, error) {
+	if runID != "" {
+		r, err := e.RunRecord(ctx, runID)
+		if err != nil {
+			return nil, err
+		}
+		return []engine.RunInfo{r}, nil
+	}
+	runs, err := e.Runs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	return runs, nil
 }
 
 func (sb *signatureBlocks) close() {
@@ -212,28 +227,14 @@ type resendAnswer struct {
 // resend asks the block that holds request id to queue a new link for
 // email.
 func (sb *signatureBlocks) resend(ctx context.Context, id, email string) (resendAnswer, error) {
-	for _, b := range sb.blocks {
-		var raw json.RawMessage
-		status, err := askBlock(ctx, b, http.MethodPost, "/api/requests/"+url.PathEscape(id)+"/resend", "", map[string]string{"email": email}, &raw)
-		if err != nil {
-			return resendAnswer{}, err
+	var ans resendAnswer
+	err := sb.onRequest(ctx, id, "resend", map[string]string{"email": email}, http.StatusAccepted, &ans, func(be blockError) error {
+		if be.Code == "no_recipient" {
+			return fmt.Errorf("request %s has no recipient %s", id, email)
 		}
-		if status == http.StatusAccepted {
-			var ans resendAnswer
-			err := json.Unmarshal(raw, &ans)
-			return ans, err
-		}
-		var be blockError
-		_ = json.Unmarshal(raw, &be)
-		switch be.Code {
-		case "no_request":
-			continue // another block's, perhaps
-		case "no_recipient":
-			return resendAnswer{}, fmt.Errorf("request %s has no recipient %s", id, email)
-		}
-		return resendAnswer{}, blockRefused(b, status, raw)
-	}
-	return resendAnswer{}, fmt.Errorf("no signature request %s (see paperflow signatures list)", id)
+		return nil
+	})
+	return ans, err
 }
 
 // cancelAnswer is what a block answers a cancel.
@@ -247,28 +248,46 @@ type cancelAnswer struct {
 
 // cancel asks the block that holds request id to cancel it.
 func (sb *signatureBlocks) cancel(ctx context.Context, id, reason string) (cancelAnswer, error) {
+	var ans cancelAnswer
+	err := sb.onRequest(ctx, id, "cancel", map[string]string{"reason": reason}, http.StatusOK, &ans, func(be blockError) error {
+		if be.Code == "request_closed" {
+			return fmt.Errorf("request %s is %s already; only a pending request can be cancelled", id, be.Status)
+		}
+		return nil
+	})
+	return ans, err
+}
+
+// onRequest posts body to the action route of request id on each block in
+// turn until one holds it (the others answer no_request), and decodes
+// that block's answer into out when its status is ok. explain turns a
+// refusal it knows into an error for people; nil leaves it to
+// blockRefused.
+func (sb *signatureBlocks) onRequest(ctx context.Context, id, action string, body any, ok int, out any, explain func(blockError) error) error {
+	path := "/api/requests/" + url.PathEscape(id) + "/" + action
 	for _, b := range sb.blocks {
 		var raw json.RawMessage
-		status, err := askBlock(ctx, b, http.MethodPost, "/api/requests/"+url.PathEscape(id)+"/cancel", "", map[string]string{"reason": reason}, &raw)
+		status, err := askBlock(ctx, b, http.MethodPost, path, "", body, &raw)
 		if err != nil {
-			return cancelAnswer{}, err
+			return err
 		}
-		if status == http.StatusOK {
-			var ans cancelAnswer
-			err := json.Unmarshal(raw, &ans)
-			return ans, err
+		if status == ok {
+			if err := json.Unmarshal(raw, out); err != nil {
+				return fmt.Errorf("block %s: %s: %w", b.ID(), action, err)
+			}
+			return nil
 		}
 		var be blockError
 		_ = json.Unmarshal(raw, &be)
-		switch be.Code {
-		case "no_request":
+		if be.Code == "no_request" {
 			continue // another block's, perhaps
-		case "request_closed":
-			return cancelAnswer{}, fmt.Errorf("request %s is %s already; only a pending request can be cancelled", id, be.Status)
 		}
-		return cancelAnswer{}, blockRefused(b, status, raw)
+		if err := explain(be); err != nil {
+			return err
+		}
+		return blockRefused(b, status, raw)
 	}
-	return cancelAnswer{}, fmt.Errorf("no signature request %s (see paperflow signatures list)", id)
+	return fmt.Errorf("no signature request %s (see paperflow signatures list)", id)
 }
 
 func blockRefused(b *pluginhost.Block, status int, raw []byte) error {

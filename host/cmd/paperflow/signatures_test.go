@@ -1,19 +1,16 @@
 package main_test
 
 import (
-	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/paperflow/paperflow/host/events"
@@ -56,31 +53,16 @@ blocks:
     with: {url: "` + hook.URL + `", allow_private: true, events: [SIGNATURES_CANCELLED], retry: [10ms]}
 `,
 	})
-	cmd := exec.Command(filepath.Join(binDir, "paperflow"), "--data-dir", data, "--http", "127.0.0.1:0", "serve", filepath.Join(dir, "wf.yaml"))
-	cmd.Env = append(os.Environ(), "PAPERFLOW_NATS_URL=")
-	var serr bytes.Buffer
-	cmd.Stderr = &serr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
-	waitFor(t, func() bool { _, err := os.Stat(filepath.Join(data, "serve.json")); return err == nil })
+	addr, serr := serveEmbedded(t, data, filepath.Join(dir, "wf.yaml"))
 	if r := paperflow(t, data, "run", filepath.Join(dir, "wf.yaml")); r.code != 0 {
 		t.Fatalf("run: %d %s %s\nserve: %s", r.code, r.stdout, r.stderr, serr.String())
-	}
-	var st struct {
-		HTTP string `json:"http"`
-	}
-	raw, err := os.ReadFile(filepath.Join(data, "serve.json"))
-	if err != nil || json.Unmarshal(raw, &st) != nil {
-		t.Fatalf("serve.json: %v %s", err, raw)
 	}
 	r := paperflow(t, data, "signatures", "links")
 	path := regexp.MustCompile(`/blocks/cancelling/sign/sign/[A-Za-z0-9_-]{43}`).FindString(r.stdout)
 	if path == "" {
 		t.Fatalf("links: %s %s", r.stdout, r.stderr)
 	}
-	link := "http://" + st.HTTP + path
+	link := "http://" + addr + path
 	if code, page := get(t, link); code != http.StatusOK {
 		t.Fatalf("signing page before the cancel: %d %s", code, page)
 	}
@@ -157,6 +139,88 @@ blocks:
 		if !strings.Contains(string(b), `"eventType":"SIGNATURES_CANCELLED"`) {
 			t.Errorf("the webhook got an event it does not list: %s", b)
 		}
+	}
+}
+
+// TestSignaturesFiltersAndLinkOrder: `signatures list --run` and `links
+// --run` refuse a run that is not kept, naming it; a kept run or an item
+// without requests gets a one-line note and exit 0 (-o json prints []);
+// `signatures links` prints its rows by item, 2 before 10, and an item's
+// recipients in signing order whatever the order they are written in.
+func TestSignaturesFiltersAndLinkOrder(t *testing.T) {
+	t.Parallel()
+	const items = 11
+	data := t.TempDir()
+	var csv strings.Builder
+	csv.WriteString("Name,Email\n")
+	for i := 1; i <= items; i++ {
+		fmt.Fprintf(&csv, "P%d,p%d@example.com\n", i, i)
+	}
+	dir := writeFiles(t, map[string]string{
+		"items.csv": csv.String(),
+		"letter.md": "# Agreement for {{Name}}\n",
+		"signing.yaml": `name: ordered
+source: {uses: csv, with: {path: items.csv}}
+blocks:
+  - {id: letter, uses: template, with: {template: letter.md}}
+  - id: sign
+    uses: signature
+    with:
+      documents: [letter]
+      recipients: [{email: boss@example.com, order: 2}, {email: "{{Email}}", name: "{{Name}}", order: 1}]
+`,
+		"plain.yaml": "name: plain\nsource: {uses: csv, with: {path: items.csv}}\nblocks:\n  - {id: a, uses: noop}\n",
+	})
+	run := func(file string) string {
+		t.Helper()
+		r := paperflow(t, data, "--batch", "3", "run", filepath.Join(dir, file), "-o", "json")
+		var sum struct {
+			RunID string `json:"run_id"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &sum); r.code != 0 || err != nil || sum.RunID == "" {
+			t.Fatalf("run %s: %d %v %s %s", file, r.code, err, r.stdout, r.stderr)
+		}
+		return sum.RunID
+	}
+	signing, plain := run("signing.yaml"), run("plain.yaml")
+
+	for _, args := range [][]string{{"list", "--run", "20200101-000000-nosuch00"}, {"links", "--run", "20200101-000000-nosuch00"}} {
+		r := paperflow(t, data, append([]string{"signatures"}, args...)...)
+		if r.code != 1 || !strings.Contains(r.stderr, "run 20200101-000000-nosuch00 not found (list runs with `paperflow runs`") || r.stdout != "" {
+			t.Errorf("signatures %s: exit %d, %q %q, want the run named as not found", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"list", "--run", plain}, "no signature requests for run " + plain + "\n"},
+		{[]string{"list", "--item", "999"}, "no signature requests for item 999\n"},
+		{[]string{"list", "--run", signing, "--item", "999"}, "no signature requests for item 999 of run " + signing + "\n"},
+		{[]string{"list", "--run", plain, "-o", "json"}, "[]\n"},
+		{[]string{"links", "--run", plain}, "no signing links for run " + plain + "\n"},
+	} {
+		if r := paperflow(t, data, append([]string{"signatures"}, c.args...)...); r.code != 0 || r.stdout != c.want {
+			t.Errorf("signatures %s: exit %d, %q %s, want %q", strings.Join(c.args, " "), r.code, r.stdout, r.stderr, c.want)
+		}
+	}
+	if r := paperflow(t, data, "signatures", "list", "--run", signing); r.code != 0 || strings.Count(r.stdout, "ordered/sign") != items {
+		t.Errorf("list --run %s: exit %d, want %d requests:\n%s%s", signing, r.code, items, r.stdout, r.stderr)
+	}
+
+	r := paperflow(t, data, "signatures", "links")
+	var got, want []string
+	for _, m := range regexp.MustCompile(`(?m)^(\S+)\s+(\S+)\s+(\d+)\s+(\S+)\s+http\S+/blocks/ordered/sign/sign/`).FindAllStringSubmatch(r.stdout, -1) {
+		if m[1] != signing {
+			t.Errorf("links: a row of run %s, want only the newest run with links, %s", m[1], signing)
+		}
+		got = append(got, m[2]+" "+m[3]+" "+m[4])
+	}
+	for i := 1; i <= items; i++ {
+		want = append(want, fmt.Sprintf("%d 1 p%d@example.com", i, i), fmt.Sprintf("%d 2 boss@example.com", i))
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("links rows (item, order, email):\n%s\nwant:\n%s\noutput:\n%s%s", strings.Join(got, "\n"), strings.Join(want, "\n"), r.stdout, r.stderr)
 	}
 }
 
