@@ -14,7 +14,7 @@ import (
 )
 
 func newBackupCmd(cfg *config) *cobra.Command {
-	var output string
+	var output outputFormat
 	cmd := &cobra.Command{
 		Use:   "backup DIR",
 		Short: "Snapshot every NATS stream, KV bucket and the object store into DIR",
@@ -33,13 +33,13 @@ one, --nats when set, else opens the embedded store in the data directory.`,
 			return backup(cmd.Context(), cfg, args[0], output, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "summary format: text or json")
+	outputFlag(cmd.Flags(), &output)
 	return cmd
 }
 
 func newRestoreCmd(cfg *config) *cobra.Command {
 	var (
-		output string
+		output outputFormat
 		force  bool
 	)
 	cmd := &cobra.Command{
@@ -57,11 +57,11 @@ takes its place. Stop every 'paperflow serve' on this NATS first.`,
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "delete streams that hold messages and put the backup's in their place")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "summary format: text or json")
+	outputFlag(cmd.Flags(), &output)
 	return cmd
 }
 
-func backup(ctx context.Context, cfg *config, dir, output string, stdout, stderr io.Writer) error {
+func backup(ctx context.Context, cfg *config, dir string, output outputFormat, stdout, stderr io.Writer) error {
 	if cfg.natsURL == "" {
 		if _, running := readServeState(cfg.dataDir); !running {
 			if _, err := os.Stat(filepath.Join(cfg.dataDir, "nats")); err != nil {
@@ -78,18 +78,14 @@ func backup(ctx context.Context, cfg *config, dir, output string, stdout, stderr
 	if err != nil {
 		return err
 	}
-	if output == "json" {
+	if output.json() {
 		return printJSON(stdout, m)
 	}
-	var msgs uint64
-	for _, s := range m.Streams {
-		msgs += s.Messages
-	}
-	fmt.Fprintf(stdout, "backed up %d streams (%d messages) to %s\n", len(m.Streams), msgs, dir)
-	return nil
+	_, err = fmt.Fprintf(stdout, "backed up %s to %s\n", streamsAndMessages(m.Streams), dir)
+	return err
 }
 
-func restore(ctx context.Context, cfg *config, dir string, force bool, output string, stdout, stderr io.Writer) error {
+func restore(ctx context.Context, cfg *config, dir string, force bool, output outputFormat, stdout, stderr io.Writer) error {
 	if cfg.natsURL == "" {
 		if st, running := readServeState(cfg.dataDir); running {
 			return fmt.Errorf("paperflow serve (pid %d) is running on the data directory %s: stop it, then restore", st.PID, cfg.dataDir)
@@ -109,17 +105,31 @@ func restore(ctx context.Context, cfg *config, dir string, force bool, output st
 	if err != nil {
 		return err
 	}
-	if output == "json" {
+	if output.json() {
 		return printJSON(stdout, struct {
 			Streams []bus.StreamSnapshot `json:"streams"`
 		}{restored})
 	}
+	_, err = fmt.Fprintf(stdout, "restored %s from %s\n", streamsAndMessages(restored), dir)
+	return err
+}
+
+// streamsAndMessages counts snapshots for people: "1 stream (0
+// messages)", "3 streams (1 message)".
+func streamsAndMessages(snaps []bus.StreamSnapshot) string {
 	var msgs uint64
-	for _, s := range restored {
+	for _, s := range snaps {
 		msgs += s.Messages
 	}
-	fmt.Fprintf(stdout, "restored %d streams (%d messages) from %s\n", len(restored), msgs, dir)
-	return nil
+	return fmt.Sprintf("%s (%s)", countOf(uint64(len(snaps)), "stream"), countOf(msgs, "message"))
+}
+
+// countOf is n and noun, plural unless n is 1.
+func countOf(n uint64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // progressTo writes progress lines for the person waiting.

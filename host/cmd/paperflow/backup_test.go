@@ -155,3 +155,19 @@ func serveBriefly(t *testing.T, data string) string {
 	}
 	return stderr.String()
 }
+
+// TestBackupSummaryCounts: backup's and restore's summaries for people
+// count streams and messages in the singular for one.
+func TestBackupSummaryCounts(t *testing.T) {
+	t.Parallel()
+	data, backup := t.TempDir(), filepath.Join(t.TempDir(), "backup")
+	fillEvents(t, data, 1)
+	r := paperflow(t, data, "backup", backup)
+	if r.code != 0 || !regexp.MustCompile(`^backed up \d+ streams \(1 message\) to `+regexp.QuoteMeta(backup)+"\n$").MatchString(r.stdout) {
+		t.Errorf("backup: exit %d, %q %s", r.code, r.stdout, r.stderr)
+	}
+	r = paperflow(t, t.TempDir(), "restore", backup)
+	if r.code != 0 || !regexp.MustCompile(`^restored \d+ streams \(1 message\) from `+regexp.QuoteMeta(backup)+"\n$").MatchString(r.stdout) {
+		t.Errorf("restore: exit %d, %q %s", r.code, r.stdout, r.stderr)
+	}
+}

@@ -23,7 +23,8 @@ import (
 )
 
 func newRunCmd(cfg *config) *cobra.Command {
-	var resume, output string
+	var resume string
+	var output outputFormat
 	cmd := &cobra.Command{
 		Use:   "run FILE",
 		Short: "Run a workflow file: every source item through every block",
@@ -39,18 +40,15 @@ finished blocks are not redone and no event is published twice.`,
   paperflow run workflows/hello.yaml --resume 20261123-101500-1a2b3c4d`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != "text" && output != "json" {
-				return fmt.Errorf("--output %q: use text or json", output)
-			}
 			return runWorkflow(cmd.Context(), cfg, args[0], resume, output, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().StringVar(&resume, "resume", "", "resume the run with this id")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "summary format: text or json")
+	outputFlag(cmd.Flags(), &output)
 	return cmd
 }
 
-func runWorkflow(ctx context.Context, cfg *config, file, resume, output string, stdout, stderr io.Writer) error {
+func runWorkflow(ctx context.Context, cfg *config, file, resume string, output outputFormat, stdout, stderr io.Writer) error {
 	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	log := cfg.logger(stderr)
@@ -64,7 +62,7 @@ func runWorkflow(ctx context.Context, cfg *config, file, resume, output string, 
 		fmt.Fprintln(stderr, problems.Error())
 		return &exitError{code: 1, err: fmt.Errorf("%s: %d problem(s); nothing was run", file, len(problems))}
 	}
-	bar := newProgressBar(stderr, output == "text")
+	bar := newProgressBar(stderr, !output.json())
 	sum, handled, err := runOnHost(ctx, cfg, wf, resume, bar)
 	if !handled && err == nil {
 		sum, err = runStandalone(ctx, cfg, wf, secrets, resume, bar)
@@ -76,7 +74,7 @@ func runWorkflow(ctx context.Context, cfg *config, file, resume, output string, 
 		}
 		return err
 	}
-	if output == "json" {
+	if output.json() {
 		if err := printJSON(stdout, sum); err != nil {
 			return err
 		}
