@@ -24,6 +24,9 @@ func newValidateCmd(cfg *config) *cobra.Command {
 own configuration schema, block ids and references between blocks, files
 and secrets, and the tags in every value. Every problem is printed as
 file:line:col: message. The exit code is 1 when any file has a problem.`,
+		Example: `  paperflow validate workflows/invoices.yaml
+  paperflow validate workflows/*.yaml
+  PAPERFLOW_SECRET_HOOK_URL=https://example.com/hook paperflow validate notify.yaml`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Stop at SIGINT/SIGTERM by unwinding, so the blocks started
