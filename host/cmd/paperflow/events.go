@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -40,43 +41,10 @@ embedded store itself. It runs until Ctrl-C.`,
 			if err != nil {
 				return err
 			}
-			b, err := cfg.openBus(ctx)
-			if err != nil {
-				return err
-			}
-			defer b.Close()
-			if _, err := events.EnsureStream(ctx, b.JS, b.Replicas, bus.DuplicateWindow); err != nil {
-				return err
-			}
-			oc := jetstream.OrderedConsumerConfig{FilterSubjects: filters, DeliverPolicy: jetstream.DeliverNewPolicy}
-			if all {
-				oc.DeliverPolicy = jetstream.DeliverAllPolicy
-			}
-			cons, err := b.JS.OrderedConsumer(ctx, events.StreamName, oc)
-			if err != nil {
-				return fmt.Errorf("follow events: %w", err)
-			}
-			out := cmd.OutOrStdout()
-			cc, err := cons.Consume(func(m jetstream.Msg) {
-				if asJSON {
-					fmt.Fprintln(out, string(m.Data()))
-					return
-				}
-				var env events.Envelope
-				if err := json.Unmarshal(m.Data(), &env); err != nil {
-					fmt.Fprintf(out, "unreadable event on %s: %v\n", m.Subject(), err)
-					return
-				}
-				fmt.Fprintf(out, "%s  %-21s %s  workflow=%s run=%s item=%s block=%s\n",
-					env.Metadata.CreatedAt.Format("15:04:05.000"), env.EventType, env.EventID,
-					env.Metadata.Workflow, env.Metadata.RunID, env.Metadata.ItemID, env.Metadata.BlockID)
+			cmd.SetContext(ctx) // the connection ends with Ctrl-C too
+			return cfg.withBus(cmd, func(ctx context.Context, b *bus.Bus) error {
+				return tailEvents(ctx, b, filters, all, asJSON, cmd.OutOrStdout())
 			})
-			if err != nil {
-				return fmt.Errorf("follow events: %w", err)
-			}
-			defer cc.Stop()
-			<-ctx.Done()
-			return nil
 		},
 	}
 	tail.Flags().StringSliceVar(&types, "type", nil, "only these event types (repeat or comma-separate)")
@@ -85,6 +53,42 @@ embedded store itself. It runs until Ctrl-C.`,
 	tail.Flags().BoolVar(&all, "all", false, "start from the first event kept, not from now")
 	cmd.AddCommand(tail)
 	return cmd
+}
+
+// tailEvents prints the events on filters as they are published (from
+// the first one kept with all) until ctx ends.
+func tailEvents(ctx context.Context, b *bus.Bus, filters []string, all, asJSON bool, out io.Writer) error {
+	if _, err := events.EnsureStream(ctx, b.JS, b.Replicas, bus.DuplicateWindow); err != nil {
+		return err
+	}
+	oc := jetstream.OrderedConsumerConfig{FilterSubjects: filters, DeliverPolicy: jetstream.DeliverNewPolicy}
+	if all {
+		oc.DeliverPolicy = jetstream.DeliverAllPolicy
+	}
+	cons, err := b.JS.OrderedConsumer(ctx, events.StreamName, oc)
+	if err != nil {
+		return fmt.Errorf("follow events: %w", err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		if asJSON {
+			fmt.Fprintln(out, string(m.Data()))
+			return
+		}
+		var env events.Envelope
+		if err := json.Unmarshal(m.Data(), &env); err != nil {
+			fmt.Fprintf(out, "unreadable event on %s: %v\n", m.Subject(), err)
+			return
+		}
+		fmt.Fprintf(out, "%s  %-21s %s  workflow=%s run=%s item=%s block=%s\n",
+			env.Metadata.CreatedAt.Format("15:04:05.000"), env.EventType, env.EventID,
+			env.Metadata.Workflow, env.Metadata.RunID, env.Metadata.ItemID, env.Metadata.BlockID)
+	})
+	if err != nil {
+		return fmt.Errorf("follow events: %w", err)
+	}
+	defer cc.Stop()
+	<-ctx.Done()
+	return nil
 }
 
 func eventFilters(workflowName string, types []string) ([]string, error) {
