@@ -39,16 +39,7 @@ func TestSignaturesCancel(t *testing.T) {
 	dir := writeFiles(t, map[string]string{
 		"items.csv": "Name,Email\nAda,ada@example.com\n",
 		"letter.md": "# Agreement for {{Name}}\n",
-		"wf.yaml": `name: cancelling
-source: {uses: csv, with: {path: items.csv}}
-blocks:
-  - {id: letter, uses: template, with: {template: letter.md}}
-  - id: sign
-    uses: signature
-    with:
-      documents: [letter]
-      recipients: [{email: "{{Email}}", name: "{{Name}}"}]
-  - id: hook
+		"wf.yaml": signingWorkflow("cancelling", `[{email: "{{Email}}", name: "{{Name}}"}]`) + `  - id: hook
     uses: webhook
     with: {url: "` + hook.URL + `", allow_private: true, events: [SIGNATURES_CANCELLED], retry: [10ms]}
 `,
@@ -157,19 +148,10 @@ func TestSignaturesFiltersAndLinkOrder(t *testing.T) {
 		fmt.Fprintf(&csv, "P%d,p%d@example.com\n", i, i)
 	}
 	dir := writeFiles(t, map[string]string{
-		"items.csv": csv.String(),
-		"letter.md": "# Agreement for {{Name}}\n",
-		"signing.yaml": `name: ordered
-source: {uses: csv, with: {path: items.csv}}
-blocks:
-  - {id: letter, uses: template, with: {template: letter.md}}
-  - id: sign
-    uses: signature
-    with:
-      documents: [letter]
-      recipients: [{email: boss@example.com, order: 2}, {email: "{{Email}}", name: "{{Name}}", order: 1}]
-`,
-		"plain.yaml": "name: plain\nsource: {uses: csv, with: {path: items.csv}}\nblocks:\n  - {id: a, uses: noop}\n",
+		"items.csv":    csv.String(),
+		"letter.md":    "# Agreement for {{Name}}\n",
+		"signing.yaml": signingWorkflow("ordered", `[{email: boss@example.com, order: 2}, {email: "{{Email}}", name: "{{Name}}", order: 1}]`),
+		"plain.yaml":   "name: plain\nsource: {uses: csv, with: {path: items.csv}}\nblocks:\n  - {id: a, uses: noop}\n",
 	})
 	run := func(file string) string {
 		t.Helper()
@@ -222,6 +204,21 @@ blocks:
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("links rows (item, order, email):\n%s\nwant:\n%s\noutput:\n%s%s", strings.Join(got, "\n"), strings.Join(want, "\n"), r.stdout, r.stderr)
 	}
+}
+
+// signingWorkflow is the workflow name that makes a letter from
+// letter.md for each row of items.csv and asks recipients (a YAML list)
+// to sign it, in block sign; more blocks may follow it.
+func signingWorkflow(name, recipients string) string {
+	return "name: " + name + `
+source: {uses: csv, with: {path: items.csv}}
+blocks:
+  - {id: letter, uses: template, with: {template: letter.md}}
+  - id: sign
+    uses: signature
+    with:
+      documents: [letter]
+      recipients: ` + recipients + "\n"
 }
 
 // get fetches u and returns the status and body.
