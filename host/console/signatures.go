@@ -78,18 +78,9 @@ func (c *Console) itemSignatures(ctx context.Context, wf Workflow, runID, itemID
 		return nil
 	}
 	p := &signaturePanel{}
-	q := url.Values{"run": {runID}, "item": {itemID}}.Encode()
+	q := itemQuery(runID, itemID)
 	for _, id := range ids {
-		status, body, err := c.o.Blocks.Call(ctx, wf.Name, id, http.MethodGet, "/api/requests", q, nil)
-		if err == nil && status != http.StatusOK {
-			err = blockRefusal(status, body)
-		}
-		var reqs []requests.Request
-		if err == nil {
-			if jerr := json.Unmarshal(body, &reqs); jerr != nil {
-				err = fmt.Errorf("its answer is not a list of requests: %w", jerr)
-			}
-		}
+		reqs, err := c.blockRequests(ctx, wf, id, q)
 		if err != nil {
 			c.log.Warn("console: ask a signature block", "workflow", wf.Name, "block", id, "err", err)
 			p.Notes = append(p.Notes, fmt.Sprintf("Block %s did not answer: %v", id, err))
@@ -107,6 +98,28 @@ func (c *Console) itemSignatures(ctx context.Context, wf Workflow, runID, itemID
 	return p
 }
 
+// itemQuery asks GET api/requests for one item's requests.
+func itemQuery(runID, itemID string) string {
+	return url.Values{"run": {runID}, "item": {itemID}}.Encode()
+}
+
+// blockRequests asks signature block id of wf for its requests (GET
+// api/requests with query q).
+func (c *Console) blockRequests(ctx context.Context, wf Workflow, id, q string) ([]requests.Request, error) {
+	status, body, err := c.o.Blocks.Call(ctx, wf.Name, id, http.MethodGet, "/api/requests", q, nil)
+	if err != nil {
+		return nil, err
+	}
+	if status != http.StatusOK {
+		return nil, blockRefusal(status, body)
+	}
+	var reqs []requests.Request
+	if err := json.Unmarshal(body, &reqs); err != nil {
+		return nil, fmt.Errorf("its answer is not a list of requests: %w", err)
+	}
+	return reqs, nil
+}
+
 func blockRefusal(status int, body []byte) error {
 	var be requests.Error
 	if json.Unmarshal(body, &be) == nil && be.Error != "" {
@@ -116,8 +129,9 @@ func blockRefusal(status int, body []byte) error {
 }
 
 // signatureTarget checks that the path names a signature block of the
-// run's workflow, as this host serves it, and returns the page to go back
-// to.
+// run's workflow, as this host serves it, and a request of that block for
+// the item the path names (so a page's form acts on that item's request
+// and no other), and returns the page to go back to.
 func (c *Console) signatureTarget(w http.ResponseWriter, r *http.Request, ss *session) (wf Workflow, block, back string, ok bool) {
 	runID, itemID := r.PathValue("run"), r.PathValue("item")
 	run, err := c.o.Runs.Run(r.Context(), runID)
@@ -129,6 +143,16 @@ func (c *Console) signatureTarget(w http.ResponseWriter, r *http.Request, ss *se
 	wf, served := c.workflow(run.Workflow)
 	if !served || c.o.Blocks == nil || !slices.Contains(signatureBlocks(wf), block) {
 		c.message(w, r, ss, http.StatusNotFound, "No such signature block", "This host serves no signature block "+block+" of workflow "+run.Workflow+".")
+		return wf, "", "", false
+	}
+	reqs, err := c.blockRequests(r.Context(), wf, block, itemQuery(runID, itemID))
+	if err != nil {
+		c.fail(w, r, ss, "ask the signature block for the item's requests", err)
+		return wf, "", "", false
+	}
+	id := r.PathValue("request")
+	if !slices.ContainsFunc(reqs, func(q requests.Request) bool { return q.ID == id && q.RunID == runID && q.ItemID == itemID }) {
+		c.message(w, r, ss, http.StatusNotFound, "No such signature request", "Item "+itemID+" of run "+runID+" has no signature request "+id+" in block "+block+".")
 		return wf, "", "", false
 	}
 	return wf, block, "/runs/" + url.PathEscape(runID) + "/items/" + url.PathEscape(itemID) + "#signatures", true

@@ -62,6 +62,26 @@ func TestSignaturePanel(t *testing.T) {
 		t.Fatalf("cancel through a block that is not a signature block: %d, want 404:\n%s", status, body)
 	}
 
+	// Item 2's request, through item 1's page: the path names the item
+	// whose request is acted on, so it is refused and stays open.
+	_, page2 := get(t, c, e.url+"/runs/"+runID+"/items/2")
+	m2 := requestAttr.FindStringSubmatch(page2)
+	if m2 == nil || m2[1] == req {
+		t.Fatal("no request of its own on item 2's page")
+	}
+	other := "/runs/" + runID + "/items/1/signatures/sign/" + m2[1]
+	for _, action := range []struct {
+		path string
+		form url.Values
+	}{{other + "/cancel", url.Values{}}, {other + "/resend", url.Values{"email": {"bob@example.com"}}}} {
+		if status, body := postRaw(t, c, e.url, item, action.path, action.form); status != http.StatusNotFound {
+			t.Fatalf("%s, item 2's request through item 1: %d, want 404:\n%s", action.path, status, body)
+		}
+	}
+	if _, page2 = get(t, c, e.url+"/runs/"+runID+"/items/2"); !strings.Contains(page2, `data-field="request-status">pending<`) {
+		t.Fatalf("item 2's request after a cancel through item 1's page:\n%s", page2)
+	}
+
 	status, body = postRaw(t, c, e.url, item, base+"/cancel", url.Values{"reason": {"sent by mistake " + hostile}})
 	if status != http.StatusSeeOther {
 		t.Fatalf("cancel: %d:\n%s", status, body)
