@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"time"
 
 	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/deploy"
@@ -17,6 +16,7 @@ import (
 	"github.com/paperflow/paperflow/host/pluginhost"
 	"github.com/paperflow/paperflow/host/workflow"
 	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"
+	"github.com/paperflow/paperflow/plugins/signature/requests"
 )
 
 // signatureUses is the block the signatures commands ask.
@@ -174,13 +174,6 @@ func askBlock(ctx context.Context, b *pluginhost.Block, method, path, query stri
 	return int(resp.Status), nil
 }
 
-// blockError is a refused call's answer.
-type blockError struct {
-	Code   string `json:"code"`
-	Error  string `json:"error"`
-	Status string `json:"status"`
-}
-
 // requests asks every block for its requests (of runID and itemID when
 // set).
 func (sb *signatureBlocks) requests(ctx context.Context, runID, itemID string) ([]signatureRequest, error) {
@@ -217,19 +210,12 @@ func (sb *signatureBlocks) requests(ctx context.Context, runID, itemID string) (
 	return out, nil
 }
 
-// resendAnswer is what a block answers a resend.
-type resendAnswer struct {
-	Request  string `json:"request"`
-	Email    string `json:"email"`
-	Workflow string `json:"workflow"`
-}
-
 // resend asks the block that holds request id to queue a new link for
 // email.
-func (sb *signatureBlocks) resend(ctx context.Context, id, email string) (resendAnswer, error) {
-	var ans resendAnswer
-	err := sb.onRequest(ctx, id, "resend", map[string]string{"email": email}, http.StatusAccepted, &ans, func(be blockError) error {
-		if be.Code == "no_recipient" {
+func (sb *signatureBlocks) resend(ctx context.Context, id, email string) (requests.ResendAnswer, error) {
+	var ans requests.ResendAnswer
+	err := sb.onRequest(ctx, id, "resend", map[string]string{"email": email}, http.StatusAccepted, &ans, func(be requests.Error) error {
+		if be.Code == requests.CodeNoRecipient {
 			return fmt.Errorf("request %s has no recipient %s", id, email)
 		}
 		return nil
@@ -237,20 +223,11 @@ func (sb *signatureBlocks) resend(ctx context.Context, id, email string) (resend
 	return ans, err
 }
 
-// cancelAnswer is what a block answers a cancel.
-type cancelAnswer struct {
-	Request     string    `json:"request"`
-	Workflow    string    `json:"workflow"`
-	Status      string    `json:"status"`
-	CancelledAt time.Time `json:"cancelled_at"`
-	Reason      string    `json:"reason"`
-}
-
 // cancel asks the block that holds request id to cancel it.
-func (sb *signatureBlocks) cancel(ctx context.Context, id, reason string) (cancelAnswer, error) {
-	var ans cancelAnswer
-	err := sb.onRequest(ctx, id, "cancel", map[string]string{"reason": reason}, http.StatusOK, &ans, func(be blockError) error {
-		if be.Code == "request_closed" {
+func (sb *signatureBlocks) cancel(ctx context.Context, id, reason string) (requests.CancelAnswer, error) {
+	var ans requests.CancelAnswer
+	err := sb.onRequest(ctx, id, "cancel", map[string]string{"reason": reason}, http.StatusOK, &ans, func(be requests.Error) error {
+		if be.Code == requests.CodeRequestClosed {
 			return fmt.Errorf("request %s is %s already; only a pending request can be cancelled", id, be.Status)
 		}
 		return nil
@@ -263,7 +240,7 @@ func (sb *signatureBlocks) cancel(ctx context.Context, id, reason string) (cance
 // that block's answer into out when its status is ok. explain turns a
 // refusal it knows into an error for people; nil leaves it to
 // blockRefused.
-func (sb *signatureBlocks) onRequest(ctx context.Context, id, action string, body any, ok int, out any, explain func(blockError) error) error {
+func (sb *signatureBlocks) onRequest(ctx context.Context, id, action string, body any, ok int, out any, explain func(requests.Error) error) error {
 	path := "/api/requests/" + url.PathEscape(id) + "/" + action
 	for _, b := range sb.blocks {
 		var raw json.RawMessage
@@ -277,7 +254,7 @@ func (sb *signatureBlocks) onRequest(ctx context.Context, id, action string, bod
 			}
 			return nil
 		}
-		var be blockError
+		var be requests.Error
 		_ = json.Unmarshal(raw, &be)
 		if be.Code == "no_request" {
 			continue // another block's, perhaps
@@ -291,7 +268,7 @@ func (sb *signatureBlocks) onRequest(ctx context.Context, id, action string, bod
 }
 
 func blockRefused(b *pluginhost.Block, status int, raw []byte) error {
-	var be blockError
+	var be requests.Error
 	if json.Unmarshal(raw, &be) == nil && be.Error != "" {
 		return fmt.Errorf("block %s: %s (%d)", b.ID(), be.Error, status)
 	}

@@ -15,25 +15,15 @@ import (
 
 	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/events"
+	"github.com/paperflow/paperflow/plugins/signature/requests"
 )
 
 // signatureRequest is a request as a signature block's host-only route
 // GET api/requests answers it. --json prints the block's answer as it
 // came, so it keeps fields this type does not name.
 type signatureRequest struct {
-	Workflow   string          `json:"workflow"`
-	Block      string          `json:"block"`
-	ID         string          `json:"id"`
-	RunID      string          `json:"run_id"`
-	ItemID     string          `json:"item_id"`
-	Status     string          `json:"status"`
-	ExpiresAt  time.Time       `json:"expires_at"`
-	Raw        json.RawMessage `json:"-"`
-	Recipients []struct {
-		Email  string `json:"email"`
-		Order  int    `json:"order"`
-		Status string `json:"status"`
-	} `json:"recipients"`
+	requests.Request
+	Raw json.RawMessage `json:"-"`
 }
 
 // MarshalJSON prints the block's own answer.
