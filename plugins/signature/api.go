@@ -139,7 +139,13 @@ func (b *Block) apiCancel(w http.ResponseWriter, r *http.Request, id string) {
 		Reason string `json:"reason"`
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
-	if err := dec.Decode(&body); err != nil && !errors.Is(err, io.EOF) {
+	err := dec.Decode(&body)
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		writeAPI(w, http.StatusBadRequest, requests.Error{Code: "reason_too_long", Error: fmt.Sprintf("the reason is longer than %d characters", requests.MaxCancelReason)})
+		return
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
 		writeAPI(w, http.StatusBadRequest, requests.Error{Code: "bad_request", Error: `send {"reason": "..."} (the reason may be left out)`})
 		return
 	}

@@ -131,6 +131,8 @@ func TestCancelRefused(t *testing.T) {
 			f.apiCall(http.MethodPost, "/api/requests/"+id+"/cancel", ``, true)
 		}, `{"reason": "again"}`, http.StatusConflict, `"status":"cancelled"`},
 		{"reason too long", func(*fixture, string, string) {}, `{"reason": "` + strings.Repeat("é", 501) + `"}`, http.StatusBadRequest, `"code":"reason_too_long"`},
+		{"reason longer than a body may be", func(*fixture, string, string) {}, `{"reason": "` + strings.Repeat("a", 20<<10) + `"}`, http.StatusBadRequest,
+			`"code":"reason_too_long","error":"the reason is longer than 500 characters"`},
 		{"not JSON", func(*fixture, string, string) {}, `reason=x`, http.StatusBadRequest, `"code":"bad_request"`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -155,6 +157,9 @@ func TestCancelRefused(t *testing.T) {
 	f := newFixture(t, one)
 	if code, body := f.apiCall(http.MethodPost, "/api/requests/nope/cancel", `{}`, true); code != http.StatusNotFound || !strings.Contains(body, `"code":"no_request"`) {
 		t.Errorf("unknown request: %d %s", code, body)
+	}
+	if _, ok := f.host.schedules()["settle/nope/cancel"]; ok {
+		t.Error("a cancel of an unknown request left a callback scheduled")
 	}
 	res := f.process(f.item("1", nil, ""))
 	id := res[0].Outputs["request_id"].(string)

@@ -265,6 +265,9 @@ var errNotCancellable = errors.New("signature request has ended")
 // registered before the change emits the event should this process die
 // before it does.
 func (b *Block) cancel(ctx context.Context, id, reason string) (*request, error) {
+	if _, _, err := b.load(ctx, id); err != nil {
+		return nil, err // no such request: nothing to settle later
+	}
 	if err := b.host().Schedule(ctx, "settle/"+id+"/cancel", b.now().Add(settleDelay), nil); err != nil {
 		return nil, sdk.Retryable(err)
 	}
