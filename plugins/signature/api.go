@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/paperflow/paperflow/plugins/sdk"
@@ -119,6 +120,10 @@ func (b *Block) apiResend(w http.ResponseWriter, r *http.Request, id string) {
 			continue
 		}
 		now := b.now()
+		if refusal := resendRefusal(req, i, now); refusal != nil {
+			writeAPI(w, http.StatusConflict, refusal)
+			return
+		}
 		key := fmt.Sprintf("resend/%s/%d/%d", req.ID, i, now.Unix())
 		if err := b.host().Schedule(r.Context(), key, now, nil); err != nil {
 			writeAPI(w, http.StatusServiceUnavailable, requests.Error{Code: "unavailable", Error: err.Error()})
@@ -128,6 +133,28 @@ func (b *Block) apiResend(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	writeAPI(w, http.StatusNotFound, requests.Error{Code: "no_recipient", Error: fmt.Sprintf("request %s has no recipient %s", req.ID, body.Email)})
+}
+
+// resendRefusal says why recipient i of r would get no new link now (the
+// resend callback checks the same), nil when they would.
+func resendRefusal(r *request, i int, now time.Time) *requests.Error {
+	rc := r.Recipients[i]
+	switch {
+	case !r.open(now):
+		status := r.Status
+		switch status {
+		case statusPending:
+			status = statusExpired // its time is up; the expiry is on its way
+		case statusSealing:
+			status = statusCompleted
+		}
+		return &requests.Error{Code: "request_closed", Status: status, Error: fmt.Sprintf("signature request %s is %s; a new link is sent only while it is pending", r.ID, status)}
+	case rc.Status != recipientPending:
+		return &requests.Error{Code: "recipient_done", Error: fmt.Sprintf("%s has %s already; a new link is sent only to a recipient who has yet to sign", rc.Email, rc.Status)}
+	case rc.Order != r.currentOrder():
+		return &requests.Error{Code: "not_their_turn", Error: fmt.Sprintf("%s signs in order %d, after the earlier orders; they are invited when it is their turn", rc.Email, rc.Order)}
+	}
+	return nil
 }
 
 // apiCancel answers POST api/requests/{id}/cancel with {"reason": ...}

@@ -66,6 +66,27 @@ func TestAPIListsAndResends(t *testing.T) {
 			t.Errorf("%s %s: %d %s", c.target, c.body, code, body)
 		}
 	}
+
+	// A link that would not be sent is refused, not queued: HR signs
+	// after Ada, and nobody signs a cancelled request.
+	before := len(f.host.Schedules())
+	if code, body := f.apiCall(http.MethodPost, "/api/requests/"+id+"/resend", `{"email": "hr@example.com"}`, true); code != http.StatusConflict || !strings.Contains(body, `"code":"not_their_turn"`) {
+		t.Errorf("resend to a recipient whose turn has not come: %d %s", code, body)
+	}
+	if after := len(f.host.Schedules()); after != before {
+		t.Errorf("a refused resend queued %d callbacks: %+v", after-before, f.host.Schedules())
+	}
+	if code, body := f.apiCall(http.MethodPost, "/api/requests/"+id+"/cancel", `{}`, true); code != http.StatusOK {
+		t.Fatalf("cancel: %d %s", code, body)
+	}
+	before = len(f.host.Schedules()) // the cancel's own settle callback
+	if code, body := f.apiCall(http.MethodPost, "/api/requests/"+id+"/resend", `{"email": "ada@example.com"}`, true); code != http.StatusConflict ||
+		!strings.Contains(body, `"code":"request_closed"`) || !strings.Contains(body, `"status":"cancelled"`) {
+		t.Errorf("resend on a cancelled request: %d %s", code, body)
+	}
+	if after := len(f.host.Schedules()); after != before {
+		t.Errorf("a refused resend queued %d callbacks: %+v", after-before, f.host.Schedules())
+	}
 }
 
 // TestAPIRefusesPublicCalls: without the host's mark the routes are an
