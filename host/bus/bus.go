@@ -54,6 +54,8 @@ type Bus struct {
 	ClientURL string
 	server    *server.Server
 	log       *slog.Logger
+	// unlockStore releases the embedded store's lock (nil without one).
+	unlockStore func()
 
 	// dataDir is set for the embedded store, whose state paperflow
 	// records (see checkStore).
@@ -77,11 +79,11 @@ func Open(ctx context.Context, o Options) (*Bus, error) {
 	opts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond)}
 	url := o.URL
 	if url == "" {
-		srv, err := startEmbedded(o, log)
+		srv, unlock, err := startEmbedded(o, log)
 		if err != nil {
 			return nil, err
 		}
-		b.server = srv
+		b.server, b.unlockStore = srv, unlock
 		if o.Listen != "" {
 			b.ClientURL = srv.ClientURL()
 		}
@@ -138,14 +140,26 @@ func RedactURL(urls string) string {
 	return strings.Join(parts, ",")
 }
 
-func startEmbedded(o Options, log *slog.Logger) (*server.Server, error) {
+// startEmbedded starts the embedded server on the data directory's store,
+// holding the store's lock; unlock releases it once the server is down.
+func startEmbedded(o Options, log *slog.Logger) (srv *server.Server, unlock func(), err error) {
 	if o.DataDir == "" {
-		return nil, errors.New("embedded NATS needs a data directory (--data-dir)")
+		return nil, nil, errors.New("embedded NATS needs a data directory (--data-dir)")
 	}
 	store := filepath.Join(o.DataDir, "nats")
 	if err := os.MkdirAll(store, 0o700); err != nil {
-		return nil, fmt.Errorf("create NATS store %s: %w", store, err)
+		return nil, nil, fmt.Errorf("create NATS store %s: %w", store, err)
 	}
+	unlock, err = lockStore(store)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			unlock()
+			unlock = nil
+		}
+	}()
 	sopts := &server.Options{
 		ServerName: "paperflow-embedded",
 		JetStream:  true,
@@ -158,25 +172,25 @@ func startEmbedded(o Options, log *slog.Logger) (*server.Server, error) {
 	if o.Listen != "" {
 		host, port, err := splitHostPort(o.Listen)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if port == 0 {
 			port = server.RANDOM_PORT // nats-server reads 0 as its default, 4222
 		}
 		sopts.Host, sopts.Port = host, port
 	}
-	srv, err := server.NewServer(sopts)
+	srv, err = server.NewServer(sopts)
 	if err != nil {
-		return nil, fmt.Errorf("embedded NATS: %w", err)
+		return nil, nil, fmt.Errorf("embedded NATS: %w", err)
 	}
 	// Before Start: recovering the store is where damage is found.
 	srv.SetLoggerV2(serverLogger{log: log}, log.Enabled(context.Background(), slog.LevelDebug), false, false)
 	go srv.Start()
 	if !srv.ReadyForConnections(30 * time.Second) {
 		srv.Shutdown()
-		return nil, fmt.Errorf("embedded NATS did not start within 30s (store %s; is another paperflow using this data directory?)", store)
+		return nil, nil, fmt.Errorf("embedded NATS did not start within 30s (store %s; is another paperflow using this data directory?)", store)
 	}
-	return srv, nil
+	return srv, unlock, nil
 }
 
 func splitHostPort(addr string) (string, int, error) {
@@ -206,5 +220,9 @@ func (b *Bus) Close() {
 		b.recordClose()
 		b.server.Shutdown()
 		b.server.WaitForShutdown()
+	}
+	if b.unlockStore != nil {
+		b.unlockStore()
+		b.unlockStore = nil
 	}
 }
