@@ -70,6 +70,10 @@ Modes:
                            a table per minute and the growth from minute 1 to
                            the last minute
 
+The host inherits pfsoak's environment: GOMEMLIMIT=200MiB or GOGC=50 in
+front of pfsoak measures a host under that Go runtime setting (the report's
+host CPU line shows what it costs).
+
 It builds nothing: run 'make build' first (bin/paperflow, bin/plugins/).
 The exit code is 1 when an email or delivery is missing or duplicated, an
 item failed, a delivery failed verification or the host died; 2 on usage
