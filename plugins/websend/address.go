@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -140,17 +141,104 @@ func (g guard) control(_, address string, _ syscall.RawConn) error {
 
 // CheckLiteral refuses a URL host that is a literal private address or
 // "localhost" unless allowed; names are checked when dialled. The
-// subscriptions API uses it to refuse such URLs up front.
+// subscriptions API uses it to refuse such URLs up front. An IPv4 address
+// written in another form than four decimal numbers (127.1, 2130706433,
+// 0x7f.0.0.1, 0177.0.0.1) is refused: resolvers read these forms as
+// addresses, so what is saved would not be what is checked.
 func CheckLiteral(host string, allowPrivate bool, allow []netip.Prefix) error {
 	g := guard{allowAll: allowPrivate, allow: allow}
-	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+	name := strings.ToLower(strings.TrimSuffix(host, "."))
+	if name == "localhost" || strings.HasSuffix(name, ".localhost") {
 		return g.check(netip.MustParseAddr("127.0.0.1"))
 	}
-	a, err := netip.ParseAddr(strings.Trim(host, "[]"))
-	if err != nil {
-		return nil
+	if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+		return g.check(a)
 	}
-	return g.check(a)
+	a, numeric, ok := parseIPv4Forms(name)
+	switch {
+	case !numeric:
+		return nil // a name: checked when dialled
+	case !ok:
+		return fmt.Errorf("%q is not a valid IPv4 address (write four decimal numbers from 0 to 255, e.g. 192.0.2.10)", host)
+	}
+	if err := g.check(a); err != nil {
+		return fmt.Errorf("%q is %s written another way: %w", host, a, err)
+	}
+	return fmt.Errorf("%q is the IPv4 address %s written another way; write it as %s", host, a, a)
+}
+
+// parseIPv4Forms reads host as the classic resolvers (inet_aton) read an
+// IPv4 address: one to four parts, each decimal, octal (leading 0) or
+// hexadecimal (0x), the last filling the remaining bytes. numeric says
+// whether host has that shape at all (every part a number); ok whether its
+// value is a valid address.
+func parseIPv4Forms(host string) (a netip.Addr, numeric, ok bool) {
+	parts := strings.Split(host, ".")
+	if len(parts) > 4 {
+		for _, p := range parts {
+			if _, isNum := parseIPv4Part(p); !isNum {
+				return netip.Addr{}, false, false
+			}
+		}
+		return netip.Addr{}, true, false
+	}
+	vals := make([]uint64, len(parts))
+	valid := true
+	for i, p := range parts {
+		v, isNum := parseIPv4Part(p)
+		if !isNum {
+			return netip.Addr{}, false, false
+		}
+		if v < 0 {
+			valid = false
+		}
+		vals[i] = uint64(v)
+	}
+	if !valid {
+		return netip.Addr{}, true, false
+	}
+	var n uint64
+	for i, v := range vals[:len(vals)-1] {
+		if v > 255 {
+			return netip.Addr{}, true, false
+		}
+		n |= v << (8 * (3 - i))
+	}
+	last := vals[len(vals)-1]
+	if last >= 1<<(8*(5-len(vals))) {
+		return netip.Addr{}, true, false
+	}
+	n |= last
+	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}), true, true
+}
+
+// parseIPv4Part reads one part of an IPv4 address form: isNum says whether
+// it looks like a number (digits, or 0x and hex digits); v is -1 when it
+// does but its value is not one (an 8 or 9 in octal, too large).
+func parseIPv4Part(p string) (v int64, isNum bool) {
+	base, digits := 10, p
+	switch {
+	case len(p) >= 2 && p[0] == '0' && (p[1] == 'x' || p[1] == 'X'):
+		base, digits = 16, p[2:]
+	case len(p) > 1 && p[0] == '0':
+		base, digits = 8, p[1:]
+	}
+	if p == "" {
+		return 0, false
+	}
+	for _, c := range digits {
+		if !(c >= '0' && c <= '9' || base == 16 && (c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F')) {
+			return 0, false
+		}
+	}
+	if digits == "" {
+		return 0, true // "0x" reads as 0
+	}
+	n, err := strconv.ParseUint(digits, base, 32)
+	if err != nil {
+		return -1, true
+	}
+	return int64(n), true
 }
 
 // DialContext is a dial function for an http.Transport that refuses the
