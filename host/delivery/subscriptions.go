@@ -8,6 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"net"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"reflect"
@@ -212,6 +215,7 @@ func (s *SubscriptionStore) Create(ctx context.Context, in SubscriptionInput) (S
 
 // apply validates in and writes it into sub.
 func (s *SubscriptionStore) apply(sub *Subscription, in SubscriptionInput) error {
+	was := *sub
 	if in.URL != nil {
 		if err := s.checkURL(*in.URL); err != nil {
 			return err
@@ -268,21 +272,123 @@ func (s *SubscriptionStore) apply(sub *Subscription, in SubscriptionInput) error
 		}
 	}
 	if in.Headers != nil {
+		if err := checkHeaders(in.Headers); err != nil {
+			return err
+		}
 		sub.Headers = in.Headers
 		if len(in.Headers) == 0 {
 			sub.Headers = nil
 		}
-		for name, v := range in.Headers {
-			if v == hiddenHeader {
-				return &InvalidError{"headers", fmt.Sprintf("%s: %q is how a listed subscription hides a value; send the value itself", name, hiddenHeader)}
-			}
-		}
+	}
+	if err := keptHeaders(was, *sub, in); err != nil {
+		return err
 	}
 	// The rest (header names, values with tags) is the sender's to judge.
 	if _, err := websend.New(websend.Config{URL: "https://example.com/", Headers: sub.Headers}, websend.Options{}); err != nil {
 		return &InvalidError{"headers", strings.TrimPrefix(err.Error(), "headers: ")}
 	}
 	return nil
+}
+
+// checkHeaders refuses header names that are not HTTP tokens and values
+// with control characters (a line break would fail every delivery). Its
+// errors name the header, never its value.
+func checkHeaders(h map[string]string) error {
+	names := slices.Sorted(maps.Keys(h))
+	seen := map[string]string{}
+	for _, name := range names {
+		v := h[name]
+		if !isToken(name) {
+			return &InvalidError{"headers", fmt.Sprintf("%q is not a valid header name: use letters, digits and !#$%%&'*+-.^_`|~ only", name)}
+		}
+		canon := http.CanonicalHeaderKey(name)
+		if other, ok := seen[canon]; ok {
+			return &InvalidError{"headers", fmt.Sprintf("%s and %s are the same header (names ignore case); give it once", other, name)}
+		}
+		seen[canon] = name
+		if v == hiddenHeader {
+			return &InvalidError{"headers", fmt.Sprintf("%s: %q is how a listed subscription hides a value; send the value itself", name, hiddenHeader)}
+		}
+		for i := 0; i < len(v); i++ {
+			if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
+				what := "a control character"
+				if c == '\r' || c == '\n' {
+					what = "a line break"
+				}
+				return &InvalidError{"headers", fmt.Sprintf("%s: its value contains %s (byte %d); a header value is one line of text", name, what, i+1)}
+			}
+		}
+	}
+	return nil
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110 5.6.2), the form of
+// a header name.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// hostChanged is why keptHeaders refuses a change.
+const hostChanged = "the URL's host changes: give the headers' values again, or remove them"
+
+// keptHeaders refuses a change that sends stored header values to another
+// origin (scheme, host and port): they often hold credentials, and whoever
+// edits a subscription does not see them. A value the change does not give
+// anew (headers left out) or gives equal to the stored one (as a form that
+// shows them hidden sends them back) counts as kept.
+func keptHeaders(was, now Subscription, in SubscriptionInput) error {
+	if was.URL == "" || len(was.Headers) == 0 || sameOrigin(was.URL, now.URL) {
+		return nil
+	}
+	var kept []string
+	if in.Headers == nil {
+		kept = slices.Sorted(maps.Keys(was.Headers))
+	} else {
+		stored := map[string]string{}
+		for name, v := range was.Headers {
+			stored[http.CanonicalHeaderKey(name)] = v
+		}
+		for _, name := range slices.Sorted(maps.Keys(in.Headers)) {
+			if old, ok := stored[http.CanonicalHeaderKey(name)]; ok && old == in.Headers[name] {
+				kept = append(kept, name)
+			}
+		}
+	}
+	if len(kept) == 0 {
+		return nil
+	}
+	return &InvalidError{"headers", fmt.Sprintf("%s (%s kept its stored value; to send the same value to the new host, remove the header in one change and add it in the next)", hostChanged, strings.Join(kept, ", "))}
+}
+
+// sameOrigin reports whether two URLs have the same scheme, host and port
+// (the default port of the scheme when none is written).
+func sameOrigin(a, b string) bool {
+	origin := func(raw string) string {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return "\x00" + raw
+		}
+		scheme := strings.ToLower(u.Scheme)
+		port := u.Port()
+		if port == "" {
+			port = map[string]string{"http": "80", "https": "443"}[scheme]
+		}
+		host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+		if a, err := netip.ParseAddr(host); err == nil {
+			host = a.Unmap().String()
+		}
+		return scheme + "://" + net.JoinHostPort(host, port)
+	}
+	return origin(a) == origin(b)
 }
 
 // workflowName is the form of a workflow name (a token of NATS subjects).
