@@ -224,8 +224,11 @@ type DocumentDownloadedData struct {
 	// uploaded rather than made.
 	MadeBy       string `json:"made_by,omitempty"`
 	DownloadedAt string `json:"downloaded_at"`
-	// The client's address: the first X-Forwarded-For entry when a proxy set
-	// one, else the connection's.
+	// The client's address: the connection's, or, when the connection comes from
+	// a proxy (a loopback, private or link-local address), the X-Forwarded-For
+	// entry that proxy appended, found by walking the entries from the right
+	// past the proxies' own addresses. What a client writes in its own
+	// X-Forwarded-For is not believed.
 	IP string `json:"ip"`
 	// The client's User-Agent header; may be empty.
 	UserAgent string `json:"user_agent"`
