@@ -47,7 +47,7 @@ func (o Outbox) Find(messageID string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw, ok, err := s.find(messageID)
+	raw, ok, err := s.find(messageID, o.log())
 	if ok || err != nil {
 		return raw, err
 	}
@@ -71,6 +71,9 @@ func (o Outbox) findFile(messageID string) ([]byte, error) {
 // layout before the spool, so the older ones), then the spool's records
 // in the order they were written. A record not whole at the end of a
 // segment (being written, or cut short by a killed host) is not listed.
+// One damaged in the middle of a segment is listed when its header still
+// reads (Read then reports it damaged), else skipped with an error logged;
+// the messages after it are listed either way.
 func (o Outbox) Messages() ([]Entry, error) {
 	files, err := o.List()
 	if err != nil {
@@ -123,7 +126,7 @@ func (o Outbox) segmentEntries(path string, out []Entry) ([]Entry, error) {
 	}
 	end, _, torn, err := scanRecords(f, 0, st.Size(), false, func(r record) {
 		out = append(out, Entry{MessageID: r.id, File: path, Offset: r.rawOff, Size: r.rawLen, recordOff: r.off})
-	})
+	}, func(off, next int64) { logSkipped(o.log(), path, off, next) })
 	if err != nil {
 		return nil, fmt.Errorf("outbox: read %s: %w", path, err)
 	}

@@ -39,7 +39,8 @@ type Outbox struct {
 	// (default DefaultSegmentBytes).
 	SegmentBytes int64
 	// Log receives what the spool repairs (a message cut short when the
-	// host was killed mid-append); default slog.Default().
+	// host was killed mid-append) and the damaged records it skips;
+	// default slog.Default().
 	Log *slog.Logger
 }
 

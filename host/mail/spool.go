@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -35,7 +36,10 @@ import (
 // survives a kill of the host (as the .eml files did: neither is fsynced,
 // so neither survives a power cut). A record cut short (the host killed
 // mid-append) is found by its length or CRC: readers stop before it, and
-// the next writer truncates it and logs what it dropped.
+// the next writer truncates it and logs what it dropped. Only the end of
+// a segment is ever cut: a record damaged where it lies, with whole
+// records after it, is skipped (readers scan on to the next record whose
+// CRC matches) and logged as an error, and stays in the file.
 const (
 	spoolPrefix     = "mail-"
 	spoolSuffix     = ".spool"
@@ -212,37 +216,112 @@ func recordHeader(id string, raw []byte) []byte {
 }
 
 // scanRecords calls fn for each whole record of the file from off, in
-// order, until a seal (sealed true), a record that is not whole (torn:
-// its offset) or the end. With check, each record's CRC is verified too.
-func scanRecords(f *os.File, off, size int64, check bool, fn func(record)) (end int64, sealed bool, torn bool, err error) {
+// order, until a seal (sealed true), the end, or a record that is not
+// whole with no whole record after it (torn, end its offset): the last
+// record being appended, or cut short by a killed writer. A record that
+// is not whole but has whole records after it was damaged where it lies:
+// skip is told where it starts and where the next whole record does, and
+// the scan goes on there.
+//
+// With check, a record is whole when its CRC matches. Without, when its
+// header fits the file (its CRC is checked when its message is read),
+// except a seal, always checked: a damaged id length would otherwise read
+// as one and hide the rest of the segment. Unchecked, a damaged length
+// puts the next record's start inside other records; so when the spot
+// after a record is not whole, that record's CRC is checked, and the
+// search for the next whole record starts from it when it fails.
+func scanRecords(f *os.File, off, size int64, check bool, fn func(record), skip func(off, next int64)) (end int64, sealed bool, torn bool, err error) {
 	buf := make([]byte, recordHeaderLen+128)
+	var prev *record // the record before off, passed to fn unchecked
 	for off < size {
 		r, err := readRecord(f, off, size, buf)
-		if errors.Is(err, errTorn) {
-			return off, false, true, nil
+		if err == nil && (check || r.id == "") {
+			err = verify(f, r)
 		}
-		if err != nil {
+		if err != nil && !errors.Is(err, errTorn) {
 			return off, false, false, err
 		}
-		if check {
-			if err := verify(f, r); errors.Is(err, errTorn) {
-				return off, false, true, nil
-			} else if err != nil {
-				return off, false, false, err
+		if err != nil {
+			from := off
+			if prev != nil {
+				if err := verify(f, *prev); errors.Is(err, errTorn) {
+					from = prev.off
+				} else if err != nil {
+					return off, false, false, err
+				}
 			}
+			next, err := nextWhole(f, from, size)
+			if err != nil {
+				return from, false, false, err
+			}
+			if next < 0 {
+				return from, false, true, nil
+			}
+			if skip != nil {
+				skip(from, next)
+			}
+			off, prev = next, nil
+			continue
 		}
 		if r.id == "" {
 			return r.end(), true, false, nil
 		}
 		fn(r)
+		if !check {
+			prev = &r
+		}
 		off = r.end()
 	}
 	return off, false, false, nil
 }
 
+// nextWhole returns the offset of the first record after from whose
+// header fits the file and whose CRC matches, or -1 when there is none:
+// where the records go on after a damaged one. The CRC makes a match
+// inside a message (its bytes happening to read "PFM\x01") all but
+// impossible.
+func nextWhole(f *os.File, from, size int64) (int64, error) {
+	const chunk = 64 << 10
+	buf := make([]byte, chunk+len(recordMagic)-1) // a magic across two chunks is found in the second
+	hdr := make([]byte, recordHeaderLen+128)
+	for pos := from + 1; pos < size; pos += chunk {
+		n, err := f.ReadAt(buf[:min(int64(len(buf)), size-pos)], pos)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return -1, err
+		}
+		b := buf[:n]
+		for i := 0; ; {
+			j := bytes.Index(b[i:], recordMagic[:])
+			if j < 0 || i+j >= chunk {
+				break
+			}
+			at := pos + int64(i+j)
+			r, err := readRecord(f, at, size, hdr)
+			if err == nil {
+				err = verify(f, r)
+			}
+			if err == nil {
+				return at, nil
+			}
+			if !errors.Is(err, errTorn) {
+				return -1, err
+			}
+			i += j + 1
+		}
+	}
+	return -1, nil
+}
+
+// logSkipped reports a damaged record that readers skip: the records
+// after it are read, and nothing is cut.
+func logSkipped(log *slog.Logger, path string, off, next int64) {
+	log.Error("outbox: a damaged record in the middle of a segment (its bytes changed after it was written); skipping it, the messages after it are read and kept",
+		"segment", path, "offset", off, "bytes_skipped", next-off)
+}
+
 // load reads the directory once: every segment's records into the index
 // and the names of .eml files. It writes nothing.
-func (s *spool) load() error {
+func (s *spool) load(log *slog.Logger) error {
 	if s.loaded {
 		return nil
 	}
@@ -260,7 +339,7 @@ func (s *spool) load() error {
 	}
 	slices.SortFunc(s.segs, func(a, b *segment) int { return a.num - b.num })
 	for _, seg := range s.segs {
-		if err := s.catchUp(seg, false, nil); err != nil {
+		if err := s.catchUp(seg, log); err != nil {
 			return err
 		}
 	}
@@ -268,23 +347,22 @@ func (s *spool) load() error {
 	return nil
 }
 
-// catchUp indexes seg's records from where it was last read. f is the
-// segment open (nil: opened here). A record that is not whole ends the
-// reading; it is left to the writer.
-func (s *spool) catchUp(seg *segment, check bool, f *os.File) error {
+// catchUp indexes seg's records from where it was last read. A record
+// that is not whole at the end ends the reading; it is left to the
+// writer. A damaged one with whole records after it is skipped and
+// logged.
+func (s *spool) catchUp(seg *segment, log *slog.Logger) error {
 	if seg.sealed {
 		return nil
 	}
-	if f == nil {
-		var err error
-		if f, err = os.Open(seg.path); err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				return nil
-			}
-			return fmt.Errorf("outbox: %w", err)
+	f, err := os.Open(seg.path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
 		}
-		defer f.Close()
+		return fmt.Errorf("outbox: %w", err)
 	}
+	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("outbox: %w", err)
@@ -292,7 +370,8 @@ func (s *spool) catchUp(seg *segment, check bool, f *os.File) error {
 	if st.Size() == seg.end {
 		return nil
 	}
-	end, sealed, _, err := scanRecords(f, seg.end, st.Size(), check, func(r record) { s.put(seg, r) })
+	end, sealed, _, err := scanRecords(f, seg.end, st.Size(), false, func(r record) { s.put(seg, r) },
+		func(off, next int64) { logSkipped(log, seg.path, off, next) })
 	if err != nil {
 		return fmt.Errorf("outbox: read %s: %w", filepath.Base(seg.path), err)
 	}
@@ -300,26 +379,43 @@ func (s *spool) catchUp(seg *segment, check bool, f *os.File) error {
 	return nil
 }
 
+// refreshHook, set by a test, runs in refresh between catching up the
+// last segment and looking for the next: where another process may
+// append to that segment, seal it and start the next.
+var refreshHook func()
+
 // refresh picks up what other processes appended since the last look:
 // records in the last segment and segments after it.
-func (s *spool) refresh() error {
+func (s *spool) refresh(log *slog.Logger) error {
 	if !s.loaded {
-		return s.load()
+		return s.load(log)
 	}
 	for {
+		var last *segment
 		if len(s.segs) > 0 {
-			last := s.segs[len(s.segs)-1]
-			if err := s.catchUp(last, false, nil); err != nil {
+			last = s.segs[len(s.segs)-1]
+			if err := s.catchUp(last, log); err != nil {
 				return err
 			}
 		}
+		if refreshHook != nil {
+			refreshHook()
+		}
 		next := 1
-		if len(s.segs) > 0 {
-			next = s.segs[len(s.segs)-1].num + 1
+		if last != nil {
+			next = last.num + 1
 		}
 		p := segmentPath(s.dir, next)
 		if _, err := os.Stat(p); err != nil {
 			return nil
+		}
+		if last != nil {
+			// The next segment exists, so this one was sealed before it
+			// was made, maybe after the catch-up above: read it to its
+			// seal, or what was appended in between is never indexed.
+			if err := s.catchUp(last, log); err != nil {
+				return err
+			}
 		}
 		s.segs = append(s.segs, &segment{num: next, path: p})
 	}
@@ -435,9 +531,11 @@ func (s *spool) dropWriter(err error) error {
 }
 
 // settle brings the writer's segment up to date under its lock: records
-// other processes appended are indexed, a torn record at the end is
-// truncated (no writer is inside it: they all hold the lock while
-// appending), and a sealed segment hands over to the next.
+// other processes appended are indexed, a torn record at the end (no
+// whole record after it) is truncated (no writer is inside it: they all
+// hold the lock while appending), a damaged record with whole records
+// after it is skipped and kept, and a sealed segment hands over to the
+// next.
 func (s *spool) settle(log *slog.Logger) error {
 	for {
 		f, seg := s.w, s.wseg
@@ -446,7 +544,8 @@ func (s *spool) settle(log *slog.Logger) error {
 			return s.dropWriter(fmt.Errorf("outbox: %w", err))
 		}
 		if st.Size() != seg.end {
-			end, sealed, torn, err := scanRecords(f, seg.end, st.Size(), true, func(r record) { s.put(seg, r) })
+			end, sealed, torn, err := scanRecords(f, seg.end, st.Size(), true, func(r record) { s.put(seg, r) },
+				func(off, next int64) { logSkipped(log, seg.path, off, next) })
 			if err != nil {
 				return s.dropWriter(fmt.Errorf("outbox: read %s: %w", seg.path, err))
 			}
@@ -513,7 +612,7 @@ func (s *spool) append(b *Built, log *slog.Logger, segmentBytes int64) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.load(); err != nil {
+	if err := s.load(log); err != nil {
 		return err
 	}
 	if err := s.openWriter(log); err != nil {
@@ -544,7 +643,7 @@ func (s *spool) reopenIfRemoved(log *slog.Logger) error {
 	log.Warn("outbox: its files were removed while in use; starting a new spool", "dir", s.dir)
 	s.dropWriter(nil)
 	s.loaded = false
-	if err := s.load(); err != nil {
+	if err := s.load(log); err != nil {
 		return err
 	}
 	return s.openWriter(log)
@@ -597,11 +696,11 @@ func (s *spool) write(header, raw []byte) error {
 
 // find returns the message for messageID from the spool; ok is false
 // when the spool does not hold it.
-func (s *spool) find(messageID string) (raw []byte, ok bool, err error) {
+func (s *spool) find(messageID string, log *slog.Logger) (raw []byte, ok bool, err error) {
 	s.mu.Lock()
 	seg, r, ok, err := s.lookup(messageID)
 	if !ok && err == nil {
-		if err = s.refresh(); err == nil {
+		if err = s.refresh(log); err == nil {
 			seg, r, ok, err = s.lookup(messageID)
 		}
 	}

@@ -266,6 +266,128 @@ func TestSpoolDropsADamagedMessage(t *testing.T) {
 	checkHolds(t, o, append(sent[:1], more...))
 }
 
+// TestSpoolKeepsMessagesAfterADamagedOne: a record damaged where it lies
+// (bytes changed in the middle of a segment, not a cut-short end) costs
+// that message only. Readers skip it and find the messages after it, the
+// next writer logs it as an error naming the segment and offset and cuts
+// nothing, and every other message stays readable, also after a restart.
+// Damage to the header (the length fields garbage) included: the records
+// after it are found by their magic and CRC.
+func TestSpoolKeepsMessagesAfterADamagedOne(t *testing.T) {
+	put := func(at int64, b ...byte) func(rec int64, idLen, rawLen int) (int64, []byte) {
+		return func(rec int64, _, _ int) (int64, []byte) { return rec + at, b }
+	}
+	u32 := func(v uint32) []byte { return []byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)} }
+	cases := []struct {
+		name   string
+		damage func(rec int64, idLen, rawLen int) (int64, []byte) // where, and the bytes written there
+	}{
+		{"in the message", func(rec int64, idLen, rawLen int) (int64, []byte) {
+			return rec + 14 + int64(idLen) + int64(rawLen)/2, []byte{0xde, 0xad, 0xbe, 0xef}
+		}},
+		{"in the Message-ID", put(20, 'X', 'X', 'X', 'X')},
+		{"in the magic", put(0, 0, 0, 0, 0)},
+		{"in the CRC", put(10, 0, 0, 0, 0)},
+		{"id length zero (reads as a seal)", put(4, 0, 0)},
+		{"id length garbage", put(4, 0xff, 0xfe)},
+		{"length past the end of the file", put(6, 0xff, 0xff, 0xff, 0xff)},
+		{"length ending inside the next record", func(rec int64, _, rawLen int) (int64, []byte) {
+			return rec + 6, u32(uint32(rawLen + 300))
+		}},
+		{"length ending before the message does", func(rec int64, _, rawLen int) (int64, []byte) {
+			return rec + 6, u32(uint32(rawLen - 300))
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o, logs := spoolOutbox(t)
+			o.SegmentBytes = 1 << 20
+			sent := sendN(t, o, "middle", 3)
+			entries, err := o.Messages()
+			if err != nil || len(entries) != 3 {
+				t.Fatalf("%d entries, %v", len(entries), err)
+			}
+			seg := entries[1].File
+			rec := entries[0].Offset + entries[0].Size // where the 2nd record starts
+			o.Close()
+			at, b := c.damage(rec, len(sent[1].MessageID), len(sent[1].Raw))
+			f, err := os.OpenFile(seg, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteAt(b, at); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			st, err := os.Stat(seg)
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			damaged := sent[1]
+			checkSkips(t, o, []*mail.Built{sent[0], sent[2]}, damaged) // a reader, before any writer
+			more := sendN(t, o, "after", 1)
+			after, err := os.Stat(seg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after.Size() <= st.Size() {
+				t.Errorf("the segment went from %d to %d bytes: the writer cut it", st.Size(), after.Size())
+			}
+			if strings.Contains(logs.String(), "cut short") {
+				t.Errorf("the writer called a damaged record in the middle a message cut short: %q", logs)
+			}
+			want := `level=ERROR msg="outbox: a damaged record in the middle of a segment`
+			where := fmt.Sprintf("segment=%s offset=%d ", seg, rec)
+			if !strings.Contains(logs.String(), want) || !strings.Contains(logs.String(), where) {
+				t.Errorf("no error naming the damaged record (%s): %q", where, logs)
+			}
+			kept := []*mail.Built{sent[0], sent[2], more[0]}
+			checkSkips(t, o, kept, damaged)
+			o.Close() // as a restarted host sees it
+			checkSkips(t, o, kept, damaged)
+		})
+	}
+}
+
+// checkSkips fails unless the outbox lists want, in order, each read
+// back whole by Read and Find, and nothing else but the damaged message,
+// which Read and Find refuse. A damaged record whose header still reads
+// is listed (its checksum is checked when it is read); one whose header
+// does not is not.
+func checkSkips(t *testing.T, o mail.Outbox, want []*mail.Built, damaged *mail.Built) {
+	t.Helper()
+	got, err := o.Messages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	for _, e := range got {
+		raw, err := o.Read(e)
+		if i < len(want) && e.MessageID == want[i].MessageID {
+			if err != nil || !bytes.Equal(raw, want[i].Raw) {
+				t.Errorf("Read %s: %d bytes (%v), want the %d sent", e.Location(), len(raw), err, len(want[i].Raw))
+			}
+			i++
+			continue
+		}
+		if err == nil {
+			t.Errorf("listed %q at %s, read without an error; want only the damaged message besides those sent", e.MessageID, e.Location())
+		}
+	}
+	if i != len(want) {
+		t.Errorf("the outbox lists %d of the %d messages kept (%d listed in all)", i, len(want), len(got))
+	}
+	for _, b := range want {
+		if raw, err := o.Find(b.MessageID); err != nil || !bytes.Equal(raw, b.Raw) {
+			t.Errorf("Find %s: %d bytes (%v), want the %d sent", b.MessageID, len(raw), err, len(b.Raw))
+		}
+	}
+	if raw, err := o.Find(damaged.MessageID); err == nil {
+		t.Errorf("Find of the damaged message returned %d bytes without an error", len(raw))
+	}
+}
+
 // TestSpoolSurvivesAKilledWriter: a process appending as fast as it can
 // is killed with SIGKILL; every message whose Send had returned is in the
 // outbox, whole, and the next writer carries on after them.
