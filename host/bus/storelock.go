@@ -7,13 +7,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
 // ErrStoreInUse means another process runs an embedded NATS on the same
 // data directory. Two servers on one store corrupt it, so the second is
 // refused instead.
 var ErrStoreInUse = errors.New("data directory in use")
+
+// errLocked is tryLock's answer when another process holds the lock.
+var errLocked = errors.New("locked")
 
 // lockStore takes an exclusive lock on the embedded NATS store, held until
 // unlock (or until the process dies: the kernel drops the lock, so a
@@ -25,10 +27,10 @@ func lockStore(store string) (unlock func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open NATS store lock %s: %w", path, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := tryLock(f); err != nil {
 		holder, _ := os.ReadFile(path)
 		_ = f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+		if errors.Is(err, errLocked) {
 			pid := strings.TrimSpace(string(holder))
 			if _, perr := strconv.Atoi(pid); perr != nil {
 				pid = "unknown"
