@@ -34,7 +34,7 @@ func (b *Block) serveAPI(w http.ResponseWriter, r *http.Request, parts []string)
 	case len(parts) == 3 && parts[0] == "requests" && parts[2] == "cancel" && r.Method == http.MethodPost:
 		b.apiCancel(w, r, parts[1])
 	default:
-		writeAPI(w, http.StatusNotFound, requests.Error{Code: "not_found", Error: "no such route: use GET api/requests, POST api/requests/{id}/resend or POST api/requests/{id}/cancel"})
+		writeAPI(w, http.StatusNotFound, requests.Error{Code: requests.CodeNotFound, Error: "no such route: use GET api/requests, POST api/requests/{id}/resend or POST api/requests/{id}/cancel"})
 	}
 }
 
@@ -44,7 +44,7 @@ func (b *Block) apiList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	reqs, err := b.requests(r.Context(), q.Get("run"), q.Get("item"))
 	if err != nil {
-		writeAPI(w, http.StatusServiceUnavailable, requests.Error{Code: "unavailable", Error: err.Error()})
+		writeAPI(w, http.StatusServiceUnavailable, requests.Error{Code: requests.CodeUnavailable, Error: err.Error()})
 		return
 	}
 	writeAPI(w, http.StatusOK, reqs)
@@ -103,16 +103,16 @@ func (b *Block) apiResend(w http.ResponseWriter, r *http.Request, id string) {
 		Email string `json:"email"`
 	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&body); err != nil || body.Email == "" {
-		writeAPI(w, http.StatusBadRequest, requests.Error{Code: "bad_request", Error: `send {"email": "..."}`})
+		writeAPI(w, http.StatusBadRequest, requests.Error{Code: requests.CodeBadRequest, Error: `send {"email": "..."}`})
 		return
 	}
 	req, _, err := b.load(r.Context(), id)
 	if errors.Is(err, errNoRequest) {
-		writeAPI(w, http.StatusNotFound, requests.Error{Code: "no_request", Error: fmt.Sprintf("no signature request %s", id)})
+		writeAPI(w, http.StatusNotFound, requests.Error{Code: requests.CodeNoRequest, Error: fmt.Sprintf("no signature request %s", id)})
 		return
 	}
 	if err != nil {
-		writeAPI(w, http.StatusServiceUnavailable, requests.Error{Code: "unavailable", Error: err.Error()})
+		writeAPI(w, http.StatusServiceUnavailable, requests.Error{Code: requests.CodeUnavailable, Error: err.Error()})
 		return
 	}
 	for i, rc := range req.Recipients {
@@ -126,13 +126,13 @@ func (b *Block) apiResend(w http.ResponseWriter, r *http.Request, id string) {
 		}
 		key := fmt.Sprintf("resend/%s/%d/%d", req.ID, i, now.Unix())
 		if err := b.host().Schedule(r.Context(), key, now, nil); err != nil {
-			writeAPI(w, http.StatusServiceUnavailable, requests.Error{Code: "unavailable", Error: err.Error()})
+			writeAPI(w, http.StatusServiceUnavailable, requests.Error{Code: requests.CodeUnavailable, Error: err.Error()})
 			return
 		}
 		writeAPI(w, http.StatusAccepted, requests.ResendAnswer{Request: req.ID, Email: rc.Email, Workflow: b.cfg.Workflow, Queued: true})
 		return
 	}
-	writeAPI(w, http.StatusNotFound, requests.Error{Code: "no_recipient", Error: fmt.Sprintf("request %s has no recipient %s", req.ID, body.Email)})
+	writeAPI(w, http.StatusNotFound, requests.Error{Code: requests.CodeNoRecipient, Error: fmt.Sprintf("request %s has no recipient %s", req.ID, body.Email)})
 }
 
 // resendRefusal says why recipient i of r would get no new link now (the
@@ -148,11 +148,11 @@ func resendRefusal(r *request, i int, now time.Time) *requests.Error {
 		case statusSealing:
 			status = statusCompleted
 		}
-		return &requests.Error{Code: "request_closed", Status: status, Error: fmt.Sprintf("signature request %s is %s; a new link is sent only while it is pending", r.ID, status)}
+		return &requests.Error{Code: requests.CodeRequestClosed, Status: status, Error: fmt.Sprintf("signature request %s is %s; a new link is sent only while it is pending", r.ID, status)}
 	case rc.Status != recipientPending:
-		return &requests.Error{Code: "recipient_done", Error: fmt.Sprintf("%s has %s already; a new link is sent only to a recipient who has yet to sign", rc.Email, rc.Status)}
+		return &requests.Error{Code: requests.CodeRecipientDone, Error: fmt.Sprintf("%s has %s already; a new link is sent only to a recipient who has yet to sign", rc.Email, rc.Status)}
 	case rc.Order != r.currentOrder():
-		return &requests.Error{Code: "not_their_turn", Error: fmt.Sprintf("%s signs in order %d, after the earlier orders; they are invited when it is their turn", rc.Email, rc.Order)}
+		return &requests.Error{Code: requests.CodeNotTheirTurn, Error: fmt.Sprintf("%s signs in order %d, after the earlier orders; they are invited when it is their turn", rc.Email, rc.Order)}
 	}
 	return nil
 }
@@ -169,29 +169,29 @@ func (b *Block) apiCancel(w http.ResponseWriter, r *http.Request, id string) {
 	err := dec.Decode(&body)
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
-		writeAPI(w, http.StatusBadRequest, requests.Error{Code: "reason_too_long", Error: fmt.Sprintf("the reason is longer than %d characters", requests.MaxCancelReason)})
+		writeAPI(w, http.StatusBadRequest, requests.Error{Code: requests.CodeReasonTooLong, Error: fmt.Sprintf("the reason is longer than %d characters", requests.MaxCancelReason)})
 		return
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
-		writeAPI(w, http.StatusBadRequest, requests.Error{Code: "bad_request", Error: `send {"reason": "..."} (the reason may be left out)`})
+		writeAPI(w, http.StatusBadRequest, requests.Error{Code: requests.CodeBadRequest, Error: `send {"reason": "..."} (the reason may be left out)`})
 		return
 	}
 	if n := utf8.RuneCountInString(body.Reason); n > requests.MaxCancelReason {
-		writeAPI(w, http.StatusBadRequest, requests.Error{Code: "reason_too_long", Error: fmt.Sprintf("the reason has %d characters; at most %d", n, requests.MaxCancelReason)})
+		writeAPI(w, http.StatusBadRequest, requests.Error{Code: requests.CodeReasonTooLong, Error: fmt.Sprintf("the reason has %d characters; at most %d", n, requests.MaxCancelReason)})
 		return
 	}
 	req, err := b.cancel(r.Context(), id, cleanText(body.Reason, requests.MaxCancelReason))
 	switch {
 	case errors.Is(err, errNoRequest):
-		writeAPI(w, http.StatusNotFound, requests.Error{Code: "no_request", Error: fmt.Sprintf("no signature request %s", id)})
+		writeAPI(w, http.StatusNotFound, requests.Error{Code: requests.CodeNoRequest, Error: fmt.Sprintf("no signature request %s", id)})
 	case errors.Is(err, errNotCancellable):
 		status := req.Status
 		if status == statusSealing {
 			status = statusCompleted // everyone has signed; sealing is the last step
 		}
-		writeAPI(w, http.StatusConflict, requests.Error{Code: "request_closed", Status: status, Error: fmt.Sprintf("signature request %s is %s; only a pending request can be cancelled", id, status)})
+		writeAPI(w, http.StatusConflict, requests.Error{Code: requests.CodeRequestClosed, Status: status, Error: fmt.Sprintf("signature request %s is %s; only a pending request can be cancelled", id, status)})
 	case err != nil:
-		writeAPI(w, http.StatusServiceUnavailable, requests.Error{Code: "unavailable", Error: err.Error()})
+		writeAPI(w, http.StatusServiceUnavailable, requests.Error{Code: requests.CodeUnavailable, Error: err.Error()})
 	default:
 		writeAPI(w, http.StatusOK, requests.CancelAnswer{Request: req.ID, Workflow: b.cfg.Workflow, Status: req.Status, CancelledAt: req.CancelledAt, Reason: req.CancelReason})
 	}

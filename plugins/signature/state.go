@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/paperflow/paperflow/plugins/sdk"
+	"github.com/paperflow/paperflow/plugins/signature/requests"
 )
 
 // The block keeps everything in the host's KV (scoped to this block of
@@ -25,21 +26,21 @@ import (
 // A request changes only by compare-and-set (change), so two hosts serving
 // the same link, or a double-clicked Sign button, record one signature.
 
-// Request statuses.
+// Request statuses, as the host-only routes report them.
 const (
-	statusPending   = "pending"   // waiting for signatures
-	statusSealing   = "sealing"   // everyone signed; the signed PDFs are being made
-	statusCompleted = "completed" // signed PDFs stored
-	statusDeclined  = "declined"  // a recipient declined; closed
-	statusExpired   = "expired"   // nobody can sign any more
-	statusCancelled = "cancelled" // the sender cancelled it; closed
+	statusPending   = requests.StatusPending   // waiting for signatures
+	statusSealing   = requests.StatusSealing   // everyone signed; the signed PDFs are being made
+	statusCompleted = requests.StatusCompleted // signed PDFs stored
+	statusDeclined  = requests.StatusDeclined  // a recipient declined; closed
+	statusExpired   = requests.StatusExpired   // nobody can sign any more
+	statusCancelled = requests.StatusCancelled // the sender cancelled it; closed
 )
 
 // Recipient statuses.
 const (
-	recipientPending  = "pending"
-	recipientSigned   = "signed"
-	recipientDeclined = "declined"
+	recipientPending  = requests.RecipientPending
+	recipientSigned   = requests.RecipientSigned
+	recipientDeclined = requests.RecipientDeclined
 )
 
 // request is one item's signature request, as kept in KV.

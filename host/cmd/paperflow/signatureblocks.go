@@ -256,7 +256,7 @@ func (sb *signatureBlocks) onRequest(ctx context.Context, id, action string, bod
 		}
 		var be requests.Error
 		_ = json.Unmarshal(raw, &be)
-		if be.Code == "no_request" {
+		if be.Code == requests.CodeNoRequest {
 			continue // another block's, perhaps
 		}
 		if err := explain(be); err != nil {

@@ -7,7 +7,7 @@
 // makes itself:
 //
 //	GET  api/requests?run=RUN&item=ITEM   → []Request (both filters optional)
-//	POST api/requests/{id}/resend         {"email": ...}  → 202 ResendAnswer
+//	POST api/requests/{id}/resend         {"email": ...}  → 202 ResendAnswer (409 when no link would go)
 //	POST api/requests/{id}/cancel         {"reason": ...} → 200 CancelAnswer
 //
 // A refused call answers an Error with a stable Code.
@@ -41,6 +41,10 @@ const (
 	CodeUnavailable   = "unavailable"
 	CodeRequestClosed = "request_closed"
 	CodeReasonTooLong = "reason_too_long"
+	// CodeRecipientDone: the recipient has signed or declined already.
+	CodeRecipientDone = "recipient_done"
+	// CodeNotTheirTurn: the recipient's signing order has not come yet.
+	CodeNotTheirTurn = "not_their_turn"
 )
 
 // MaxCancelReason bounds the reason of a cancel, in characters.
