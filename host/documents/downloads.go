@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -89,42 +88,14 @@ func downloadKey() string {
 	return hex.EncodeToString(b)
 }
 
-// clientIP is the client's address as the operator's proxies saw it:
-// the connection's, or, when the connection comes from a proxy
-// (loopback, private or link-local: ratelimit.FromProxy), the
-// X-Forwarded-For entry of the proxy the client reached, found by walking
-// back from the connection over the proxies' own addresses. What a client writes
-// in its own X-Forwarded-For is not believed; the rate limits of the
-// signing pages read the header in the same way.
+// clientIP is the client's address as the operator's proxies saw it
+// (ratelimit.ClientIP, as the rate limits of the signing pages read it),
+// or "unknown" when the request has none.
 func clientIP(r *http.Request) string {
-	ip := r.RemoteAddr
-	if host, _, err := net.SplitHostPort(ip); err == nil {
-		ip = host
-	}
-	if ip == "" {
-		return "unknown"
-	}
-	if !ratelimit.FromProxy(r) {
+	if ip := ratelimit.ClientIP(r); ip != "" {
 		return ip
 	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		hop := net.ParseIP(strings.TrimSpace(hops[i]))
-		if hop == nil {
-			break
-		}
-		ip = hop.String()
-		if !proxyAddress(hop) {
-			break
-		}
-	}
-	return ip
-}
-
-// proxyAddress says whether a is on the operator's side, as
-// ratelimit.FromProxy judges a connection's address.
-func proxyAddress(a net.IP) bool {
-	return a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsUnspecified()
+	return "unknown"
 }
 
 // oneLine keeps a header value printable and short.

@@ -110,39 +110,55 @@ func SetRetryAfter(h http.Header, wait time.Duration) {
 	h.Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
 }
 
-// ClientKey is the client address that the limits count against.
-//
-// X-Forwarded-For is believed only as far as it was passed on by
-// loopback, private or link-local addresses, which are taken to be the
-// operator's proxies: walking the chain from the connection's address
-// leftwards, the first address that is none of those is the client.
-// Entries further left are what the client itself sent and could be
-// anything, so a client that writes its own X-Forwarded-For straight to a
-// public host gains nothing. IPv6 clients are counted per /64, the
-// smallest network one usually gets.
+// ClientKey is the client address that the limits count against:
+// ClientIP, with IPv6 clients counted per /64, the smallest network one
+// usually gets.
 func ClientKey(r *http.Request) string {
-	remote := remoteHost(r)
-	addr := net.ParseIP(remote)
+	ip := ClientIP(r)
+	addr := net.ParseIP(ip)
 	if addr == nil {
-		return remote
-	}
-	if proxyAddress(addr) {
-		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-		for i := len(hops) - 1; i >= 0; i-- {
-			hop := net.ParseIP(strings.TrimSpace(hops[i]))
-			if hop == nil {
-				break
-			}
-			addr = hop
-			if !proxyAddress(hop) {
-				break
-			}
-		}
+		return ip
 	}
 	if addr.To4() == nil {
 		addr = addr.Mask(net.CIDRMask(64, 128))
 	}
 	return addr.String()
+}
+
+// ClientIP is the client's address as the operator's proxies saw it: the
+// connection's (without its port), or, when the connection comes from a
+// proxy (FromProxy), the X-Forwarded-For entry of the proxy the client
+// reached.
+//
+// X-Forwarded-For is believed only as far as it was passed on by
+// loopback, private or link-local addresses, which are taken to be the
+// operator's proxies: walking the chain from the connection's address
+// leftwards, the first address that is none of those is the client (or
+// the leftmost address, when every one is a proxy's; the walk stops at an
+// entry that is not an address). Entries further left are what the
+// client itself sent and could be anything, so a client that writes its
+// own X-Forwarded-For straight to a public host gains nothing. A
+// connection address that is not an IP address is returned as it is; ""
+// when the request has none.
+func ClientIP(r *http.Request) string {
+	ip := remoteHost(r)
+	addr := net.ParseIP(ip)
+	if addr == nil || !proxyAddress(addr) {
+		return ip
+	}
+	ip = addr.String()
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := net.ParseIP(strings.TrimSpace(hops[i]))
+		if hop == nil {
+			break
+		}
+		ip = hop.String()
+		if !proxyAddress(hop) {
+			break
+		}
+	}
+	return ip
 }
 
 // FromProxy says whether the connection comes from the operator's side,

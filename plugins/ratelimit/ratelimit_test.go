@@ -105,3 +105,37 @@ func TestSetRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// TestClientIP: the address the signing pages record and DOCUMENT_DOWNLOADED
+// carries, read as ClientKey reads it but whole (no /64).
+func TestClientIP(t *testing.T) {
+	for _, c := range []struct {
+		name, remote string
+		xff          []string // one header line each
+		want         string
+	}{
+		{"public peer, no header", "198.51.100.4:5000", nil, "198.51.100.4"},
+		{"public peer ignores what it sends", "198.51.100.4:5000", []string{"203.0.113.1"}, "198.51.100.4"},
+		{"proxy on loopback", "127.0.0.1:5000", []string{"203.0.113.1"}, "203.0.113.1"},
+		{"proxy keeps a forged entry on the left", "10.0.0.2:5000", []string{"1.2.3.4, 203.0.113.1"}, "203.0.113.1"},
+		{"only as far as the proxies go", "10.0.0.2:5000", []string{"6.6.6.6, 198.51.100.1, 10.0.0.9"}, "198.51.100.1"},
+		{"header lines are one list", "127.0.0.1:5000", []string{"6.6.6.6", "198.51.100.1, 10.0.0.9"}, "198.51.100.1"},
+		{"link-local proxy", "[fe80::1]:80", []string{"203.0.113.1"}, "203.0.113.1"},
+		{"everything private", "127.0.0.1:5000", []string{"192.168.1.20"}, "192.168.1.20"},
+		{"no header behind loopback", "127.0.0.1:5000", nil, "127.0.0.1"},
+		{"garbage stops the walk", "127.0.0.1:5000", []string{"203.0.113.1, nonsense"}, "127.0.0.1"},
+		{"IPv6 whole", "[2001:db8:1:2:3:4:5:6]:443", nil, "2001:db8:1:2:3:4:5:6"},
+		{"IPv6 behind a proxy, whole", "[::1]:443", []string{"2001:db8:aa:bb::1"}, "2001:db8:aa:bb::1"},
+		{"not an IP address", "pipe", []string{"203.0.113.1"}, "pipe"},
+		{"no address", "", nil, ""},
+	} {
+		r := httptest.NewRequest("GET", "/x", nil)
+		r.RemoteAddr = c.remote
+		for _, v := range c.xff {
+			r.Header.Add("X-Forwarded-For", v)
+		}
+		if got := ClientIP(r); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}

@@ -630,40 +630,15 @@ func (b *Block) receiptPage(w http.ResponseWriter, r *http.Request, token string
 	b.render(w, http.StatusOK, "receipt", &p, &p.Nonce)
 }
 
-// clientIP is the signer's address as the operator's proxies saw it: the
-// connection's, or, when the connection comes from a proxy (loopback,
-// private or link-local: ratelimit.FromProxy), the X-Forwarded-For entry
-// of the proxy the signer reached, found by walking back from the
-// connection over the proxies' own addresses, as the limits count
-// clients. What a signer writes in their own X-Forwarded-For is not
-// believed. remote is always the connection's address.
+// clientIP is the signer's address as the operator's proxies saw it
+// (ratelimit.ClientIP, as the limits count clients); remote is always the
+// connection's address.
 func clientIP(r *http.Request) (ip, remote string) {
 	remote = r.RemoteAddr
 	if host, _, err := net.SplitHostPort(remote); err == nil {
 		remote = host
 	}
-	ip = remote
-	if !ratelimit.FromProxy(r) {
-		return ip, remote
-	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		hop := net.ParseIP(strings.TrimSpace(hops[i]))
-		if hop == nil {
-			break
-		}
-		ip = hop.String()
-		if !proxyAddress(hop) {
-			break
-		}
-	}
-	return ip, remote
-}
-
-// proxyAddress says whether a is on the operator's side, as
-// ratelimit.FromProxy judges a connection's address.
-func proxyAddress(a net.IP) bool {
-	return a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsUnspecified()
+	return ratelimit.ClientIP(r), remote
 }
 
 // maxSignatureImage bounds a drawn signature's size and dimensions.
