@@ -170,8 +170,9 @@ type SignatureRequestViewedData struct {
 	// Who viewed.
 	Recipient Viewer `json:"recipient"`
 	ViewedAt  string `json:"viewed_at"`
-	// The viewer's address: the first X-Forwarded-For entry when a proxy set
-	// one, else the connection's.
+	// The viewer's address: the connection's, or, when the connection comes from
+	// a proxy (a loopback, private or link-local address), the X-Forwarded-For
+	// entry that proxy appended, read from the right.
 	IP string `json:"ip"`
 	// The browser's User-Agent header; may be empty.
 	UserAgent string `json:"user_agent"`
