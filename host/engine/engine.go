@@ -71,6 +71,11 @@ type Options struct {
 	// DefaultDetailRetention). The engine compacts for as long as the
 	// context given to New lasts.
 	DetailRetention time.Duration
+	// RetryPatience is how long an operator's retry of a run's items goes
+	// on while its batches keep failing (NATS out of reach, a stream it
+	// writes gone) before it gives up with the error and lets the run go
+	// (default 2 minutes, as long as a run's workers wait).
+	RetryPatience time.Duration
 }
 
 // DefaultItemRetry is how an item a block failed with a retryable error is
@@ -122,6 +127,9 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	}
 	if o.RetryDelay <= 0 {
 		o.RetryDelay = DefaultItemRetry.Initial
+	}
+	if o.RetryPatience <= 0 {
+		o.RetryPatience = maxStall
 	}
 	if o.DetailRetention <= 0 {
 		o.DetailRetention = DefaultDetailRetention

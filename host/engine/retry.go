@@ -27,7 +27,8 @@ import (
 // block an item finished before is not run again (its checkpoint) and no
 // event is published twice (its id). Each retried item gets a new outcome,
 // which readers take over the old one. It returns when every retried item
-// has its new outcome.
+// has its new outcome, or with the error once its batches have kept
+// failing for Options.RetryPatience.
 func (e *Engine) RetryItems(ctx context.Context, wf *workflow.Workflow, runID string, itemIDs []string, ro RunOptions) (*Summary, error) {
 	want := map[int64]bool{}
 	for _, id := range itemIDs {
@@ -105,17 +106,51 @@ func (e *Engine) RetryItems(ctx context.Context, wf *workflow.Workflow, runID st
 		return nil, err
 	}
 
-	wctx, stop := context.WithCancel(ctx)
-	defer stop()
+	// A retry's batches that keep failing give up after RetryPatience, as
+	// a run's do after maxStall: the retry then ends with the error rather
+	// than trying for as long as the host lives, holding the run.
+	patience := stallRetry
+	patience.MaxElapsed = e.opts.RetryPatience
+	wctx, stop := context.WithCancelCause(ctx)
+	var workers sync.WaitGroup
+	// The workers are done before the blocks under them close (rs.close,
+	// deferred above, runs after this).
+	defer func() {
+		stop(nil)
+		workers.Wait()
+	}()
 	for range e.opts.Workers {
-		go func() { _ = rs.workQueue(wctx, name, batchWindow, endlessRetry) }()
+		workers.Go(func() {
+			if err := rs.workQueue(wctx, name, batchWindow, patience); err != nil && wctx.Err() == nil {
+				stop(&retryGaveUpError{runID: runID, items: len(items), err: err})
+			}
+		})
 	}
 	ids := make([]string, len(items))
 	for i, it := range items {
 		ids[i] = it.ID
 	}
-	return e.awaitOutcomes(wctx, rec, from, ids)
+	sum, err := e.awaitOutcomes(wctx, rec, from, ids)
+	if gaveUp := (*retryGaveUpError)(nil); err != nil && errors.As(context.Cause(wctx), &gaveUp) && ctx.Err() == nil {
+		return nil, gaveUp
+	}
+	return sum, err
 }
+
+// retryGaveUpError is a retry whose batches kept failing for longer than
+// RetryPatience.
+type retryGaveUpError struct {
+	runID string
+	items int
+	err   error
+}
+
+func (e *retryGaveUpError) Error() string {
+	return fmt.Sprintf("run %s: the retry of %d items gave up, its batches failing: %v; the items keep the outcomes they had, retry them again once the cause is fixed",
+		e.runID, e.items, e.err)
+}
+
+func (e *retryGaveUpError) Unwrap() error { return e.err }
 
 func retrySubject(workflow, runID string) string { return bus.ItemsSubject(workflow, runID) + ".retry" }
 

@@ -408,7 +408,7 @@ func liveWindow(cons jetstream.Consumer, n int) ([]jetstream.Msg, error) {
 }
 
 // endlessRetry is how a worker that lives as long as its host (a
-// trigger's, an operator's retry) tries NATS again: until stopped.
+// trigger's) tries NATS again: until stopped.
 var endlessRetry = retries.Policy{Initial: 50 * time.Millisecond, Multiplier: 2, Cap: 5 * time.Second}
 
 // batchRetryDelay is how long a batch that failed waits in the queue
