@@ -96,7 +96,7 @@ func (x *checkpointIndex) refresh(ctx context.Context, stream jetstream.Stream, 
 	if x.last > 0 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, x.last+1
 	}
-	err := readStream(ctx, stream, cfg, func(m jetstream.Msg) {
+	err := readStream(ctx, stream, cfg, 0, func(m jetstream.Msg) {
 		md, err := m.Metadata()
 		if err != nil {
 			return

@@ -402,7 +402,7 @@ func (r *Reader) index(ctx context.Context, runID string, last uint64) (*runInde
 	if idx.seq > 0 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, idx.seq+1
 	}
-	err := readStream(ctx, r.store.Outcomes, cfg, func(m jetstream.Msg) {
+	err := readStream(ctx, r.store.Outcomes, cfg, last, func(m jetstream.Msg) {
 		var batch []outcome
 		if json.Unmarshal(m.Data(), &batch) == nil {
 			for _, o := range batch {
@@ -605,7 +605,7 @@ func (r *Reader) itemEvents(ctx context.Context, rec RunInfo, idx *runIndex, ite
 		from := rec.Created.Add(-time.Minute)
 		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &from
 	}
-	err = readStream(ctx, stream, cfg, func(m jetstream.Msg) {
+	err = readStream(ctx, stream, cfg, stream.CachedInfo().State.LastSeq, func(m jetstream.Msg) {
 		md, err := m.Metadata()
 		if err != nil {
 			return

@@ -193,7 +193,7 @@ func (e *Engine) summarize(ctx context.Context, rec *runRecord) (*Summary, error
 	var tr *tracker
 	err := stallRetry.Do(ctx, func(ctx context.Context) error {
 		tr = newTracker(rec)
-		return readStream(ctx, e.opts.Store.Outcomes, jetstream.ConsumerConfig{FilterSubject: bus.OutcomesSubject(rec.ID)}, func(m jetstream.Msg) {
+		return readStream(ctx, e.opts.Store.Outcomes, jetstream.ConsumerConfig{FilterSubject: bus.OutcomesSubject(rec.ID)}, 0, func(m jetstream.Msg) {
 			var batch []outcome
 			if json.Unmarshal(m.Data(), &batch) == nil {
 				for _, o := range batch {

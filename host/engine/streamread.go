@@ -16,14 +16,17 @@ const streamReadWait = 5 * time.Second
 
 // readStream hands each message of stream that cfg selects to each, from
 // where cfg starts to the last message stored (those stored meanwhile
-// included). It reads through an ephemeral pull consumer of its own, made
+// included), or, when stop is not 0, until it has handed one at stream
+// sequence stop or past it: a reader of a subject still being written
+// passes the stream's last sequence at its start, so as not to chase the
+// writer for as long as it writes. It reads through an ephemeral pull consumer of its own, made
 // and read in bounded waits, and deleted afterwards. A consumer that
 // cannot be made or does not deliver (its NATS node died) is an error
 // for the caller to try again with a new read, which makes a new
 // consumer: an ordered consumer instead makes its next consumer under
 // the same name and, when the name belongs to a node that died, tries
 // for ever without heeding any context.
-func readStream(ctx context.Context, stream jetstream.Stream, cfg jetstream.ConsumerConfig, each func(jetstream.Msg)) error {
+func readStream(ctx context.Context, stream jetstream.Stream, cfg jetstream.ConsumerConfig, stop uint64, each func(jetstream.Msg)) error {
 	cfg.AckPolicy = jetstream.AckNonePolicy
 	cfg.MemoryStorage, cfg.Replicas = true, 1
 	cfg.InactiveThreshold = time.Minute
@@ -60,6 +63,9 @@ func readStream(ctx context.Context, stream jetstream.Stream, cfg jetstream.Cons
 			}
 			pending = md.NumPending
 			each(m)
+			if stop > 0 && md.Sequence.Stream >= stop {
+				return nil
+			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
 			return fmt.Errorf("fetch: %w", err)

@@ -386,7 +386,7 @@ func (t *Triggered) findCheckpoints(ctx context.Context, runID, itemID string, s
 	out := map[string]checkpoint{}
 	err = readStream(ctx, stream, jetstream.ConsumerConfig{
 		FilterSubject: prefix + ">", DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &since,
-	}, func(m jetstream.Msg) {
+	}, 0, func(m jetstream.Msg) {
 		key := strings.TrimPrefix(m.Subject(), prefix)
 		dot := strings.LastIndexByte(key, '.')
 		if dot < 0 {
@@ -425,7 +425,7 @@ func (t *Triggered) findEvents(ctx context.Context, workflow string, want map[st
 	var out []json.RawMessage
 	err = readStream(ctx, stream, jetstream.ConsumerConfig{
 		FilterSubject: "paperflow.events." + workflow + ".*", DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &since,
-	}, func(m jetstream.Msg) {
+	}, 0, func(m jetstream.Msg) {
 		if want[m.Headers().Get(jetstream.MsgIDHeader)] {
 			out = append(out, json.RawMessage(m.Data()))
 		}
