@@ -236,6 +236,39 @@ func TestFailedLoginsCountPerClient(t *testing.T) {
 	}
 }
 
+// TestFailedLoginsCountPerConnectionToo: a client that names another
+// address in X-Forwarded-For at every try, on a network where nothing in
+// front sets that header, is still made to wait, once its connection's
+// address has failed ten times a client's limit; another connection's
+// client is not.
+func TestFailedLoginsCountPerConnectionToo(t *testing.T) {
+	_, hosts := startHosts(t, 1)
+	base := hosts[0].url
+	loginFrom := func(client, token string) int {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, base+"/login", strings.NewReader(url.Values{"token": {token}}.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", client)
+		resp, err := withCookie("").Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := range 100 {
+		if got := loginFrom(fmt.Sprintf("203.0.113.%d", i), "wrong"); got != http.StatusUnauthorized {
+			t.Fatalf("wrong token %d, each from another forwarded address: %d, want 401", i+1, got)
+		}
+	}
+	if got := loginFrom("198.51.100.7", "wrong"); got != http.StatusTooManyRequests {
+		t.Fatalf("the 101st wrong token in a minute from one connection address: %d, want 429", got)
+	}
+}
+
 // TestSessionKeyIsNotTheCookie: the bucket holds a hash of the session
 // id, never the cookie's value.
 func TestSessionKeyIsNotTheCookie(t *testing.T) {

@@ -171,43 +171,100 @@ func (s *Sessions) drop(ctx context.Context, id string) error {
 	return nil
 }
 
-// maxFailedLogins in loginWindow from one address makes it wait.
+// maxFailedLogins in loginWindow from one client makes it wait;
+// maxFailedLoginsPerConn from one connection address makes every client
+// behind it wait. A client is as ratelimit.ClientKey tells it, which
+// believes X-Forwarded-For from loopback and private addresses: on a
+// network where nothing in front sets that header, a client naming
+// another address at every try would be a new client each time. The
+// limit per connection address is higher, so that one client behind the
+// operator's proxy does not lock out all the others.
 const (
-	maxFailedLogins = 10
-	loginWindow     = time.Minute
+	maxFailedLogins        = 10
+	maxFailedLoginsPerConn = 10 * maxFailedLogins
+	loginWindow            = time.Minute
+	// maxLoginKeys bounds the addresses failures keeps.
+	maxLoginKeys = 10000
 )
 
-// failures counts failed logins by client (ratelimit.ClientKey), on
-// this host.
+// failures counts failed logins by client and by connection address, on
+// this host. Entries of which no failure is recent are dropped once a
+// window, and the addresses kept are at most maxLoginKeys.
 type failures struct {
 	mu     sync.Mutex
+	now    func() time.Time // nil: time.Now
 	byAddr map[string][]time.Time
+	swept  time.Time
 }
 
-func (f *failures) tooMany(addr string) bool {
+// Keys of failures.byAddr.
+func clientFailKey(client string) string { return "client " + client }
+func connFailKey(conn string) string     { return "conn " + conn }
+
+func (f *failures) clock() time.Time {
+	if f.now != nil {
+		return f.now()
+	}
+	return time.Now()
+}
+
+// tooMany says whether the client, or its connection's address, has
+// failed too often lately.
+func (f *failures) tooMany(client, conn string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	recent := f.byAddr[addr][:0]
-	for _, t := range f.byAddr[addr] {
-		if time.Since(t) < loginWindow {
+	now := f.clock()
+	return f.recentLocked(clientFailKey(client), now) >= maxFailedLogins ||
+		f.recentLocked(connFailKey(conn), now) >= maxFailedLoginsPerConn
+}
+
+// recentLocked counts key's failures within loginWindow, dropping older
+// ones.
+func (f *failures) recentLocked(key string, now time.Time) int {
+	recent := f.byAddr[key][:0]
+	for _, t := range f.byAddr[key] {
+		if now.Sub(t) < loginWindow {
 			recent = append(recent, t)
 		}
 	}
 	if len(recent) == 0 {
-		delete(f.byAddr, addr)
-		return false
+		delete(f.byAddr, key)
+		return 0
 	}
-	f.byAddr[addr] = recent
-	return len(recent) >= maxFailedLogins
+	f.byAddr[key] = recent
+	return len(recent)
 }
 
-func (f *failures) add(addr string) {
+func (f *failures) add(client, conn string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.byAddr == nil {
 		f.byAddr = map[string][]time.Time{}
 	}
-	f.byAddr[addr] = append(f.byAddr[addr], time.Now())
+	now := f.clock()
+	if now.Sub(f.swept) >= loginWindow {
+		f.sweepLocked(now)
+	}
+	for _, key := range []string{clientFailKey(client), connFailKey(conn)} {
+		if _, ok := f.byAddr[key]; !ok && len(f.byAddr) >= maxLoginKeys {
+			// As many addresses as are kept failed within the last
+			// window or two: make room by forgetting one.
+			for old := range f.byAddr {
+				delete(f.byAddr, old)
+				break
+			}
+		}
+		f.byAddr[key] = append(f.byAddr[key], now)
+	}
+}
+
+// sweepLocked drops the failures older than loginWindow, and the keys
+// left without any.
+func (f *failures) sweepLocked(now time.Time) {
+	for key := range f.byAddr {
+		f.recentLocked(key, now)
+	}
+	f.swept = now
 }
 
 func clientAddr(r *http.Request) string {
@@ -326,9 +383,11 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	}
 	// Counted per client, as the proxy in front passes it on: by the
 	// connection's address alone, every login through the proxy would
-	// wait for one client's wrong tokens.
-	addr := ratelimit.ClientKey(r)
-	if c.failures.tooMany(addr) {
+	// wait for one client's wrong tokens. And per connection address,
+	// with a higher limit, since a client on the network that the
+	// forwarded address is believed from may name any address it likes.
+	addr, conn := ratelimit.ClientKey(r), clientAddr(r)
+	if c.failures.tooMany(addr, conn) {
 		w.Header().Set("Retry-After", "60")
 		c.render(w, r, nil, http.StatusTooManyRequests, "login", "Log in", loginData{Next: safeNext(r.PostFormValue("next")), Error: "Too many failed attempts: wait a minute."})
 		return
@@ -340,8 +399,8 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	case sameToken(token, c.o.ReadOnlyToken):
 		readOnly = true
 	default:
-		c.failures.add(addr)
-		c.log.Warn("console: failed login", "addr", addr)
+		c.failures.add(addr, conn)
+		c.log.Warn("console: failed login", "addr", addr, "conn", conn)
 		c.render(w, r, nil, http.StatusUnauthorized, "login", "Log in", loginData{Next: safeNext(r.PostFormValue("next")), Error: "That token is not right."})
 		return
 	}
