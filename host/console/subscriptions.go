@@ -14,8 +14,8 @@ import (
 
 // hiddenValue stands for a header's value in the edit form, which never
 // shows one (they often hold credentials): left as it is, the stored
-// value is kept.
-const hiddenValue = "(hidden)"
+// value is kept. It is what the subscriptions API shows in its place.
+const hiddenValue = delivery.HiddenHeader
 
 // subscriptionForm is the edit form of a subscription, as shown and as
 // sent back.
@@ -33,6 +33,9 @@ type subscriptionForm struct {
 	Error       string
 	Field       string // the field the error is about
 }
+
+// Hidden is what stands for a stored header value in the form.
+func (subscriptionForm) Hidden() string { return hiddenValue }
 
 func (c *Console) eventTypes() []string {
 	out := make([]string, 0, len(events.Types))

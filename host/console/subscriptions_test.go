@@ -29,8 +29,11 @@ func TestEditSubscription(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("edit form: %s", resp.Status)
 	}
-	if strings.Contains(page, "s3cret-value") || !strings.Contains(page, "X-Token: (hidden)") {
+	if strings.Contains(page, "s3cret-value") || !strings.Contains(page, "X-Token: "+delivery.HiddenHeader) {
 		t.Fatal("the edit form shows a header's value, or not the header")
+	}
+	if !strings.Contains(page, delivery.HiddenHeader+" keeps the stored value") {
+		t.Fatal("the edit form does not say what stands for a stored value")
 	}
 	if !strings.Contains(page, `value="`+u+`"`) {
 		t.Fatal("the edit form does not show the URL")

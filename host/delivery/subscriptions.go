@@ -60,15 +60,15 @@ func (s Subscription) Public() Subscription {
 	if len(s.Headers) > 0 {
 		h := make(map[string]string, len(s.Headers))
 		for name := range s.Headers {
-			h[name] = hiddenHeader
+			h[name] = HiddenHeader
 		}
 		s.Headers = h
 	}
 	return s
 }
 
-// hiddenHeader stands for a header's value in a listed subscription.
-const hiddenHeader = "(hidden)"
+// HiddenHeader stands for a header's value in a listed subscription.
+const HiddenHeader = "(hidden)"
 
 // filterKey is what makes two subscriptions the same: URL, event types,
 // workflows and condition (headers and description do not).
@@ -306,8 +306,8 @@ func checkHeaders(h map[string]string) error {
 			return &InvalidError{"headers", fmt.Sprintf("%s and %s are the same header (names ignore case); give it once", other, name)}
 		}
 		seen[canon] = name
-		if v == hiddenHeader {
-			return &InvalidError{"headers", fmt.Sprintf("%s: %q is how a listed subscription hides a value; send the value itself", name, hiddenHeader)}
+		if v == HiddenHeader {
+			return &InvalidError{"headers", fmt.Sprintf("%s: %q is how a listed subscription hides a value; send the value itself", name, HiddenHeader)}
 		}
 		for i := 0; i < len(v); i++ {
 			if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
