@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -100,48 +99,26 @@ func (p *Publisher) PublishChecked(ctx context.Context, events []Checked) []erro
 	return errs
 }
 
-// originParallel bounds the documents whose origin is recorded at once.
-const originParallel = 16
-
 // recordOrigins records where the documents of the published events
-// (errs[i] nil) were made, several at a time, before the publish returns:
-// a link handed out with the event already knows its item.
+// (errs[i] nil) were made, all in one round trip, before the publish
+// returns: a link handed out with the event already knows its item.
 func (p *Publisher) recordOrigins(ctx context.Context, hs []header, errs []error) {
-	type job struct {
-		id string
-		o  origin.Origin
-	}
-	var jobs []job
+	var entries []origin.Entry
 	for i, h := range hs {
 		if errs[i] == nil {
 			for _, id := range h.made {
-				jobs = append(jobs, job{id, h.origin})
+				entries = append(entries, origin.Entry{ID: id, Origin: h.origin})
 			}
 		}
 	}
-	if len(jobs) == 0 {
-		return
+	// On a bus without the bucket (it keeps only events) nothing is
+	// recorded, and nothing is logged.
+	err := p.origins.RecordAll(ctx, entries, func(e origin.Entry, err error) { warnOrigin(e.ID, e.Origin, err) })
+	if err != nil && !errors.Is(err, origin.ErrNoBucket) {
+		for _, e := range entries {
+			warnOrigin(e.ID, e.Origin, err)
+		}
 	}
-	// The first record also finds the bucket: on a bus without one (it
-	// keeps only events) nothing is recorded, and nothing is logged.
-	if err := p.origins.Record(ctx, jobs[0].id, jobs[0].o); errors.Is(err, origin.ErrNoBucket) {
-		return
-	} else if err != nil {
-		warnOrigin(jobs[0].id, jobs[0].o, err)
-	}
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, originParallel)
-	for _, j := range jobs[1:] {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if err := p.origins.Record(ctx, j.id, j.o); err != nil {
-				warnOrigin(j.id, j.o, err)
-			}
-		}()
-	}
-	wg.Wait()
 }
 
 func warnOrigin(id string, o origin.Origin, err error) {

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/paperflow/paperflow/host/bus"
@@ -74,21 +75,79 @@ func (s *Store) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 // Record keeps o as the origin of document id, its block id cut to the
 // block (BlockOf). The first origin recorded stays: a document announced
 // again (a retried item publishes its events again) keeps where it was
-// made. It writes one entry and reads nothing.
+// made. It writes one entry and reads nothing; RecordAll does many at once.
 func (s *Store) Record(ctx context.Context, id string, o Origin) error {
-	kv, err := s.bucket(ctx)
-	if err != nil {
+	var refused error
+	if err := s.RecordAll(ctx, []Entry{{ID: id, Origin: o}}, func(_ Entry, err error) { refused = err }); err != nil {
 		return fmt.Errorf("document %s: record origin: %w", id, err)
 	}
-	o.BlockID = BlockOf(o.BlockID)
-	raw, err := json.Marshal(o)
-	if err != nil {
-		return fmt.Errorf("document %s: record origin: %w", id, err)
-	}
-	if _, err := kv.Create(ctx, id, raw); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
-		return fmt.Errorf("document %s: record origin: %w", id, err)
+	if refused != nil {
+		return fmt.Errorf("document %s: record origin: %w", id, refused)
 	}
 	return nil
+}
+
+// Entry is the origin of one document, as RecordAll takes them.
+type Entry struct {
+	ID     string
+	Origin Origin
+}
+
+// RecordAll records every entry as Record does, publishing them all before
+// it waits for NATS to store any, so a batch of events pays one round trip
+// for its documents' origins instead of one each. failed is called with
+// each entry NATS refused (an entry already recorded is not a failure: the
+// first origin stays). It returns ErrNoBucket, recording nothing, on a bus
+// without the bucket.
+func (s *Store) RecordAll(ctx context.Context, entries []Entry, failed func(Entry, error)) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	if _, err := s.bucket(ctx); err != nil {
+		return err
+	}
+	futures := make([]jetstream.PubAckFuture, len(entries))
+	for i, e := range entries {
+		o := e.Origin
+		o.BlockID = BlockOf(o.BlockID)
+		raw, err := json.Marshal(o)
+		if err != nil {
+			failed(e, err)
+			continue
+		}
+		msg := &nats.Msg{Subject: "$KV." + bus.DocumentOriginsBucket + "." + e.ID, Data: raw}
+		// Expecting no message yet on the key's subject is what a KV
+		// create is.
+		f, err := s.js.PublishMsgAsync(msg, jetstream.WithExpectLastSequencePerSubject(0))
+		if err != nil {
+			failed(e, err)
+			continue
+		}
+		futures[i] = f
+	}
+	for i, f := range futures {
+		if f == nil {
+			continue
+		}
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			if !recordedBefore(err) {
+				failed(entries[i], err)
+			}
+		case <-ctx.Done():
+			failed(entries[i], ctx.Err())
+		}
+	}
+	return nil
+}
+
+// recordedBefore reports NATS's answer to a create of a key that has a
+// value: the wrong last sequence for its subject.
+func recordedBefore(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
 // Lookup reads the origin recorded for document id; ok is false when none
