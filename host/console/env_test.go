@@ -352,10 +352,16 @@ func (s *starter) StartUpload(ctx context.Context, name, fileName string, data [
 }
 
 func (s *starter) run(wf *workflow.Workflow, resume, version string) (string, error) {
+	return startRun(s.e.ctx, s.e.engine, wf, resume, version)
+}
+
+// startRun starts (or resumes) a run of wf on e in the background, as
+// serve does, and returns its id once it has started, or why it could not.
+func startRun(ctx context.Context, e *engine.Engine, wf *workflow.Workflow, resume, version string) (string, error) {
 	started := make(chan string, 1)
 	failed := make(chan error, 1)
 	go func() {
-		_, err := s.e.engine.Run(s.e.ctx, wf, engine.RunOptions{RunID: resume, Version: version, OnStart: func(id string) { started <- id }})
+		_, err := e.Run(ctx, wf, engine.RunOptions{RunID: resume, Version: version, OnStart: func(id string) { started <- id }})
 		if err != nil {
 			failed <- err
 		}

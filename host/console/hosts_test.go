@@ -106,20 +106,7 @@ func (s deployedStarter) StartRun(ctx context.Context, _, resume string) (string
 	if err != nil {
 		return "", err
 	}
-	started := make(chan string, 1)
-	failed := make(chan error, 1)
-	go func() {
-		_, err := s.h.engine.Run(s.h.ctx, wf, engine.RunOptions{RunID: resume, Version: rec.Version, OnStart: func(id string) { started <- id }})
-		if err != nil {
-			failed <- err
-		}
-	}()
-	select {
-	case id := <-started:
-		return id, nil
-	case err := <-failed:
-		return "", err
-	}
+	return startRun(s.h.ctx, s.h.engine, wf, resume, rec.Version)
 }
 
 // TestSessionsSharedByHosts: a login made on one host opens the pages of
