@@ -40,16 +40,12 @@ func sdkSource(types []eventType, defs *object) ([]byte, error) {
 	if p.rawJSON {
 		b.WriteString("import \"encoding/json\"\n\n")
 	}
-	b.WriteString("// The event types, one per schema in the repository's schemas/events.\nconst (\n")
-	for _, t := range types {
-		comment(&b, "\t", t.Go+" ("+t.Name+"): "+lowerFirst(t.Doc))
-		fmt.Fprintf(&b, "\t%s = %q\n", t.Go, t.Name)
-	}
-	b.WriteString(")\n\n")
-	b.WriteString("// Types lists every event type, in the order an item usually meets them.\n// Treat it as read-only.\n")
-	list(&b, "Types", "string", types, func(eventType) bool { return true })
-	b.WriteString("// MainTypes are the main event types: what a webhook sends when it names\n// none. Treat it as read-only.\n")
-	list(&b, "MainTypes", "string", types, func(t eventType) bool { return t.Main })
+	typeList{
+		constDoc: "// The event types, one per schema in the repository's schemas/events.\n",
+		typesDoc: "// Types lists every event type, in the order an item usually meets them.\n// Treat it as read-only.\n",
+		mainDoc:  "// MainTypes are the main event types: what a webhook sends when it names\n// none. Treat it as read-only.\n",
+		elem:     "string",
+	}.write(&b, types)
 	for _, s := range p.structs {
 		comment(&b, "", s.Doc)
 		fmt.Fprintf(&b, "type %s struct {\n", s.Name)
