@@ -81,16 +81,11 @@ func (b *Block) requests(ctx context.Context, runID, itemID string) ([]requests.
 
 func (b *Block) summary(r *request) requests.Request {
 	s := requests.Request{
-		Workflow: b.cfg.Workflow, Block: b.cfg.BlockID, ID: r.ID, RunID: r.RunID, ItemID: r.ItemID,
-		Status: r.Status, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, ExpiredAt: r.ExpiredAt,
-		CancelledAt: r.CancelledAt, CancelReason: r.CancelReason, DeclineReason: r.Reason,
+		Workflow: b.cfg.Workflow, Block: b.cfg.BlockID, Lifecycle: r.Lifecycle, DeclineReason: r.Reason,
 		Recipients: make([]requests.Recipient, len(r.Recipients)),
 	}
 	for i, rc := range r.Recipients {
-		s.Recipients[i] = requests.Recipient{
-			Email: rc.Email, Name: rc.Name, Order: rc.Order, Status: rc.Status, InvitedAt: rc.InvitedAt,
-			VerifiedAt: rc.VerifiedAt, ViewedAt: rc.ViewedAt, SignedAt: rc.SignedAt, DeclinedAt: rc.DeclinedAt,
-		}
+		s.Recipients[i] = rc.Recipient
 	}
 	return s
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/paperflow/paperflow/plugins/sdk/events"
 	"github.com/paperflow/paperflow/plugins/sdk/tags"
 	"github.com/paperflow/paperflow/plugins/signature/pdfsign"
+	"github.com/paperflow/paperflow/plugins/signature/requests"
 )
 
 // version is reported by Describe.
@@ -141,16 +142,21 @@ func (b *Block) one(ctx context.Context, it sdk.Item) sdk.Result {
 	}
 	now := b.now().UTC()
 	r := &request{
-		ID: requestID(b.cfg.Workflow, b.cfg.BlockID, it.RunID, it.ID), RunID: it.RunID, ItemID: it.ID,
-		Status: statusPending, CreatedAt: now, ExpiresAt: now.Add(expires), RemindEvery: remind,
-		Subject: oneLine(with.Subject, 500), Message: strings.TrimSpace(with.Message),
+		Lifecycle: requests.Lifecycle{
+			ID: requestID(b.cfg.Workflow, b.cfg.BlockID, it.RunID, it.ID), RunID: it.RunID, ItemID: it.ID,
+			Status: statusPending, CreatedAt: now, ExpiresAt: now.Add(expires),
+		},
+		RemindEvery: remind, Subject: oneLine(with.Subject, 500), Message: strings.TrimSpace(with.Message),
 		From: from, ReplyTo: replyTo, Documents: docs, Fields: fields, NoCopy: !with.sendCopy(),
 	}
 	if r.Subject == "" {
 		r.Subject = "Please sign: " + docNames(docs)
 	}
 	for _, s := range signers {
-		r.Recipients = append(r.Recipients, recipient{Email: s.Email, Name: s.Name, Order: s.Order, Status: recipientPending, Verify: s.Verify})
+		r.Recipients = append(r.Recipients, recipient{
+			Recipient: requests.Recipient{Email: s.Email, Name: s.Name, Order: s.Order, Status: recipientPending},
+			Verify:    s.Verify,
+		})
 	}
 	r.log(now, "Request created for %s", docNames(docs))
 	created, err := b.create(ctx, r)

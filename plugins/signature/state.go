@@ -45,12 +45,10 @@ const (
 
 // request is one item's signature request, as kept in KV.
 type request struct {
-	ID          string        `json:"id"`
-	RunID       string        `json:"run_id"`
-	ItemID      string        `json:"item_id"`
-	Status      string        `json:"status"`
-	CreatedAt   time.Time     `json:"created_at"`
-	ExpiresAt   time.Time     `json:"expires_at"`
+	// Lifecycle is what the host-only routes report of the request: its
+	// ids, status, and when it was made, expires, expired or was
+	// cancelled (and why).
+	requests.Lifecycle
 	RemindEvery time.Duration `json:"remind_every,omitempty"`
 	Subject     string        `json:"subject"`
 	Message     string        `json:"message,omitempty"`
@@ -66,14 +64,9 @@ type request struct {
 	// Signed are the sealed PDFs, once made.
 	Signed []document `json:"signed,omitempty"`
 	// Emitted is set once the final event (COMPLETED or DECLINED) is out.
-	Emitted bool   `json:"emitted,omitempty"`
-	Reason  string `json:"reason,omitempty"` // of a decline
-	// ExpiredAt is when the request was closed for lack of time.
-	ExpiredAt time.Time `json:"expired_at,omitzero"`
-	// CancelledAt and CancelReason are set when the sender cancelled it.
-	CancelledAt  time.Time    `json:"cancelled_at,omitzero"`
-	CancelReason string       `json:"cancel_reason,omitempty"`
-	Trail        []trailEntry `json:"trail,omitempty"`
+	Emitted bool         `json:"emitted,omitempty"`
+	Reason  string       `json:"reason,omitempty"` // of a decline
+	Trail   []trailEntry `json:"trail,omitempty"`
 }
 
 type document struct {
@@ -88,17 +81,13 @@ type document struct {
 	Pages []pageSize `json:"pages,omitempty"`
 }
 
+// recipient is one recipient of a request, as kept in KV: what the
+// host-only routes report of them (who, their order and status, when they
+// were invited, verified, viewed, signed or declined: a DeclinedAt is
+// missing in records made before it was kept), and what only the block
+// needs.
 type recipient struct {
-	Email     string    `json:"email"`
-	Name      string    `json:"name,omitempty"`
-	Order     int       `json:"order"`
-	Status    string    `json:"status"`
-	InvitedAt time.Time `json:"invited_at,omitzero"`
-	ViewedAt  time.Time `json:"viewed_at,omitzero"`
-	SignedAt  time.Time `json:"signed_at,omitzero"`
-	// DeclinedAt is when they declined (records made before it was kept
-	// have only the status).
-	DeclinedAt time.Time `json:"declined_at,omitzero"`
+	requests.Recipient
 	// What the signer typed, and where they signed (or declined) from.
 	Signature  string `json:"signature,omitempty"`
 	Drawn      bool   `json:"drawn,omitempty"`
@@ -114,7 +103,6 @@ type recipient struct {
 	// Verify is how the recipient proves who they are before the document
 	// is shown ("email" or none); verify.go keeps the codes.
 	Verify       string       `json:"verify,omitempty"`
-	VerifiedAt   time.Time    `json:"verified_at,omitzero"`
 	Verification verification `json:"verification,omitzero"`
 	// ViewEmitted is set once SIGNATURE_REQUEST_VIEWED is out for them.
 	ViewEmitted   bool   `json:"view_emitted,omitempty"`

@@ -53,8 +53,18 @@ const MaxCancelReason = 500
 // Request is a signature request as GET api/requests lists it. Times that
 // have not happened are left out.
 type Request struct {
-	Workflow  string    `json:"workflow"`
-	Block     string    `json:"block"`
+	Workflow string `json:"workflow"`
+	Block    string `json:"block"`
+	Lifecycle
+	// DeclineReason is what a declining recipient wrote.
+	DeclineReason string      `json:"decline_reason,omitempty"`
+	Recipients    []Recipient `json:"recipients"`
+}
+
+// Lifecycle is which item a request is for and where it stands. The block
+// keeps it as part of its own record of the request, so what the host
+// reads is that record's own fields.
+type Lifecycle struct {
 	ID        string    `json:"id"`
 	RunID     string    `json:"run_id"`
 	ItemID    string    `json:"item_id"`
@@ -62,20 +72,18 @@ type Request struct {
 	CreatedAt time.Time `json:"created_at,omitzero"`
 	ExpiresAt time.Time `json:"expires_at"`
 	// ExpiredAt, CancelledAt and CancelReason say how a request ended that
-	// ran out of time or was cancelled; DeclineReason is what a declining
-	// recipient wrote.
-	ExpiredAt     time.Time   `json:"expired_at,omitzero"`
-	CancelledAt   time.Time   `json:"cancelled_at,omitzero"`
-	CancelReason  string      `json:"cancel_reason,omitempty"`
-	DeclineReason string      `json:"decline_reason,omitempty"`
-	Recipients    []Recipient `json:"recipients"`
+	// ran out of time or was cancelled.
+	ExpiredAt    time.Time `json:"expired_at,omitzero"`
+	CancelledAt  time.Time `json:"cancelled_at,omitzero"`
+	CancelReason string    `json:"cancel_reason,omitempty"`
 }
 
 // Open reports a request still waiting for signatures: it may be resent
 // and cancelled.
 func (r Request) Open() bool { return r.Status == StatusPending }
 
-// Recipient is one recipient of a Request.
+// Recipient is one recipient of a Request. The block keeps it as part of
+// its own record of the recipient.
 type Recipient struct {
 	Email      string    `json:"email"`
 	Name       string    `json:"name,omitempty"`
