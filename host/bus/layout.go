@@ -103,9 +103,7 @@ func (b *Bus) EnsureStore(ctx context.Context) (*Store, error) {
 		{&s.DocumentOrigins, jetstream.KeyValueConfig{Bucket: DocumentOriginsBucket, TTL: Retention}},
 	}
 	for _, bk := range buckets {
-		bk.cfg.Storage = jetstream.FileStorage
-		bk.cfg.Replicas = b.Replicas
-		if *bk.dst, err = EnsureKeyValue(ctx, b.JS, bk.cfg, b.log); err != nil {
+		if *bk.dst, err = b.KeyValue(ctx, bk.cfg); err != nil {
 			return nil, err
 		}
 	}
@@ -122,6 +120,15 @@ func (b *Bus) EnsureStore(ctx context.Context) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// KeyValue makes (or opens) the bucket cfg describes, stored on file and
+// replicated as the Store's buckets are, for the packages that keep a
+// bucket of their own (idempotency keys, schedule firings).
+func (b *Bus) KeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	cfg.Storage = jetstream.FileStorage
+	cfg.Replicas = b.Replicas
+	return EnsureKeyValue(ctx, b.JS, cfg, b.log)
 }
 
 // IsNotFound reports a missing KV key or stream message.

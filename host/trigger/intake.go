@@ -38,13 +38,7 @@ const claimTimeout = time.Minute
 
 // OpenIdempotency makes (or opens) the bucket of idempotency keys.
 func OpenIdempotency(ctx context.Context, b *bus.Bus) (jetstream.KeyValue, error) {
-	kv, err := bus.EnsureKeyValue(ctx, b.JS, jetstream.KeyValueConfig{
-		Bucket: IdempotencyBucket, TTL: IdempotencyTTL, Storage: jetstream.FileStorage, Replicas: b.Replicas,
-	}, slog.Default())
-	if err != nil {
-		return nil, fmt.Errorf("idempotency keys bucket: %w", err)
-	}
-	return kv, nil
+	return b.KeyValue(ctx, jetstream.KeyValueConfig{Bucket: IdempotencyBucket, TTL: IdempotencyTTL})
 }
 
 // Items is where the intake queues items and waits for them

@@ -27,13 +27,7 @@ const claimsKept = 30 * 24 * time.Hour
 
 // Open makes (or opens) the bucket of firings.
 func Open(ctx context.Context, b *bus.Bus) (jetstream.KeyValue, error) {
-	kv, err := bus.EnsureKeyValue(ctx, b.JS, jetstream.KeyValueConfig{
-		Bucket: Bucket, TTL: claimsKept, Storage: jetstream.FileStorage, Replicas: b.Replicas,
-	}, slog.Default())
-	if err != nil {
-		return nil, fmt.Errorf("schedules bucket: %w", err)
-	}
-	return kv, nil
+	return b.KeyValue(ctx, jetstream.KeyValueConfig{Bucket: Bucket, TTL: claimsKept})
 }
 
 // Clock is the time a Scheduler goes by; tests give it one they move.
