@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/workflow"
 )
 
@@ -34,17 +35,7 @@ func (s *Store) Watch(ctx context.Context) (<-chan Update, error) {
 	go func() {
 		defer close(out)
 		defer func() { _ = w.Stop() }()
-		for {
-			var ent jetstream.KeyValueEntry
-			select {
-			case <-ctx.Done():
-				return
-			case e, ok := <-w.Updates():
-				if !ok {
-					return
-				}
-				ent = e
-			}
+		for ent := range bus.Entries(ctx, w) {
 			var u Update
 			if ent != nil {
 				u.Name = ent.Key()[:len(ent.Key())-len(".current")]
