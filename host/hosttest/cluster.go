@@ -3,6 +3,7 @@ package hosttest
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -12,8 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/paperflow/paperflow/host/bus"
 )
 
 // NATSServer is the nats-server the machine has installed (Debian's
@@ -104,23 +106,20 @@ func FreshNATSCluster(t testing.TB, n int) string {
 	return strings.Join(urls, ",")
 }
 
-// probeCluster makes and deletes a stream with n replicas.
+// probeCluster opens a bus on the cluster, as a host would, and makes and
+// deletes a stream with n replicas.
 func probeCluster(url string, n int) error {
-	nc, err := nats.Connect(url)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "PROBE", Subjects: []string{"probe"}, Replicas: n}); err != nil {
+	b, err := bus.Open(ctx, bus.Options{URL: url, Replicas: n, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
 		return err
 	}
-	return js.DeleteStream(ctx, "PROBE")
+	defer b.Close()
+	if _, err := b.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "PROBE", Subjects: []string{"probe"}, Replicas: n}); err != nil {
+		return err
+	}
+	return b.JS.DeleteStream(ctx, "PROBE")
 }
 
 func freePort(t testing.TB) int {
