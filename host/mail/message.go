@@ -58,21 +58,11 @@ type Built struct {
 // CR or LF (header injection) or an address that does not parse is an
 // error naming the header.
 func Build(m Message, domain string, now time.Time) (*Built, error) {
-	from, err := parseOne("From", m.From)
-	if err != nil {
-		return nil, err
-	}
-	to, err := parseList("To", m.To)
-	if err != nil {
-		return nil, err
-	}
-	cc, err := parseList("Cc", m.Cc)
-	if err != nil {
-		return nil, err
-	}
-	bcc, err := parseList("Bcc", m.Bcc)
-	if err != nil {
-		return nil, err
+	var p addrParser
+	from := p.one("From", m.From)
+	to, cc, bcc := p.list("To", m.To), p.list("Cc", m.Cc), p.list("Bcc", m.Bcc)
+	if p.err != nil {
+		return nil, p.err
 	}
 	if len(to)+len(cc)+len(bcc) == 0 {
 		return nil, fmt.Errorf("mail has no recipients: set to, cc or bcc")
@@ -82,8 +72,8 @@ func Build(m Message, domain string, now time.Time) (*Built, error) {
 	}
 	var replyTo *mail.Address
 	if m.ReplyTo != "" {
-		if replyTo, err = parseOne("Reply-To", m.ReplyTo); err != nil {
-			return nil, err
+		if replyTo = p.one("Reply-To", m.ReplyTo); p.err != nil {
+			return nil, p.err
 		}
 	}
 	id := newMessageID(domain, m.IDSeed)
@@ -231,33 +221,50 @@ func writeQP(w *multipart.Writer, contentType, body string) error {
 	return qp.Close()
 }
 
-func parseOne(header, v string) (*mail.Address, error) {
-	if strings.ContainsAny(v, "\r\n") {
-		return nil, fmt.Errorf("%s contains a line break (header injection refused)", header)
-	}
-	a, err := mail.ParseAddress(v)
-	if err != nil {
-		return nil, fmt.Errorf("%s %q is not a valid address: %v", header, v, err)
-	}
-	return a, nil
+// addrParser parses the address headers of a message, keeping the first
+// error, so that Build checks them all in one go and then looks at err.
+type addrParser struct{ err error }
+
+// one parses the header's single address.
+func (p *addrParser) one(header, v string) *mail.Address {
+	var a *mail.Address
+	p.parse(header, v, "address", func(v string) (err error) {
+		a, err = mail.ParseAddress(v)
+		return err
+	})
+	return a
 }
 
-func parseList(header string, vs []string) ([]*mail.Address, error) {
+// list parses the header's entries, each one address or a comma-separated
+// list; blank entries are left out.
+func (p *addrParser) list(header string, vs []string) []*mail.Address {
 	var out []*mail.Address
 	for _, v := range vs {
 		if strings.TrimSpace(v) == "" {
 			continue
 		}
-		if strings.ContainsAny(v, "\r\n") {
-			return nil, fmt.Errorf("%s contains a line break (header injection refused)", header)
-		}
-		l, err := mail.ParseAddressList(v)
-		if err != nil {
-			return nil, fmt.Errorf("%s %q is not a valid address list: %v", header, v, err)
-		}
-		out = append(out, l...)
+		p.parse(header, v, "address list", func(v string) error {
+			l, err := mail.ParseAddressList(v)
+			out = append(out, l...)
+			return err
+		})
 	}
-	return out, nil
+	return out
+}
+
+// parse hands v to parse unless an earlier header failed, refusing a line
+// break (header injection) and naming the header in an error.
+func (p *addrParser) parse(header, v, what string, parse func(string) error) {
+	if p.err != nil {
+		return
+	}
+	if strings.ContainsAny(v, "\r\n") {
+		p.err = fmt.Errorf("%s contains a line break (header injection refused)", header)
+		return
+	}
+	if err := parse(v); err != nil {
+		p.err = fmt.Errorf("%s %q is not a valid %s: %v", header, v, what, err)
+	}
 }
 
 func joinAddrs(as []*mail.Address) string {

@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/mail"
 	"net/url"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -190,29 +191,17 @@ var smtpQuery = map[string]func(c *SMTPConfig, v string) error{
 		c.Helo = v
 		return nil
 	},
-	"max_message_bytes": func(c *SMTPConfig, v string) error {
-		n, err := parseSize(v)
-		if err != nil {
-			return err
-		}
-		c.MaxMessageBytes = n
-		return nil
+	"max_message_bytes": func(c *SMTPConfig, v string) (err error) {
+		c.MaxMessageBytes, err = parseSize(v)
+		return err
 	},
-	"max_conns": func(c *SMTPConfig, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
-			return errors.New("want a number from 1 to 100")
-		}
-		c.MaxConns = n
-		return nil
+	"max_conns": func(c *SMTPConfig, v string) (err error) {
+		c.MaxConns, err = number(v, 1, 100)
+		return err
 	},
-	"attempts": func(c *SMTPConfig, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 20 {
-			return errors.New("want a number from 1 to 20")
-		}
-		c.Retry.Attempts = n
-		return nil
+	"attempts": func(c *SMTPConfig, v string) (err error) {
+		c.Retry.Attempts, err = number(v, 1, 20)
+		return err
 	},
 }
 
@@ -262,11 +251,9 @@ func parseSMTPURL(raw string) (SMTPConfig, error) {
 		return c, fmt.Errorf("SMTP URL %s: no host", RedactURL(raw))
 	}
 	if p := u.Port(); p != "" {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 1 || n > 65535 {
-			return c, fmt.Errorf("SMTP URL %s: port %q: want 1 to 65535", RedactURL(raw), p)
+		if c.Port, err = number(p, 1, 65535); err != nil {
+			return c, fmt.Errorf("SMTP URL %s: port %q: %v", RedactURL(raw), p, err)
 		}
-		c.Port = n
 	}
 	if u.User != nil {
 		c.Username = u.User.Username()
@@ -368,11 +355,16 @@ func parseSize(v string) (int64, error) {
 	return n * mult, nil
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
+// number reads a whole number from lo to hi.
+func number(v string, lo, hi int) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("want a number from %d to %d", lo, hi)
 	}
-	sort.Strings(out)
-	return out
+	return n, nil
+}
+
+// sortedKeys lists a table's keys in order, for messages that name them.
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
 }
