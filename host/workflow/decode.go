@@ -328,22 +328,18 @@ func (l *loader) scalar(n *yaml.Node, ptr string) any {
 	case "!!null":
 		return nil
 	case "!!bool":
-		var b bool
-		if n.Decode(&b) == nil {
+		if b, ok := decodeAs[bool](n); ok {
 			return b
 		}
 	case "!!int":
-		var i int64
-		if n.Decode(&i) == nil {
+		if i, ok := decodeAs[int64](n); ok {
 			return i
 		}
-		var f float64
-		if n.Decode(&f) == nil {
+		if f, ok := decodeAs[float64](n); ok {
 			return f
 		}
 	case "!!float":
-		var f float64
-		if n.Decode(&f) == nil {
+		if f, ok := decodeAs[float64](n); ok {
 			if math.IsNaN(f) || math.IsInf(f, 0) {
 				l.add(n.Line, n.Column, "%s is not a number JSON can hold: quote it if it is text", n.Value)
 				l.flagged[ptr] = true
@@ -353,4 +349,10 @@ func (l *loader) scalar(n *yaml.Node, ptr string) any {
 		}
 	}
 	return n.Value
+}
+
+// decodeAs is n's value as a T, and whether it is one.
+func decodeAs[T any](n *yaml.Node) (T, bool) {
+	var v T
+	return v, n.Decode(&v) == nil
 }
