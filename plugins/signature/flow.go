@@ -7,6 +7,7 @@ import (
 	"html"
 	"net/http"
 	"net/mail"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,16 +51,13 @@ func (b *Block) settle(ctx context.Context, id string) error {
 // records the invitation. The mail's idempotency key makes a repeated call
 // (two hosts, a retried item) send nothing new.
 func (b *Block) inviteCurrent(ctx context.Context, id string, links map[int]string) error {
-	r, _, err := b.load(ctx, id)
-	if err != nil {
+	r, open, err := b.loadOpen(ctx, id)
+	if err != nil || !open {
 		return err
 	}
-	if !r.open(b.now()) {
-		return nil
-	}
-	cur := r.currentOrder()
-	for i, rc := range r.Recipients {
-		if rc.Order != cur || rc.Status != recipientPending || !rc.InvitedAt.IsZero() {
+	for _, i := range r.turn() {
+		rc := r.Recipients[i]
+		if !rc.InvitedAt.IsZero() {
 			continue
 		}
 		tok := links[i]
@@ -85,6 +83,16 @@ func (b *Block) inviteCurrent(ctx context.Context, id string, links map[int]stri
 		}
 	}
 	return nil
+}
+
+// loadOpen loads request id and reports whether it is still open for
+// signing; once it is closed there is no one left to mail.
+func (b *Block) loadOpen(ctx context.Context, id string) (*request, bool, error) {
+	r, _, err := b.load(ctx, id)
+	if err != nil {
+		return nil, false, err
+	}
+	return r, r.open(b.now()), nil
 }
 
 // mailKey is the idempotency key of one mail of a request: per block,
@@ -316,16 +324,13 @@ func (b *Block) cancel(ctx context.Context, id, reason string) (*request, error)
 // remind re-sends the link to the pending, already invited recipients of
 // the current order and registers the next reminder.
 func (b *Block) remind(ctx context.Context, id string, n int) error {
-	r, _, err := b.load(ctx, id)
-	if err != nil {
+	r, open, err := b.loadOpen(ctx, id)
+	if err != nil || !open {
 		return err
 	}
-	if !r.open(b.now()) {
-		return nil
-	}
-	cur := r.currentOrder()
-	for i, rc := range r.Recipients {
-		if rc.Order != cur || rc.Status != recipientPending || rc.InvitedAt.IsZero() || rc.Reminders >= n {
+	for _, i := range r.turn() {
+		rc := r.Recipients[i]
+		if rc.InvitedAt.IsZero() || rc.Reminders >= n {
 			continue
 		}
 		tok, err := b.issueToken(ctx, id, i, false)
@@ -365,7 +370,7 @@ func (b *Block) resend(ctx context.Context, id string, i int, n string) error {
 		return fmt.Errorf("signature request %s has no recipient %d", id, i)
 	}
 	rc := r.Recipients[i]
-	if !r.open(b.now()) || rc.Status != recipientPending || rc.Order != r.currentOrder() {
+	if !r.open(b.now()) || !slices.Contains(r.turn(), i) {
 		return fmt.Errorf("signature request %s: %s cannot sign now (request %s, recipient %s)", id, rc.Email, r.Status, rc.Status)
 	}
 	tok, err := b.issueToken(ctx, id, i, false)

@@ -136,6 +136,19 @@ func (r *request) currentOrder() int {
 	return cur
 }
 
+// turn lists, by index, the recipients who may sign now: those of the
+// current signing order who have neither signed nor declined.
+func (r *request) turn() []int {
+	cur := r.currentOrder()
+	var out []int
+	for i, rc := range r.Recipients {
+		if rc.Order == cur && rc.Status == recipientPending {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
 func (r *request) allSigned() bool {
 	for _, rc := range r.Recipients {
 		if rc.Status != recipientSigned {
