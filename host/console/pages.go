@@ -56,36 +56,38 @@ func (c *Console) workflowsPage(w http.ResponseWriter, r *http.Request, ss *sess
 }
 
 type runsData struct {
-	Rows      []engine.RunRow
-	Pager     pager
-	Workflow  string
-	Status    string
-	Workflows []string
-	Statuses  []string
-	Running   []string
+	Rows    []engine.RunRow
+	Pager   pager
+	Filters filterForm
+	Running []string
 }
 
 var runStatuses = []string{"running", "completed", "failed", "interrupted"}
 
+// workflowFilter filters on a workflow. One the host no longer serves
+// stays an option, so what was run of it can still be found.
+func (c *Console) workflowFilter(q url.Values) filter {
+	var names []string
+	for _, wf := range c.workflows() {
+		names = append(names, wf.Name)
+	}
+	if v := q.Get("workflow"); v != "" && !slices.Contains(names, v) {
+		names = append(names, v)
+	}
+	return newFilter(q, "workflow", "Workflow", names)
+}
+
 func (c *Console) runsPage(w http.ResponseWriter, r *http.Request, ss *session) {
 	q := r.URL.Query()
-	d := runsData{Workflow: q.Get("workflow"), Status: q.Get("status"), Statuses: runStatuses}
-	if d.Status != "" && !slices.Contains(runStatuses, d.Status) {
-		d.Status = ""
-	}
+	wf, st := c.workflowFilter(q), newFilter(q, "status", "Status", runStatuses)
+	d := runsData{Filters: filterForm{Action: "/runs", Filters: []filter{wf, st}}}
 	n := pageOf(r)
-	res, err := c.o.Runs.Runs(r.Context(), engine.RunQuery{Workflow: d.Workflow, Status: d.Status, Offset: (n - 1) * perPage, Limit: perPage})
+	res, err := c.o.Runs.Runs(r.Context(), engine.RunQuery{Workflow: wf.Value, Status: st.Value, Offset: (n - 1) * perPage, Limit: perPage})
 	if err != nil {
 		c.fail(w, r, ss, "list the runs", err)
 		return
 	}
 	d.Rows, d.Pager = res.Runs, newPager(r, n, res.Total)
-	for _, wf := range c.workflows() {
-		d.Workflows = append(d.Workflows, wf.Name)
-	}
-	if d.Workflow != "" && !slices.Contains(d.Workflows, d.Workflow) {
-		d.Workflows = append(d.Workflows, d.Workflow)
-	}
 	for _, row := range d.Rows {
 		if row.Status == "running" {
 			d.Running = append(d.Running, row.ID)
@@ -106,17 +108,18 @@ type itemView struct {
 }
 
 type runData struct {
-	Run      engine.RunInfo
-	Counts   engine.RunCounts
-	Steps    []string
-	Items    []itemView
-	Pager    pager
-	Status   string
-	Failed   bool // there are failed items to retry
-	Resume   bool
-	Loaded   bool // its workflow is one the host serves
-	Statuses []string
+	Run     engine.RunInfo
+	Counts  engine.RunCounts
+	Steps   []string
+	Items   []itemView
+	Pager   pager
+	Filters filterForm
+	Failed  bool // there are failed items to retry
+	Resume  bool
+	Loaded  bool // its workflow is one the host serves
 }
+
+var itemStatuses = []string{"succeeded", "failed", "pending"}
 
 func (c *Console) runPage(w http.ResponseWriter, r *http.Request, ss *session) {
 	ctx := r.Context()
@@ -130,10 +133,8 @@ func (c *Console) runPage(w http.ResponseWriter, r *http.Request, ss *session) {
 		c.fail(w, r, ss, "read the run", err)
 		return
 	}
-	d := runData{Run: run, Status: r.URL.Query().Get("status"), Statuses: []string{"succeeded", "failed", "pending"}}
-	if d.Status != "" && !slices.Contains(d.Statuses, d.Status) {
-		d.Status = ""
-	}
+	st := newFilter(r.URL.Query(), "status", "Items", itemStatuses)
+	d := runData{Run: run, Filters: filterForm{Action: "/runs/" + url.PathEscape(runID), Filters: []filter{st}}}
 	wf, loaded := c.workflow(run.Workflow)
 	d.Loaded, d.Steps = loaded, wf.Steps()
 	if d.Counts, err = c.o.Runs.Counts(ctx, runID); err != nil {
@@ -141,7 +142,7 @@ func (c *Console) runPage(w http.ResponseWriter, r *http.Request, ss *session) {
 		return
 	}
 	n := pageOf(r)
-	items, err := c.o.Runs.Items(ctx, runID, engine.ItemQuery{Status: d.Status, Offset: (n - 1) * perPage, Limit: perPage})
+	items, err := c.o.Runs.Items(ctx, runID, engine.ItemQuery{Status: st.Value, Offset: (n - 1) * perPage, Limit: perPage})
 	if err != nil {
 		c.fail(w, r, ss, "list the run's items", err)
 		return
@@ -564,31 +565,17 @@ func (c *Console) replayDeadLetters(w http.ResponseWriter, r *http.Request, ss *
 }
 
 type eventsData struct {
-	Workflow, Type string
-	Workflows      []string
-	Types          []string
-	Stream         string // the live URL
+	Filters filterForm
+	Stream  string // the live URL
 }
 
 func (c *Console) eventsPage(w http.ResponseWriter, r *http.Request, ss *session) {
 	q := r.URL.Query()
-	d := eventsData{Workflow: q.Get("workflow"), Type: q.Get("type")}
+	var types []string
 	for _, t := range events.Types {
-		d.Types = append(d.Types, string(t))
+		types = append(types, string(t))
 	}
-	if d.Type != "" && !slices.Contains(d.Types, d.Type) {
-		d.Type = ""
-	}
-	for _, wf := range c.workflows() {
-		d.Workflows = append(d.Workflows, wf.Name)
-	}
-	v := url.Values{}
-	if d.Workflow != "" {
-		v.Set("workflow", d.Workflow)
-	}
-	if d.Type != "" {
-		v.Set("type", d.Type)
-	}
-	d.Stream = "/live/events?" + v.Encode()
+	d := eventsData{Filters: filterForm{Action: "/events", Filters: []filter{c.workflowFilter(q), newFilter(q, "type", "Type", types)}}}
+	d.Stream = "/live/events?" + d.Filters.Query().Encode()
 	c.render(w, r, ss, http.StatusOK, "events", "Events", d)
 }

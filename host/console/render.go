@@ -209,3 +209,48 @@ func newPager(r *http.Request, n, total int) pager {
 	}
 	return p
 }
+
+// filter is one select of a page's filter form: the query parameter Name,
+// the chosen Value ("" for all) and the Options it offers.
+type filter struct {
+	Name, Label, Value string
+	Options            []string
+}
+
+// newFilter reads the query parameter name. A value that is not one of
+// options is dropped, so a page never filters on what its form cannot show.
+func newFilter(q url.Values, name, label string, options []string) filter {
+	f := filter{Name: name, Label: label, Value: q.Get(name), Options: options}
+	if !slices.Contains(options, f.Value) {
+		f.Value = ""
+	}
+	return f
+}
+
+// filterForm is a page's filter form (the "filters" template): a GET to
+// Action with each filter's choice.
+type filterForm struct {
+	Action  string
+	Filters []filter
+}
+
+// Value is the chosen value of the filter name, "" when none is.
+func (f filterForm) Value(name string) string {
+	for _, fl := range f.Filters {
+		if fl.Name == name {
+			return fl.Value
+		}
+	}
+	return ""
+}
+
+// Query holds the chosen filters; it is empty when nothing is filtered.
+func (f filterForm) Query() url.Values {
+	q := url.Values{}
+	for _, fl := range f.Filters {
+		if fl.Value != "" {
+			q.Set(fl.Name, fl.Value)
+		}
+	}
+	return q
+}
