@@ -160,44 +160,55 @@ func (c *Console) signatureTarget(w http.ResponseWriter, r *http.Request, ss *se
 
 // resendSignature has the signature block send a recipient a new link.
 func (c *Console) resendSignature(w http.ResponseWriter, r *http.Request, ss *session) {
-	wf, block, back, ok := c.signatureTarget(w, r, ss)
-	if !ok {
-		return
-	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
-	body, _ := json.Marshal(map[string]string{"email": email})
-	id := r.PathValue("request")
-	status, answer, err := c.o.Blocks.Call(r.Context(), wf.Name, block, http.MethodPost, "/api/requests/"+url.PathEscape(id)+"/resend", "", body)
-	if err == nil && status != http.StatusAccepted {
-		c.message(w, r, ss, status, "Not resent", blockRefusal(status, answer).Error())
-		return
-	}
-	if err != nil {
-		c.fail(w, r, ss, "resend the signing link", err)
-		return
-	}
-	c.log.Info("console: signing link resent", "workflow", wf.Name, "block", block, "request", id)
-	http.Redirect(w, r, withFlash(back, "A new signing link for "+email+" is queued."), http.StatusSeeOther)
+	c.actOnRequest(w, r, ss, requestAction{
+		path: "resend", body: map[string]string{"email": email}, ok: http.StatusAccepted,
+		refused: "Not resent", what: "resend the signing link", done: "signing link resent",
+		flash: "A new signing link for " + email + " is queued.",
+	})
 }
 
 // cancelSignature has the signature block cancel a request, with the
 // reason given.
 func (c *Console) cancelSignature(w http.ResponseWriter, r *http.Request, ss *session) {
+	c.actOnRequest(w, r, ss, requestAction{
+		path: "cancel", body: map[string]string{"reason": strings.TrimSpace(r.PostFormValue("reason"))}, ok: http.StatusOK,
+		refused: "Not cancelled", what: "cancel the signature request", done: "signature request cancelled",
+		flash: "Signature request cancelled.",
+	})
+}
+
+// requestAction is a console action on one signature request that the
+// signature block carries out (POST api/requests/{id}/<path>), with what
+// the console says of it.
+type requestAction struct {
+	path    string
+	body    map[string]string
+	ok      int    // the block's status when it did it
+	refused string // the heading when the block answers otherwise
+	what    string // for "Could not …" when the call fails
+	done    string // logged when done
+	flash   string // shown on the item page when done
+}
+
+// actOnRequest has the block of the signature request the path names
+// carry out a, and goes back to the item's page.
+func (c *Console) actOnRequest(w http.ResponseWriter, r *http.Request, ss *session, a requestAction) {
 	wf, block, back, ok := c.signatureTarget(w, r, ss)
 	if !ok {
 		return
 	}
-	body, _ := json.Marshal(map[string]string{"reason": strings.TrimSpace(r.PostFormValue("reason"))})
+	body, _ := json.Marshal(a.body)
 	id := r.PathValue("request")
-	status, answer, err := c.o.Blocks.Call(r.Context(), wf.Name, block, http.MethodPost, "/api/requests/"+url.PathEscape(id)+"/cancel", "", body)
-	if err == nil && status != http.StatusOK {
-		c.message(w, r, ss, status, "Not cancelled", blockRefusal(status, answer).Error())
+	status, answer, err := c.o.Blocks.Call(r.Context(), wf.Name, block, http.MethodPost, "/api/requests/"+url.PathEscape(id)+"/"+a.path, "", body)
+	if err == nil && status != a.ok {
+		c.message(w, r, ss, status, a.refused, blockRefusal(status, answer).Error())
 		return
 	}
 	if err != nil {
-		c.fail(w, r, ss, "cancel the signature request", err)
+		c.fail(w, r, ss, a.what, err)
 		return
 	}
-	c.log.Info("console: signature request cancelled", "workflow", wf.Name, "block", block, "request", id)
-	http.Redirect(w, r, withFlash(back, "Signature request cancelled."), http.StatusSeeOther)
+	c.log.Info("console: "+a.done, "workflow", wf.Name, "block", block, "request", id)
+	http.Redirect(w, r, withFlash(back, a.flash), http.StatusSeeOther)
 }
