@@ -50,9 +50,12 @@ deployed workflows.`,
 
 func deployFiles(ctx context.Context, cfg *config, files []string, output outputFormat, stdout, stderr io.Writer) error {
 	log := cfg.logger(stderr)
-	wfs, err := checkForDeploy(ctx, cfg, log, files, stdout)
+	wfs, bad, err := checkFiles(ctx, cfg, log, files, stdout, "deploy", false)
 	if err != nil {
 		return err
+	}
+	if bad > 0 {
+		return &exitError{code: 1, err: fmt.Errorf("%d of %d file(s) have problems; nothing was deployed", bad, len(files))}
 	}
 	b, store, err := cfg.openDeployStore(ctx, log)
 	if err != nil {
@@ -74,39 +77,6 @@ func deployFiles(ctx context.Context, cfg *config, files []string, output output
 		return printJSON(stdout, results)
 	}
 	return nil
-}
-
-// checkForDeploy loads and checks every file as validate does, printing
-// every problem; it fails when any file has one, so nothing is deployed.
-func checkForDeploy(ctx context.Context, cfg *config, log *slog.Logger, files []string, out io.Writer) ([]*workflow.Workflow, error) {
-	secrets, err := workflow.LoadSecrets(cfg.secretFile, os.Environ())
-	if err != nil {
-		return nil, err
-	}
-	cat := catalogFor(cfg, log)
-	checker := pluginhost.NewChecker(log)
-	defer checker.Close()
-	var wfs []*workflow.Workflow
-	bad := 0
-	for _, file := range files {
-		wf, problems := workflow.Load(file, cat, workflow.WithSecrets(secrets))
-		if len(problems) == 0 {
-			problems = configureProblems(ctx, cat, checker, wf, file, secrets)
-		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("deploy: %w", context.Cause(ctx))
-		}
-		if len(problems) > 0 {
-			bad++
-			fmt.Fprintln(out, problems.Error())
-			continue
-		}
-		wfs = append(wfs, wf)
-	}
-	if bad > 0 {
-		return nil, &exitError{code: 1, err: fmt.Errorf("%d of %d file(s) have problems; nothing was deployed", bad, len(files))}
-	}
-	return wfs, nil
 }
 
 func printDeployed(stdout, stderr io.Writer, res *deploy.Result) {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -33,30 +34,9 @@ file:line:col: message. The exit code is 1 when any file has a problem.`,
 			// for the checks are killed on the way out.
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			log := cfg.logger(cmd.ErrOrStderr())
-			secrets, err := workflow.LoadSecrets(cfg.secretFile, os.Environ())
+			_, bad, err := checkFiles(ctx, cfg, cfg.logger(cmd.ErrOrStderr()), args, cmd.OutOrStdout(), "validate", true)
 			if err != nil {
 				return err
-			}
-			cat := catalogFor(cfg, log)
-			checker := pluginhost.NewChecker(log)
-			checker.Settings = cfg.registry().Settings // --webhook-allow and --signing-cert, as serve passes them
-			defer checker.Close()
-			bad := 0
-			for _, file := range args {
-				wf, problems := workflow.Load(file, cat, workflow.WithSecrets(secrets))
-				if len(problems) == 0 {
-					problems = configureProblems(ctx, cat, checker, wf, file, secrets)
-				}
-				if ctx.Err() != nil {
-					return fmt.Errorf("validate: %w", context.Cause(ctx))
-				}
-				if len(problems) > 0 {
-					bad++
-					fmt.Fprintln(cmd.OutOrStdout(), problems.Error())
-					continue
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok\n", file)
 			}
 			if bad > 0 {
 				return &exitError{code: 1, err: fmt.Errorf("%d of %d file(s) have problems", bad, len(args))}
@@ -64,6 +44,43 @@ file:line:col: message. The exit code is 1 when any file has a problem.`,
 			return nil
 		},
 	}
+}
+
+// checkFiles loads and checks workflow files, for validate and for deploy
+// before it stores anything: the workflow schema and references, then each
+// block's own configuration (configureProblems) with the block settings
+// serve passes (--webhook-allow, --signing-cert). It prints every problem
+// to out, and "FILE: ok" for a good file when okLines is set, and returns
+// the good files' workflows and how many files have problems. command
+// names the command in the error of an interrupted check.
+func checkFiles(ctx context.Context, cfg *config, log *slog.Logger, files []string, out io.Writer, command string, okLines bool) (wfs []*workflow.Workflow, bad int, err error) {
+	secrets, err := workflow.LoadSecrets(cfg.secretFile, os.Environ())
+	if err != nil {
+		return nil, 0, err
+	}
+	cat := catalogFor(cfg, log)
+	checker := pluginhost.NewChecker(log)
+	checker.Settings = cfg.registry().Settings
+	defer checker.Close()
+	for _, file := range files {
+		wf, problems := workflow.Load(file, cat, workflow.WithSecrets(secrets))
+		if len(problems) == 0 {
+			problems = configureProblems(ctx, cat, checker, wf, file, secrets)
+		}
+		if ctx.Err() != nil {
+			return nil, 0, fmt.Errorf("%s: %w", command, context.Cause(ctx))
+		}
+		if len(problems) > 0 {
+			bad++
+			fmt.Fprintln(out, problems.Error())
+			continue
+		}
+		if okLines {
+			fmt.Fprintf(out, "%s: ok\n", file)
+		}
+		wfs = append(wfs, wf)
+	}
+	return wfs, bad, nil
 }
 
 // configureProblems has every block of a valid workflow configure itself
@@ -77,9 +94,7 @@ func configureProblems(ctx context.Context, cat *pluginhost.Catalog, checker *pl
 	errs := make([]error, len(defs))
 	var wg sync.WaitGroup
 	for i, def := range defs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			desc, err := cat.Describe(ctx, def.Uses)
 			if err != nil {
 				errs[i] = err
@@ -93,7 +108,7 @@ func configureProblems(ctx context.Context, cat *pluginhost.Catalog, checker *pl
 				}
 			}
 			errs[i] = checker.Check(ctx, desc.Path, pluginhost.Instance{Workflow: wf.Name, BlockID: def.ID}, with, wf.Dir)
-		}()
+		})
 	}
 	wg.Wait()
 	var out workflow.Problems
