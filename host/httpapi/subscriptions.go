@@ -181,14 +181,21 @@ func (s *Subscriptions) deliveries(w http.ResponseWriter, r *http.Request) {
 		q.Limit = n
 	}
 	as, err := delivery.Attempts(r.Context(), s.JS, q)
+	writeList(w, "attempts", as, err)
+}
+
+// writeList answers a list read from the delivery log as {key: [...]}, an
+// empty list as [] rather than null, or the error reading it gave (400:
+// the query is what it cannot answer).
+func writeList[T any](w http.ResponseWriter, key string, list []T, err error) {
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if as == nil {
-		as = []delivery.Attempt{}
+	if list == nil {
+		list = []T{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"attempts": as})
+	writeJSON(w, http.StatusOK, map[string]any{key: list})
 }
 
 func sinksParam(r *http.Request) []string {
@@ -200,14 +207,7 @@ func sinksParam(r *http.Request) []string {
 
 func (s *Subscriptions) deadLetters(w http.ResponseWriter, r *http.Request) {
 	dls, err := delivery.DeadLetters(r.Context(), s.JS, sinksParam(r)...)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	if dls == nil {
-		dls = []delivery.DeadLetter{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"deadLetters": dls})
+	writeList(w, "deadLetters", dls, err)
 }
 
 func (s *Subscriptions) replay(w http.ResponseWriter, r *http.Request) {
