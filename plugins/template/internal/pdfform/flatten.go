@@ -137,23 +137,13 @@ func placement(ctx *model.Context, ad types.Dict, ref types.IndirectRef) (string
 
 // addXObjects adds named form XObjects to the page's own resources.
 func addXObjects(ctx *model.Context, page types.Dict, add types.Dict) error {
-	res, err := ctx.DereferenceDict(page["Resources"])
+	res, err := ownDict(ctx, page["Resources"])
 	if err != nil {
 		return err
 	}
-	if res == nil {
-		res = types.Dict{}
-	} else {
-		res = res.Clone().(types.Dict)
-	}
-	xo, err := ctx.DereferenceDict(res["XObject"])
+	xo, err := ownDict(ctx, res["XObject"])
 	if err != nil {
 		return err
-	}
-	if xo == nil {
-		xo = types.Dict{}
-	} else {
-		xo = xo.Clone().(types.Dict)
 	}
 	for k, v := range add {
 		xo[k] = v
@@ -163,40 +153,48 @@ func addXObjects(ctx *model.Context, page types.Dict, add types.Dict) error {
 	return nil
 }
 
-// appendContent adds a content stream after the page's own.
-func appendContent(ctx *model.Context, page types.Dict, content []byte) error {
+// ownDict is a copy of the dictionary o is or refers to, to change without
+// changing whatever else shares it; an empty one when there is none.
+func ownDict(ctx *model.Context, o types.Object) (types.Dict, error) {
+	d, err := ctx.DereferenceDict(o)
+	if err != nil {
+		return nil, err
+	}
+	if d == nil {
+		return types.Dict{}, nil
+	}
+	return d.Clone().(types.Dict), nil
+}
+
+// newStream adds content to ctx as a compressed stream object.
+func newStream(ctx *model.Context, content []byte) (types.IndirectRef, error) {
 	sd, err := ctx.NewStreamDictForBuf(content)
 	if err != nil {
-		return err
+		return types.IndirectRef{}, err
 	}
 	if err := sd.Encode(); err != nil {
-		return err
+		return types.IndirectRef{}, err
 	}
 	ref, err := ctx.IndRefForNewObject(*sd)
+	if err != nil {
+		return types.IndirectRef{}, err
+	}
+	return *ref, nil
+}
+
+// appendContent adds a content stream after the page's own.
+func appendContent(ctx *model.Context, page types.Dict, content []byte) error {
+	ref, err := newStream(ctx, content)
 	if err != nil {
 		return err
 	}
 	// Wrap the old content in q … Q so its graphics state cannot leak
 	// into the appearances drawn after it.
-	pre, err := ctx.NewStreamDictForBuf([]byte("q\n"))
+	preRef, err := newStream(ctx, []byte("q\n"))
 	if err != nil {
 		return err
 	}
-	if err := pre.Encode(); err != nil {
-		return err
-	}
-	preRef, err := ctx.IndRefForNewObject(*pre)
-	if err != nil {
-		return err
-	}
-	post, err := ctx.NewStreamDictForBuf([]byte("\nQ\n"))
-	if err != nil {
-		return err
-	}
-	if err := post.Encode(); err != nil {
-		return err
-	}
-	postRef, err := ctx.IndRefForNewObject(*post)
+	postRef, err := newStream(ctx, []byte("\nQ\n"))
 	if err != nil {
 		return err
 	}
@@ -216,6 +214,6 @@ func appendContent(ctx *model.Context, page types.Dict, content []byte) error {
 	case types.Array:
 		contents = append(contents, c...)
 	}
-	page["Contents"] = append(append(types.Array{*preRef}, contents...), *postRef, *ref)
+	page["Contents"] = append(append(types.Array{preRef}, contents...), postRef, ref)
 	return nil
 }
