@@ -168,19 +168,33 @@ func (s *blockServer) Read(req *blockv1.ReadRequest, stream blockv1.Block_ReadSe
 	})
 }
 
-// oneEach calls a batch method under guard and holds it to the protocol's
-// rule of one answer per input, in order: a panic, or another count of
-// answers, is Internal; the error names the answers and the inputs
+// batch is the round trip of a batch method: its inputs from the wire
+// (from), the call under guard held to the protocol's rule of one answer
+// per input, in order, and each answer back to the wire with its input
+// (to). A panic, another count of answers or an answer that does not
+// convert is Internal; the error names the answers and the inputs
 // ("results", "items").
-func oneEach[In, Out any](in []In, answers, inputs string, call func() []Out) ([]Out, error) {
+func batch[P, In, Out, R any](wire []P, from func(P) In, answers, inputs string, call func([]In) []Out, to func(In, Out) (R, error)) ([]R, error) {
+	in := make([]In, len(wire))
+	for i, p := range wire {
+		in[i] = from(p)
+	}
 	var out []Out
-	if err := guard(func() error { out = call(); return nil }); err != nil {
+	if err := guard(func() error { out = call(in); return nil }); err != nil {
 		return nil, status.Errorf(codes.Internal, "%v", err)
 	}
 	if len(out) != len(in) {
 		return nil, status.Errorf(codes.Internal, "block returned %d %s for %d %s", len(out), answers, len(in), inputs)
 	}
-	return out, nil
+	resp := make([]R, len(out))
+	for i, o := range out {
+		r, err := to(in[i], o)
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "%v", err)
+		}
+		resp[i] = r
+	}
+	return resp, nil
 }
 
 func (s *blockServer) Process(ctx context.Context, req *blockv1.ProcessRequest) (*blockv1.ProcessResponse, error) {
@@ -188,23 +202,13 @@ func (s *blockServer) Process(ctx context.Context, req *blockv1.ProcessRequest) 
 	if err != nil {
 		return nil, err
 	}
-	items := make([]Item, len(req.Items))
-	for i, p := range req.Items {
-		items[i] = ItemFromProto(p)
-	}
-	results, err := oneEach(items, "results", "items", func() []Result { return step.Process(ctx, items) })
+	results, err := batch(req.Items, ItemFromProto, "results", "items",
+		func(items []Item) []Result { return step.Process(ctx, items) },
+		func(it Item, r Result) (*blockv1.ItemResult, error) { return ResultToProto(it.ID, r) })
 	if err != nil {
 		return nil, err
 	}
-	resp := &blockv1.ProcessResponse{Results: make([]*blockv1.ItemResult, len(results))}
-	for i, r := range results {
-		pr, err := ResultToProto(items[i].ID, r)
-		if err != nil {
-			return nil, status.Errorf(codes.Internal, "%v", err)
-		}
-		resp.Results[i] = pr
-	}
-	return resp, nil
+	return &blockv1.ProcessResponse{Results: results}, nil
 }
 
 func (s *blockServer) Deliver(ctx context.Context, req *blockv1.DeliverRequest) (*blockv1.DeliverResponse, error) {
@@ -212,19 +216,13 @@ func (s *blockServer) Deliver(ctx context.Context, req *blockv1.DeliverRequest) 
 	if err != nil {
 		return nil, err
 	}
-	events := make([]Event, len(req.Events))
-	for i, e := range req.Events {
-		events[i] = EventFromProto(e)
-	}
-	out, err := oneEach(events, "deliveries", "events", func() []Delivery { return sink.Deliver(ctx, events) })
+	results, err := batch(req.Events, EventFromProto, "deliveries", "events",
+		func(events []Event) []Delivery { return sink.Deliver(ctx, events) },
+		func(e Event, d Delivery) (*blockv1.DeliveryResult, error) { return DeliveryToProto(e.ID, d), nil })
 	if err != nil {
 		return nil, err
 	}
-	resp := &blockv1.DeliverResponse{Results: make([]*blockv1.DeliveryResult, len(out))}
-	for i, d := range out {
-		resp.Results[i] = DeliveryToProto(events[i].ID, d)
-	}
-	return resp, nil
+	return &blockv1.DeliverResponse{Results: results}, nil
 }
 
 // EventFromProto converts an event from the wire for a sink's Deliver.

@@ -160,14 +160,36 @@ func (r inProcess) Configure(ctx context.Context, c Config) (Instance, error) {
 
 type direct struct{ b sdk.Block }
 
-func (d direct) Process(ctx context.Context, items []sdk.Item) ([]Result, error) {
-	step, ok := d.b.(sdk.Step)
+// as is the block as a T (a Step, Source, Sink or Scheduler); notOne ends
+// the error for a block that is not one ("is not a step").
+func as[T any](b sdk.Block, notOne string) (T, error) {
+	t, ok := b.(T)
 	if !ok {
-		return nil, fmt.Errorf("%s is not a step", d.b.Describe().Name)
+		return t, fmt.Errorf("%s %s", b.Describe().Name, notOne)
 	}
-	res := step.Process(ctx, items)
-	if len(res) != len(items) {
-		return nil, fmt.Errorf("block returned %d results for %d items", len(res), len(items))
+	return t, nil
+}
+
+// oneEach calls a batch method of the block as a T and holds it to one
+// answer per input, in order, as the plugin server does; the error names
+// the answers and the inputs ("results", "items").
+func oneEach[T, In, Out any](b sdk.Block, notOne string, in []In, answers, inputs string, call func(T, []In) []Out) ([]Out, error) {
+	t, err := as[T](b, notOne)
+	if err != nil {
+		return nil, err
+	}
+	out := call(t, in)
+	if len(out) != len(in) {
+		return nil, fmt.Errorf("block returned %d %s for %d %s", len(out), answers, len(in), inputs)
+	}
+	return out, nil
+}
+
+func (d direct) Process(ctx context.Context, items []sdk.Item) ([]Result, error) {
+	res, err := oneEach(d.b, "is not a step", items, "results", "items",
+		func(step sdk.Step, items []sdk.Item) []sdk.Result { return step.Process(ctx, items) })
+	if err != nil {
+		return nil, err
 	}
 	out := make([]Result, len(res))
 	for i, r := range res {
@@ -185,31 +207,24 @@ func (d direct) Process(ctx context.Context, items []sdk.Item) ([]Result, error)
 }
 
 func (d direct) Read(ctx context.Context, req sdk.ReadRequest) ([]sdk.Item, error) {
-	src, ok := d.b.(sdk.Source)
-	if !ok {
-		return nil, fmt.Errorf("%s is not a source", d.b.Describe().Name)
+	src, err := as[sdk.Source](d.b, "is not a source")
+	if err != nil {
+		return nil, err
 	}
 	var all []sdk.Item
-	err := src.Read(ctx, req, func(batch []sdk.Item) error { all = append(all, batch...); return nil })
+	err = src.Read(ctx, req, func(batch []sdk.Item) error { all = append(all, batch...); return nil })
 	return all, err
 }
 
 func (d direct) Deliver(ctx context.Context, events []sdk.Event) ([]sdk.Delivery, error) {
-	sink, ok := d.b.(sdk.Sink)
-	if !ok {
-		return nil, fmt.Errorf("%s is not a sink", d.b.Describe().Name)
-	}
-	out := sink.Deliver(ctx, events)
-	if len(out) != len(events) {
-		return nil, fmt.Errorf("block returned %d deliveries for %d events", len(out), len(events))
-	}
-	return out, nil
+	return oneEach(d.b, "is not a sink", events, "deliveries", "events",
+		func(sink sdk.Sink, events []sdk.Event) []sdk.Delivery { return sink.Deliver(ctx, events) })
 }
 
 func (d direct) Scheduled(ctx context.Context, key string, payload []byte) error {
-	s, ok := d.b.(sdk.Scheduler)
-	if !ok {
-		return fmt.Errorf("%s takes no scheduled callbacks", d.b.Describe().Name)
+	s, err := as[sdk.Scheduler](d.b, "takes no scheduled callbacks")
+	if err != nil {
+		return err
 	}
 	return s.Scheduled(ctx, key, payload)
 }
