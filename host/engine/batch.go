@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/paperflow/paperflow/host/bus"
@@ -23,6 +24,13 @@ import (
 type item struct {
 	msg jetstream.Msg
 	in  itemMsg
+	// shared: msg holds other items too (a chunk), so the item cannot be
+	// handed back alone; it is split out of it to be tried again.
+	shared bool
+	// tried is how many attempts the item had before msg; held, that msg's
+	// first delivery only held it back (queueMsg.HoldMS).
+	tried int
+	held  bool
 	// outputs holds each finished block's outputs (JSON), by block id.
 	outputs map[string]json.RawMessage
 	fields  map[string]any // decoded on first use
@@ -42,24 +50,43 @@ const (
 	retry
 )
 
-// processBatch runs a batch of queued items through every step, then
-// records outcomes and acknowledges (or schedules a retry of) each item.
+// processBatch runs the items of a batch of queue messages through every
+// step, then records outcomes and acknowledges (or schedules a retry of)
+// each message.
 func (rs *runState) processBatch(ctx context.Context, msgs []jetstream.Msg) error {
 	items := make([]*item, 0, len(msgs))
+	working := make([]jetstream.Msg, 0, len(msgs))
 	for _, m := range msgs {
-		it := &item{msg: m, outputs: map[string]json.RawMessage{}, events: map[string]int{}}
-		if err := json.Unmarshal(m.Data(), &it.in); err != nil {
+		var q queueMsg
+		if err := json.Unmarshal(m.Data(), &q); err != nil {
 			// Not ours to read: drop it rather than loop on it.
 			rs.e.log.Error("unreadable queued item; dropping", "run", rs.runID, "err", err)
 			_ = m.Term()
 			continue
 		}
-		if it.in.Error != "" {
-			it.fail(sourceLabel(rs.wf.Source.ID), it.in.Error)
+		if q.HoldMS > 0 && delivered(m) <= 1 {
+			// Split out of a chunk to be tried again: not yet.
+			_ = m.NakWithDelay(time.Duration(q.HoldMS) * time.Millisecond)
+			continue
 		}
-		items = append(items, it)
+		ins := q.Items
+		if len(ins) == 0 {
+			ins = []itemMsg{q.itemMsg}
+		}
+		for _, in := range ins {
+			it := &item{msg: m, in: in, shared: len(ins) > 1, tried: q.Tried, held: q.HoldMS > 0,
+				outputs: map[string]json.RawMessage{}, events: map[string]int{}}
+			if it.in.Error != "" {
+				it.fail(sourceLabel(rs.wf.Source.ID), it.in.Error)
+			}
+			items = append(items, it)
+		}
+		working = append(working, m)
 	}
-	stopBeat := bus.KeepInProgress(itemMsgs(items), rs.e.opts.ItemTimeout/4)
+	if len(items) == 0 {
+		return nil
+	}
+	stopBeat := bus.KeepInProgress(working, rs.e.opts.ItemTimeout/4)
 	defer stopBeat()
 	if err := rs.loadCheckpoints(ctx, items); err != nil {
 		return err
@@ -136,10 +163,8 @@ func (rs *runState) loadCheckpoints(ctx context.Context, items []*item) error {
 		if it.state != pending {
 			continue
 		}
-		if !rs.resume {
-			if md, err := it.msg.Metadata(); err == nil && md.NumDelivered <= 1 {
-				continue
-			}
+		if !rs.resume && it.tried == 0 && delivered(it.msg) <= 1 {
+			continue
 		}
 		ids = append(ids, it.in.ID)
 	}
@@ -434,29 +459,44 @@ func (rs *runState) buildEvents(blockID, itemID string, evs []*blockv1.EventData
 	return out, counts, nil
 }
 
-// finish records outcomes of finished items, then acknowledges them;
-// items to retry are handed back to the queue with a growing delay. The
-// last step's checkpoints (stored) and the outcomes are confirmed before
-// any item is acknowledged or handed back.
+// finish records outcomes of finished items, then acknowledges their
+// messages; items to retry are handed back to the queue with a growing
+// delay: their message, or a message of their own when theirs holds other
+// items. The last step's checkpoints (stored), the outcomes and the
+// messages of items split out are confirmed before any message is
+// acknowledged or handed back.
 func (rs *runState) finish(ctx context.Context, items []*item, stored jetstream.PubAckFuture) error {
 	e := rs.e
 	var acks []jetstream.Msg
+	acked := map[jetstream.Msg]bool{}
+	ack := func(m jetstream.Msg) {
+		if !acked[m] {
+			acked[m] = true
+			acks = append(acks, m)
+		}
+	}
 	type later struct {
 		msg   jetstream.Msg
 		delay time.Duration
 	}
 	var retries []later
+	var splits []*nats.Msg
 	var outcomes []outcome
 	for _, it := range items {
 		if it.state == retry {
-			md, _ := it.msg.Metadata()
-			attempt := uint64(1)
-			if md != nil {
-				attempt = md.NumDelivered
-			}
-			if delay, ok := e.opts.itemRetry().Delay(int(attempt)); ok {
+			attempt := it.attempt()
+			if delay, ok := e.opts.itemRetry().Delay(attempt); ok {
 				e.log.Warn("item will be retried", "run", rs.runID, "item", it.in.ID, "block", it.block, "attempt", attempt, "in", delay, "err", rs.redact.Replace(it.err))
-				retries = append(retries, later{it.msg, delay})
+				if !it.shared {
+					retries = append(retries, later{it.msg, delay})
+					continue
+				}
+				m, err := splitMsg(it, rs.runID, attempt, delay)
+				if err != nil {
+					return err
+				}
+				splits = append(splits, m)
+				ack(it.msg)
 				continue
 			}
 			it.fail(it.block, fmt.Sprintf("%s (gave up after %d attempts)", it.err, attempt))
@@ -469,7 +509,7 @@ func (rs *runState) finish(ctx context.Context, items []*item, stored jetstream.
 			e.log.Warn("item failed", "run", rs.runID, "item", it.in.ID, "origin", it.in.Origin, "block", it.block, "err", it.err)
 		}
 		outcomes = append(outcomes, o)
-		acks = append(acks, it.msg)
+		ack(it.msg)
 	}
 	// The run may end (and cancel ctx) as soon as the outcomes are
 	// stored; the items are still acknowledged then, so none stays in the
@@ -479,6 +519,13 @@ func (rs *runState) finish(ctx context.Context, items []*item, stored jetstream.
 	if stored != nil {
 		if err := bus.WaitAcks(wctx, []jetstream.PubAckFuture{stored}); err != nil {
 			return fmt.Errorf("checkpoint: %w", err)
+		}
+	}
+	// Items split out are queued again before their chunk is acknowledged;
+	// their message ids absorb a second split of a chunk redone.
+	if len(splits) > 0 {
+		if err := e.publishAll(wctx, splits, "queue items to retry"); err != nil {
+			return err
 		}
 	}
 	// One message records the whole batch's outcomes: fewer round trips,
@@ -510,11 +557,35 @@ func (rs *runState) finish(ctx context.Context, items []*item, stored jetstream.
 	return nil
 }
 
-// itemMsgs is the queue messages of items.
-func itemMsgs(items []*item) []jetstream.Msg {
-	msgs := make([]jetstream.Msg, len(items))
-	for i, it := range items {
-		msgs[i] = it.msg
+// delivered is how many times m was delivered (1 when unknown).
+func delivered(m jetstream.Msg) uint64 {
+	if md, err := m.Metadata(); err == nil {
+		return md.NumDelivered
 	}
-	return msgs
+	return 1
+}
+
+// attempt is the item's attempt in this batch: the deliveries of its
+// message, but for one that only held it back, after those before it.
+func (it *item) attempt() int {
+	n := int(delivered(it.msg))
+	if it.held {
+		n--
+	}
+	return it.tried + n
+}
+
+// splitMsg is the message of an item split out of its chunk to be tried
+// again after delay, its attempts so far carried along. Its id is the
+// item's: a chunk redone after a crash splits it out again, and NATS
+// absorbs the second one.
+func splitMsg(it *item, runID string, attempt int, delay time.Duration) (*nats.Msg, error) {
+	raw, err := json.Marshal(queueMsg{itemMsg: it.in, Tried: attempt, HoldMS: delay.Milliseconds()})
+	if err != nil {
+		return nil, fmt.Errorf("queue item %s to retry: %w", it.in.ID, err)
+	}
+	m := nats.NewMsg(it.msg.Subject())
+	m.Data = raw
+	m.Header.Set(jetstream.MsgIDHeader, runID+"."+it.in.ID+".retry")
+	return m, nil
 }

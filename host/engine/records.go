@@ -30,7 +30,7 @@ func (e *Engine) openRun(ctx context.Context, wf *workflow.Workflow, runID strin
 		if id == "" {
 			id = NewRunID()
 		}
-		rec := &runRecord{ID: id, Workflow: wf.Name, File: file, Version: ro.Version, Trigger: trigger, Status: "running", Created: time.Now().UTC()}
+		rec := &runRecord{ID: id, Workflow: wf.Name, File: file, Version: ro.Version, Trigger: trigger, Status: "running", Chunk: e.opts.BatchSize, Created: time.Now().UTC()}
 		e.claim(rec.ID)
 		raw, _ := json.Marshal(rec)
 		if _, err := e.opts.Store.Runs.Create(ctx, rec.ID, raw); err != nil {

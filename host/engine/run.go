@@ -92,6 +92,11 @@ type runRecord struct {
 	Trigger  string `json:"trigger,omitempty"`
 	Status   string `json:"status"` // running, interrupted, completed, failed
 	Enqueued int64  `json:"enqueued"`
+	// Chunk is how many items the source's feed puts in one queue message
+	// (the batch size of the host that started the run), the same for
+	// every host that reads the source; 0 (a run started before chunks):
+	// one.
+	Chunk int `json:"chunk,omitempty"`
 	// Resumes counts `--resume`s: after one, the items consumer is new,
 	// so every worker reads checkpoints even for first deliveries.
 	Resumes    int       `json:"resumes,omitempty"`
@@ -131,6 +136,8 @@ type runState struct {
 	secrets workflow.Secrets
 	source  *pluginhost.Block
 	steps   []*stepBlock
+	// chunk is the items per message of the run's queue (runRecord.Chunk).
+	chunk int
 	// redact replaces secret values in item errors before they are
 	// recorded, logged or printed.
 	redact *strings.Replacer
@@ -243,7 +250,7 @@ func consumerName(runID string) string { return "run-" + runID }
 // block it cannot start, NATS out of its reach) are its own and the other
 // hosts carry on.
 func (e *Engine) participate(ctx context.Context, wf *workflow.Workflow, rec *runRecord, ro RunOptions, origin, takeSource bool) (*Summary, error) {
-	rs := &runState{e: e, wf: wf, runID: rec.ID, resume: rec.Resumes > 0, secrets: ro.Secrets, redact: ro.Secrets.Redactor()}
+	rs := &runState{e: e, wf: wf, runID: rec.ID, resume: rec.Resumes > 0, chunk: rec.Chunk, secrets: ro.Secrets, redact: ro.Secrets.Redactor()}
 	if err := rs.startBlocks(ctx); err != nil {
 		if origin {
 			e.finishRun(rec.ID, err)
@@ -453,7 +460,7 @@ func (rs *runState) workQueue(ctx context.Context, consumer string, take fetchWi
 			}
 			cons = c
 		}
-		msgs, err := take(cons, e.opts.BatchSize)
+		msgs, err := take(cons, rs.batchMsgs())
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -484,6 +491,12 @@ func (rs *runState) workQueue(ctx context.Context, consumer string, take fetchWi
 		stalled = nil
 	}
 	return ctx.Err()
+}
+
+// batchMsgs is how many queue messages make a batch: BatchSize items, at
+// least one message (a chunk of the run's).
+func (rs *runState) batchMsgs() int {
+	return max(1, rs.e.opts.BatchSize/max(1, rs.chunk))
 }
 
 // tracker counts outcomes by item, so a duplicate outcome (after a crash)

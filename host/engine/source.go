@@ -24,6 +24,25 @@ type itemMsg struct {
 	Error  string          `json:"error,omitempty"`
 }
 
+// queueMsg is one message of the work queue: a chunk of items the source's
+// feed queued together (Items), or a single item (the fields of itemMsg):
+// a trigger's, an operator's retry, one split out of a chunk to be tried
+// again later, or one of a run queued before chunks.
+type queueMsg struct {
+	itemMsg
+	Items []itemMsg `json:"items,omitempty"`
+	// Tried is how many attempts a single item split out of a chunk had
+	// before this message.
+	Tried int `json:"tried,omitempty"`
+	// HoldMS makes the first delivery of the message only hand it back for
+	// that long: the delay before a split-out item's next attempt.
+	HoldMS int64 `json:"hold_ms,omitempty"`
+}
+
+// maxChunkBytes bounds the items of one queue message, well under the
+// NATS payload limit; an item larger than that is queued alone.
+const maxChunkBytes = 256 << 10
+
 // readSource reads the source into the work queue while this host holds
 // the run's source lease. A host that does not hold it watches the lease
 // and takes it over when its holder has gone silent for ItemTimeout, so a
@@ -96,39 +115,62 @@ func (rs *runState) feedHolding(ctx context.Context, l *lease, tr *tracker) erro
 }
 
 // feed reads the source into the work queue from the first item not yet
-// queued. Each batch is acknowledged by NATS before the run record counts
-// it, so a feed taken over by another host skips exactly the items
-// already queued (and Nats-Msg-Id absorbs the overlap).
+// queued, rec.Chunk items (or maxChunkBytes) per message. Each batch of
+// messages is acknowledged by NATS before the run record counts it, so a
+// feed taken over by another host starts from a chunk boundary of the
+// host before, cuts the same chunks (the source reads the same items
+// again), and Nats-Msg-Id absorbs the overlap. Items short of a whole
+// chunk wait for the next read of the source, or its end.
 func (rs *runState) feed(ctx context.Context, rec *runRecord, tr *tracker) error {
 	e := rs.e
 	subject := bus.ItemsSubject(rs.wf.Name, rs.runID)
-	seq := rec.Enqueued
-	err := rs.source.Read(ctx, rs.runID, rec.Enqueued, func(items []*blockv1.Item) error {
-		msgs := make([]*nats.Msg, 0, len(items))
-		for _, it := range items {
-			seq++
-			raw, err := json.Marshal(itemMsg{ID: strconv.FormatInt(seq, 10), Origin: it.Origin, Fields: it.Fields, Error: it.Error})
+	chunk := max(rec.Chunk, 1)
+	seq := rec.Enqueued // items read
+	var held []itemMsg  // read, not queued yet
+	queue := func(final bool) error {
+		var msgs []*nats.Msg
+		for len(held) > 0 {
+			n, size := 0, 0
+			for n < len(held) && n < chunk && (n == 0 || size+len(held[n].Fields) <= maxChunkBytes) {
+				size += len(held[n].Fields)
+				n++
+			}
+			if n == len(held) && n < chunk && !final {
+				break // wait for more: the chunk is not whole yet
+			}
+			msg, err := chunkMsg(subject, rs.runID, held[:n], chunk)
 			if err != nil {
 				return err
 			}
-			msg := nats.NewMsg(subject)
-			msg.Data = raw
-			msg.Header.Set(jetstream.MsgIDHeader, rs.runID+"."+strconv.FormatInt(seq, 10))
 			msgs = append(msgs, msg)
+			held = held[n:]
+		}
+		if len(msgs) == 0 {
+			return nil
 		}
 		if err := e.publishAll(ctx, msgs, "queue items"); err != nil {
 			return err
 		}
-		n := seq
+		queued := seq - int64(len(held))
 		if _, err := e.updateRun(ctx, rs.runID, func(r *runRecord) error {
-			r.Enqueued = max(r.Enqueued, n)
+			r.Enqueued = max(r.Enqueued, queued)
 			return nil
 		}); err != nil {
 			e.log.Warn("record source progress", "run", rs.runID, "err", err)
 		}
-		tr.setRead(n, false)
+		tr.setRead(queued, false)
 		return nil
+	}
+	err := rs.source.Read(ctx, rs.runID, rec.Enqueued, func(items []*blockv1.Item) error {
+		for _, it := range items {
+			seq++
+			held = append(held, itemMsg{ID: strconv.FormatInt(seq, 10), Origin: it.Origin, Fields: it.Fields, Error: it.Error})
+		}
+		return queue(false)
 	})
+	if err == nil {
+		err = queue(true)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -143,6 +185,27 @@ func (rs *runState) feed(ctx context.Context, rec *runRecord, tr *tracker) error
 	}
 	tr.setRead(seq, true)
 	return nil
+}
+
+// chunkMsg is the queue message of items read in a row: the item alone in
+// a run queued one item per message (chunk 1), as runs were before
+// chunks; else a chunk, whose id names its first and last item so that
+// the same items queued again are absorbed, and other ones never are.
+func chunkMsg(subject, runID string, items []itemMsg, chunk int) (*nats.Msg, error) {
+	q := queueMsg{Items: items}
+	id := runID + "." + items[0].ID + "-" + items[len(items)-1].ID
+	if chunk == 1 {
+		q = queueMsg{itemMsg: items[0]}
+		id = runID + "." + items[0].ID
+	}
+	raw, err := json.Marshal(q)
+	if err != nil {
+		return nil, fmt.Errorf("queue items: %w", err)
+	}
+	msg := nats.NewMsg(subject)
+	msg.Data = raw
+	msg.Header.Set(jetstream.MsgIDHeader, id)
+	return msg, nil
 }
 
 // sourceError is a source that cannot be read: the run fails, whichever
