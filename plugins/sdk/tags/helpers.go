@@ -152,35 +152,39 @@ func helperDate(v any, c *call) (any, error) {
 }
 
 func helperNumber(v any, c *call) (any, error) {
-	if v == nil || str(v) == "" {
-		return "", nil
-	}
-	neg, ip, fp, ok := decimal(v)
-	if !ok {
-		return nil, fmt.Errorf("%q is not a number", str(v))
-	}
-	return formatDecimal(neg, ip, fp, c.n), nil
+	return amount(v, c, "a number")
 }
 
 var currencySymbols = map[string]string{"EUR": "€", "USD": "$", "GBP": "£"}
 
 func helperCurrency(v any, c *call) (any, error) {
+	s, err := amount(v, c, "an amount")
+	if err != nil || s == "" {
+		return s, err
+	}
+	digits, neg := strings.CutPrefix(s, "-")
+	sign := ""
+	if neg {
+		sign = "-"
+	}
+	if sym, ok := currencySymbols[c.s]; ok {
+		return sign + sym + digits, nil
+	}
+	return sign + digits + " " + c.s, nil
+}
+
+// amount is v rounded to c.n fraction digits and grouped by thousands, for
+// number and currency: a blank value stays blank, and one that is not a
+// decimal is an error saying it is not what was wanted ("a number").
+func amount(v any, c *call, what string) (string, error) {
 	if v == nil || str(v) == "" {
 		return "", nil
 	}
 	neg, ip, fp, ok := decimal(v)
 	if !ok {
-		return nil, fmt.Errorf("%q is not an amount", str(v))
+		return "", fmt.Errorf("%q is not %s", str(v), what)
 	}
-	s := formatDecimal(false, ip, fp, c.n)
-	sign := ""
-	if neg && strings.Trim(s, "0.,") != "" {
-		sign = "-"
-	}
-	if sym, ok := currencySymbols[c.s]; ok {
-		return sign + sym + s, nil
-	}
-	return sign + s + " " + c.s, nil
+	return formatDecimal(neg, ip, fp, c.n), nil
 }
 
 // decimal writes v in plain decimal notation and splits it into sign,
