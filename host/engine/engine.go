@@ -214,11 +214,10 @@ func (e *Engine) State() jetstream.KeyValue { return e.opts.Store.State }
 
 // SendMail builds and sends a message once per idempotency key.
 func (e *Engine) SendMail(ctx context.Context, m sdk.Mail) (string, error) {
-	var key string
+	var rec mailRecord
 	if m.IdempotencyKey != "" {
-		var legacy string
-		key, legacy = mailKey(m.IdempotencyKey)
-		if id, ok := e.sentMail(ctx, key, legacy); ok {
+		rec = mailRecordOf(m.IdempotencyKey)
+		if id, ok := e.sentMail(ctx, rec); ok {
 			return id, nil
 		}
 	}
@@ -237,8 +236,8 @@ func (e *Engine) SendMail(ctx context.Context, m sdk.Mail) (string, error) {
 	if err := e.opts.Mail.Send(ctx, built); err != nil {
 		return "", err
 	}
-	if key != "" {
-		e.recordSent(ctx, key, m.IdempotencyKey, built.MessageID)
+	if m.IdempotencyKey != "" {
+		e.recordSent(ctx, rec, m.IdempotencyKey, built.MessageID)
 	}
 	return built.MessageID, nil
 }
@@ -255,10 +254,10 @@ const recordSentTimeout = 10 * time.Second
 // refuses the write the message is still reported sent (the block's
 // checkpoint then keeps the step from running again), and the key is
 // logged at Error so an operator can tell a later duplicate apart.
-func (e *Engine) recordSent(ctx context.Context, key, idempotencyKey, messageID string) {
+func (e *Engine) recordSent(ctx context.Context, rec mailRecord, idempotencyKey, messageID string) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordSentTimeout)
 	defer cancel()
-	if _, err := e.opts.Store.State.Put(rctx, key, []byte(messageID)); err != nil {
+	if err := e.storeSent(rctx, rec, messageID); err != nil {
 		e.log.Error("record sent mail: a redo of this item may send it again", "idempotency_key", idempotencyKey, "message_id", messageID, "err", err)
 	}
 }

@@ -1,10 +1,13 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -15,34 +18,73 @@ import (
 )
 
 // Where SendMail remembers the message sent for an idempotency key, in the
-// state bucket. A key of the form "<run>/<item>/<block>" (the one the email
-// block makes) is kept under its run, mail.<run>.<hash>, so compacting the
-// run removes it with the run's checkpoints; any other key is kept under
-// mail.unscoped.<hash>, for good. The mapping depends on the key alone, so
-// every host and every attempt finds the same record.
+// state bucket.
+//
+// A key of the form "<run>/<item>/<block>" with a numeric item (the key
+// the email block makes for a source's items) is kept with the keys of
+// mailGroupSize neighbouring items in one record, mail.<run>.g.<hash>: a
+// line "<item>\t<Message-ID>" each. NATS keeps an index entry per key of a
+// bucket in memory, so a record per item made the host grow with every
+// email of a run; a record per group does not. Any other key of that form
+// is kept on its own under its run, mail.<run>.<hash>, as earlier
+// versions kept every such key (and are still looked up); both go when
+// the run is compacted. A key not tied to a run is kept under
+// mail.unscoped.<hash>, for good. The mapping depends on the key alone,
+// so every host and every attempt finds the same record.
 const (
 	mailKeyPrefix = "mail."
 	unscopedMail  = "unscoped"
+	mailGroupTag  = "g"
 )
 
-// mailKeys remembers whether the state bucket still holds records in the
-// layout earlier versions wrote (mail.<hash>), which SendMail then also
-// looks up.
+// mailGroupSize is how many neighbouring items share a mail record: few
+// enough that rewriting a record as its items' emails go out stays cheap,
+// many enough that the bucket holds one key where it held as many.
+const mailGroupSize = 32
+
+// mailKeys is the engine's view of the mail records: whether the state
+// bucket still holds records in the layout earlier versions wrote, and
+// the group records being appended to.
 type mailKeys struct {
 	once   sync.Once
 	legacy bool
+
+	mu sync.Mutex
+	// single remembers, by run, whether the run has records of one key
+	// each (mail.<run>.<hash>), which only earlier versions wrote for
+	// grouped keys: only then does a miss in a group cost a second lookup.
+	single map[string]bool
+	// groups are the group records this engine is writing, with the
+	// lines waiting for the write in progress.
+	groups map[string]*groupWrite
 }
 
-// mailKey is the state key of an idempotency key, and the earlier
-// layout's.
-func mailKey(idempotencyKey string) (key, legacy string) {
+// mailRecord says where the record of one idempotency key is kept.
+type mailRecord struct {
+	key    string // its own record: mail.<run>.<hash> or mail.unscoped.<hash>
+	legacy string // the earlier layout's: mail.<hash>
+	// group and item are set for a grouped key: its group record and
+	// its item's id in it.
+	group, item, run string
+}
+
+// mailRecordOf is where an idempotency key's record is kept.
+func mailRecordOf(idempotencyKey string) mailRecord {
 	sum := sha256.Sum256([]byte(idempotencyKey))
 	hash := hex.EncodeToString(sum[:16])
+	r := mailRecord{legacy: mailKeyPrefix + hash}
 	scope := unscopedMail
 	if run, rest, ok := strings.Cut(idempotencyKey, "/"); ok && strings.Count(rest, "/") == 1 && subjectToken(run) {
 		scope = run
+		item, block, _ := strings.Cut(rest, "/")
+		if n, ok := itemNumber(item); ok && block != "" {
+			g := sha256.Sum256([]byte(block + "/" + strconv.Itoa(n/mailGroupSize)))
+			r.group = mailKeyPrefix + run + "." + mailGroupTag + "." + hex.EncodeToString(g[:8])
+			r.item, r.run = item, run
+		}
 	}
-	return mailKeyPrefix + scope + "." + hash, mailKeyPrefix + hash
+	r.key = mailKeyPrefix + scope + "." + hash
+	return r
 }
 
 // subjectToken reports whether s can stand as one token of a NATS subject.
@@ -74,17 +116,180 @@ func (k *mailKeys) mayHaveLegacy(ctx context.Context, js jetstream.JetStream) bo
 	return k.legacy
 }
 
+// maxRunsRemembered bounds mailKeys.single; past it the answers are
+// forgotten and asked again.
+const maxRunsRemembered = 4096
+
+// runHasSingles reports whether a run has records of one key each, asking
+// NATS once per run and engine. A run started by this version has none;
+// one resumed from an earlier version's may.
+func (k *mailKeys) runHasSingles(ctx context.Context, js jetstream.JetStream, run string) bool {
+	k.mu.Lock()
+	has, known := k.single[run]
+	k.mu.Unlock()
+	if known {
+		return has
+	}
+	has = true // when NATS cannot tell, look
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	stream, err := js.Stream(cctx, "KV_"+bus.StateBucket)
+	if err != nil {
+		return has
+	}
+	_, err = stream.GetLastMsgForSubject(cctx, "$KV."+bus.StateBucket+"."+mailKeyPrefix+run+".*")
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		has = false
+	case err != nil:
+		return has
+	}
+	k.mu.Lock()
+	if k.single == nil || len(k.single) >= maxRunsRemembered {
+		k.single = map[string]bool{}
+	}
+	k.single[run] = has
+	k.mu.Unlock()
+	return has
+}
+
 // sentMail returns the Message-ID recorded for an idempotency key.
-func (e *Engine) sentMail(ctx context.Context, key, legacy string) (string, bool) {
-	if ent, err := e.opts.Store.State.Get(ctx, key); err == nil {
-		return string(ent.Value()), true
+func (e *Engine) sentMail(ctx context.Context, r mailRecord) (string, bool) {
+	kv := e.opts.Store.State
+	if r.group != "" {
+		if ent, err := kv.Get(ctx, r.group); err == nil {
+			if id, ok := groupLine(ent.Value(), r.item); ok {
+				return id, true
+			}
+		}
+	}
+	if r.group == "" || e.mailKeys.runHasSingles(ctx, e.opts.Bus.JS, r.run) {
+		if ent, err := kv.Get(ctx, r.key); err == nil {
+			return string(ent.Value()), true
+		}
 	}
 	if e.mailKeys.mayHaveLegacy(ctx, e.opts.Bus.JS) {
-		if ent, err := e.opts.Store.State.Get(ctx, legacy); err == nil {
+		if ent, err := kv.Get(ctx, r.legacy); err == nil {
 			return string(ent.Value()), true
 		}
 	}
 	return "", false
+}
+
+// storeSent writes the record of a sent message: a line in its group
+// record, or a record of its own.
+func (e *Engine) storeSent(ctx context.Context, r mailRecord, messageID string) error {
+	if r.group == "" {
+		_, err := e.opts.Store.State.Put(ctx, r.key, []byte(messageID))
+		return err
+	}
+	return e.mailKeys.appendLine(ctx, e.opts.Store.State, r.group, r.item+"\t"+messageID+"\n")
+}
+
+// groupLine finds an item's line in a group record and returns its
+// Message-ID.
+func groupLine(rec []byte, item string) (string, bool) {
+	for len(rec) > 0 {
+		line, rest, _ := bytes.Cut(rec, []byte{'\n'})
+		rec = rest
+		if k, v, ok := bytes.Cut(line, []byte{'\t'}); ok && string(k) == item {
+			return string(v), true
+		}
+	}
+	return "", false
+}
+
+// groupWrite is a group record being written: lines that arrive while a
+// write is in progress go out together in the next one.
+type groupWrite struct {
+	lines   []string
+	waiters []chan error
+}
+
+// appendLine adds a line to a group record and returns once NATS has
+// stored it. Lines of one group from concurrent sends of this engine are
+// written together, one rewrite of the record for all of them; a write
+// another host made in between is read back and kept.
+func (k *mailKeys) appendLine(ctx context.Context, kv jetstream.KeyValue, group, line string) error {
+	done := make(chan error, 1)
+	k.mu.Lock()
+	if k.groups == nil {
+		k.groups = map[string]*groupWrite{}
+	}
+	g, busy := k.groups[group]
+	if !busy {
+		g = &groupWrite{}
+		k.groups[group] = g
+	}
+	g.lines = append(g.lines, line)
+	g.waiters = append(g.waiters, done)
+	if busy {
+		k.mu.Unlock()
+		return <-done
+	}
+	for len(g.lines) > 0 {
+		lines, waiters := g.lines, g.waiters
+		g.lines, g.waiters = nil, nil
+		k.mu.Unlock()
+		err := writeGroup(ctx, kv, group, lines)
+		for _, w := range waiters {
+			w <- err
+		}
+		k.mu.Lock()
+	}
+	delete(k.groups, group)
+	k.mu.Unlock()
+	return <-done
+}
+
+// writeGroup adds lines to a group record, those of items it does not
+// hold yet, by compare-and-set: when another host wrote the record in
+// between, it is read again.
+func writeGroup(ctx context.Context, kv jetstream.KeyValue, group string, lines []string) error {
+	for {
+		var rec []byte
+		var rev uint64
+		ent, err := kv.Get(ctx, group)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case err != nil:
+			return fmt.Errorf("read %s: %w", group, err)
+		default:
+			rec, rev = ent.Value(), ent.Revision()
+		}
+		grown := bytes.Clone(rec)
+		for _, l := range lines {
+			item, _, _ := strings.Cut(l, "\t")
+			if _, ok := groupLine(grown, item); !ok {
+				grown = append(grown, l...)
+			}
+		}
+		if len(grown) == len(rec) {
+			return nil
+		}
+		if rev == 0 {
+			_, err = kv.Create(ctx, group, grown)
+		} else {
+			_, err = kv.Update(ctx, group, grown, rev)
+		}
+		if err == nil || !writtenMeanwhile(err) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+// writtenMeanwhile reports NATS's answer to a compare-and-set on a record
+// someone else wrote first.
+func writtenMeanwhile(err error) bool {
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
 // purgeRunMail removes the mail records kept under a run.

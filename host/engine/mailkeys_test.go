@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -81,5 +83,116 @@ func TestSendMailFindsRecordsOfEarlierVersions(t *testing.T) {
 	}
 	if files, _ := outbox.List(); len(files) != 0 {
 		t.Errorf("%d messages sent for a key an earlier version recorded", len(files))
+	}
+}
+
+// countingTransport counts the messages handed to it.
+type countingTransport struct {
+	mu   sync.Mutex
+	sent map[string]int // by Message-ID
+}
+
+func (c *countingTransport) Send(_ context.Context, b *mail.Built) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sent == nil {
+		c.sent = map[string]int{}
+	}
+	c.sent[b.MessageID]++
+	return nil
+}
+
+func (c *countingTransport) total() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, k := range c.sent {
+		n += k
+	}
+	return n
+}
+
+// TestSendMailRedoOfABatchSendsNothing: the emails of a batch of items,
+// sent a few at a time as the email block sends them, then sent again by
+// a host started afresh on the same NATS (the redo after a crash before
+// the batch's checkpoint), go out once each, and the redo returns the
+// first Message-IDs. The records are one per group of items, not one per
+// email.
+func TestSendMailRedoOfABatchSendsNothing(t *testing.T) {
+	t.Parallel()
+	transport := &countingTransport{}
+	env := newEnv(t, func(o *engine.Options) { o.Mail = transport })
+	ctx := context.Background()
+	const run, items = "20250101-000000-0123abcd", 70
+	send := func(e *engine.Engine) []string {
+		ids := make([]string, items)
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 4)
+		for i := range items {
+			wg.Go(func() {
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				id, err := e.SendMail(ctx, sdk.Mail{To: []string{"ada@example.com"}, Subject: "Hi", Text: "Hi", IdempotencyKey: fmt.Sprintf("%s/%d/mail", run, i+1)})
+				if err != nil {
+					t.Error(err)
+				}
+				ids[i] = id
+			})
+		}
+		wg.Wait()
+		return ids
+	}
+	first := send(env.engine)
+	if n := transport.total(); n != items {
+		t.Fatalf("%d messages sent for %d items", n, items)
+	}
+	if got := mailRecords(t, env, "mail."+run+".>"); len(got) > items/16 {
+		t.Errorf("%d mail records for %d emails, want a few", len(got), items)
+	}
+	restarted, err := engine.New(ctx, engine.Options{Bus: env.bus, Store: env.engine.Store(), Mail: transport})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := send(restarted)
+	if n := transport.total(); n != items {
+		t.Errorf("the redo sent %d messages more", n-items)
+	}
+	for i := range first {
+		if first[i] != again[i] {
+			t.Errorf("item %d: redo returned %s, want %s", i+1, again[i], first[i])
+		}
+	}
+}
+
+// TestSendMailFindsRecordsOfOneKey: a record an earlier version kept on
+// its own under the run (mail.<run>.<hash>) still stops a second send of
+// an item whose key is now kept in a group record.
+func TestSendMailFindsRecordsOfOneKey(t *testing.T) {
+	t.Parallel()
+	transport := &countingTransport{}
+	env := newEnv(t, func(o *engine.Options) { o.Mail = transport })
+	ctx := context.Background()
+	const run = "20250101-000000-0123abcd"
+	key := run + "/7/mail"
+	sum := sha256.Sum256([]byte(key))
+	if _, err := env.engine.State().Put(ctx, "mail."+run+"."+hex.EncodeToString(sum[:16]), []byte("<first@example.com>")); err != nil {
+		t.Fatal(err)
+	}
+	id, err := env.engine.SendMail(ctx, sdk.Mail{To: []string{"ada@example.com"}, Subject: "Hi", Text: "Hi", IdempotencyKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id != "<first@example.com>" {
+		t.Errorf("Message-ID %s, want the recorded <first@example.com>", id)
+	}
+	if n := transport.total(); n != 0 {
+		t.Errorf("%d messages sent for a key an earlier version recorded", n)
+	}
+	// The next item of the run, not recorded before, goes out.
+	if _, err := env.engine.SendMail(ctx, sdk.Mail{To: []string{"ada@example.com"}, Subject: "Hi", Text: "Hi", IdempotencyKey: run + "/8/mail"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := transport.total(); n != 1 {
+		t.Errorf("%d messages sent for a new key, want 1", n)
 	}
 }
