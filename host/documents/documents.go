@@ -45,6 +45,7 @@ type Store struct {
 	now       func() time.Time
 	recent    recentDocs
 	origins   *origin.Store // who made each document, for downloads
+	ids       origin.IDs    // ids whose origins share entries
 	downloads downloadEvents
 }
 
@@ -135,11 +136,10 @@ func (s *Store) Put(ctx context.Context, name, mimetype string, data []byte) (sd
 			mimetype = "application/octet-stream"
 		}
 	}
-	raw := make([]byte, 16)
-	if _, err := rand.Read(raw); err != nil {
+	id, err := s.ids.Next()
+	if err != nil {
 		return sdk.Document{}, err
 	}
-	id := hex.EncodeToString(raw)
 	sum := sha256.Sum256(data)
 	meta := jetstream.ObjectMeta{
 		Name:    id,

@@ -5,22 +5,32 @@
 // the event that announces it, so the events publisher records the origin
 // (Record) and the document store reads it (Lookup).
 //
-// Origins live in a bucket of their own (bus.DocumentOriginsBucket), one
-// small entry per document, not in the document's object metadata:
-// rewriting that metadata reads the object's info back and rolls its
-// meta subject up, which has NATS load the 8 MB block the document was
-// written to, and keep it in memory, for every document a run makes.
+// Origins live in a bucket of their own (bus.DocumentOriginsBucket), not
+// in the document's object metadata: rewriting that metadata reads the
+// object's info back and rolls its meta subject up, which has NATS load
+// the 8 MB block the document was written to, and keep it in memory, for
+// every document a run makes.
+//
+// Documents made one after another get ids that share their first
+// GroupPrefix hex digits (IDs), and the origins of such a group share one
+// entry, g.<prefix>, a line "<rest of the id>\t<origin as JSON>" per
+// document: NATS keeps an index entry per key in memory, so an entry per
+// document made the host grow with every document a run made. Origins
+// earlier versions recorded, one entry per document under its id, are
+// still read.
 package origin
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/paperflow/paperflow/host/bus"
@@ -47,6 +57,9 @@ type Store struct {
 
 	mu sync.Mutex
 	kv jetstream.KeyValue
+	// writes are the group entries being written, with the lines
+	// waiting for the write in progress.
+	writes map[string]*groupWrite
 }
 
 // NewStore returns a Store of the origins bucket reached through js.
@@ -75,7 +88,7 @@ func (s *Store) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 // Record keeps o as the origin of document id, its block id cut to the
 // block (BlockOf). The first origin recorded stays: a document announced
 // again (a retried item publishes its events again) keeps where it was
-// made. It writes one entry and reads nothing; RecordAll does many at once.
+// made. RecordAll does many at once.
 func (s *Store) Record(ctx context.Context, id string, o Origin) error {
 	var refused error
 	if err := s.RecordAll(ctx, []Entry{{ID: id, Origin: o}}, func(_ Entry, err error) { refused = err }); err != nil {
@@ -93,20 +106,24 @@ type Entry struct {
 	Origin Origin
 }
 
-// RecordAll records every entry as Record does, publishing them all before
-// it waits for NATS to store any, so a batch of events pays one round trip
-// for its documents' origins instead of one each. failed is called with
-// each entry NATS refused (an entry already recorded is not a failure: the
-// first origin stays). It returns ErrNoBucket, recording nothing, on a bus
-// without the bucket.
+// RecordAll records every entry as Record does: the origins of one group
+// of documents (IDs) in one write of its entry, the groups at once, so a
+// batch of events pays a round trip or two for its documents' origins
+// instead of one each. failed is called with each entry NATS refused (an
+// entry already recorded is not a failure: the first origin stays). It
+// returns ErrNoBucket, recording nothing, on a bus without the bucket.
 func (s *Store) RecordAll(ctx context.Context, entries []Entry, failed func(Entry, error)) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	if _, err := s.bucket(ctx); err != nil {
+	kv, err := s.bucket(ctx)
+	if err != nil {
 		return err
 	}
-	futures := make([]jetstream.PubAckFuture, len(entries))
+	groups := map[string][]int{} // entry key → entries
+	own := map[string]bool{}     // keys of entries of one document
+	var order []string
+	lines := make([]string, len(entries))
 	for i, e := range entries {
 		o := e.Origin
 		o.BlockID = BlockOf(o.BlockID)
@@ -115,36 +132,199 @@ func (s *Store) RecordAll(ctx context.Context, entries []Entry, failed func(Entr
 			failed(e, err)
 			continue
 		}
-		msg := &nats.Msg{Subject: "$KV." + bus.DocumentOriginsBucket + "." + e.ID, Data: raw}
-		// Expecting no message yet on the key's subject is what a KV
-		// create is.
-		f, err := s.js.PublishMsgAsync(msg, jetstream.WithExpectLastSequencePerSubject(0))
-		if err != nil {
-			failed(e, err)
-			continue
+		key, rest := groupOf(e.ID)
+		if rest == "" {
+			lines[i], own[key] = string(raw), true
+		} else {
+			lines[i] = rest + "\t" + string(raw) + "\n"
 		}
-		futures[i] = f
+		if groups[key] == nil {
+			order = append(order, key)
+		}
+		groups[key] = append(groups[key], i)
 	}
-	for i, f := range futures {
-		if f == nil {
-			continue
-		}
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			if !recordedBefore(err) {
-				failed(entries[i], err)
+	var wg sync.WaitGroup
+	var mu sync.Mutex // failed is called from one goroutine at a time
+	for _, key := range order {
+		wg.Go(func() {
+			idx := groups[key]
+			ls := make([]string, len(idx))
+			for n, i := range idx {
+				ls[n] = lines[i]
 			}
-		case <-ctx.Done():
-			failed(entries[i], ctx.Err())
-		}
+			var err error
+			if own[key] {
+				err = createOwn(ctx, kv, key, ls[0])
+			} else {
+				err = s.appendLines(ctx, kv, key, ls)
+			}
+			if err != nil {
+				mu.Lock()
+				defer mu.Unlock()
+				for _, i := range idx {
+					failed(entries[i], err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return nil
+}
+
+// createOwn records the origin of a document whose id is of no group, in
+// an entry of its own; one recorded before stays.
+func createOwn(ctx context.Context, kv jetstream.KeyValue, id, raw string) error {
+	if _, err := kv.Create(ctx, id, []byte(raw)); err != nil && !recordedBefore(err) {
+		return err
 	}
 	return nil
 }
 
-// recordedBefore reports NATS's answer to a create of a key that has a
-// value: the wrong last sequence for its subject.
+// GroupPrefix is how many leading hex digits the ids of one group of
+// documents share.
+const GroupPrefix = 8
+
+// groupSize is how many documents made one after another share a group:
+// few enough that rewriting its entry as they are announced stays cheap,
+// many enough that the bucket holds one key where it held as many.
+const groupSize = 32
+
+// groupOf is the key of the entry that holds a document's origin, and
+// what of the id its line is known by. An id that is not 32 hex digits
+// (none a Store makes) has an entry of its own.
+func groupOf(id string) (key, rest string) {
+	if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
+		return id, ""
+	}
+	return "g." + id[:GroupPrefix], id[GroupPrefix:]
+}
+
+// IDs makes document ids: 128 random bits, written as 32 hex digits, of
+// which the first GroupPrefix are shared by groupSize ids in a row, so
+// that the origins of documents made together share an entry. IDs is
+// safe for concurrent use; its zero value is ready.
+type IDs struct {
+	mu     sync.Mutex
+	prefix string
+	left   int
+}
+
+// Next returns a new id.
+func (g *IDs) Next() (string, error) {
+	var raw [16]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	id := hex.EncodeToString(raw[:])
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.left == 0 {
+		g.prefix, g.left = id[:GroupPrefix], groupSize
+	}
+	g.left--
+	return g.prefix + id[GroupPrefix:], nil
+}
+
+// appendLines adds lines to a group's entry and returns once NATS has
+// stored them. Lines of one group from concurrent calls are written
+// together, one rewrite of the entry for all of them.
+func (s *Store) appendLines(ctx context.Context, kv jetstream.KeyValue, key string, lines []string) error {
+	done := make(chan error, 1)
+	s.mu.Lock()
+	if s.writes == nil {
+		s.writes = map[string]*groupWrite{}
+	}
+	g, busy := s.writes[key]
+	if !busy {
+		g = &groupWrite{}
+		s.writes[key] = g
+	}
+	g.lines = append(g.lines, lines...)
+	g.waiters = append(g.waiters, done)
+	if busy {
+		s.mu.Unlock()
+		return <-done
+	}
+	for len(g.lines) > 0 {
+		ls, waiters := g.lines, g.waiters
+		g.lines, g.waiters = nil, nil
+		s.mu.Unlock()
+		err := writeGroup(ctx, kv, key, ls)
+		for _, w := range waiters {
+			w <- err
+		}
+		s.mu.Lock()
+	}
+	delete(s.writes, key)
+	s.mu.Unlock()
+	return <-done
+}
+
+// groupWrite is a group's entry being written: lines that arrive while a
+// write is in progress go out together in the next one.
+type groupWrite struct {
+	lines   []string
+	waiters []chan error
+}
+
+// writeGroup adds lines to an entry, those of documents it does not hold
+// yet, by compare-and-set: when another host wrote the entry in between,
+// it is read again.
+func writeGroup(ctx context.Context, kv jetstream.KeyValue, key string, lines []string) error {
+	for {
+		var rec []byte
+		var rev uint64
+		ent, err := kv.Get(ctx, key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case err != nil:
+			return err
+		default:
+			rec, rev = ent.Value(), ent.Revision()
+		}
+		grown := bytes.Clone(rec)
+		for _, l := range lines {
+			rest, _, _ := strings.Cut(l, "\t")
+			if _, ok := line(grown, rest); !ok {
+				grown = append(grown, l...)
+			}
+		}
+		if len(grown) == len(rec) {
+			return nil
+		}
+		if rev == 0 {
+			_, err = kv.Create(ctx, key, grown)
+		} else {
+			_, err = kv.Update(ctx, key, grown, rev)
+		}
+		if err == nil || !recordedBefore(err) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+// line finds the line of a document in a group's entry and returns what
+// follows its id.
+func line(rec []byte, rest string) ([]byte, bool) {
+	for len(rec) > 0 {
+		l, more, _ := bytes.Cut(rec, []byte{'\n'})
+		rec = more
+		if k, v, ok := bytes.Cut(l, []byte{'\t'}); ok && string(k) == rest {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+// recordedBefore reports NATS's answer to a create or compare-and-set of
+// an entry someone else wrote first.
 func recordedBefore(err error) bool {
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return true
+	}
 	var apiErr *jetstream.APIError
 	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
 		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
@@ -161,14 +341,29 @@ func (s *Store) Lookup(ctx context.Context, id string) (o Origin, ok bool, err e
 	if err != nil {
 		return Origin{}, false, fmt.Errorf("document %s: origin: %w", id, err)
 	}
-	e, err := kv.Get(ctx, id)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return Origin{}, false, nil
+	var raw []byte
+	if key, rest := groupOf(id); rest != "" {
+		e, err := kv.Get(ctx, key)
+		if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return Origin{}, false, fmt.Errorf("document %s: origin: %w", id, err)
+		}
+		if err == nil {
+			raw, _ = line(e.Value(), rest)
+		}
 	}
-	if err != nil {
-		return Origin{}, false, fmt.Errorf("document %s: origin: %w", id, err)
+	if raw == nil {
+		// Recorded on its own (by an earlier version, or an id of another
+		// form).
+		e, err := kv.Get(ctx, id)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return Origin{}, false, nil
+		}
+		if err != nil {
+			return Origin{}, false, fmt.Errorf("document %s: origin: %w", id, err)
+		}
+		raw = e.Value()
 	}
-	if err := json.Unmarshal(e.Value(), &o); err != nil {
+	if err := json.Unmarshal(raw, &o); err != nil {
 		return Origin{}, false, fmt.Errorf("document %s: origin: %w", id, err)
 	}
 	return o, o.complete(), nil
