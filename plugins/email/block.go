@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
@@ -14,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/paperflow/paperflow/plugins/internal/docfield"
 	"github.com/paperflow/paperflow/plugins/sdk"
 	"github.com/paperflow/paperflow/plugins/sdk/events"
 	"github.com/paperflow/paperflow/plugins/sdk/tags"
@@ -259,12 +259,14 @@ func attachments(entries []string, blocks map[string]any) ([]sdk.Attachment, err
 		switch {
 		case entry == "":
 			continue
-		case entry[0] == '{' || entry[0] == '[':
-			docs, err := fieldDocuments(entry)
+		case docfield.Is(entry):
+			docs, err := docfield.Parse(entry, "file")
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("attach: %w", err)
 			}
-			out = append(out, docs...)
+			for _, d := range docs {
+				out = append(out, sdk.Attachment{DocumentID: d.ID, Filename: d.Name})
+			}
 			continue
 		}
 		id := entry
@@ -288,33 +290,6 @@ func attachments(entries []string, blocks map[string]any) ([]sdk.Attachment, err
 			}
 			out = append(out, sdk.Attachment{DocumentID: docID, Filename: name})
 		}
-	}
-	return out, nil
-}
-
-// fieldDocuments reads the documents a field reference rendered: one
-// {id, name, ...} or a list of them.
-func fieldDocuments(raw string) ([]sdk.Attachment, error) {
-	type doc struct {
-		ID   string `json:"id"`
-		Name string `json:"name"`
-	}
-	var list []doc
-	if raw[0] == '{' {
-		var d doc
-		if err := json.Unmarshal([]byte(raw), &d); err != nil {
-			return nil, fmt.Errorf("attach: %.80q is not a document: name a field that holds an uploaded file", raw)
-		}
-		list = []doc{d}
-	} else if err := json.Unmarshal([]byte(raw), &list); err != nil {
-		return nil, fmt.Errorf("attach: %.80q is not a list of documents: name a field that holds uploaded files", raw)
-	}
-	out := make([]sdk.Attachment, 0, len(list))
-	for _, d := range list {
-		if d.ID == "" {
-			return nil, fmt.Errorf("attach: %.80q has no document id: name a field that holds an uploaded file", raw)
-		}
-		out = append(out, sdk.Attachment{DocumentID: d.ID, Filename: d.Name})
 	}
 	return out, nil
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/paperflow/paperflow/plugins/internal/docfield"
 	"github.com/paperflow/paperflow/plugins/sdk"
 	"github.com/paperflow/paperflow/plugins/sdk/events"
 	"github.com/paperflow/paperflow/plugins/sdk/tags"
@@ -220,13 +221,16 @@ func (b *Block) itemDocuments(ctx context.Context, it sdk.Item, entries []string
 			Documents []document `json:"documents"`
 			Skipped   bool       `json:"skipped"`
 		}
-		from, field := "block "+id, id[0] == '{' || id[0] == '['
+		from, field := "block "+id, docfield.Is(id)
 		if field {
-			docs, err := fieldDocuments(id)
+			docs, err := docfield.Parse(id, "PDF")
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, fmt.Errorf("documents: %w", err)
 			}
-			o.Documents, from = docs, "the field"
+			for _, d := range docs {
+				o.Documents = append(o.Documents, document{ID: d.ID, Name: d.Name, Mimetype: d.Mimetype, URL: d.URL})
+			}
+			from = "the field"
 		} else if raw, ok := blocks[id]; ok {
 			if err := json.Unmarshal(raw, &o); err != nil {
 				return nil, nil, fmt.Errorf("documents: outputs of block %s: %w", id, err)
@@ -283,27 +287,6 @@ func (b *Block) itemDocuments(ctx context.Context, it sdk.Item, entries []string
 		return nil, nil, errors.New("documents: nothing to sign for this item (every field named under documents is empty)")
 	}
 	return out, contents, nil
-}
-
-// fieldDocuments reads the documents a field reference rendered: one
-// {id, name, mimetype, url} or a list of them.
-func fieldDocuments(raw string) ([]document, error) {
-	var list []document
-	if raw[0] == '{' {
-		var d document
-		if err := json.Unmarshal([]byte(raw), &d); err != nil {
-			return nil, fmt.Errorf("documents: %.80q is not a document: name a field that holds an uploaded PDF", raw)
-		}
-		list = []document{d}
-	} else if err := json.Unmarshal([]byte(raw), &list); err != nil {
-		return nil, fmt.Errorf("documents: %.80q is not a list of documents: name a field that holds uploaded PDFs", raw)
-	}
-	for _, d := range list {
-		if d.ID == "" {
-			return nil, fmt.Errorf("documents: %.80q has no document id: name a field that holds an uploaded PDF", raw)
-		}
-	}
-	return list, nil
 }
 
 func docNames(docs []document) string {
