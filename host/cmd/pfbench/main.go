@@ -119,17 +119,22 @@ func run(pluginDir string, items, nEvents int) error {
 	}
 
 	if items > 0 {
+		// CPU per item does not depend on what else the machine runs.
+		self0, children0 := cpuTimes()
 		embedded, err := pipeline(dir, "embedded", wfFile, reg, map[string]sdk.Block{"noop": noop{}})
 		if err != nil {
 			return err
 		}
+		self1, children1 := cpuTimes()
 		plugins, err := pipeline(dir, "plugins", wfFile, reg, nil)
 		if err != nil {
 			return err
 		}
-		fmt.Printf("pipeline: %d items, csv source + 3 no-op steps, durable checkpoints per (item, block)\n", items)
-		fmt.Printf("  embedded steps (baseline)  %9.0f items/s\n", embedded)
-		fmt.Printf("  plugin processes           %9.0f items/s   ratio %.2f\n", plugins, plugins/embedded)
+		self2, children2 := cpuTimes()
+		perItem := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(items) }
+		fmt.Printf("pipeline: %d items, csv source + 3 no-op steps, durable checkpoints per (batch, block)\n", items)
+		fmt.Printf("  embedded steps (baseline)  %9.0f items/s               CPU per item: host %.1f µs, blocks %.1f µs\n", embedded, perItem(self1-self0), perItem(children1-children0))
+		fmt.Printf("  plugin processes           %9.0f items/s   ratio %.2f   CPU per item: host %.1f µs, blocks %.1f µs\n", plugins, plugins/embedded, perItem(self2-self1), perItem(children2-children1))
 	}
 	if nEvents > 0 {
 		raw, validated, err := publishing(dir, nEvents)
