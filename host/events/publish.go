@@ -100,8 +100,9 @@ func (p *Publisher) PublishChecked(ctx context.Context, events []Checked) []erro
 }
 
 // recordOrigins records where the documents of the published events
-// (errs[i] nil) were made, all in one round trip, before the publish
-// returns: a link handed out with the event already knows its item.
+// (errs[i] nil) were made, all at once (origin.Store.RecordAll), before
+// the publish returns: a link handed out with the event already knows its
+// item.
 func (p *Publisher) recordOrigins(ctx context.Context, hs []header, errs []error) {
 	var entries []origin.Entry
 	for i, h := range hs {
