@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -226,12 +229,30 @@ func (it *item) scope(rs *runState) (tags.Scope, error) {
 	return tags.Scope{Fields: it.fields, Blocks: blocks, Secrets: rs.secrets.Lookup}, nil
 }
 
+// blocksJSON is the item's outputs so far as one JSON object by block id,
+// its keys in the order encoding/json gives a map's. Written by hand: a
+// step's every item needs it, and each output is valid JSON already
+// (mergeOutputs, checkpoints).
 func (it *item) blocksJSON() []byte {
 	if len(it.outputs) == 0 {
 		return nil
 	}
-	raw, _ := json.Marshal(it.outputs)
-	return raw
+	ids := slices.Sorted(maps.Keys(it.outputs))
+	size := 2
+	for _, id := range ids {
+		size += len(id) + len(it.outputs[id]) + 4
+	}
+	buf := make([]byte, 0, size)
+	buf = append(buf, '{')
+	for i, id := range ids {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = appendJSONString(buf, id)
+		buf = append(buf, ':')
+		buf = append(buf, it.outputs[id]...)
+	}
+	return append(buf, '}')
 }
 
 func (it *item) fail(block, msg string) {
@@ -343,7 +364,8 @@ func (rs *runState) call(ctx context.Context, b pluginhost.Caller, wire []*block
 func (rs *runState) applyResults(ctx context.Context, st *stepBlock, todo []*item, results []*blockv1.ItemResult) (jetstream.PubAckFuture, error) {
 	def := st.def
 	var checked []events.Checked
-	rec := checkpointRecord{Items: map[string]*checkpoint{}}
+	var ids []string
+	var cps []*checkpoint
 	for i, r := range results {
 		it := todo[i]
 		if r.Error != "" {
@@ -375,7 +397,8 @@ func (rs *runState) applyResults(ctx context.Context, st *stepBlock, todo []*ite
 		for k, n := range counts {
 			it.events[k] += n
 		}
-		rec.Items[it.in.ID] = &checkpoint{Outputs: outputs, Events: counts}
+		ids = append(ids, it.in.ID)
+		cps = append(cps, &checkpoint{Outputs: outputs, Events: counts})
 	}
 	if len(checked) > 0 {
 		for i, err := range rs.e.publisher.PublishChecked(ctx, checked) {
@@ -384,10 +407,10 @@ func (rs *runState) applyResults(ctx context.Context, st *stepBlock, todo []*ite
 			}
 		}
 	}
-	if len(rec.Items) == 0 {
+	if len(ids) == 0 {
 		return nil, nil
 	}
-	raw, err := json.Marshal(rec)
+	raw, err := encodeCheckpoints(ids, cps)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
@@ -404,6 +427,9 @@ func mergeOutputs(r *blockv1.ItemResult) (json.RawMessage, error) {
 	if len(r.Documents) == 0 && !r.Skipped {
 		if len(r.Outputs) == 0 {
 			return json.RawMessage(`{}`), nil
+		}
+		if !json.Valid(r.Outputs) {
+			return nil, errors.New("block outputs are not valid JSON")
 		}
 		return r.Outputs, nil
 	}

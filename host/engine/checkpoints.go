@@ -39,6 +39,56 @@ type checkpointRecord struct {
 	at    time.Time
 }
 
+// encodeCheckpoints is the JSON of the checkpointRecord of items ids, as
+// encoding/json writes it but for the order of the items; written by hand
+// as a batch's every item is in it. Each Outputs is valid JSON already.
+func encodeCheckpoints(ids []string, cps []*checkpoint) ([]byte, error) {
+	size := len(`{"items":{}}`)
+	for i, id := range ids {
+		size += len(id) + len(cps[i].Outputs) + len(`"":{"outputs":},`)
+	}
+	buf := make([]byte, 0, size)
+	buf = append(buf, `{"items":{`...)
+	for i, id := range ids {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = appendJSONString(buf, id)
+		buf = append(buf, ":{"...)
+		cp := cps[i]
+		if len(cp.Outputs) > 0 {
+			buf = append(buf, `"outputs":`...)
+			buf = append(buf, cp.Outputs...)
+		}
+		if len(cp.Events) > 0 {
+			raw, err := json.Marshal(cp.Events)
+			if err != nil {
+				return nil, err
+			}
+			if len(cp.Outputs) > 0 {
+				buf = append(buf, ',')
+			}
+			buf = append(buf, `"events":`...)
+			buf = append(buf, raw...)
+		}
+		buf = append(buf, '}')
+	}
+	return append(buf, "}}"...), nil
+}
+
+// appendJSONString appends s as a JSON string, as encoding/json writes it.
+func appendJSONString(buf []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			raw, _ := json.Marshal(s)
+			return append(buf, raw...)
+		}
+	}
+	buf = append(buf, '"')
+	buf = append(buf, s...)
+	return append(buf, '"')
+}
+
 func checkpointKey(run, item, block string) string { return run + "." + item + "." + block }
 
 // batchCheckpointKey names a new entry for one batch's checkpoints of a
