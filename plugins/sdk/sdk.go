@@ -31,6 +31,25 @@
 //     through Host.KV. The process also exits by itself when its host is
 //     gone, even if the host was killed.
 //
+// # Manifest
+//
+// What Describe returns is best kept as data: a manifest file beside the
+// block's code, block.json by convention, with the block's name, kind,
+// description, events and the JSON Schema of its `with:` as a JSON object
+// that editors check. The block embeds it and package manifest turns it,
+// with the version kept in Go, into the Descriptor, checking it on the way
+// (a known kind, event types of package events, a schema that is an
+// object):
+//
+//	//go:embed block.json
+//	var blockJSON []byte
+//
+//	var descriptor = manifest.MustParse(blockJSON, version)
+//
+//	func (*Block) Describe() sdk.Descriptor { return descriptor }
+//
+// A Describe that builds its Descriptor in Go works as well.
+//
 // Item values are data. A block never evaluates text that came from an item
 // as a template or as code.
 package sdk
