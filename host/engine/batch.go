@@ -30,10 +30,12 @@ type item struct {
 	// shared: msg holds other items too (a chunk), so the item cannot be
 	// handed back alone; it is split out of it to be tried again.
 	shared bool
-	// tried is how many attempts the item had before msg; held, that msg's
-	// first delivery only held it back (queueMsg.HoldMS).
-	tried int
-	held  bool
+	// delivered is how many times msg was delivered; tried, how many
+	// attempts the item had before msg; held, msg's first delivery only
+	// held it back (queueMsg.HoldMS).
+	delivered uint64
+	tried     int
+	held      bool
 	// outputs holds each finished block's outputs (JSON), by block id.
 	outputs map[string]json.RawMessage
 	fields  map[string]any // decoded on first use
@@ -67,7 +69,8 @@ func (rs *runState) processBatch(ctx context.Context, msgs []jetstream.Msg) erro
 			_ = m.Term()
 			continue
 		}
-		if q.HoldMS > 0 && delivered(m) <= 1 {
+		n := delivered(m)
+		if q.HoldMS > 0 && n <= 1 {
 			// Split out of a chunk to be tried again: not yet.
 			_ = m.NakWithDelay(time.Duration(q.HoldMS) * time.Millisecond)
 			continue
@@ -77,7 +80,7 @@ func (rs *runState) processBatch(ctx context.Context, msgs []jetstream.Msg) erro
 			ins = []itemMsg{q.itemMsg}
 		}
 		for _, in := range ins {
-			it := &item{msg: m, in: in, shared: len(ins) > 1, tried: q.Tried, held: q.HoldMS > 0,
+			it := &item{msg: m, in: in, shared: len(ins) > 1, delivered: n, tried: q.Tried, held: q.HoldMS > 0,
 				outputs: map[string]json.RawMessage{}, events: map[string]int{}}
 			if it.in.Error != "" {
 				it.fail(sourceLabel(rs.wf.Source.ID), it.in.Error)
@@ -166,7 +169,7 @@ func (rs *runState) loadCheckpoints(ctx context.Context, items []*item) error {
 		if it.state != pending {
 			continue
 		}
-		if !rs.resume && it.tried == 0 && delivered(it.msg) <= 1 {
+		if !rs.resume && it.tried == 0 && it.delivered <= 1 {
 			continue
 		}
 		ids = append(ids, it.in.ID)
@@ -594,7 +597,7 @@ func delivered(m jetstream.Msg) uint64 {
 // attempt is the item's attempt in this batch: the deliveries of its
 // message, but for one that only held it back, after those before it.
 func (it *item) attempt() int {
-	n := int(delivered(it.msg))
+	n := int(it.delivered)
 	if it.held {
 		n--
 	}
