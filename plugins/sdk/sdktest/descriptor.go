@@ -1,6 +1,7 @@
 package sdktest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -31,15 +32,19 @@ type goldenDescriptor struct {
 // builds its Descriptor. With UpdateGoldenEnv set it writes d to path.
 func GoldenDescriptor(t testing.TB, d sdk.Descriptor, path string) {
 	t.Helper()
-	got, err := json.MarshalIndent(goldenDescriptor{
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // descriptions write <address> as they mean it
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(goldenDescriptor{
 		Name: d.Name, Kind: d.Kind, Version: d.Version, Description: d.Description,
 		Events: d.Events, ConfigSchema: d.ConfigSchema,
-	}, "", "  ")
-	if err != nil {
+	}); err != nil {
 		t.Fatalf("descriptor of %s: %v", d.Name, err)
 	}
+	got := buf.Bytes()
 	if os.Getenv(UpdateGoldenEnv) != "" {
-		if err := os.WriteFile(path, append(got, '\n'), 0o644); err != nil {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return
