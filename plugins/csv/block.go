@@ -21,16 +21,8 @@ type Block struct {
 
 var _ sdk.Source = (*Block)(nil)
 
-// Describe implements sdk.Block.
-func (b *Block) Describe() sdk.Descriptor {
-	return sdk.Descriptor{
-		Name:         "csv",
-		Kind:         sdk.KindSource,
-		Version:      version,
-		Description:  "reads a CSV file: one item per row, fields named by the header row",
-		ConfigSchema: configSchema,
-	}
-}
+// Describe implements sdk.Block: block.json and version.
+func (*Block) Describe() sdk.Descriptor { return descriptor }
 
 // Configure implements sdk.Block: it checks the options, that the file
 // opens and that its header names every column once.

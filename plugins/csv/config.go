@@ -1,37 +1,21 @@
 package main
 
 import (
-	"encoding/json"
+	_ "embed"
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/paperflow/paperflow/plugins/sdk/manifest"
 )
 
-// configSchema is the JSON Schema of the block's `with:`.
-var configSchema = json.RawMessage(`{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "type": "object",
-  "additionalProperties": false,
-  "required": ["path"],
-  "properties": {
-    "path": {
-      "description": "The CSV file, relative to the workflow file. UTF-8 with or without a BOM; the first record is the header and gives the field names.",
-      "type": "string",
-      "format": "file-path",
-      "minLength": 1
-    },
-    "delimiter": {
-      "description": "Field separator, one character: \",\" (default), \";\", \"|\", or \"\\t\" (a tab, also written as backslash-t) for tab-separated files.",
-      "type": "string",
-      "default": ",",
-      "pattern": "^(.|\\\\t)$"
-    },
-    "comment": {
-      "description": "Lines starting with this character are skipped, e.g. \"#\". No comments by default.",
-      "type": "string",
-      "pattern": "^.$"
-    }
-  }
-}`)
+// blockJSON is the block's manifest: its name, kind, description and the
+// JSON Schema of its `with:`.
+//
+//go:embed block.json
+var blockJSON []byte
+
+// descriptor is what Describe reports.
+var descriptor = manifest.MustParse(blockJSON, version)
 
 // config is the block's `with:`.
 type config struct {
