@@ -25,16 +25,8 @@ type Block struct {
 
 var _ sdk.Source = (*Block)(nil)
 
-// Describe implements sdk.Block.
-func (b *Block) Describe() sdk.Descriptor {
-	return sdk.Descriptor{
-		Name:         "json",
-		Kind:         sdk.KindSource,
-		Version:      version,
-		Description:  "reads JSON records: an array of objects, NDJSON, or the array at a JSON pointer",
-		ConfigSchema: configSchema,
-	}
-}
+// Describe implements sdk.Block: block.json and version.
+func (*Block) Describe() sdk.Descriptor { return descriptor }
 
 // Configure implements sdk.Block: it checks that the file opens, what it
 // holds and, with a pointer, that the pointer reaches an array.

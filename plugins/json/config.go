@@ -1,31 +1,21 @@
 package main
 
 import (
-	"encoding/json"
+	_ "embed"
 	"fmt"
 	"strings"
+
+	"github.com/paperflow/paperflow/plugins/sdk/manifest"
 )
 
-// configSchema is the JSON Schema of the block's `with:`.
-var configSchema = json.RawMessage(`{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "type": "object",
-  "additionalProperties": false,
-  "required": ["path"],
-  "properties": {
-    "path": {
-      "description": "The JSON file, relative to the workflow file: a top-level array of objects ([{...}, {...}]) or NDJSON (one object per line). Each object is one item; nested objects stay nested, so {{customer.name}} works.",
-      "type": "string",
-      "format": "file-path",
-      "minLength": 1
-    },
-    "pointer": {
-      "description": "JSON Pointer (RFC 6901) to the array of records inside a JSON document, e.g. /data/rows; ~1 stands for / and ~0 for ~ in a key. Without it the file itself is the array, or NDJSON.",
-      "type": "string",
-      "pattern": "^(/|$)"
-    }
-  }
-}`)
+// blockJSON is the block's manifest: its name, kind, description and the
+// JSON Schema of its `with:`.
+//
+//go:embed block.json
+var blockJSON []byte
+
+// descriptor is what Describe reports.
+var descriptor = manifest.MustParse(blockJSON, version)
 
 // config is the block's `with:`.
 type config struct {
