@@ -68,17 +68,8 @@ func addressFields(c config) [5]addressList {
 
 var _ sdk.Step = (*Block)(nil)
 
-// Describe implements sdk.Block.
-func (b *Block) Describe() sdk.Descriptor {
-	return sdk.Descriptor{
-		Name:         "email",
-		Kind:         sdk.KindStep,
-		Version:      version,
-		Description:  "sends one email per item (to, cc, bcc, subject, text and HTML bodies, documents of earlier blocks attached) unless its send rules skip the item",
-		ConfigSchema: configSchema,
-		Events:       []string{events.EmailsCreated},
-	}
-}
+// Describe implements sdk.Block: block.json and version.
+func (*Block) Describe() sdk.Descriptor { return descriptor }
 
 // Configure implements sdk.Block: it checks what can be checked before any
 // item, compiles the send rules and parses html_template.

@@ -2,66 +2,21 @@ package main
 
 import (
 	"bytes"
+	_ "embed"
 	"encoding/json"
 	"fmt"
+
+	"github.com/paperflow/paperflow/plugins/sdk/manifest"
 )
 
-// configSchema is the JSON Schema of the block's `with:`: the host checks
-// `with:` against it before Configure, and shows it in `paperflow plugins`
-// and editors.
-var configSchema = json.RawMessage(`{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "type": "object",
-  "additionalProperties": false,
-  "required": ["to", "subject"],
-  "properties": {
-    "to": {"$ref": "#/$defs/addresses", "description": "Recipients: an address (\"{{Email}}\", \"Ada Lovelace <ada@example.com>\", \"{{Name}} <{{Email}}>\"), or a list of those. Addresses written in the file may be a comma-separated list; a value a tag inserts is one address, and an item whose value holds several fails. For a field that holds a list, write {list: \"{{Emails}}\"}."},
-    "cc": {"$ref": "#/$defs/addresses", "description": "Copy recipients, as for to. An entry that is empty for an item is left out."},
-    "bcc": {"$ref": "#/$defs/addresses", "description": "Blind copy recipients, as for to: in the SMTP envelope only, never in a header."},
-    "reply_to": {"type": "string", "description": "The Reply-To address."},
-    "from": {"type": "string", "description": "The From address; default: the host's (--smtp ...?from=, else noreply@ the public host name)."},
-    "subject": {"type": "string", "description": "The subject; tags allowed, e.g. \"Invoice {{Number}}\"."},
-    "text": {"type": "string", "description": "The plain-text body; tags allowed."},
-    "html": {"type": "string", "description": "The HTML body. Tags are filled in by the host WITHOUT HTML escaping: a field holding <b> or & comes out as markup. For item values in HTML use html_template, which escapes them."},
-    "html_template": {"type": "string", "format": "file-path", "minLength": 1, "description": "An HTML file (relative to the workflow file) rendered by the block for each item with the tag language; every value a tag inserts is HTML-escaped. Use instead of html."},
-    "attach": {
-      "type": "array", "uniqueItems": true,
-      "items": {"type": "string", "format": "block-ref", "minLength": 1},
-      "description": "What is attached: ids of earlier blocks whose documents (for this item) are attached, e.g. [invoice], and fields holding uploaded files, written as a tag, e.g. \"{{cv}}\" (a form's file field, or a document the items API stored). A field left empty attaches nothing."
-    },
-    "when": {
-      "type": "object", "additionalProperties": false, "minProperties": 1, "maxProperties": 1,
-      "description": "Send rules: all (every rule holds) or any (at least one holds). An item whose rules fail is skipped, not failed.",
-      "properties": {
-        "all": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/rule"}},
-        "any": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/rule"}}
-      }
-    }
-  },
-  "$defs": {
-    "addresses": {
-      "oneOf": [
-        {"type": "string", "minLength": 1},
-        {"$ref": "#/$defs/list"},
-        {"type": "array", "minItems": 1, "items": {"oneOf": [{"type": "string"}, {"$ref": "#/$defs/list"}]}}
-      ]
-    },
-    "list": {
-      "type": "object", "additionalProperties": false, "required": ["list"],
-      "properties": {"list": {"type": "string", "minLength": 1, "description": "A value holding a comma-separated list of addresses, e.g. \"{{Watchers}}\": every address in it receives the message."}}
-    },
-    "rule": {
-      "type": "object", "additionalProperties": false, "required": ["field", "op"],
-      "properties": {
-        "field": {"type": "string", "minLength": 1, "pattern": "^[^{}]+$", "description": "An item field, written without braces: Country, customer.address.city, blocks.check.status."},
-        "op": {"enum": ["equals", "not_equals", "contains", "not_contains", "is_empty", "is_not_empty"], "description": "Comparisons ignore letter case and surrounding spaces; numbers compare as numbers (1.0 equals 1)."},
-        "value": {"type": ["string", "number", "boolean"], "description": "What the field is compared with; tags allowed."}
-      },
-      "if": {"properties": {"op": {"enum": ["equals", "not_equals", "contains", "not_contains"]}}},
-      "then": {"required": ["value"]}
-    }
-  }
-}`)
+// blockJSON is the block's manifest: its name, kind, description, events
+// and the JSON Schema of its `with:`.
+//
+//go:embed block.json
+var blockJSON []byte
+
+// descriptor is what Describe reports.
+var descriptor = manifest.MustParse(blockJSON, version)
 
 // config is the block's `with:`. Per item it arrives with its tags
 // resolved by the host (Item.RawConfig); Configure sees it as written.
