@@ -50,17 +50,8 @@ type Block struct {
 
 var _ sdk.Step = (*Block)(nil)
 
-// Describe implements sdk.Block.
-func (b *Block) Describe() sdk.Descriptor {
-	return sdk.Descriptor{
-		Name:         "template",
-		Kind:         sdk.KindStep,
-		Version:      version,
-		Description:  "makes documents from Markdown, Word (.docx) and fillable PDF templates",
-		ConfigSchema: configSchema,
-		Events:       []string{events.DocumentsCreated},
-	}
-}
+// Describe implements sdk.Block: block.json and version.
+func (*Block) Describe() sdk.Descriptor { return descriptor }
 
 // Configure implements sdk.Block: it reads and compiles the template, so
 // that a missing or broken file, a malformed tag or an impossible format

@@ -1,65 +1,23 @@
 package main
 
 import (
-	"encoding/json"
+	_ "embed"
 	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/paperflow/paperflow/plugins/sdk/manifest"
 )
 
-// configSchema is the JSON Schema of the block's `with:`.
-var configSchema = json.RawMessage(`{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "type": "object",
-  "additionalProperties": false,
-  "required": ["template"],
-  "properties": {
-    "template": {
-      "description": "The template, relative to the workflow file. Its kind follows from its extension: .md (Markdown, rendered to PDF), .docx (Word, filled and kept as .docx, optionally also converted to PDF) or .pdf (a fillable PDF form).",
-      "type": "string",
-      "format": "file-path",
-      "minLength": 1
-    },
-    "name": {
-      "description": "Name of the documents, with tags, e.g. \"Invoice {{Number}}\"; the extension is added. Path separators, \"..\" and control characters are removed. Default: the template's file name without extension.",
-      "type": "string",
-      "maxLength": 1000
-    },
-    "formats": {
-      "description": "What to produce: [pdf] for Markdown and PDF forms; [docx] (default), [pdf] or [docx, pdf] for Word templates, where pdf needs LibreOffice (soffice) on PATH.",
-      "type": "array",
-      "items": {"enum": ["docx", "pdf"]},
-      "minItems": 1,
-      "uniqueItems": true
-    },
-    "password": {
-      "description": "Encrypt the PDFs (AES-256) with this password, e.g. \"{{ .secrets.PDF_PASSWORD }}\"; a password that comes out empty for an item fails that item rather than writing an open file.",
-      "type": "string",
-      "maxLength": 127
-    },
-    "output_dir": {
-      "description": "Also write each document into this folder, relative to the workflow file (created if missing).",
-      "type": "string",
-      "minLength": 1
-    },
-    "missing": {
-      "description": "What a tag naming a field the item does not have does: \"error\" (default) fails the item, \"blank\" renders nothing. For a PDF form, \"error\" also fails an item with a field the form does not have.",
-      "enum": ["error", "blank"],
-      "default": "error"
-    },
-    "fields": {
-      "description": "PDF forms only: the value of each form field, by the field's name, usually tags (\"Full name\": \"{{First Name}} {{Last Name}}\"). Without it, each form field takes the item field of the same name.",
-      "type": "object",
-      "additionalProperties": {"type": ["string", "number", "boolean"]}
-    },
-    "flatten": {
-      "description": "PDF forms only: draw the filled values into the page and remove the form fields, so the result can no longer be edited.",
-      "type": "boolean",
-      "default": false
-    }
-  }
-}`)
+// blockJSON is the block's manifest: its name, kind, description, events
+// and the JSON Schema of its `with:`.
+//
+//go:embed block.json
+var blockJSON []byte
+
+// descriptor is what Describe reports.
+var descriptor = manifest.MustParse(blockJSON, version)
 
 // config is the block's `with:`.
 type config struct {
