@@ -11,7 +11,6 @@ import (
 
 	"github.com/paperflow/paperflow/plugins/internal/docfield"
 	"github.com/paperflow/paperflow/plugins/sdk"
-	"github.com/paperflow/paperflow/plugins/sdk/events"
 	"github.com/paperflow/paperflow/plugins/sdk/tags"
 	"github.com/paperflow/paperflow/plugins/signature/pdfsign"
 	"github.com/paperflow/paperflow/plugins/signature/requests"
@@ -47,17 +46,8 @@ var (
 	_ sdk.Scheduler = (*Block)(nil)
 )
 
-// Describe implements sdk.Block.
-func (b *Block) Describe() sdk.Descriptor {
-	return sdk.Descriptor{
-		Name:         "signature",
-		Kind:         sdk.KindStep,
-		Version:      version,
-		Description:  "asks recipients to sign documents in their browser, in signing order, and makes a digitally sealed signed PDF",
-		ConfigSchema: configSchema,
-		Events:       []string{events.SignaturesRequested, events.SignaturesCompleted, events.SignaturesDeclined, events.SignatureRequestViewed, events.SignaturesExpired, events.SignaturesCancelled, events.DocumentDownloaded},
-	}
-}
+// Describe implements sdk.Block: block.json and version.
+func (*Block) Describe() sdk.Descriptor { return descriptor }
 
 // Configure implements sdk.Block.
 func (b *Block) Configure(_ context.Context, c sdk.Config) error {

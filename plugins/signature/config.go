@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,46 +13,18 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/paperflow/paperflow/plugins/sdk/manifest"
 )
 
-// configSchema is the JSON Schema of the block's `with:`.
-var configSchema = json.RawMessage(`{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "type": "object",
-  "additionalProperties": false,
-  "required": ["documents", "recipients"],
-  "properties": {
-    "documents": {
-      "description": "What is signed: ids of earlier blocks whose documents (PDFs, for this item) are signed, e.g. [contract], and fields holding uploaded PDFs, written as a tag, e.g. \"{{contract}}\" (a form's file field, or a document the items API stored).",
-      "type": "array", "minItems": 1, "uniqueItems": true,
-      "items": {"type": "string", "format": "block-ref", "minLength": 1}
-    },
-    "recipients": {
-      "description": "Who signs. Recipients with the same order sign in parallel; a higher order is invited only once every lower one has signed.",
-      "type": "array", "minItems": 1, "maxItems": 50,
-      "items": {
-        "type": "object", "additionalProperties": false, "required": ["email"],
-        "properties": {
-          "email": {"type": "string", "minLength": 1, "description": "The signer's address, e.g. \"{{Email}}\"."},
-          "name": {"type": "string", "description": "The signer's name, e.g. \"{{First Name}} {{Last Name}}\"."},
-          "order": {"type": ["integer", "string"], "minimum": 1, "description": "Signing order, 1 (default) first; tags allowed (\"{{Order}}\")."},
-          "verify": {"enum": ["email"], "description": "email: a 6-digit code is mailed to the recipient, who enters it before the document is shown."},
-          "fields": {"type": "array", "maxItems": 100, "description": "Fields this recipient fills in on the document. Without fields, a signatures page is appended.", "items": ` + fieldSchema + `}
-        }
-      }
-    },
-    "subject": {"type": "string", "maxLength": 500, "description": "Subject of the invitation; default \"Please sign: <document names>\"."},
-    "message": {"type": "string", "maxLength": 20000, "description": "A message shown in the invitation and on the signing page (plain text)."},
-    "from": {"type": "string", "description": "The From address of the invitations; default: the host's."},
-    "reply_to": {"type": "string", "description": "The Reply-To address of the invitations."},
-    "expires_in": {"type": "string", "pattern": "^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h|d))+$", "default": "720h",
-      "description": "How long the signing links work, e.g. 720h or 30d (default 30 days)."},
-    "remind_every": {"type": "string", "pattern": "^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h|d))+$",
-      "description": "Re-send the invitation to those who have not signed yet at this interval, e.g. 72h or 3d; at least 1m. Default: no reminders."},
-    "send_copy": {"type": "boolean", "default": true,
-      "description": "true (default): when everyone has signed, every recipient gets the sealed PDF by email. false: they get a notice that everyone has signed, without the PDF (SIGNATURES_COMPLETED still carries its link)."}
-  }
-}`)
+// blockJSON is the block's manifest: its name, kind, description, events
+// and the JSON Schema of its `with:`.
+//
+//go:embed block.json
+var blockJSON []byte
+
+// descriptor is what Describe reports.
+var descriptor = manifest.MustParse(blockJSON, version)
 
 // DefaultExpiry is how long a request stays open without expires_in.
 const DefaultExpiry = 720 * time.Hour
