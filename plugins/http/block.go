@@ -48,14 +48,11 @@ type Block struct {
 
 var _ sdk.Step = (*Block)(nil)
 
-// Describe says what the block is.
-func (*Block) Describe() sdk.Descriptor {
-	return sdk.Descriptor{
-		Name: "http", Kind: sdk.KindStep, Version: "1.0.0",
-		Description:  "calls an HTTP API per item; its status, headers and JSON answer are outputs for later blocks",
-		ConfigSchema: ConfigSchema,
-	}
-}
+// version is reported by Describe.
+const version = "1.0.0"
+
+// Describe implements sdk.Block: block.json and version.
+func (*Block) Describe() sdk.Descriptor { return descriptor }
 
 // Configure checks what can be checked before the items (values with tags
 // are checked per item) and builds a client that follows the webhook

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"encoding/json"
+	_ "embed"
 	"errors"
 	"fmt"
 	"mime"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/paperflow/paperflow/plugins/sdk/jsonvalue"
+	"github.com/paperflow/paperflow/plugins/sdk/manifest"
 )
 
 // Config is the block's `with:`, resolved by the host for each item.
@@ -79,34 +80,14 @@ const (
 	maxRetryWait = time.Minute
 )
 
-// ConfigSchema is the JSON Schema of Config.
-var ConfigSchema = json.RawMessage(`{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "type": "object",
-  "additionalProperties": false,
-  "required": ["url"],
-  "properties": {
-    "method": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"], "description": "default GET, or POST with a body"},
-    "url": {"type": "string", "minLength": 1, "description": "http(s) URL; tags allowed"},
-    "headers": {"type": "object", "additionalProperties": {"type": "string"}},
-    "query": {"type": "object", "additionalProperties": {"type": "string"}, "description": "added to the URL's query"},
-    "body": {"type": ["object", "array", "string"], "description": "a mapping or list is sent as JSON (a leaf that is one tag keeps its type); a string as content_type"},
-    "content_type": {"type": "string"},
-    "auth": {"type": "object", "additionalProperties": false, "minProperties": 1, "maxProperties": 1,
-      "properties": {
-        "bearer": {"type": "string"},
-        "basic": {"type": "object", "additionalProperties": false, "required": ["username", "password"],
-          "properties": {"username": {"type": "string"}, "password": {"type": "string"}}},
-        "hmac": {"type": "string", "description": "secret for the t=,v1= signature of webhooks"}
-      }},
-    "timeout": {"type": "string", "description": "per attempt, e.g. 10s"},
-    "retries": {"type": "integer", "minimum": 0, "maximum": 10, "description": "retries on 429, 5xx and network errors; default 3"},
-    "rate_limit": {"type": "number", "minimum": 0, "description": "requests per second to one host; 0: no limit"},
-    "expect": {"type": "array", "items": {"type": "integer", "minimum": 100, "maximum": 599}, "description": "statuses that succeed; default any 2xx"},
-    "max_response": {"type": "integer", "minimum": 1, "description": "largest response body in bytes; default 1048576"},
-    "allow_private": {"type": "boolean"}
-  }
-}`)
+// blockJSON is the block's manifest: its name, kind, description and the
+// JSON Schema of its `with:`, Config.
+//
+//go:embed block.json
+var blockJSON []byte
+
+// descriptor is what Describe reports.
+var descriptor = manifest.MustParse(blockJSON, version)
 
 // request is one item's checked configuration.
 type request struct {
