@@ -5,9 +5,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	_ "embed"
 
 	"github.com/paperflow/paperflow/plugins/sdk"
+	"github.com/paperflow/paperflow/plugins/sdk/manifest"
 )
 
 // Block does nothing, fast.
@@ -15,14 +16,20 @@ type Block struct{}
 
 var _ sdk.Step = (*Block)(nil)
 
-// Describe says what the block is.
-func (*Block) Describe() sdk.Descriptor {
-	return sdk.Descriptor{
-		Name: "noop", Kind: sdk.KindStep, Version: "1.0.0",
-		Description:  "passes items through unchanged",
-		ConfigSchema: json.RawMessage(`{"type":"object","additionalProperties":false,"properties":{}}`),
-	}
-}
+// version is reported by Describe.
+const version = "1.0.0"
+
+// blockJSON is the block's manifest: its name, kind, description and the
+// JSON Schema of its (empty) `with:`.
+//
+//go:embed block.json
+var blockJSON []byte
+
+// descriptor is what Describe reports.
+var descriptor = manifest.MustParse(blockJSON, version)
+
+// Describe implements sdk.Block: block.json and version.
+func (*Block) Describe() sdk.Descriptor { return descriptor }
 
 // Configure accepts the empty configuration.
 func (*Block) Configure(context.Context, sdk.Config) error { return nil }
