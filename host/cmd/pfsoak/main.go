@@ -60,8 +60,9 @@ receipt → email with the PDF attached → webhook sink for DOCUMENTS_CREATED
 and EMAILS_CREATED); starts 'paperflow serve' on a temporary data directory
 and hands it runs with 'paperflow run'. Every second it samples the serve
 process (VmRSS, VmHWM, threads, open fds), the RSS of serve plus its block
-processes, and go_goroutines / process_resident_memory_bytes from the
-host's /metrics when it has one.
+processes, and go_goroutines / process_resident_memory_bytes /
+go_memstats_next_gc_bytes (the heap goal: twice the heap live after the
+last GC, with GOGC=100) from the host's /metrics when it has one.
 
 Modes:
   -items N                 one run of N items; prints items/s, peak RSS, RSS at

@@ -27,6 +27,10 @@ type metricsClient struct {
 const (
 	metricGoroutines = "go_goroutines"
 	metricRSS        = "process_resident_memory_bytes"
+	// metricHeapGoal is the heap size at which the host's next GC starts:
+	// with GOGC=100 twice the heap that was live after the last one, so
+	// unlike RSS it follows what the host keeps, not when it collected.
+	metricHeapGoal = "go_memstats_next_gc_bytes"
 )
 
 func newMetricsClient(httpAddr, token string) *metricsClient {
@@ -74,7 +78,7 @@ func (m *metricsClient) get() (map[string]float64, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
 	}
-	return parseMetrics(resp.Body, metricGoroutines, metricRSS)
+	return parseMetrics(resp.Body, metricGoroutines, metricRSS, metricHeapGoal)
 }
 
 // status says whether metrics were read, for the report.

@@ -49,13 +49,14 @@ func TestParseMetrics(t *testing.T) {
 go_goroutines 42
 go_goroutines_other 7
 process_resident_memory_bytes 1.2345678e+08
+go_memstats_next_gc_bytes 4.194304e+06
 paperflow_items_total{workflow="a"} 5
 `
-	got, err := parseMetrics(strings.NewReader(text), metricGoroutines, metricRSS)
+	got, err := parseMetrics(strings.NewReader(text), metricGoroutines, metricRSS, metricHeapGoal)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got[metricGoroutines] != 42 || got[metricRSS] != 1.2345678e+08 || len(got) != 2 {
+	if got[metricGoroutines] != 42 || got[metricRSS] != 1.2345678e+08 || got[metricHeapGoal] != 4<<20 || len(got) != 3 {
 		t.Errorf("parseMetrics = %v", got)
 	}
 }

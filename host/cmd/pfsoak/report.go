@@ -35,14 +35,14 @@ type pointRow struct {
 
 func printPoints(out io.Writer, t0 time.Time, rows []pointRow) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "point\tat\temails\tdeliveries\tRSS host\t(/metrics)\thost+plugins\tplugins\tgoroutines\tfds\tthreads\t")
+	fmt.Fprintln(tw, "point\tat\temails\tdeliveries\tRSS host\t(/metrics)\theap goal\thost+plugins\tplugins\tgoroutines\tfds\tthreads\t")
 	for _, r := range rows {
 		at := "-"
 		if !r.s.At.Before(t0) {
 			at = r.s.At.Sub(t0).Round(time.Second).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%d\t%s\t%d\t%d\t\n", r.name, at, r.s.Emails, r.s.Deliveries,
-			mib(r.s.Host.RSS), promMiB(r.s.PromRSS), mib(r.s.TreeRSS), r.s.Children, goroutines(r.s.Goroutines), r.s.Host.FDs, r.s.Host.Threads)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\t\n", r.name, at, r.s.Emails, r.s.Deliveries,
+			mib(r.s.Host.RSS), promMiB(r.s.PromRSS), promMiB(r.s.HeapGoal), mib(r.s.TreeRSS), r.s.Children, goroutines(r.s.Goroutines), r.s.Host.FDs, r.s.Host.Threads)
 	}
 	_ = tw.Flush()
 }

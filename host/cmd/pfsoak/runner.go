@@ -80,22 +80,25 @@ func (r *runner) load(ctx context.Context, wfPath string, out io.Writer) (bool, 
 	}
 	rows = append(rows, pointRow{"end", last})
 	printPoints(out, t0, rows)
-	if q25, q100, ok := quarterAndAll(rows); ok {
+	if q25, q100, ok := quarterAndAll(rows, func(s sample) int64 { return s.Host.RSS }); ok {
 		fmt.Fprintf(out, "RSS host at 100%% / at 25%% of the emails: %.2f\n", float64(q100)/float64(q25))
+	}
+	if q25, q100, ok := quarterAndAll(rows, func(s sample) int64 { return s.HeapGoal }); ok {
+		fmt.Fprintf(out, "heap goal at 100%% / at 25%% of the emails: %.2f\n", float64(q100)/float64(q25))
 	}
 	fmt.Fprintln(out)
 	return r.verdict(out, []runResult{res}, n, complete), nil
 }
 
-// quarterAndAll finds the host's RSS at 25% and at 100% of the emails
-// among the load report's rows.
-func quarterAndAll(rows []pointRow) (q25, q100 int64, ok bool) {
+// quarterAndAll finds a figure of the host (RSS, heap goal) at 25% and at
+// 100% of the emails among the load report's rows.
+func quarterAndAll(rows []pointRow, of func(sample) int64) (q25, q100 int64, ok bool) {
 	for _, r := range rows {
 		switch r.name {
 		case "25% emails":
-			q25 = r.s.Host.RSS
+			q25 = of(r.s)
 		case "100% emails":
-			q100 = r.s.Host.RSS
+			q100 = of(r.s)
 		}
 	}
 	return q25, q100, q25 > 0 && q100 > 0

@@ -13,9 +13,11 @@ type sample struct {
 	Host     procStat
 	TreeRSS  int64 // the host's RSS plus its block processes'
 	Children int   // block processes running
-	// Goroutines and PromRSS come from /metrics; -1 when unknown.
+	// Goroutines, PromRSS and HeapGoal come from /metrics; -1 when
+	// unknown.
 	Goroutines int
 	PromRSS    int64
+	HeapGoal   int64
 	Handed     int64 // items handed to the host so far
 	Emails     int   // unique Message-IDs received
 	Deliveries int   // unique webhook-ids received
@@ -54,7 +56,7 @@ func (s *sampler) take() (sample, bool) {
 	if err != nil {
 		return sample{}, false
 	}
-	smp := sample{At: now, Host: st, TreeRSS: st.RSS, Goroutines: -1, PromRSS: -1, Handed: s.handed.Load()}
+	smp := sample{At: now, Host: st, TreeRSS: st.RSS, Goroutines: -1, PromRSS: -1, HeapGoal: -1, Handed: s.handed.Load()}
 	for _, pid := range descendants(s.host.pid) {
 		if c, err := readProc(pid); err == nil {
 			smp.TreeRSS += c.RSS
@@ -67,6 +69,9 @@ func (s *sampler) take() (sample, bool) {
 		}
 		if v, ok := m[metricRSS]; ok {
 			smp.PromRSS = int64(v)
+		}
+		if v, ok := m[metricHeapGoal]; ok {
+			smp.HeapGoal = int64(v)
 		}
 	}
 	smp.Emails = s.mails.snapshot().Unique
