@@ -256,13 +256,27 @@ func TestEmptySourceAndVanishedSource(t *testing.T) {
 // TestAnotherHostTakesOverTheSource: the host reading a run's source dies
 // mid-source; a second host working on the run takes the source lease
 // once it has been silent for ItemTimeout, reads on from the last queued
-// item, and finishes the run with every item and event exactly once.
+// item, and finishes the run with every item and event exactly once:
+// with chunks as long as the source's batches, and with chunks that
+// straddle them.
 func TestAnotherHostTakesOverTheSource(t *testing.T) {
 	if testing.Short() {
 		t.Skip("takeover")
 	}
-	const items = 60000
-	fast := func(o *engine.Options) { o.ItemTimeout = time.Second; o.BatchSize = 256 }
+	for _, tc := range []struct {
+		name  string
+		items int64
+		batch int
+	}{
+		{"chunks of the source's batches", 60000, 256},
+		{"chunks straddling the source's batches", 20000, 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) { takeOverTheSource(t, tc.items, tc.batch) })
+	}
+}
+
+func takeOverTheSource(t *testing.T, items int64, batch int) {
+	fast := func(o *engine.Options) { o.ItemTimeout = time.Second; o.BatchSize = batch }
 	env := newEnv(t, fast)
 	var csv strings.Builder
 	csv.WriteString("Name\n")
@@ -272,7 +286,7 @@ func TestAnotherHostTakesOverTheSource(t *testing.T) {
 	wf := env.load(t, "name: takeover\nsource: {uses: csv, with: {path: items.csv}}\nblocks:\n  - {id: a, uses: testblock, with: {emit: true}}\n", csv.String(), nil)
 	second, err := engine.New(context.Background(), engine.Options{
 		Bus: env.bus, Plugins: pluginhost.Registry{Dir: pluginDir}, PublicURL: "http://127.0.0.1:8080",
-		Mail: mail.Outbox{Dir: t.TempDir()}, Log: hosttest.Logger(t, slog.LevelWarn), ItemTimeout: time.Second, BatchSize: 256,
+		Mail: mail.Outbox{Dir: t.TempDir()}, Log: hosttest.Logger(t, slog.LevelWarn), ItemTimeout: time.Second, BatchSize: batch,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -317,7 +331,7 @@ func TestAnotherHostTakesOverTheSource(t *testing.T) {
 	for _, ev := range env.published(t, id) {
 		ids[ev.EventID]++
 	}
-	if len(ids) != items {
+	if int64(len(ids)) != items {
 		t.Errorf("%d distinct events, want %d", len(ids), items)
 	}
 	for id, n := range ids {

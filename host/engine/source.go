@@ -128,26 +128,19 @@ func (rs *runState) feed(ctx context.Context, rec *runRecord, tr *tracker) error
 	seq := rec.Enqueued // items read
 	var held []itemMsg  // read, not queued yet
 	queue := func(final bool) error {
-		var msgs []*nats.Msg
-		for len(held) > 0 {
-			n, size := 0, 0
-			for n < len(held) && n < chunk && (n == 0 || size+len(held[n].Fields) <= maxChunkBytes) {
-				size += len(held[n].Fields)
-				n++
-			}
-			if n == len(held) && n < chunk && !final {
-				break // wait for more: the chunk is not whole yet
-			}
-			msg, err := chunkMsg(subject, rs.runID, held[:n], chunk)
+		chunks, rest := cutChunks(held, chunk, final)
+		if len(chunks) == 0 {
+			return nil
+		}
+		msgs := make([]*nats.Msg, len(chunks))
+		for i, c := range chunks {
+			msg, err := chunkMsg(subject, rs.runID, c, chunk)
 			if err != nil {
 				return err
 			}
-			msgs = append(msgs, msg)
-			held = held[n:]
+			msgs[i] = msg
 		}
-		if len(msgs) == 0 {
-			return nil
-		}
+		held = rest
 		if err := e.publishAll(ctx, msgs, "queue items"); err != nil {
 			return err
 		}
@@ -185,6 +178,27 @@ func (rs *runState) feed(ctx context.Context, rec *runRecord, tr *tracker) error
 	}
 	tr.setRead(seq, true)
 	return nil
+}
+
+// cutChunks cuts the whole chunks off the front of held: chunk items each,
+// fewer where one more would pass maxChunkBytes of fields. What is left,
+// short of a whole chunk, is the rest, unless final. Where a chunk ends
+// depends only on the items from its start, never on how the source
+// batched them.
+func cutChunks(held []itemMsg, chunk int, final bool) (chunks [][]itemMsg, rest []itemMsg) {
+	for len(held) > 0 {
+		n, size := 0, 0
+		for n < len(held) && n < chunk && (n == 0 || size+len(held[n].Fields) <= maxChunkBytes) {
+			size += len(held[n].Fields)
+			n++
+		}
+		if n == len(held) && n < chunk && !final {
+			break // the chunk is not whole yet
+		}
+		chunks = append(chunks, held[:n:n])
+		held = held[n:]
+	}
+	return chunks, held
 }
 
 // chunkMsg is the queue message of items read in a row: the item alone in

@@ -1,0 +1,69 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// feedChunks cuts items into chunks as feed does, the source handing them
+// over in batches of the sizes given (the last repeated), and names each
+// chunk by its first and last item.
+func feedChunks(items []itemMsg, chunk int, batches []int) []string {
+	var out []string
+	var held []itemMsg
+	add := func(final bool) {
+		chunks, rest := cutChunks(held, chunk, final)
+		for _, c := range chunks {
+			out = append(out, c[0].ID+"-"+c[len(c)-1].ID)
+		}
+		held = rest
+	}
+	for i, b := 0, 0; i < len(items); b++ {
+		n := batches[min(b, len(batches)-1)]
+		n = min(n, len(items)-i)
+		held = append(held, items[i:i+n]...)
+		i += n
+		add(false)
+	}
+	add(true)
+	return out
+}
+
+// TestChunksDoNotDependOnTheSourceBatches: a host that takes a run's
+// source over reads it again from the end of a chunk of the host before,
+// its source perhaps batching otherwise: it must cut the same chunks from
+// there, or items would be queued twice (or, with the same id for other
+// items, lost).
+func TestChunksDoNotDependOnTheSourceBatches(t *testing.T) {
+	items := make([]itemMsg, 1000)
+	for i := range items {
+		fields := `{"n":` + strconv.Itoa(i) + `}`
+		if i%97 == 0 {
+			// Large items end chunks early.
+			fields = `{"pad":"` + strings.Repeat("x", maxChunkBytes/3) + `"}`
+		}
+		items[i] = itemMsg{ID: strconv.Itoa(i + 1), Fields: json.RawMessage(fields)}
+	}
+	for _, chunk := range []int{1, 2, 64, 100, 256} {
+		t.Run(fmt.Sprintf("chunk %d", chunk), func(t *testing.T) {
+			want := feedChunks(items, chunk, []int{256})
+			for _, batches := range [][]int{{1}, {7}, {100}, {1000}, {3, 250, 17}} {
+				if got := feedChunks(items, chunk, batches); !slices.Equal(got, want) {
+					t.Fatalf("source batches %v: chunks\n%v\nwant\n%v", batches, got, want)
+				}
+			}
+			// A takeover at the end of any chunk, batching otherwise,
+			// cuts the chunks that follow.
+			for i, c := range want[:len(want)-1] {
+				last, _ := strconv.Atoi(c[strings.Index(c, "-")+1:])
+				if got := feedChunks(items[last:], chunk, []int{33}); !slices.Equal(got, want[i+1:]) {
+					t.Fatalf("taken over after item %d: chunks %v, want %v", last, got, want[i+1:])
+				}
+			}
+		})
+	}
+}
