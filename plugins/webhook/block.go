@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	_ "embed"
 	"encoding/hex"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/paperflow/paperflow/plugins/sdk"
+	"github.com/paperflow/paperflow/plugins/sdk/manifest"
 	"github.com/paperflow/paperflow/plugins/websend"
 )
 
@@ -20,15 +22,20 @@ type Block struct {
 
 var _ sdk.PolicySink = (*Block)(nil)
 
-// Describe says what the block is.
-func (*Block) Describe() sdk.Descriptor {
-	return sdk.Descriptor{
-		Name: "webhook", Kind: sdk.KindSink, Version: "1.0.0",
-		Description:  "delivers events to an HTTP endpoint, signed, with retries",
-		ConfigSchema: websend.ConfigSchema,
-		Events:       websend.EventTypes,
-	}
-}
+// version is reported by Describe.
+const version = "1.0.0"
+
+// blockJSON is the block's manifest: its name, kind, description, the
+// events it takes and the JSON Schema of its `with:` (websend.Config).
+//
+//go:embed block.json
+var blockJSON []byte
+
+// descriptor is what Describe reports.
+var descriptor = manifest.MustParse(blockJSON, version)
+
+// Describe implements sdk.Block: block.json and version.
+func (*Block) Describe() sdk.Descriptor { return descriptor }
 
 // Configure checks the configuration (secrets already resolved by the
 // host), compiles its templates and jq condition, and takes the host's

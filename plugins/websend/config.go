@@ -58,7 +58,8 @@ const MaxTimeout = 5 * time.Minute
 // templates over the event envelope ({{eventType}}, {{data.documents.0.url}},
 // {{metadata.workflow}}); a plain string is used as is. Headers and bodies
 // also take the `#name` variables of Portal's message templates
-// (PortalVariables).
+// (PortalVariables). Its JSON Schema is in the webhook block's manifest,
+// plugins/webhook/block.json.
 type Config struct {
 	// URL is where events are sent; http or https.
 	URL string `json:"url"`
@@ -117,53 +118,6 @@ type Condition struct {
 func CheckCondition(c Condition) error {
 	_, err := compileCondition(c)
 	return err
-}
-
-// ConfigSchema is the JSON Schema of Config, the block's `with:`. Values
-// may hold tags, so URLs and durations are checked by New, not here. Its
-// event type enums are EventTypes.
-var ConfigSchema = withEventTypes(`{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "type": "object",
-  "additionalProperties": false,
-  "required": ["url"],
-  "properties": {
-    "url": {"type": "string", "minLength": 1, "description": "http(s) URL to deliver to; may use {{ .secrets.NAME }} and envelope tags"},
-    "method": {"enum": ["POST", "PUT", "PATCH", "DELETE"], "default": "POST"},
-    "headers": {"type": "object", "additionalProperties": {"type": "string"}, "description": "extra request headers"},
-    "events": {"type": "array", "uniqueItems": true, "items": {"enum": EVENT_TYPES},
-      "description": "event types to send; default the four main ones"},
-    "condition": {"type": "object", "additionalProperties": false, "minProperties": 1,
-      "properties": {
-        "all": {"type": "array", "minItems": 1, "items": {"type": "string"}},
-        "any": {"type": "array", "minItems": 1, "items": {"type": "string"}},
-        "type": {"enum": ["JQ", "jq"], "description": "Port's shape: with expressions and combinator"},
-        "expressions": {"type": "array", "minItems": 1, "items": {"type": "string"}},
-        "combinator": {"enum": ["and", "or"], "default": "and"}
-      },
-      "oneOf": [
-        {"required": ["all"], "maxProperties": 1},
-        {"required": ["any"], "maxProperties": 1},
-        {"required": ["type", "expressions"], "not": {"anyOf": [{"required": ["all"]}, {"required": ["any"]}]}}
-      ],
-      "description": "jq expressions over the envelope: all must hold, or any; Port's {type: JQ, expressions, combinator: and|or} is the same"},
-    "body": {"type": ["object", "array", "string"], "description": "the body: a mapping or list encoded as JSON whose string leaves are templates over the envelope (a leaf that is one tag keeps its type), or JSON text; default the envelope as published"},
-    "bodies": {"type": "object", "propertyNames": {"enum": EVENT_TYPES},
-      "additionalProperties": {"type": ["object", "array", "string"]}, "description": "a body per event type; a type without one sends body, or the envelope"},
-    "body_template": {"type": "string", "description": "a body in another format, with content_type; values inserted as they are"},
-    "content_type": {"type": "string", "description": "the body's media type; default application/json"},
-    "secret": {"type": "string", "description": "signing secret"},
-    "secrets": {"type": "array", "items": {"type": "string"}, "description": "signing secrets during a rotation"},
-    "timeout": {"type": "string", "description": "per request, e.g. 10s"},
-    "retry": {"type": "array", "items": {"type": "string"}, "description": "retry schedule, e.g. [\"1m\", \"5m\", \"30m\"]"},
-    "allow_private": {"type": "boolean", "description": "allow private, loopback and link-local addresses"}
-  }
-}`)
-
-// withEventTypes puts EventTypes where schema says EVENT_TYPES.
-func withEventTypes(schema string) json.RawMessage {
-	list, _ := json.Marshal(EventTypes) // a []string always encodes
-	return json.RawMessage(strings.ReplaceAll(schema, "EVENT_TYPES", string(list)))
 }
 
 // DecodeConfig parses a `with:` strictly: an unknown key is an error.
