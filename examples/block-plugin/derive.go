@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,36 +11,21 @@ import (
 	"unicode"
 
 	"github.com/paperflow/paperflow/plugins/sdk"
+	"github.com/paperflow/paperflow/plugins/sdk/manifest"
 )
 
-// configSchema is the JSON Schema of the block's `with:`. The host checks
-// `with:` against it before Configure, and uses it for `paperflow plugins`
-// and editor completion.
-var configSchema = json.RawMessage(`{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "type": "object",
-  "additionalProperties": false,
-  "minProperties": 1,
-  "properties": {
-    "fields": {
-      "description": "New fields: name → value. Values may use tags such as \"{{First Name}} {{Last Name}}\"; the host fills them in for each item. Later blocks read them as {{blocks.<id>.<name>}}.",
-      "type": "object",
-      "additionalProperties": {"type": ["string", "number", "boolean", "null"]}
-    },
-    "upper": {
-      "description": "Fields to write in upper case: a name from fields, or else an item field (copied to the outputs under the same name).",
-      "type": "array",
-      "items": {"type": "string", "minLength": 1},
-      "uniqueItems": true
-    },
-    "slug": {
-      "description": "Fields to turn into a slug (\"Zoë Ångström & Co\" → \"zoë-ångström-co\"): a name from fields, or else an item field.",
-      "type": "array",
-      "items": {"type": "string", "minLength": 1},
-      "uniqueItems": true
-    }
-  }
-}`)
+// version is reported by Describe: a release of the block changes it.
+const version = "0.1.0"
+
+// blockJSON is the block's manifest: its name, kind, description and the
+// JSON Schema of its `with:`, which the host checks `with:` against before
+// Configure. Editors check the schema as JSON while it is written.
+//
+//go:embed block.json
+var blockJSON []byte
+
+// descriptor is what Describe reports.
+var descriptor = manifest.MustParse(blockJSON, version)
 
 // config is the block's `with:`. Per item it arrives with its tags
 // resolved (Item.RawConfig); Configure sees it with the tags as written.
@@ -58,16 +44,8 @@ type Derive struct {
 // The interface guard: Derive is a step.
 var _ sdk.Step = (*Derive)(nil)
 
-// Describe implements sdk.Block.
-func (d *Derive) Describe() sdk.Descriptor {
-	return sdk.Descriptor{
-		Name:         "derive",
-		Kind:         sdk.KindStep,
-		Version:      "0.1.0",
-		Description:  "derives fields for each item: templated values, upper case, slugs",
-		ConfigSchema: configSchema,
-	}
-}
+// Describe implements sdk.Block: block.json and version.
+func (*Derive) Describe() sdk.Descriptor { return descriptor }
 
 // Configure implements sdk.Block. It refuses what the schema cannot say:
 // a field both upper-cased and slugged.
