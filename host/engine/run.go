@@ -650,9 +650,10 @@ func (e *Engine) followOutcomes(ctx context.Context, runID string, from uint64, 
 			}
 			cons, quietSince = c, time.Now()
 		}
-		msgs, err := fetch(cons, 256, time.Second)
-		n := len(msgs)
-		for _, m := range msgs {
+		// Each record is handed on as it comes, not once the fetch ends:
+		// the last records of a run come fewer than asked for, and would
+		// wait for the fetch to expire.
+		n, err := fetchEach(cons, 256, time.Second, func(m jetstream.Msg) {
 			if md, err := m.Metadata(); err == nil {
 				next = md.Sequence.Stream + 1
 			}
@@ -660,7 +661,7 @@ func (e *Engine) followOutcomes(ctx context.Context, runID string, from uint64, 
 			if json.Unmarshal(m.Data(), &outcomes) == nil {
 				add(outcomes)
 			}
-		}
+		})
 		switch {
 		case ctx.Err() != nil:
 		case err != nil:
@@ -675,22 +676,33 @@ func (e *Engine) followOutcomes(ctx context.Context, runID string, from uint64, 
 	}
 }
 
-// fetch takes up to n messages, waiting at most wait for the first. An
-// error that ends a fetch after some messages came is left for the next
-// fetch to meet; a fetch that timed out with none is not an error.
+// fetch takes up to n messages, waiting at most wait for them. An error
+// that ends a fetch after some messages came is left for the next fetch
+// to meet; a fetch that timed out with none is not an error.
 func fetch(cons jetstream.Consumer, n int, wait time.Duration) ([]jetstream.Msg, error) {
-	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(wait))
-	if err != nil {
-		return nil, err
-	}
 	var msgs []jetstream.Msg
-	for m := range batch.Messages() {
-		msgs = append(msgs, m)
-	}
-	if err := batch.Error(); err != nil && len(msgs) == 0 && !errors.Is(err, nats.ErrTimeout) {
+	if _, err := fetchEach(cons, n, wait, func(m jetstream.Msg) { msgs = append(msgs, m) }); err != nil {
 		return nil, err
 	}
 	return msgs, nil
+}
+
+// fetchEach is fetch handing each message to each as it comes; it
+// returns how many came.
+func fetchEach(cons jetstream.Consumer, n int, wait time.Duration, each func(jetstream.Msg)) (int, error) {
+	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(wait))
+	if err != nil {
+		return 0, err
+	}
+	got := 0
+	for m := range batch.Messages() {
+		got++
+		each(m)
+	}
+	if err := batch.Error(); err != nil && got == 0 && !errors.Is(err, nats.ErrTimeout) {
+		return 0, err
+	}
+	return got, nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
