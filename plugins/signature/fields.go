@@ -14,35 +14,6 @@ import (
 	"github.com/paperflow/paperflow/plugins/signature/pdfview"
 )
 
-// fieldSchema is the JSON Schema of one entry of a recipient's `fields:`;
-// the host checks it when it loads the workflow, so `paperflow validate`
-// reports a mistake with its line and column.
-const fieldSchema = `{
-  "type": "object", "additionalProperties": false, "required": ["type"],
-  "description": "A field the recipient fills in, placed on the document: at every occurrence of an anchor text (or the occurrence-th), moved by offset_x/offset_y; or at page/x/y. Points (1/72 inch), from the top-left corner.",
-  "properties": {
-    "type": {"enum": ["signature", "initials", "date", "name", "text", "checkbox"],
-      "description": "signature: the signer's typed (or drawn) signature; initials; date: the signing date, filled in automatically; name: the signer's name; text: free text; checkbox: a tick."},
-    "name": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_-]{0,63}$", "description": "The field's name in SIGNATURES_COMPLETED; default <type>, <type>_2, … in the order given."},
-    "label": {"type": "string", "maxLength": 200, "description": "What the signer is asked, e.g. \"Job title\"; default from the type."},
-    "required": {"type": "boolean", "description": "Must be filled in to sign; default true, except for checkbox."},
-    "anchor": {"type": "string", "minLength": 1, "maxLength": 200, "description": "Text in the PDF the field is placed at (its top-left corner), e.g. \"[sig1]\"; hide it with white or tiny text."},
-    "occurrence": {"type": "integer", "minimum": 1, "description": "Only the n-th occurrence of the anchor (counting through the documents in order); default: every occurrence."},
-    "offset_x": {"type": "number", "description": "Points to the right of the anchor's left edge (negative: left)."},
-    "offset_y": {"type": "number", "description": "Points below the anchor's top edge (negative: above)."},
-    "document": {"type": "integer", "minimum": 1, "description": "With page: which of the documents, 1 (default) first."},
-    "page": {"type": "integer", "minimum": 1, "description": "Page number, 1 first (instead of anchor)."},
-    "x": {"type": "number", "minimum": 0, "description": "With page: points from the page's left edge."},
-    "y": {"type": "number", "minimum": 0, "description": "With page: points from the page's top edge."},
-    "width": {"type": "number", "exclusiveMinimum": 0, "maximum": 2000, "description": "Points; default by type (signature 150)."},
-    "height": {"type": "number", "exclusiveMinimum": 0, "maximum": 2000, "description": "Points; default by type (signature 40)."}
-  },
-  "oneOf": [
-    {"required": ["anchor"], "properties": {"page": false, "x": false, "y": false, "document": false}},
-    {"required": ["page", "x", "y"], "properties": {"anchor": false, "occurrence": false, "offset_x": false, "offset_y": false}}
-  ]
-}`
-
 // fieldConfig is one entry of a recipient's `fields:`.
 type fieldConfig struct {
 	Type       string   `json:"type"`

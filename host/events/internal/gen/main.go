@@ -6,7 +6,9 @@
 //   - plugins/sdk/events/events_gen.go: the SDK's constants and typed payloads
 //     (the SDK module cannot import the root module's schemas);
 //   - the eventType enum of schemas/events/envelope.json;
-//   - the SDK conformance suite's copy of the schemas.
+//   - the SDK conformance suite's copy of the schemas;
+//   - the webhook block's manifest (plugins/webhook/block.json): the events it
+//     accepts and the enum of its events: and bodies: options.
 //
 // An event schema may carry "x-paperflow": {"order": n, "main": true}: order
 // places the type in Types (types without one come last, by name) and main
@@ -38,6 +40,7 @@ const (
 	hostFile      = "host/events/types_gen.go"
 	sdkFile       = "plugins/sdk/events/events_gen.go"
 	conformCopies = "plugins/sdk/conformance/schemas/events"
+	webhookFile   = "plugins/webhook/block.json"
 )
 
 func main() {
@@ -141,6 +144,13 @@ func generate(root string) (map[string][]byte, error) {
 	for base, b := range raw {
 		out[conformCopies+"/"+base] = b
 	}
+	manifest, err := os.ReadFile(filepath.Join(root, webhookFile))
+	if err != nil {
+		return nil, err
+	}
+	if out[webhookFile], err = rewriteWebhookManifest(manifest, types); err != nil {
+		return nil, fmt.Errorf("%s: %w", webhookFile, err)
+	}
 	if out[hostFile], err = hostSource(types); err != nil {
 		return nil, err
 	}
@@ -184,22 +194,39 @@ func readType(base string, o *object) (eventType, error) {
 // rewriteEnum replaces the eventType enum of envelope.json with the types,
 // keeping the rest of the file byte for byte.
 func rewriteEnum(env []byte, types []eventType) ([]byte, error) {
-	s := string(env)
-	at := strings.Index(s, `"eventType": {`)
+	return rewriteList(env, `"eventType": {`, `"enum": [`, types)
+}
+
+// rewriteWebhookManifest writes the types into the webhook block's
+// manifest: the events it accepts, and the eventType enum its config
+// schema's events: and bodies: refer to. A webhook takes every type.
+func rewriteWebhookManifest(manifest []byte, types []eventType) ([]byte, error) {
+	out, err := rewriteList(manifest, `"kind"`, `"events": [`, types)
+	if err != nil {
+		return nil, err
+	}
+	return rewriteList(out, `"eventType": {`, `"enum": [`, types)
+}
+
+// rewriteList replaces the first list opened by open after anchor with the
+// type names, one a line, keeping the rest of the file byte for byte.
+func rewriteList(file []byte, anchor, open string, types []eventType) ([]byte, error) {
+	s := string(file)
+	at := strings.Index(s, anchor)
 	if at < 0 {
-		return nil, fmt.Errorf(`no "eventType" property`)
+		return nil, fmt.Errorf("no %s", anchor)
 	}
-	open := strings.Index(s[at:], `"enum": [`)
-	if open < 0 {
-		return nil, fmt.Errorf(`properties.eventType has no "enum" list`)
+	start := strings.Index(s[at:], open)
+	if start < 0 {
+		return nil, fmt.Errorf("no %s after %s", open, anchor)
 	}
-	open += at + len(`"enum": [`)
-	end := strings.Index(s[open:], "]")
+	start += at + len(open)
+	end := strings.Index(s[start:], "]")
 	if end < 0 {
-		return nil, fmt.Errorf("properties.eventType.enum is not closed")
+		return nil, fmt.Errorf("the list %s after %s is not closed", open, anchor)
 	}
-	end += open
-	line := s[strings.LastIndex(s[:open], "\n")+1 : open]
+	end += start
+	line := s[strings.LastIndex(s[:start], "\n")+1 : start]
 	indent := line[:len(line)-len(strings.TrimLeft(line, " "))]
 	var b strings.Builder
 	for i, t := range types {
@@ -209,9 +236,9 @@ func rewriteEnum(env []byte, types []eventType) ([]byte, error) {
 		fmt.Fprintf(&b, "\n%s  %q", indent, t.Name)
 	}
 	b.WriteString("\n" + indent)
-	out := s[:open] + b.String() + s[end:]
+	out := s[:start] + b.String() + s[end:]
 	if !json.Valid([]byte(out)) {
-		return nil, fmt.Errorf("the rewritten enum is not valid JSON")
+		return nil, fmt.Errorf("the rewritten list %s after %s is not valid JSON", open, anchor)
 	}
 	return []byte(out), nil
 }
