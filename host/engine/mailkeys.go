@@ -1,12 +1,10 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,7 +54,7 @@ type mailKeys struct {
 	single map[string]bool
 	// groups are the group records this engine is writing, with the
 	// lines waiting for the write in progress.
-	groups map[string]*groupWrite
+	groups bus.Appends
 }
 
 // mailRecord says where the record of one idempotency key is kept.
@@ -189,107 +187,16 @@ func (e *Engine) storeSent(ctx context.Context, r mailRecord, messageID string) 
 // groupLine finds an item's line in a group record and returns its
 // Message-ID.
 func groupLine(rec []byte, item string) (string, bool) {
-	for len(rec) > 0 {
-		line, rest, _ := bytes.Cut(rec, []byte{'\n'})
-		rec = rest
-		if k, v, ok := bytes.Cut(line, []byte{'\t'}); ok && string(k) == item {
-			return string(v), true
-		}
-	}
-	return "", false
-}
-
-// groupWrite is a group record being written: lines that arrive while a
-// write is in progress go out together in the next one.
-type groupWrite struct {
-	lines   []string
-	waiters []chan error
+	id, ok := bus.FindLine(rec, item)
+	return string(id), ok
 }
 
 // appendLine adds a line to a group record and returns once NATS has
 // stored it. Lines of one group from concurrent sends of this engine are
 // written together, one rewrite of the record for all of them; a write
-// another host made in between is read back and kept.
+// another host made in between is read back and kept (bus.Appends).
 func (k *mailKeys) appendLine(ctx context.Context, kv jetstream.KeyValue, group, line string) error {
-	done := make(chan error, 1)
-	k.mu.Lock()
-	if k.groups == nil {
-		k.groups = map[string]*groupWrite{}
-	}
-	g, busy := k.groups[group]
-	if !busy {
-		g = &groupWrite{}
-		k.groups[group] = g
-	}
-	g.lines = append(g.lines, line)
-	g.waiters = append(g.waiters, done)
-	if busy {
-		k.mu.Unlock()
-		return <-done
-	}
-	for len(g.lines) > 0 {
-		lines, waiters := g.lines, g.waiters
-		g.lines, g.waiters = nil, nil
-		k.mu.Unlock()
-		err := writeGroup(ctx, kv, group, lines)
-		for _, w := range waiters {
-			w <- err
-		}
-		k.mu.Lock()
-	}
-	delete(k.groups, group)
-	k.mu.Unlock()
-	return <-done
-}
-
-// writeGroup adds lines to a group record, those of items it does not
-// hold yet, by compare-and-set: when another host wrote the record in
-// between, it is read again.
-func writeGroup(ctx context.Context, kv jetstream.KeyValue, group string, lines []string) error {
-	for {
-		var rec []byte
-		var rev uint64
-		ent, err := kv.Get(ctx, group)
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-		case err != nil:
-			return fmt.Errorf("read %s: %w", group, err)
-		default:
-			rec, rev = ent.Value(), ent.Revision()
-		}
-		grown := bytes.Clone(rec)
-		for _, l := range lines {
-			item, _, _ := strings.Cut(l, "\t")
-			if _, ok := groupLine(grown, item); !ok {
-				grown = append(grown, l...)
-			}
-		}
-		if len(grown) == len(rec) {
-			return nil
-		}
-		if rev == 0 {
-			_, err = kv.Create(ctx, group, grown)
-		} else {
-			_, err = kv.Update(ctx, group, grown, rev)
-		}
-		if err == nil || !writtenMeanwhile(err) {
-			return err
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-	}
-}
-
-// writtenMeanwhile reports NATS's answer to a compare-and-set on a record
-// someone else wrote first.
-func writtenMeanwhile(err error) bool {
-	if errors.Is(err, jetstream.ErrKeyExists) {
-		return true
-	}
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+	return k.groups.Append(ctx, &k.mu, kv, group, line)
 }
 
 // purgeRunMail removes the mail records kept under a run.

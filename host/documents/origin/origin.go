@@ -21,7 +21,6 @@
 package origin
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -59,7 +58,7 @@ type Store struct {
 	kv jetstream.KeyValue
 	// writes are the group entries being written, with the lines
 	// waiting for the write in progress.
-	writes map[string]*groupWrite
+	writes bus.Appends
 }
 
 // NewStore returns a Store of the origins bucket reached through js.
@@ -174,7 +173,7 @@ func (s *Store) RecordAll(ctx context.Context, entries []Entry, failed func(Entr
 // createOwn records the origin of a document whose id is of no group, in
 // an entry of its own; one recorded before stays.
 func createOwn(ctx context.Context, kv jetstream.KeyValue, id, raw string) error {
-	if _, err := kv.Create(ctx, id, []byte(raw)); err != nil && !recordedBefore(err) {
+	if _, err := kv.Create(ctx, id, []byte(raw)); err != nil && !bus.WriteConflict(err) {
 		return err
 	}
 	return nil
@@ -227,107 +226,9 @@ func (g *IDs) Next() (string, error) {
 
 // appendLines adds lines to a group's entry and returns once NATS has
 // stored them. Lines of one group from concurrent calls are written
-// together, one rewrite of the entry for all of them.
+// together, one rewrite of the entry for all of them (bus.Appends).
 func (s *Store) appendLines(ctx context.Context, kv jetstream.KeyValue, key string, lines []string) error {
-	done := make(chan error, 1)
-	s.mu.Lock()
-	if s.writes == nil {
-		s.writes = map[string]*groupWrite{}
-	}
-	g, busy := s.writes[key]
-	if !busy {
-		g = &groupWrite{}
-		s.writes[key] = g
-	}
-	g.lines = append(g.lines, lines...)
-	g.waiters = append(g.waiters, done)
-	if busy {
-		s.mu.Unlock()
-		return <-done
-	}
-	for len(g.lines) > 0 {
-		ls, waiters := g.lines, g.waiters
-		g.lines, g.waiters = nil, nil
-		s.mu.Unlock()
-		err := writeGroup(ctx, kv, key, ls)
-		for _, w := range waiters {
-			w <- err
-		}
-		s.mu.Lock()
-	}
-	delete(s.writes, key)
-	s.mu.Unlock()
-	return <-done
-}
-
-// groupWrite is a group's entry being written: lines that arrive while a
-// write is in progress go out together in the next one.
-type groupWrite struct {
-	lines   []string
-	waiters []chan error
-}
-
-// writeGroup adds lines to an entry, those of documents it does not hold
-// yet, by compare-and-set: when another host wrote the entry in between,
-// it is read again.
-func writeGroup(ctx context.Context, kv jetstream.KeyValue, key string, lines []string) error {
-	for {
-		var rec []byte
-		var rev uint64
-		ent, err := kv.Get(ctx, key)
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-		case err != nil:
-			return err
-		default:
-			rec, rev = ent.Value(), ent.Revision()
-		}
-		grown := bytes.Clone(rec)
-		for _, l := range lines {
-			rest, _, _ := strings.Cut(l, "\t")
-			if _, ok := line(grown, rest); !ok {
-				grown = append(grown, l...)
-			}
-		}
-		if len(grown) == len(rec) {
-			return nil
-		}
-		if rev == 0 {
-			_, err = kv.Create(ctx, key, grown)
-		} else {
-			_, err = kv.Update(ctx, key, grown, rev)
-		}
-		if err == nil || !recordedBefore(err) {
-			return err
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-	}
-}
-
-// line finds the line of a document in a group's entry and returns what
-// follows its id.
-func line(rec []byte, rest string) ([]byte, bool) {
-	for len(rec) > 0 {
-		l, more, _ := bytes.Cut(rec, []byte{'\n'})
-		rec = more
-		if k, v, ok := bytes.Cut(l, []byte{'\t'}); ok && string(k) == rest {
-			return v, true
-		}
-	}
-	return nil, false
-}
-
-// recordedBefore reports NATS's answer to a create or compare-and-set of
-// an entry someone else wrote first.
-func recordedBefore(err error) bool {
-	if errors.Is(err, jetstream.ErrKeyExists) {
-		return true
-	}
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+	return s.writes.Append(ctx, &s.mu, kv, key, lines...)
 }
 
 // Lookup reads the origin recorded for document id; ok is false when none
@@ -348,7 +249,7 @@ func (s *Store) Lookup(ctx context.Context, id string) (o Origin, ok bool, err e
 			return Origin{}, false, fmt.Errorf("document %s: origin: %w", id, err)
 		}
 		if err == nil {
-			raw, _ = line(e.Value(), rest)
+			raw, _ = bus.FindLine(e.Value(), rest)
 		}
 	}
 	if raw == nil {
