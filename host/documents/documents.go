@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/documents/origin"
 	"github.com/paperflow/paperflow/plugins/sdk"
 )
@@ -93,17 +93,9 @@ func sharedKey(ctx context.Context, kv jetstream.KeyValue) ([]byte, error) {
 			"To start over with a new key instead (every document link sent so far stops working), remove the bucket with every host stopped: `nats kv rm %s`",
 			ErrSigningKeyLost, kv.Bucket(), last, signingKeyName, kv.Bucket())
 	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return nil, err
-	}
-	if _, err := kv.Create(ctx, signingKeyName, key); err != nil {
-		// Another host created it first: use theirs.
-		e, gerr := kv.Get(ctx, signingKeyName)
-		if gerr != nil {
-			return nil, fmt.Errorf("create document signing key: %w", err)
-		}
-		return e.Value(), nil
+	key, err := bus.CreateSecret(ctx, kv, signingKeyName)
+	if err != nil {
+		return nil, fmt.Errorf("create document signing key: %w", err)
 	}
 	return key, nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/plugins/ratelimit"
 )
 
@@ -39,17 +40,9 @@ func LoadKey(ctx context.Context, kv jetstream.KeyValue) ([]byte, error) {
 	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, fmt.Errorf("load the forms' CSRF key: %w", err)
 	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return nil, err
-	}
-	if _, err := kv.Create(ctx, keyName, key); err != nil {
-		// Another host made it first: use theirs.
-		e, gerr := kv.Get(ctx, keyName)
-		if gerr != nil {
-			return nil, fmt.Errorf("create the forms' CSRF key: %w", err)
-		}
-		return e.Value(), nil
+	key, err := bus.CreateSecret(ctx, kv, keyName)
+	if err != nil {
+		return nil, fmt.Errorf("create the forms' CSRF key: %w", err)
 	}
 	return key, nil
 }
