@@ -11,8 +11,11 @@ import (
 // Names of everything paperflow keeps in NATS. One place, so an operator
 // can find them with `nats stream ls` and `nats kv ls`.
 const (
-	// ItemsStream is the work queue of source items, one message per item,
-	// on ItemsSubject(workflow, run).
+	// ItemsStream is the work queue of source items, on
+	// ItemsSubject(workflow, run). A message holds a chunk of a run's
+	// source items (up to the run's batch size, as the engine's feed cuts
+	// them) or a single item: a trigger's, a retry's, or one of a run
+	// started before chunks.
 	ItemsStream = "PAPERFLOW_ITEMS"
 	// OutcomesStream records how each item ended, on OutcomesSubject(run).
 	OutcomesStream = "PAPERFLOW_OUTCOMES"
