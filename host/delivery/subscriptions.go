@@ -552,20 +552,13 @@ func ServeSubscriptions(ctx context.Context, d *Dispatcher, store *SubscriptionS
 			r.sender.Close()
 		}
 	}()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case e, ok := <-w.Updates():
-			if !ok {
-				return nil
-			}
-			if e == nil {
-				continue // the initial values are in
-			}
-			serveSubscription(ctx, d, store, o, running, e)
+	for e := range bus.Entries(ctx, w) {
+		if e == nil {
+			continue // the initial values are in
 		}
+		serveSubscription(ctx, d, store, o, running, e)
 	}
+	return nil
 }
 
 type runningSub struct {
