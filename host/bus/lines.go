@@ -14,14 +14,18 @@ import (
 // Some records are kept many to a KV entry, a line "<id>\t<value>\n" each
 // (the engine's sent-mail records, the documents' origins): NATS keeps an
 // index entry per key of a bucket in memory, so an entry per record made a
-// host grow with every record. Appends writes such entries and FindLine
+// host grow with every record. Appender writes such entries and FindLine
 // reads them.
 
-// Appends are the KV entries a caller is appending lines to, by key, each
-// with the lines waiting for the write in progress. The zero value is
-// ready. A caller keeps one for all its appends, guarded by a mutex of its
-// own (see Append), so that concurrent appends to one entry share a write.
-type Appends map[string]*appendBatch
+// Appender writes such entries. Concurrent appends to one entry share a
+// write: a host appending a line per email or document makes one
+// compare-and-set per entry and moment, not one each. The zero value is
+// ready; a caller keeps one for all its appends.
+type Appender struct {
+	mu sync.Mutex
+	// pending are the entries being written, by key.
+	pending map[string]*appendBatch
+}
 
 // appendBatch is an entry being written: lines that arrive while a write
 // is in progress go out together in the next one.
@@ -44,39 +48,44 @@ type appendBatch struct {
 // entry in between, it is read again and what it holds is kept. The
 // writing call's ctx bounds the writes; when it ends during a conflict,
 // its error is returned.
-//
-// mu guards a (it may guard more of the caller's state); Append holds it
-// only between requests to NATS.
-func (a *Appends) Append(ctx context.Context, mu sync.Locker, kv jetstream.KeyValue, key string, lines ...string) error {
+func (a *Appender) Append(ctx context.Context, kv jetstream.KeyValue, key string, lines ...string) error {
 	done := make(chan error, 1)
-	mu.Lock()
-	if *a == nil {
-		*a = Appends{}
+	a.mu.Lock()
+	if a.pending == nil {
+		a.pending = map[string]*appendBatch{}
 	}
-	b, busy := (*a)[key]
+	b, busy := a.pending[key]
 	if !busy {
 		b = &appendBatch{}
-		(*a)[key] = b
+		a.pending[key] = b
 	}
 	b.lines = append(b.lines, lines...)
 	b.waiters = append(b.waiters, done)
 	if busy {
-		mu.Unlock()
+		a.mu.Unlock()
 		return <-done
 	}
 	for len(b.lines) > 0 {
 		ls, waiters := b.lines, b.waiters
 		b.lines, b.waiters = nil, nil
-		mu.Unlock()
+		a.mu.Unlock()
 		err := appendOnce(ctx, kv, key, ls)
 		for _, w := range waiters {
 			w <- err
 		}
-		mu.Lock()
+		a.mu.Lock()
 	}
-	delete(*a, key)
-	mu.Unlock()
+	delete(a.pending, key)
+	a.mu.Unlock()
 	return <-done
+}
+
+// Pending is the number of entries with a write in progress: none once
+// every Append has returned.
+func (a *Appender) Pending() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.pending)
 }
 
 // appendOnce adds lines to an entry, those of ids it does not hold yet,
@@ -121,7 +130,7 @@ func appendOnce(ctx context.Context, kv jetstream.KeyValue, key string, lines []
 	}
 }
 
-// FindLine finds the line of id in an entry Appends wrote and returns its
+// FindLine finds the line of id in an entry Appender wrote and returns its
 // value, what follows the tab.
 func FindLine(rec []byte, id string) ([]byte, bool) {
 	for len(rec) > 0 {

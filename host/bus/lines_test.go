@@ -97,9 +97,8 @@ func TestAppend(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			var a bus.Appends
-			var mu sync.Mutex
-			if err := a.Append(ctx, &mu, &meddlingKV{KeyValue: kv, line: tt.meddle}, key, tt.lines...); err != nil {
+			var a bus.Appender
+			if err := a.Append(ctx, &meddlingKV{KeyValue: kv, line: tt.meddle}, key, tt.lines...); err != nil {
 				t.Fatal(err)
 			}
 			e, err := kv.Get(ctx, key)
@@ -112,8 +111,8 @@ func TestAppend(t *testing.T) {
 			if tt.unwritten && e.Revision() != rev {
 				t.Errorf("entry written again (revision %d, was %d)", e.Revision(), rev)
 			}
-			if len(a) != 0 {
-				t.Errorf("%d appends left behind", len(a))
+			if n := a.Pending(); n != 0 {
+				t.Errorf("%d appends left behind", n)
 			}
 		})
 	}
@@ -133,39 +132,35 @@ func TestAppendErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var a bus.Appends
-			var mu sync.Mutex
-			err := a.Append(tt.ctx, &mu, kv, tt.key, "a\t1\n")
+			var a bus.Appender
+			err := a.Append(tt.ctx, kv, tt.key, "a\t1\n")
 			if err == nil {
 				t.Fatal("no error")
 			}
 			if !strings.Contains(err.Error(), tt.key) {
 				t.Errorf("error %q does not name the entry %s", err, tt.key)
 			}
-			if len(a) != 0 {
-				t.Errorf("%d appends left behind", len(a))
+			if n := a.Pending(); n != 0 {
+				t.Errorf("%d appends left behind", n)
 			}
 		})
 	}
 }
 
-// TestAppendConcurrently: lines appended at once, through one Appends
+// TestAppendConcurrently: lines appended at once, through one Appender
 // and through two (two hosts sharing a bucket), all end up in the entry,
 // once each, with the first value for an id.
 func TestAppendConcurrently(t *testing.T) {
 	kv := linesBucket(t)
 	ctx := context.Background()
 	const ids, key = 40, "g.many"
-	var hosts [2]struct {
-		mu sync.Mutex
-		a  bus.Appends
-	}
+	var hosts [2]bus.Appender
 	var wg sync.WaitGroup
 	for i := range 2 * ids {
 		wg.Go(func() {
 			h := &hosts[i%2]
 			line := fmt.Sprintf("%d\t%d\n", i%ids, i/ids)
-			if err := h.a.Append(ctx, &h.mu, kv, key, line); err != nil {
+			if err := h.Append(ctx, kv, key, line); err != nil {
 				t.Error(err)
 			}
 		})
@@ -184,7 +179,7 @@ func TestAppendConcurrently(t *testing.T) {
 		}
 	}
 	for i := range hosts {
-		if n := len(hosts[i].a); n != 0 {
+		if n := hosts[i].Pending(); n != 0 {
 			t.Errorf("host %d: %d appends left behind", i, n)
 		}
 	}

@@ -54,7 +54,7 @@ type mailKeys struct {
 	single map[string]bool
 	// groups are the group records this engine is writing, with the
 	// lines waiting for the write in progress.
-	groups bus.Appends
+	groups bus.Appender
 }
 
 // mailRecord says where the record of one idempotency key is kept.
@@ -194,9 +194,9 @@ func groupLine(rec []byte, item string) (string, bool) {
 // appendLine adds a line to a group record and returns once NATS has
 // stored it. Lines of one group from concurrent sends of this engine are
 // written together, one rewrite of the record for all of them; a write
-// another host made in between is read back and kept (bus.Appends).
+// another host made in between is read back and kept (bus.Appender).
 func (k *mailKeys) appendLine(ctx context.Context, kv jetstream.KeyValue, group, line string) error {
-	return k.groups.Append(ctx, &k.mu, kv, group, line)
+	return k.groups.Append(ctx, kv, group, line)
 }
 
 // purgeRunMail removes the mail records kept under a run.

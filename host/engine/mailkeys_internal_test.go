@@ -137,7 +137,7 @@ func TestAppendLineConcurrently(t *testing.T) {
 		t.Error("a second line for an item replaced the first")
 	}
 	for i := range hosts {
-		if n := len(hosts[i].groups); n != 0 {
+		if n := hosts[i].groups.Pending(); n != 0 {
 			t.Errorf("%d group writes left behind", n)
 		}
 	}

@@ -58,7 +58,7 @@ type Store struct {
 	kv jetstream.KeyValue
 	// writes are the group entries being written, with the lines
 	// waiting for the write in progress.
-	writes bus.Appends
+	writes bus.Appender
 }
 
 // NewStore returns a Store of the origins bucket reached through js.
@@ -226,9 +226,9 @@ func (g *IDs) Next() (string, error) {
 
 // appendLines adds lines to a group's entry and returns once NATS has
 // stored them. Lines of one group from concurrent calls are written
-// together, one rewrite of the entry for all of them (bus.Appends).
+// together, one rewrite of the entry for all of them (bus.Appender).
 func (s *Store) appendLines(ctx context.Context, kv jetstream.KeyValue, key string, lines []string) error {
-	return s.writes.Append(ctx, &s.mu, kv, key, lines...)
+	return s.writes.Append(ctx, kv, key, lines...)
 }
 
 // Lookup reads the origin recorded for document id; ok is false when none
