@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -63,6 +64,47 @@ func TestChunksDoNotDependOnTheSourceBatches(t *testing.T) {
 				if got := feedChunks(items[last:], chunk, []int{33}); !slices.Equal(got, want[i+1:]) {
 					t.Fatalf("taken over after item %d: chunks %v, want %v", last, got, want[i+1:])
 				}
+			}
+		})
+	}
+}
+
+// TestChunkMessages: a run queued one item per message (chunk 1, as runs
+// were before chunks) keeps the old message and id; a chunk names its
+// first and last item. Both read back as queue messages.
+func TestChunkMessages(t *testing.T) {
+	items := []itemMsg{{ID: "5", Origin: "a.csv:6", Fields: json.RawMessage(`{"n":5}`)}, {ID: "6", Error: "bad row"}, {ID: "7"}}
+	for _, tc := range []struct {
+		name  string
+		items []itemMsg
+		chunk int
+		id    string
+		want  queueMsg
+	}{
+		{"one item per message", items[:1], 1, "run.5", queueMsg{itemMsg: items[0]}},
+		{"a chunk", items, 3, "run.5-7", queueMsg{Items: items}},
+		{"the last chunk, short", items[2:], 3, "run.7-7", queueMsg{Items: items[2:]}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := chunkMsg("paperflow.items.wf.run", "run", tc.items, tc.chunk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m.Header.Get("Nats-Msg-Id"); got != tc.id {
+				t.Errorf("message id %q, want %q", got, tc.id)
+			}
+			if tc.chunk == 1 {
+				var old itemMsg
+				if err := json.Unmarshal(m.Data, &old); err != nil || !reflect.DeepEqual(old, tc.items[0]) {
+					t.Errorf("%s does not read as an item: %+v, %v", m.Data, old, err)
+				}
+			}
+			var got queueMsg
+			if err := json.Unmarshal(m.Data, &got); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("%s reads as %+v, want %+v", m.Data, got, tc.want)
 			}
 		})
 	}
