@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/paperflow/paperflow/host/bus"
 )
 
 // Follow watches a run that another process (a `paperflow serve` sharing
@@ -104,26 +106,18 @@ func (e *Engine) WatchRuns(ctx context.Context) (<-chan RunInfo, error) {
 	go func() {
 		defer close(out)
 		defer func() { _ = w.Stop() }()
-		for {
+		for ent := range bus.Entries(ctx, w) {
+			if ent == nil {
+				continue
+			}
+			var rec runRecord
+			if json.Unmarshal(ent.Value(), &rec) != nil {
+				continue
+			}
 			select {
+			case out <- rec:
 			case <-ctx.Done():
 				return
-			case ent, ok := <-w.Updates():
-				if !ok {
-					return
-				}
-				if ent == nil {
-					continue
-				}
-				var rec runRecord
-				if json.Unmarshal(ent.Value(), &rec) != nil {
-					continue
-				}
-				select {
-				case out <- rec:
-				case <-ctx.Done():
-					return
-				}
 			}
 		}
 	}()

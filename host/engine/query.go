@@ -77,34 +77,26 @@ func (r *Reader) follow(ctx context.Context) {
 }
 
 func (r *Reader) drain(ctx context.Context, w jetstream.KeyWatcher) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case ent, ok := <-w.Updates():
-			if !ok {
-				return
-			}
-			r.mu.Lock()
-			switch {
-			case ent == nil:
-				select {
-				case <-r.synced:
-				default:
-					close(r.synced)
-				}
-			case ent.Operation() != jetstream.KeyValuePut:
-				delete(r.runs, ent.Key())
-				r.changedLocked()
+	for ent := range bus.Entries(ctx, w) {
+		r.mu.Lock()
+		switch {
+		case ent == nil:
+			select {
+			case <-r.synced:
 			default:
-				var rec runRecord
-				if json.Unmarshal(ent.Value(), &rec) == nil {
-					r.runs[rec.ID] = rec
-					r.changedLocked()
-				}
+				close(r.synced)
 			}
-			r.mu.Unlock()
+		case ent.Operation() != jetstream.KeyValuePut:
+			delete(r.runs, ent.Key())
+			r.changedLocked()
+		default:
+			var rec runRecord
+			if json.Unmarshal(ent.Value(), &rec) == nil {
+				r.runs[rec.ID] = rec
+				r.changedLocked()
+			}
 		}
+		r.mu.Unlock()
 	}
 }
 
@@ -292,6 +284,21 @@ func (r *Reader) Counts(ctx context.Context, runID string) (RunCounts, error) {
 	return idx.countsCopy(), nil
 }
 
+// runAndIndex reads a run's record and its item index as of its latest
+// outcome, what a page of its items and one item's detail start from.
+func (r *Reader) runAndIndex(ctx context.Context, runID string) (RunInfo, *runIndex, error) {
+	rec, err := r.Run(ctx, runID)
+	if err != nil {
+		return RunInfo{}, nil, err
+	}
+	last, err := r.lastOutcomeSeq(ctx, runID)
+	if err != nil {
+		return RunInfo{}, nil, err
+	}
+	idx, err := r.index(ctx, runID, last)
+	return rec, idx, err
+}
+
 func (r *Reader) lastOutcomeSeq(ctx context.Context, runID string) (uint64, error) {
 	m, err := r.store.Outcomes.GetLastMsgForSubject(ctx, bus.OutcomesSubject(runID))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -463,15 +470,7 @@ type ItemPage struct {
 // Items lists a page of a run's items in source order with each one's
 // latest outcome; items queued without an outcome yet are pending.
 func (r *Reader) Items(ctx context.Context, runID string, q ItemQuery) (ItemPage, error) {
-	rec, err := r.Run(ctx, runID)
-	if err != nil {
-		return ItemPage{}, err
-	}
-	last, err := r.lastOutcomeSeq(ctx, runID)
-	if err != nil {
-		return ItemPage{}, err
-	}
-	idx, err := r.index(ctx, runID, last)
+	rec, idx, err := r.runAndIndex(ctx, runID)
 	if err != nil {
 		return ItemPage{}, err
 	}
@@ -548,15 +547,7 @@ type ItemDetail struct {
 // (the workflow's steps, in order) and the events they published, later
 // ones (a signature completed days after) included.
 func (r *Reader) Item(ctx context.Context, runID, itemID string, blocks []string) (ItemDetail, error) {
-	rec, err := r.Run(ctx, runID)
-	if err != nil {
-		return ItemDetail{}, err
-	}
-	last, err := r.lastOutcomeSeq(ctx, runID)
-	if err != nil {
-		return ItemDetail{}, err
-	}
-	idx, err := r.index(ctx, runID, last)
+	rec, idx, err := r.runAndIndex(ctx, runID)
 	if err != nil {
 		return ItemDetail{}, err
 	}

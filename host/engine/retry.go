@@ -41,17 +41,14 @@ func (e *Engine) RetryItems(ctx context.Context, wf *workflow.Workflow, runID st
 	if len(want) == 0 {
 		return nil, errors.New("no items to retry")
 	}
-	if !e.claim(runID) {
-		return nil, fmt.Errorf("run %s: %w", runID, ErrJoined)
+	rec, err := e.claimRun(ctx, wf, runID)
+	if errors.Is(err, ErrJoined) {
+		return nil, fmt.Errorf("run %s: %w", runID, err)
 	}
-	defer e.release(runID)
-	rec, err := e.loadRun(ctx, runID)
 	if err != nil {
 		return nil, err
 	}
-	if rec.Workflow != wf.Name {
-		return nil, fmt.Errorf("run %s belongs to workflow %q, not %q", runID, rec.Workflow, wf.Name)
-	}
+	defer e.release(runID)
 	if rec.Status == "running" {
 		return nil, fmt.Errorf("run %s is still running: retry its failed items once it has ended", runID)
 	}

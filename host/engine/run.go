@@ -217,17 +217,11 @@ var ErrJoined = errors.New("already working on this run")
 // for ItemTimeout. It returns when every item has an outcome, or with the
 // run's error when it fails.
 func (e *Engine) Join(ctx context.Context, wf *workflow.Workflow, runID string, ro RunOptions) (*Summary, error) {
-	if !e.claim(runID) {
-		return nil, ErrJoined
-	}
-	defer e.release(runID)
-	rec, err := e.loadRun(ctx, runID)
+	rec, err := e.claimRun(ctx, wf, runID)
 	if err != nil {
 		return nil, err
 	}
-	if rec.Workflow != wf.Name {
-		return nil, fmt.Errorf("run %s belongs to workflow %q, not %q", runID, rec.Workflow, wf.Name)
-	}
+	defer e.release(runID)
 	if rec.Status != "running" {
 		return nil, fmt.Errorf("run %s is %s", runID, rec.Status)
 	}
@@ -290,6 +284,24 @@ func (e *Engine) participate(ctx context.Context, wf *workflow.Workflow, rec *ru
 	_ = e.opts.Store.Items.DeleteConsumer(context.Background(), consumerName(rec.ID))
 	_ = e.opts.Store.Items.Purge(context.Background(), jetstream.WithPurgeSubject(bus.ItemsSubject(wf.Name, rec.ID)))
 	return tr.summary(wf.Name), nil
+}
+
+// claimRun claims a run of wf that exists for this engine and returns its
+// record; the caller releases it. ErrJoined when the engine already works
+// on it.
+func (e *Engine) claimRun(ctx context.Context, wf *workflow.Workflow, runID string) (*runRecord, error) {
+	if !e.claim(runID) {
+		return nil, ErrJoined
+	}
+	rec, err := e.loadRun(ctx, runID)
+	if err == nil && rec.Workflow != wf.Name {
+		err = fmt.Errorf("run %s belongs to workflow %q, not %q", runID, rec.Workflow, wf.Name)
+	}
+	if err != nil {
+		e.release(runID)
+		return nil, err
+	}
+	return rec, nil
 }
 
 // claim marks a run as worked on by this engine; false if it already is.
