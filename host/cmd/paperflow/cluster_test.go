@@ -442,14 +442,20 @@ func TestHostsShareARunOnANATSCluster(t *testing.T) {
 
 // TestSIGKILLLoop kills the process running a run 20 times at random
 // points and resumes it each time: no item is lost and no event is
-// published twice.
+// published twice. A kill comes as soon as the run started or once it
+// recorded a random number of batches' outcomes (up to maxBatches), not
+// after a random time: a resumed run that went faster than the test
+// expects is still killed mid-way.
 func TestSIGKILLLoop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kill loop")
 	}
 	t.Parallel()
 	ns := startNATS(t)
-	const items, kills = 600, 20
+	// Each batch is one chunk of 2 items (--batch 2): the kills let at
+	// most about kills*maxBatches*2 = 400 items finish before the last
+	// resume.
+	const items, kills, maxBatches = 600, 20, 10
 	smtp := smtptest.Start(t, smtptest.Options{})
 	wf := slowWorkflow(t, "killloop", items, 30, `  - id: mail
     uses: email
@@ -461,6 +467,16 @@ func TestSIGKILLLoop(t *testing.T) {
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
+	// Each batch's outcomes, as the run records them.
+	recorded := make(chan *nats.Msg, 4*items)
+	sub, err := nc.ChanSubscribe("paperflow.outcomes.>", recorded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
 
 	args := []string{"--data-dir", t.TempDir(), "--nats", ns.ClientURL(), "--smtp", smtp.URL("tls=none"), "run", wf, "--output", "json", "--batch", "2"}
 	id := ""
@@ -470,13 +486,19 @@ func TestSIGKILLLoop(t *testing.T) {
 		if id != "" {
 			a = append(append([]string{}, args...), "--resume", id)
 		}
+		for len(recorded) > 0 { // records of the process killed before
+			<-recorded
+		}
 		cmd, got, exited := startRun(t, a...)
 		id = got
-		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
-		select {
-		case r := <-exited:
-			t.Fatalf("kill %d: the run ended before the kill (exit %d); make it slower\n%s", k+1, r.code, r.stdout)
-		default:
+		for range rng.IntN(maxBatches + 1) {
+			select {
+			case <-recorded:
+			case r := <-exited:
+				t.Fatalf("kill %d: the run ended before the kill (exit %d)\n%s", k+1, r.code, r.stdout)
+			case <-time.After(time.Minute):
+				t.Fatalf("kill %d: no outcomes recorded for a minute", k+1)
+			}
 		}
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		<-exited
