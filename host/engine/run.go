@@ -401,19 +401,19 @@ func (rs *runState) work(ctx context.Context) error {
 	return rs.workQueue(ctx, consumerName(rs.runID), batchWindow, stallRetry)
 }
 
-// fetchWindow takes the next batch of at most n items from a queue.
-type fetchWindow func(cons jetstream.Consumer, n int) ([]jetstream.Msg, error)
+// fetchWindow takes the next batch of at most n messages from a queue.
+type fetchWindow func(ctx context.Context, cons jetstream.Consumer, n int) ([]jetstream.Msg, error)
 
 // batchWindow waits up to a quarter second to fill a batch: a run's items
 // are queued ahead of the workers, and a fuller batch saves block calls.
-func batchWindow(cons jetstream.Consumer, n int) ([]jetstream.Msg, error) {
-	return fetch(cons, n, 250*time.Millisecond)
+func batchWindow(ctx context.Context, cons jetstream.Consumer, n int) ([]jetstream.Msg, error) {
+	return fetch(ctx, cons, n, 250*time.Millisecond)
 }
 
 // liveWindow takes the first item as soon as it comes, and whatever else
 // is queued by then: a trigger's caller may be waiting for its item.
-func liveWindow(cons jetstream.Consumer, n int) ([]jetstream.Msg, error) {
-	msgs, err := fetch(cons, 1, time.Second)
+func liveWindow(ctx context.Context, cons jetstream.Consumer, n int) ([]jetstream.Msg, error) {
+	msgs, err := fetch(ctx, cons, 1, time.Second)
 	if err != nil || len(msgs) == 0 || n <= 1 {
 		return msgs, err
 	}
@@ -472,7 +472,7 @@ func (rs *runState) workQueue(ctx context.Context, consumer string, take fetchWi
 			}
 			cons = c
 		}
-		msgs, err := take(cons, rs.batchMsgs())
+		msgs, err := take(ctx, cons, rs.batchMsgs())
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -665,7 +665,7 @@ func (e *Engine) followOutcomes(ctx context.Context, runID string, from uint64, 
 		// Each record is handed on as it comes, not once the fetch ends:
 		// the last records of a run come fewer than asked for, and would
 		// wait for the fetch to expire.
-		n, err := fetchEach(cons, 256, time.Second, func(m jetstream.Msg) {
+		n, err := fetchEach(ctx, cons, 256, time.Second, func(m jetstream.Msg) {
 			if md, err := m.Metadata(); err == nil {
 				next = md.Sequence.Stream + 1
 			}
@@ -690,31 +690,43 @@ func (e *Engine) followOutcomes(ctx context.Context, runID string, from uint64, 
 
 // fetch takes up to n messages, waiting at most wait for them. An error
 // that ends a fetch after some messages came is left for the next fetch
-// to meet; a fetch that timed out with none is not an error.
-func fetch(cons jetstream.Consumer, n int, wait time.Duration) ([]jetstream.Msg, error) {
+// to meet; a fetch that timed out with none is not an error. It returns
+// ctx's error as soon as ctx ends.
+func fetch(ctx context.Context, cons jetstream.Consumer, n int, wait time.Duration) ([]jetstream.Msg, error) {
 	var msgs []jetstream.Msg
-	if _, err := fetchEach(cons, n, wait, func(m jetstream.Msg) { msgs = append(msgs, m) }); err != nil {
+	if _, err := fetchEach(ctx, cons, n, wait, func(m jetstream.Msg) { msgs = append(msgs, m) }); err != nil {
 		return nil, err
 	}
 	return msgs, nil
 }
 
 // fetchEach is fetch handing each message to each as it comes; it
-// returns how many came.
-func fetchEach(cons jetstream.Consumer, n int, wait time.Duration, each func(jetstream.Msg)) (int, error) {
+// returns how many came. When ctx ends it stops waiting at once (the end
+// of a run does not wait for its workers' fetches to expire); what the
+// fetch still brings is left to its ack wait, as any message taken by a
+// worker that stopped is.
+func fetchEach(ctx context.Context, cons jetstream.Consumer, n int, wait time.Duration, each func(jetstream.Msg)) (int, error) {
 	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(wait))
 	if err != nil {
 		return 0, err
 	}
 	got := 0
-	for m := range batch.Messages() {
-		got++
-		each(m)
+	msgs := batch.Messages()
+	for {
+		select {
+		case <-ctx.Done():
+			return got, ctx.Err()
+		case m, ok := <-msgs:
+			if !ok {
+				if err := batch.Error(); err != nil && got == 0 && !errors.Is(err, nats.ErrTimeout) {
+					return 0, err
+				}
+				return got, nil
+			}
+			got++
+			each(m)
+		}
 	}
-	if err := batch.Error(); err != nil && got == 0 && !errors.Is(err, nats.ErrTimeout) {
-		return 0, err
-	}
-	return got, nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
