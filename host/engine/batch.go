@@ -266,6 +266,8 @@ func (it *item) fail(block, msg string) {
 // is the write of the step's checkpoints, nil when there are none.
 func (rs *runState) runStep(ctx context.Context, st *stepBlock, items []*item) (jetstream.PubAckFuture, error) {
 	def := st.def
+	handled := tally{}
+	defer handled.record(rs.wf.Name, def.ID)
 	var todo []*item
 	var wire []*blockv1.Item
 	for _, it := range items {
@@ -285,25 +287,25 @@ func (rs *runState) runStep(ctx context.Context, st *stepBlock, items []*item) (
 		if def.If != "" || !def.Static() {
 			scope, err := it.scope(rs)
 			if err != nil {
-				rs.failAt(it, def.ID, err.Error())
+				handled.fail(it, def.ID, err.Error())
 				continue
 			}
 			if def.If != "" {
 				ok, err := def.Runs(scope)
 				if err != nil {
-					rs.failAt(it, def.ID, fmt.Sprintf("block %s: if: %v", def.ID, err))
+					handled.fail(it, def.ID, fmt.Sprintf("block %s: if: %v", def.ID, err))
 					continue
 				}
 				if !ok {
 					it.outputs[def.ID] = json.RawMessage(`{"skipped":true}`)
-					metrics.BlockItem(rs.wf.Name, def.ID, metrics.Skipped)
+					handled[metrics.Skipped]++
 					continue
 				}
 			}
 			if !def.Static() {
 				cfg, err := def.ResolveWith(scope)
 				if err != nil {
-					rs.failAt(it, def.ID, fmt.Sprintf("block %s: with: %v", def.ID, err))
+					handled.fail(it, def.ID, fmt.Sprintf("block %s: with: %v", def.ID, err))
 					continue
 				}
 				w.Config = cfg
@@ -319,13 +321,24 @@ func (rs *runState) runStep(ctx context.Context, st *stepBlock, items []*item) (
 	if err != nil {
 		return nil, err
 	}
-	return rs.applyResults(ctx, st, todo, results)
+	return rs.applyResults(ctx, st, todo, results, handled)
 }
 
-// failAt fails it at block and counts it in the block's failed items.
-func (rs *runState) failAt(it *item, block, msg string) {
+// tally counts how a step handled the items of a batch, by outcome, for
+// paperflow_block_items_total: one label lookup per outcome and batch
+// instead of one per item.
+type tally map[string]int
+
+// fail fails it at block and counts it failed.
+func (t tally) fail(it *item, block, msg string) {
 	it.fail(block, msg)
-	metrics.BlockItem(rs.wf.Name, block, metrics.Failed)
+	t[metrics.Failed]++
+}
+
+func (t tally) record(workflow, block string) {
+	for outcome, n := range t {
+		metrics.BlockItemsHandled(workflow, block, outcome, n)
+	}
 }
 
 // call runs Process; when the block rejects the whole batch (a panic, a
@@ -364,7 +377,7 @@ func (rs *runState) call(ctx context.Context, b pluginhost.Caller, wire []*block
 // applyResults validates and publishes the events of successful items,
 // then writes their checkpoints as one entry. The events are confirmed
 // first, so a stored checkpoint never stands for an event that was lost.
-func (rs *runState) applyResults(ctx context.Context, st *stepBlock, todo []*item, results []*blockv1.ItemResult) (jetstream.PubAckFuture, error) {
+func (rs *runState) applyResults(ctx context.Context, st *stepBlock, todo []*item, results []*blockv1.ItemResult, handled tally) (jetstream.PubAckFuture, error) {
 	def := st.def
 	var checked []events.Checked
 	var ids []string
@@ -374,26 +387,26 @@ func (rs *runState) applyResults(ctx context.Context, st *stepBlock, todo []*ite
 		if r.Error != "" {
 			if r.Retryable {
 				it.state, it.block, it.err = retry, def.ID, r.Error
-				metrics.BlockItem(rs.wf.Name, def.ID, metrics.Retry)
+				handled[metrics.Retry]++
 			} else {
-				rs.failAt(it, def.ID, r.Error)
+				handled.fail(it, def.ID, r.Error)
 			}
 			continue
 		}
 		outputs, err := mergeOutputs(r)
 		if err != nil {
-			rs.failAt(it, def.ID, err.Error())
+			handled.fail(it, def.ID, err.Error())
 			continue
 		}
 		evs, counts, err := rs.buildEvents(def.ID, it.in.ID, r.Events)
 		if err != nil {
-			rs.failAt(it, def.ID, err.Error())
+			handled.fail(it, def.ID, err.Error())
 			continue
 		}
 		if r.Skipped {
-			metrics.BlockItem(rs.wf.Name, def.ID, metrics.Skipped)
+			handled[metrics.Skipped]++
 		} else {
-			metrics.BlockItem(rs.wf.Name, def.ID, metrics.Succeeded)
+			handled[metrics.Succeeded]++
 		}
 		checked = append(checked, evs...)
 		it.outputs[def.ID] = outputs
@@ -568,9 +581,14 @@ func (rs *runState) finish(ctx context.Context, items []*item, stored jetstream.
 		}
 		// Counted once sent, not once acked: the run may end (and cancel
 		// ctx) as soon as the record is stored, before its ack is read.
+		failed := 0
 		for _, o := range outcomes {
-			metrics.ItemDone(rs.wf.Name, o.Status)
+			if o.Status == metrics.Failed {
+				failed++
+			}
 		}
+		metrics.ItemsDone(rs.wf.Name, metrics.Succeeded, len(outcomes)-failed)
+		metrics.ItemsDone(rs.wf.Name, metrics.Failed, failed)
 		if err := bus.WaitAcks(wctx, []jetstream.PubAckFuture{f}); err != nil {
 			return fmt.Errorf("record outcomes: %w", err)
 		}

@@ -133,17 +133,26 @@ func Handler() http.Handler {
 	return promhttp.HandlerFor(Registry, promhttp.HandlerOpts{Registry: Registry})
 }
 
-// ItemDone records an item's end in a run; outcome is Succeeded or Failed.
-func ItemDone(workflow, outcome string) { Items.WithLabelValues(workflow, outcome).Inc() }
+// ItemsDone records the end of n items of a run with the same outcome
+// (Succeeded or Failed): a batch's items are counted with one label
+// lookup, not one per item.
+func ItemsDone(workflow, outcome string, n int) {
+	if n > 0 {
+		Items.WithLabelValues(workflow, outcome).Add(float64(n))
+	}
+}
 
 // BlockCall records the latency of one call into a block since start.
 func BlockCall(workflow, block, kind string, start time.Time) {
 	BlockCallSeconds.WithLabelValues(workflow, block, kind).Observe(time.Since(start).Seconds())
 }
 
-// BlockItem records how a step block handled one item.
-func BlockItem(workflow, block, outcome string) {
-	BlockItems.WithLabelValues(workflow, block, outcome).Inc()
+// BlockItemsHandled records that a step block handled n items with the
+// same outcome, counted once per batch rather than once per item.
+func BlockItemsHandled(workflow, block, outcome string, n int) {
+	if n > 0 {
+		BlockItems.WithLabelValues(workflow, block, outcome).Add(float64(n))
+	}
 }
 
 // EventPublished records one event stored in the events stream.

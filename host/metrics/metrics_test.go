@@ -33,9 +33,9 @@ func gather(t *testing.T) map[string]*dto.MetricFamily {
 // TestRegistry records one of everything and checks that every metric is
 // there, documented and well named.
 func TestRegistry(t *testing.T) {
-	metrics.ItemDone("registry-test", metrics.Succeeded)
+	metrics.ItemsDone("registry-test", metrics.Succeeded, 1)
 	metrics.BlockCall("registry-test", "a", metrics.CallProcess, time.Now())
-	metrics.BlockItem("registry-test", "a", metrics.Succeeded)
+	metrics.BlockItemsHandled("registry-test", "a", metrics.Succeeded, 1)
 	metrics.EventPublished("DOCUMENTS_CREATED")
 	metrics.Delivery("registry-test/hook", metrics.Delivered)
 	metrics.PluginRestarted("registry-test")
@@ -67,6 +67,33 @@ func TestRegistry(t *testing.T) {
 		if strings.HasPrefix(p.Metric, "paperflow_") {
 			t.Errorf("lint: %s: %s", p.Metric, p.Text)
 		}
+	}
+}
+
+// TestBatchCounts adds a batch's count to its counter in one step, and
+// nothing for an empty batch.
+func TestBatchCounts(t *testing.T) {
+	items := func() float64 { return testutil.ToFloat64(metrics.Items.WithLabelValues("batch-test", metrics.Failed)) }
+	blockItems := func() float64 {
+		return testutil.ToFloat64(metrics.BlockItems.WithLabelValues("batch-test", "a", metrics.Skipped))
+	}
+	for _, tc := range []struct {
+		name  string
+		add   func(n int)
+		value func() float64
+	}{
+		{"items", func(n int) { metrics.ItemsDone("batch-test", metrics.Failed, n) }, items},
+		{"block items", func(n int) { metrics.BlockItemsHandled("batch-test", "a", metrics.Skipped, n) }, blockItems},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, n := range []int{64, 0, 1} {
+				before := tc.value()
+				tc.add(n)
+				if got := tc.value() - before; got != float64(n) {
+					t.Errorf("adding %d: counter grew by %v", n, got)
+				}
+			}
+		})
 	}
 }
 
