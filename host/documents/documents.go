@@ -151,7 +151,7 @@ func (s *Store) Get(ctx context.Context, id string) (sdk.Document, []byte, error
 	if !idPattern.MatchString(id) {
 		return sdk.Document{}, nil, fmt.Errorf("document id %q is not valid", id)
 	}
-	if d, data, ok := s.recent.get(id); ok {
+	if d, data, ok := s.recent.take(id); ok {
 		d.URL = s.URL(id, d.Name, DefaultTTL)
 		return d, data, nil
 	}
