@@ -48,11 +48,52 @@ func EnsureKeyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream.K
 	})
 }
 
-// EnsureObjectStore is EnsureStream for an object store.
+// EnsureObjectStore is EnsureStream for an object store. Its stream is
+// the one the jetstream package makes for cfg (see objectStoreStream),
+// with a per-subject limit that only makes its blocks smaller
+// (SmallBlocks).
 func EnsureObjectStore(ctx context.Context, js jetstream.JetStream, cfg jetstream.ObjectStoreConfig, log *slog.Logger) (jetstream.ObjectStore, error) {
+	scfg := objectStoreStream(cfg)
+	scfg.MaxMsgsPerSubject = SmallBlocks
 	return ensure(ctx, log, "object store", cfg.Bucket, func(ctx context.Context) (jetstream.ObjectStore, error) {
-		return js.CreateOrUpdateObjectStore(ctx, cfg)
+		if _, err := js.CreateOrUpdateStream(ctx, scfg); err != nil {
+			return nil, err
+		}
+		return js.ObjectStore(ctx, cfg.Bucket)
 	})
+}
+
+// objectStoreStream is the stream configuration
+// jetstream.CreateOrUpdateObjectStore writes for cfg (nats.go v1.55.0),
+// which cannot be given a per-subject limit; TestObjectStoreStream keeps
+// the two the same.
+func objectStoreStream(cfg jetstream.ObjectStoreConfig) jetstream.StreamConfig {
+	replicas, maxBytes := cfg.Replicas, cfg.MaxBytes
+	if replicas == 0 {
+		replicas = 1
+	}
+	if maxBytes == 0 {
+		maxBytes = -1
+	}
+	compression := jetstream.NoCompression
+	if cfg.Compression {
+		compression = jetstream.S2Compression
+	}
+	return jetstream.StreamConfig{
+		Name:        "OBJ_" + cfg.Bucket,
+		Description: cfg.Description,
+		Subjects:    []string{"$O." + cfg.Bucket + ".C.>", "$O." + cfg.Bucket + ".M.>"},
+		MaxAge:      cfg.TTL,
+		MaxBytes:    maxBytes,
+		Storage:     cfg.Storage,
+		Replicas:    replicas,
+		Placement:   cfg.Placement,
+		Discard:     jetstream.DiscardNew,
+		AllowRollup: true,
+		AllowDirect: true,
+		Metadata:    cfg.Metadata,
+		Compression: compression,
+	}
 }
 
 // ensure calls create until it succeeds, fails for good, or CreateTimeout
