@@ -62,8 +62,8 @@ func (rs *runState) processBatch(ctx context.Context, msgs []jetstream.Msg) erro
 	items := make([]*item, 0, len(msgs))
 	working := make([]jetstream.Msg, 0, len(msgs))
 	for _, m := range msgs {
-		var q queueMsg
-		if err := json.Unmarshal(m.Data(), &q); err != nil {
+		q, err := decodeQueueMsg(m.Data())
+		if err != nil {
 			// Not ours to read: drop it rather than loop on it.
 			rs.e.log.Error("unreadable queued item; dropping", "run", rs.runID, "err", err)
 			_ = m.Term()

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -203,23 +204,103 @@ func cutChunks(held []itemMsg, chunk int, final bool) (chunks [][]itemMsg, rest 
 
 // chunkMsg is the queue message of items read in a row: the item alone in
 // a run queued one item per message (chunk 1), as runs were before
-// chunks; else a chunk, whose id names its first and last item so that
-// the same items queued again are absorbed, and other ones never are.
+// chunks; else a chunk (encodeChunk), whose id names its first and last
+// item so that the same items queued again are absorbed, and other ones
+// never are.
 func chunkMsg(subject, runID string, items []itemMsg, chunk int) (*nats.Msg, error) {
-	q := queueMsg{Items: items}
-	id := runID + "." + items[0].ID + "-" + items[len(items)-1].ID
+	msg := nats.NewMsg(subject)
 	if chunk == 1 {
-		q = queueMsg{itemMsg: items[0]}
-		id = runID + "." + items[0].ID
+		raw, err := json.Marshal(items[0])
+		if err != nil {
+			return nil, fmt.Errorf("queue items: %w", err)
+		}
+		msg.Data = raw
+		msg.Header.Set(jetstream.MsgIDHeader, runID+"."+items[0].ID)
+		return msg, nil
 	}
-	raw, err := json.Marshal(q)
+	raw, err := encodeChunk(items)
 	if err != nil {
 		return nil, fmt.Errorf("queue items: %w", err)
 	}
-	msg := nats.NewMsg(subject)
 	msg.Data = raw
-	msg.Header.Set(jetstream.MsgIDHeader, id)
+	msg.Header.Set(jetstream.MsgIDHeader, runID+"."+items[0].ID+"-"+items[len(items)-1].ID)
 	return msg, nil
+}
+
+// chunkMark opens a chunk encoded by encodeChunk; a JSON queue message
+// opens with '{'.
+const chunkMark = 0x01
+
+// encodeChunk writes a chunk of items as chunkMark, then each item's id,
+// origin, error and fields, each as its length (uvarint) and its bytes.
+// Every item of a run passes through it and decodeQueueMsg: the fields,
+// JSON already, are checked once, not compacted, escaped and parsed
+// again as in a JSON message. Fields that are not JSON are an error, as
+// they were in a JSON message.
+func encodeChunk(items []itemMsg) ([]byte, error) {
+	size := 1
+	for _, it := range items {
+		if len(it.Fields) > 0 && !json.Valid(it.Fields) {
+			return nil, fmt.Errorf("item %s: fields are not valid JSON", it.ID)
+		}
+		size += 4*binary.MaxVarintLen32 + len(it.ID) + len(it.Origin) + len(it.Error) + len(it.Fields)
+	}
+	buf := make([]byte, 1, size)
+	buf[0] = chunkMark
+	for _, it := range items {
+		buf = appendPart(buf, it.ID)
+		buf = appendPart(buf, it.Origin)
+		buf = appendPart(buf, it.Error)
+		buf = appendPart(buf, it.Fields)
+	}
+	return buf, nil
+}
+
+// appendPart appends b's length (uvarint) and b.
+func appendPart[T string | json.RawMessage](buf []byte, b T) []byte {
+	buf = binary.AppendUvarint(buf, uint64(len(b)))
+	return append(buf, b...)
+}
+
+// decodeQueueMsg reads a queue message: a chunk encodeChunk wrote, or
+// JSON (a single item, or a chunk of a run queued before chunks were
+// encoded). The items' fields share data's memory.
+func decodeQueueMsg(data []byte) (queueMsg, error) {
+	if len(data) == 0 || data[0] != chunkMark {
+		var q queueMsg
+		err := json.Unmarshal(data, &q)
+		return q, err
+	}
+	var q queueMsg
+	rest := data[1:]
+	next := func() ([]byte, error) {
+		n, k := binary.Uvarint(rest)
+		if k <= 0 || n > uint64(len(rest)-k) {
+			return nil, errors.New("truncated chunk")
+		}
+		b := rest[k : k+int(n) : k+int(n)]
+		rest = rest[k+int(n):]
+		return b, nil
+	}
+	for len(rest) > 0 {
+		var parts [4][]byte
+		for i := range parts {
+			b, err := next()
+			if err != nil {
+				return queueMsg{}, err
+			}
+			parts[i] = b
+		}
+		it := itemMsg{ID: string(parts[0]), Origin: string(parts[1]), Error: string(parts[2])}
+		if len(parts[3]) > 0 {
+			it.Fields = json.RawMessage(parts[3])
+		}
+		q.Items = append(q.Items, it)
+	}
+	if len(q.Items) == 0 {
+		return queueMsg{}, errors.New("empty chunk")
+	}
+	return q, nil
 }
 
 // sourceError is a source that cannot be read: the run fails, whichever

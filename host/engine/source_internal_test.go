@@ -99,13 +99,51 @@ func TestChunkMessages(t *testing.T) {
 					t.Errorf("%s does not read as an item: %+v, %v", m.Data, old, err)
 				}
 			}
-			var got queueMsg
-			if err := json.Unmarshal(m.Data, &got); err != nil {
+			got, err := decodeQueueMsg(m.Data)
+			if err != nil {
 				t.Fatal(err)
 			}
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("%s reads as %+v, want %+v", m.Data, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestDecodeQueueMsg reads the JSON messages queued before chunks were
+// encoded (and still queued for single items), and refuses a chunk that
+// is cut short rather than reading part of it.
+func TestDecodeQueueMsg(t *testing.T) {
+	whole, err := encodeChunk([]itemMsg{{ID: "1", Fields: json.RawMessage(`{"n":1}`)}, {ID: "2", Origin: "b.csv:3"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want queueMsg
+		bad  bool
+	}{
+		{"a JSON chunk", []byte(`{"items":[{"id":"1","fields":{"n":1}},{"id":"2","origin":"b.csv:3"}]}`),
+			queueMsg{Items: []itemMsg{{ID: "1", Fields: json.RawMessage(`{"n":1}`)}, {ID: "2", Origin: "b.csv:3"}}}, false},
+		{"a JSON item split out to be tried again", []byte(`{"id":"3","error":"x","tried":2,"hold_ms":500}`),
+			queueMsg{itemMsg: itemMsg{ID: "3", Error: "x"}, Tried: 2, HoldMS: 500}, false},
+		{"an encoded chunk", whole, queueMsg{Items: []itemMsg{{ID: "1", Fields: json.RawMessage(`{"n":1}`)}, {ID: "2", Origin: "b.csv:3"}}}, false},
+		{"an encoded chunk cut short", whole[:len(whole)-3], queueMsg{}, true},
+		{"an empty chunk", []byte{chunkMark}, queueMsg{}, true},
+		{"not JSON", []byte("items"), queueMsg{}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := decodeQueueMsg(tc.data)
+			if (err != nil) != tc.bad {
+				t.Fatalf("error %v, want one: %v", err, tc.bad)
+			}
+			if !tc.bad && !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("read %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+	if _, err := encodeChunk([]itemMsg{{ID: "1", Fields: json.RawMessage(`{"n":`)}}); err == nil {
+		t.Error("fields that are not JSON were queued")
 	}
 }
