@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -16,6 +17,10 @@ import (
 // index entry per key of a bucket in memory, so an entry per record made a
 // host grow with every record. Appender writes such entries and FindLine
 // reads them.
+
+// appendTimeout bounds one shared write of an entry, conflicts and
+// retries included.
+const appendTimeout = 10 * time.Second
 
 // Appender writes such entries. Concurrent appends to one entry share a
 // write: a host appending a line per email or document makes one
@@ -45,10 +50,16 @@ type appendBatch struct {
 // meanwhile, and returns when its own lines are written; the others wait
 // for the write that carries theirs, whatever their ctx, and return its
 // error. Each write is a compare-and-set: when another host wrote the
-// entry in between, it is read again and what it holds is kept. The
-// writing call's ctx bounds the writes; when it ends during a conflict,
-// its error is returned.
+// entry in between, it is read again and what it holds is kept.
+//
+// A call whose ctx has already ended adds nothing. Otherwise the writes
+// are bounded by appendTimeout, not by the writing call's ctx: the lines
+// of other calls ride on that write, and one caller giving up (its run
+// interrupted) must not fail theirs.
 func (a *Appender) Append(ctx context.Context, kv jetstream.KeyValue, key string, lines ...string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("append to %s: %w", key, err)
+	}
 	done := make(chan error, 1)
 	a.mu.Lock()
 	if a.pending == nil {
@@ -69,7 +80,9 @@ func (a *Appender) Append(ctx context.Context, kv jetstream.KeyValue, key string
 		ls, waiters := b.lines, b.waiters
 		b.lines, b.waiters = nil, nil
 		a.mu.Unlock()
-		err := appendOnce(ctx, kv, key, ls)
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), appendTimeout)
+		err := appendOnce(wctx, kv, key, ls)
+		cancel()
 		for _, w := range waiters {
 			w <- err
 		}

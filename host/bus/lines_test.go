@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -226,6 +227,56 @@ func TestWriteConflict(t *testing.T) {
 	} {
 		if got := bus.WriteConflict(tt.err); got != tt.want {
 			t.Errorf("%s (%v): %v, want %v", tt.name, tt.err, got, tt.want)
+		}
+	}
+}
+
+// heldKV holds the first Get until release is closed, saying on entered
+// that it is held: the write in progress while other calls join it.
+type heldKV struct {
+	jetstream.KeyValue
+	once             sync.Once
+	entered, release chan struct{}
+}
+
+func (h *heldKV) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {
+	h.once.Do(func() {
+		close(h.entered)
+		<-h.release
+	})
+	return h.KeyValue.Get(ctx, key)
+}
+
+// TestAppendOutlivesTheWritersContext: the call that writes an entry for
+// others gives up (its run interrupted); the lines that rode on its write
+// are still stored, and the waiting call is not handed its error.
+func TestAppendOutlivesTheWritersContext(t *testing.T) {
+	kv := &heldKV{KeyValue: linesBucket(t), entered: make(chan struct{}), release: make(chan struct{})}
+	var a bus.Appender
+	writerCtx, cancel := context.WithCancel(context.Background())
+	writer := make(chan error, 1)
+	go func() { writer <- a.Append(writerCtx, kv, "g.held", "1\tfirst\n") }()
+	<-kv.entered
+	waiter := make(chan error, 1)
+	go func() { waiter <- a.Append(context.Background(), kv, "g.held", "2\tsecond\n") }()
+	for a.Joined("g.held") == 0 {
+		runtime.Gosched() // until the second call waits on the held write
+	}
+	cancel()
+	close(kv.release)
+	if err := <-writer; err != nil {
+		t.Errorf("writer: %v", err)
+	}
+	if err := <-waiter; err != nil {
+		t.Errorf("waiter: %v", err)
+	}
+	e, err := kv.KeyValue.Get(context.Background(), "g.held")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"1", "2"} {
+		if _, ok := bus.FindLine(e.Value(), id); !ok {
+			t.Errorf("line %s missing from %q", id, e.Value())
 		}
 	}
 }
