@@ -9,6 +9,7 @@ import (
 
 	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/documents/origin"
+	"github.com/paperflow/paperflow/host/hosttest"
 )
 
 // TestIDsShareAPrefixInGroups: ids made one after another share their
@@ -33,15 +34,12 @@ func TestIDsShareAPrefixInGroups(t *testing.T) {
 	}
 }
 
+// openBucket starts an embedded NATS with the host's store, origins
+// bucket included.
 func openBucket(t *testing.T) *bus.Bus {
 	t.Helper()
-	ctx := context.Background()
-	b, err := bus.Open(ctx, bus.Options{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	if _, err := b.EnsureStore(ctx); err != nil {
+	b := hosttest.StartBus(t, t.TempDir())
+	if _, err := b.EnsureStore(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	return b

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/documents/origin"
+	"github.com/paperflow/paperflow/host/hosttest"
 )
 
 // TestRecordKeepsTheFirstOrigin: a recorded origin is read back with its
@@ -15,14 +15,7 @@ import (
 func TestRecordKeepsTheFirstOrigin(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	b, err := bus.Open(ctx, bus.Options{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	if _, err := b.EnsureStore(ctx); err != nil {
-		t.Fatal(err)
-	}
+	b := openBucket(t)
 	s := origin.NewStore(b.JS)
 	const id = "0123456789abcdef0123456789abcdef"
 	first := origin.Origin{Workflow: "hiring", RunID: "run-1", ItemID: "row-2", BlockID: "contract#2"}
@@ -47,11 +40,7 @@ func TestRecordKeepsTheFirstOrigin(t *testing.T) {
 func TestNoBucket(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	b, err := bus.Open(ctx, bus.Options{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := hosttest.StartBus(t, t.TempDir()) // no store: no origins bucket
 	s := origin.NewStore(b.JS)
 	const id = "0123456789abcdef0123456789abcdef"
 	if err := s.Record(ctx, id, origin.Origin{Workflow: "w", RunID: "r", ItemID: "i", BlockID: "b"}); !errors.Is(err, origin.ErrNoBucket) {
