@@ -92,7 +92,7 @@ func seed(b *testing.B, runs, bigItems int) *seeded {
 	wait(b, futures)
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	sessions, err := console.OpenSessions(ctx, bs.JS, bs.Replicas, log)
+	sessions, err := console.OpenSessions(ctx, bs)
 	if err != nil {
 		b.Fatal(err)
 	}

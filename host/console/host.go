@@ -52,7 +52,7 @@ func FromHost(ctx context.Context, h Host) (Options, error) {
 	if err != nil {
 		return Options{}, err
 	}
-	sessions, err := OpenSessions(ctx, h.Bus.JS, h.Bus.Replicas, h.Log)
+	sessions, err := OpenSessions(ctx, h.Bus)
 	if err != nil {
 		return Options{}, err
 	}
@@ -62,7 +62,7 @@ func FromHost(ctx context.Context, h Host) (Options, error) {
 		Starter: h.Starter, Uploads: h.Uploads, Events: StreamEvents{JS: h.Bus.JS}, Deliveries: StreamDeliveries{JS: h.Bus.JS},
 		Documents: h.Engine.Documents(), Log: h.Log,
 	}
-	if o.Locks, err = OpenRunLocks(ctx, h.Bus.JS, h.Bus.Replicas, h.Log); err != nil {
+	if o.Locks, err = OpenRunLocks(ctx, h.Bus, h.Log); err != nil {
 		return Options{}, err
 	}
 	o.Retrier = &EngineRetrier{Ctx: ctx, Engine: h.Engine, Secrets: h.Secrets, Log: h.Log, Runs: o.Runs, Deployed: h.Deployed}

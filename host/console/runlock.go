@@ -62,15 +62,15 @@ type RunLocks struct {
 	renew  time.Duration
 }
 
-// OpenRunLocks opens (creating if needed) the leases bucket, with as many
-// replicas as paperflow's other buckets. ctx is the host's life: leases
-// are renewed no longer. The holder of this host's leases is its host
-// name.
-func OpenRunLocks(ctx context.Context, js jetstream.JetStream, replicas int, log *slog.Logger) (*RunLocks, error) {
-	kv, err := bus.EnsureKeyValue(ctx, js, jetstream.KeyValueConfig{
+// OpenRunLocks opens (creating if needed) the leases bucket on b, stored
+// and replicated as paperflow's other buckets. ctx is the host's life:
+// leases are renewed no longer. The holder of this host's leases is its
+// host name.
+func OpenRunLocks(ctx context.Context, b *bus.Bus, log *slog.Logger) (*RunLocks, error) {
+	kv, err := b.KeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: RunLocksBucket, Description: "paperflow console: leases of runs being retried or resumed",
-		TTL: 2 * leaseTTL, History: 1, Storage: jetstream.FileStorage, Replicas: max(replicas, 1),
-	}, log)
+		TTL: 2 * leaseTTL, History: 1,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("console run leases: %w", err)
 	}

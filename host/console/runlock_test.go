@@ -43,7 +43,7 @@ func TestLeaseOfADeadHostRunsOut(t *testing.T) {
 	b := hosttest.StartBus(t, t.TempDir())
 	clk := &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	open := func(renew time.Duration) *RunLocks {
-		l, err := OpenRunLocks(ctx, b.JS, b.Replicas, nil)
+		l, err := OpenRunLocks(ctx, b, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -67,13 +66,13 @@ type Sessions struct {
 	now func() time.Time
 }
 
-// OpenSessions opens (creating if needed) the sessions bucket, with as
-// many replicas as paperflow's other buckets.
-func OpenSessions(ctx context.Context, js jetstream.JetStream, replicas int, log *slog.Logger) (*Sessions, error) {
-	kv, err := bus.EnsureKeyValue(ctx, js, jetstream.KeyValueConfig{
+// OpenSessions opens (creating if needed) the sessions bucket on b, stored
+// and replicated as paperflow's other buckets.
+func OpenSessions(ctx context.Context, b *bus.Bus) (*Sessions, error) {
+	kv, err := b.KeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: SessionsBucket, Description: "paperflow console sessions, by the hash of their id",
-		TTL: sessionTTL, History: 1, Storage: jetstream.FileStorage, Replicas: max(replicas, 1),
-	}, log)
+		TTL: sessionTTL, History: 1,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("console sessions: %w", err)
 	}
