@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"time"
 
@@ -78,6 +80,9 @@ func Serve(newBlock func() Block) {
 		os.Exit(1)
 	}
 	go exitWithHost(hostPID(), time.Second)
+	if dir := os.Getenv(CPUProfileEnv); dir != "" {
+		defer profileCPU(dir, b.Describe().Name)()
+	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins:         PluginMap(newBlock),
@@ -91,6 +96,31 @@ func Serve(newBlock func() Block) {
 			Output:     os.Stderr,
 		}),
 	})
+}
+
+// CPUProfileEnv names the variable that, set to a directory, has each
+// block process write a CPU profile of its whole life there as
+// NAME-PID.pprof: blocks run as processes of their own, so a profile of
+// the host alone does not show where their CPU goes.
+const CPUProfileEnv = "PAPERFLOW_BLOCK_CPUPROFILE"
+
+// profileCPU starts a CPU profile into dir and returns what stops it. A
+// profile that cannot be written is reported on stderr; the block runs on.
+func profileCPU(dir, name string) (stop func()) {
+	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.pprof", name, os.Getpid())))
+	if err == nil {
+		if err = pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: CPU profile: %v\n", CPUProfileEnv, err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
 
 // HostPIDEnv names the variable in which the host passes its process id

@@ -58,7 +58,7 @@ func main() {
 	nEvents := flag.Int("events", 50000, "events to publish (0: skip)")
 	flag.IntVar(&workers, "workers", 0, "batches in flight (0: engine default)")
 	flag.IntVar(&batchSize, "batch", 0, "items per block call (0: engine default)")
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file, and one per block process into the directory FILE.blocks")
 	flag.StringVar(&memProfile, "memprofile", "", "write a heap profile at the end of each end-to-end run, NATS still open, to this file + \".\" + the run's name")
 	flag.IntVar(&letters, "letters", 2000, "items of the end-to-end letter run (0: skip)")
 	flag.IntVar(&letterRounds, "rounds", 1, "rounds of the end-to-end letter runs, each variant in turn")
@@ -75,6 +75,12 @@ func main() {
 		}
 		_ = pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
+		blocks := *cpuProfile + ".blocks"
+		if err := os.MkdirAll(blocks, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, "pfbench:", err)
+			os.Exit(1)
+		}
+		os.Setenv(sdk.CPUProfileEnv, blocks)
 	}
 	if err := run(*pluginDir, *items, *nEvents); err != nil {
 		fmt.Fprintln(os.Stderr, "pfbench:", err)
