@@ -87,7 +87,7 @@ func Serve(newBlock func() Block) {
 		HandshakeConfig: Handshake,
 		Plugins:         PluginMap(newBlock),
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			return grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(maxMessageBytes), grpc.MaxSendMsgSize(maxMessageBytes))...)
+			return grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(maxMessageBytes), grpc.MaxSendMsgSize(maxMessageBytes), grpc.ForceServerCodecV2(Codec))...)
 		},
 		Logger: hclog.New(&hclog.LoggerOptions{
 			Name:       b.Describe().Name,

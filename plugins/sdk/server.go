@@ -72,7 +72,7 @@ func (s *blockServer) Configure(ctx context.Context, req *blockv1.ConfigureReque
 	cfg.Host = noHost{}
 	in := &instance{impl: s.newBlock()}
 	if req.HostBrokerId != 0 {
-		conn, err := s.broker.Dial(req.HostBrokerId)
+		conn, err := s.broker.DialWithOptions(req.HostBrokerId, grpc.WithDefaultCallOptions(grpc.ForceCodecV2(Codec)))
 		if err != nil {
 			return nil, status.Errorf(codes.Unavailable, "dial host service: %v", err)
 		}
