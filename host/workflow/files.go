@@ -2,7 +2,6 @@ package workflow
 
 import (
 	"fmt"
-	"strconv"
 
 	"github.com/paperflow/paperflow/plugins/sdk/tags"
 )
@@ -28,7 +27,7 @@ func (w *Workflow) Files(cat Catalog) ([]FileRef, error) {
 	for _, b := range append([]Block{w.Source}, w.Blocks...) {
 		spec, ok := cat.Lookup(b.Uses)
 		if !ok {
-			return nil, fmt.Errorf("%s:%d:%d: %s uses %q, which is not installed", w.File, b.Line, b.Col, b.label(), b.Uses)
+			return nil, fmt.Errorf("%s:%d:%d: %s uses %q, which is not installed", w.File, b.Line, b.Col, b.Label(), b.Uses)
 		}
 		s, err := blockSchema(b.Uses, spec.ConfigSchema)
 		if err != nil {
@@ -53,9 +52,4 @@ func (w *Workflow) Files(cat Catalog) ([]FileRef, error) {
 }
 
 // Label names a FileRef's block in messages.
-func (f FileRef) Label() string {
-	if f.Block == "" {
-		return "source"
-	}
-	return "block " + strconv.Quote(f.Block)
-}
+func (f FileRef) Label() string { return blockLabel(f.Block) }

@@ -143,7 +143,7 @@ func (b *Block) ResolveWith(s tags.Scope) ([]byte, error) {
 		}
 		out, err := p.tpl.Render(s)
 		if err != nil {
-			return nil, fmt.Errorf("%s: with.%s: %w", b.label(), p.where, err)
+			return nil, fmt.Errorf("%s: with.%s: %w", b.Label(), p.where, err)
 		}
 		buf = appendJSONString(buf, out)
 	}
@@ -161,16 +161,21 @@ func (b *Block) Runs(s tags.Scope) (bool, error) {
 	s.Missing = tags.MissingBlank
 	out, err := b.cond.Render(s)
 	if err != nil {
-		return false, fmt.Errorf("%s: if: %w", b.label(), err)
+		return false, fmt.Errorf("%s: if: %w", b.Label(), err)
 	}
 	return tags.Truthy(out), nil
 }
 
-func (b *Block) label() string {
-	if b.ID == "" {
+// Label names the block in messages: `block "send"`, or source.
+func (b *Block) Label() string { return blockLabel(b.ID) }
+
+// blockLabel is the name in messages of the block with id ("" for the
+// source).
+func blockLabel(id string) string {
+	if id == "" {
 		return "source"
 	}
-	return fmt.Sprintf("block %q", b.ID)
+	return "block " + strconv.Quote(id)
 }
 
 // Option adjusts Load.

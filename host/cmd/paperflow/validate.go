@@ -116,11 +116,7 @@ func configureProblems(ctx context.Context, cat *pluginhost.Catalog, checker *pl
 		if err == nil {
 			continue
 		}
-		label := "source"
-		if defs[i].ID != "" {
-			label = fmt.Sprintf("block %q", defs[i].ID)
-		}
-		out = append(out, workflow.Problem{File: file, Line: defs[i].Line, Col: defs[i].Col, Msg: label + ": " + err.Error()})
+		out = append(out, workflow.Problem{File: file, Line: defs[i].Line, Col: defs[i].Col, Msg: defs[i].Label() + ": " + err.Error()})
 	}
 	return out
 }
