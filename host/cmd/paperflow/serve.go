@@ -32,7 +32,7 @@ func readServeState(dataDir string) (server.State, bool) {
 }
 
 func newServeCmd(cfg *config) *cobra.Command {
-	var natsListen, readOnlyToken string
+	var natsListen, readOnlyToken, pprofListen string
 	cmd := &cobra.Command{
 		Use:   "serve [WORKFLOW...]",
 		Short: "Run the long-lived host: HTTP API, block pages, scheduled callbacks, runs handed over by `paperflow run`",
@@ -49,12 +49,19 @@ run to this host instead of running it itself.`,
 		Example: `  paperflow serve workflows/hello.yaml
   PAPERFLOW_API_TOKEN=secret paperflow serve --http 0.0.0.0:8080 --public-url https://docs.example.com`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			stopProfiles, err := server.ServeProfiles(pprofListen, cfg.logger(os.Stderr))
+			if err != nil {
+				return err
+			}
+			defer stopProfiles()
 			return serve(cmd.Context(), cfg, natsListen, readOnlyToken, args)
 		},
 	}
 	cmd.Flags().StringVar(&readOnlyToken, "console-readonly-token", env("PAPERFLOW_CONSOLE_READONLY_TOKEN", ""), "token that logs in to the console to look without acting [PAPERFLOW_CONSOLE_READONLY_TOKEN]")
 	hideDefaults(cmd.Flags(), "console-readonly-token")
 	cmd.Flags().StringVar(&natsListen, "nats-listen", env("PAPERFLOW_NATS_LISTEN", "127.0.0.1:0"), "where the embedded NATS accepts other processes (port 0 picks a free one) [PAPERFLOW_NATS_LISTEN]")
+	cmd.Flags().StringVar(&pprofListen, "pprof-listen", env("PAPERFLOW_PPROF_LISTEN", ""), "serve Go's profiles (/debug/pprof/) on this loopback address; off when empty [PAPERFLOW_PPROF_LISTEN]")
+	_ = cmd.Flags().MarkHidden("pprof-listen")
 	return cmd
 }
 

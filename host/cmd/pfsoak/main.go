@@ -43,6 +43,7 @@ type options struct {
 	workDir     string
 	keep        bool
 	mail        string // smtp or outbox
+	profileDir  string // where a load run saves the host's heap profiles
 }
 
 // perRun is the number of items in each run of a soak.
@@ -71,6 +72,10 @@ Modes:
                            a table per minute and the growth from minute 1 to
                            the last minute
 
+With -profile DIR a load run also saves heap profiles of the host (a GC
+first) at 25/50/75/95/100% of the emails and once drained, and its goroutines:
+'go tool pprof -base DIR/heap-25.pb.gz DIR/heap-100.pb.gz' shows what grew.
+
 The host inherits pfsoak's environment: GOMEMLIMIT=200MiB or GOGC=50 in
 front of pfsoak measures a host under that Go runtime setting (the report's
 host CPU line shows what it costs).
@@ -97,6 +102,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.sampleEvery, "sample", time.Second, "sampling interval")
 	fs.StringVar(&o.workDir, "workdir", "", "parent of the temporary directory (default: the system's)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (data dir, serve.log, workflow)")
+	fs.StringVar(&o.profileDir, "profile", "", "load mode: save the host's heap profiles at 25/50/75/95/100% of the emails and at the end into this directory (serve's "+pprofEnv+")")
 	fs.StringVar(&o.mail, "mail", "smtp", "where the host sends its mail: smtp (a server here counts it) or outbox (its spool in the data directory, counted there)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageText)
@@ -116,6 +122,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-rate × -interval gives runs of no items")
 	case o.sampleEvery < 100*time.Millisecond:
 		return o, errors.New("-sample must be at least 100ms")
+	case o.profileDir != "" && o.items == 0:
+		return o, errors.New("-profile needs -items")
 	case o.mail != "smtp" && o.mail != "outbox":
 		return o, fmt.Errorf("-mail %q: give smtp or outbox", o.mail)
 	}
@@ -193,8 +201,17 @@ func run(ctx context.Context, o options, out io.Writer) (ok bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	env := w.env()
+	var prof *profiler
+	if o.profileDir != "" {
+		var profEnv string
+		if prof, profEnv, err = newProfiler(o.profileDir); err != nil {
+			return false, err
+		}
+		env = append(env, profEnv)
+	}
 	h, err := startHost(ctx, hostConfig{
-		bin: bin, plugins: plugins, dir: dir, smtpURL: mails.url, workflow: wfPath, env: w.env(),
+		bin: bin, plugins: plugins, dir: dir, smtpURL: mails.url, workflow: wfPath, env: env,
 	})
 	if err != nil {
 		return false, err
@@ -202,12 +219,12 @@ func run(ctx context.Context, o options, out io.Writer) (ok bool, err error) {
 	defer h.stop()
 	fmt.Fprintf(out, "host pid %d on http://%s, mail to %s, webhooks %s\n", h.pid, h.httpAddr, mails.addr, hooks.url)
 
-	s := &sampler{host: h, mails: mails, hooks: hooks, metrics: newMetricsClient(h.httpAddr, h.token)}
+	s := &sampler{host: h, mails: mails, hooks: hooks, metrics: newMetricsClient(h.httpAddr, h.token), prof: prof}
 	sctx, stopSampling := context.WithCancel(ctx)
 	defer stopSampling()
 	go s.loop(sctx, o.sampleEvery)
 
-	r := &runner{host: h, work: w, mails: mails, hooks: hooks, sampler: s, o: o}
+	r := &runner{host: h, work: w, mails: mails, hooks: hooks, sampler: s, prof: prof, o: o}
 	if o.items > 0 {
 		return r.load(ctx, wfPath, out)
 	}

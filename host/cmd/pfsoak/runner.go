@@ -15,6 +15,7 @@ type runner struct {
 	mails   *mailCounter
 	hooks   *hookCounter
 	sampler *sampler
+	prof    *profiler // nil: no profiles
 	o       options
 }
 
@@ -26,6 +27,9 @@ func (r *runner) load(ctx context.Context, wfPath string, out io.Writer) (bool, 
 	n := r.o.items
 	fmt.Fprintf(out, "load: one run of %d items (template → email → webhook)\n", n)
 	idle, _ := r.sampler.take()
+	if r.prof != nil {
+		r.prof.expect(n)
+	}
 	t0 := time.Now()
 	r.sampler.handed.Add(int64(n))
 	done := make(chan runResult, 1)
@@ -85,6 +89,12 @@ func (r *runner) load(ctx context.Context, wfPath string, out io.Writer) (bool, 
 	}
 	if q25, q100, ok := quarterAndAll(rows, func(s sample) int64 { return s.HeapGoal }); ok {
 		fmt.Fprintf(out, "heap goal at 100%% / at 25%% of the emails: %.2f\n", float64(q100)/float64(q25))
+	}
+	if r.prof != nil {
+		for _, err := range r.prof.final() {
+			fmt.Fprintln(out, "profile:", err)
+		}
+		fmt.Fprintf(out, "heap profiles:  %s (go tool pprof -base heap-25.pb.gz heap-100.pb.gz)\n", r.prof.dir)
 	}
 	fmt.Fprintln(out)
 	return r.verdict(out, []runResult{res}, n, complete), nil

@@ -29,6 +29,7 @@ type sampler struct {
 	mails   *mailCounter
 	hooks   *hookCounter
 	metrics *metricsClient
+	prof    *profiler // nil: no profiles
 	handed  atomic.Int64
 
 	mu      sync.Mutex
@@ -76,6 +77,9 @@ func (s *sampler) take() (sample, bool) {
 	}
 	smp.Emails = s.mails.snapshot().Unique
 	smp.Deliveries = s.hooks.snapshot().Unique
+	if s.prof != nil {
+		s.prof.observe(smp.Emails)
+	}
 	s.mu.Lock()
 	s.samples = append(s.samples, smp)
 	s.mu.Unlock()
