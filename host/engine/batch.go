@@ -30,6 +30,9 @@ type item struct {
 	// shared: msg holds other items too (a chunk), so the item cannot be
 	// handed back alone; it is split out of it to be tried again.
 	shared bool
+	// split is what the item was split out of its chunk with before
+	// (state handedOff): a message of its own carries it now.
+	split handoff
 	// delivered is how many times msg was delivered; tried, how many
 	// attempts the item had before msg; held, msg's first delivery only
 	// held it back (queueMsg.HoldMS).
@@ -53,6 +56,9 @@ const (
 	pending itemState = iota
 	failed
 	retry
+	// handedOff: split out of its chunk by an earlier pass of the chunk;
+	// this pass leaves it alone.
+	handedOff
 )
 
 // processBatch runs the items of a batch of queue messages through every
@@ -63,6 +69,13 @@ func (rs *runState) processBatch(ctx context.Context, msgs []jetstream.Msg) erro
 	working := make([]jetstream.Msg, 0, len(msgs))
 	for _, m := range msgs {
 		q, err := decodeQueueMsg(m.Data())
+		if errors.Is(err, errNewerFormat) {
+			// A host of a later version queued it: hand it back for one
+			// that reads it, rather than drop it.
+			rs.e.log.Warn("queued items in a format of a later version; handing them back", "run", rs.runID, "err", err)
+			_ = m.NakWithDelay(rs.e.opts.ItemTimeout)
+			continue
+		}
 		if err != nil {
 			// Not ours to read: drop it rather than loop on it.
 			rs.e.log.Error("unreadable queued item; dropping", "run", rs.runID, "err", err)
@@ -163,6 +176,8 @@ func (l *ctxLock) unlock() { <-l.ch }
 
 // loadCheckpoints reads the checkpoints of items that may have been
 // worked on before: redelivered ones, or all of them in a resumed run.
+// An item of a chunk that an earlier pass of the chunk split out is
+// marked handedOff: its own message carries it.
 func (rs *runState) loadCheckpoints(ctx context.Context, items []*item) error {
 	var ids []string
 	for _, it := range items {
@@ -202,7 +217,14 @@ func (rs *runState) loadCheckpoints(ctx context.Context, items []*item) error {
 		return err
 	}
 	for _, it := range items {
-		if cps, ok := found[it.in.ID]; ok && it.state == pending {
+		if it.state != pending {
+			continue
+		}
+		if h, ok := rs.cpIndex.splits[it.in.ID]; ok && it.shared {
+			it.state, it.split = handedOff, h
+			continue
+		}
+		if cps, ok := found[it.in.ID]; ok {
 			it.done = cps
 		}
 	}
@@ -507,6 +529,13 @@ func (rs *runState) buildEvents(blockID, itemID string, evs []*blockv1.EventData
 // items. The last step's checkpoints (stored), the outcomes and the
 // messages of items split out are confirmed before any message is
 // acknowledged or handed back.
+//
+// An item split out is recorded as such (a split entry, confirmed with
+// stored) before its message is queued: if its chunk comes back (the
+// outcomes' write failed, the host died), the chunk's redo leaves the
+// item to that message instead of working on it at the same time, and
+// queues the message again in case it was lost; its id makes that
+// harmless. A batch without retries writes no such entry.
 func (rs *runState) finish(ctx context.Context, items []*item, stored jetstream.PubAckFuture) error {
 	e := rs.e
 	var acks []jetstream.Msg
@@ -523,8 +552,19 @@ func (rs *runState) finish(ctx context.Context, items []*item, stored jetstream.
 	}
 	var retries []later
 	var splits []*nats.Msg
+	var handed map[string]handoff // split out by this batch
 	var outcomes []outcome
 	for _, it := range items {
+		if it.state == handedOff {
+			e.log.Debug("item split out of its chunk before; left to its own message", "run", rs.runID, "item", it.in.ID)
+			m, err := splitMsg(it, rs.runID, it.split)
+			if err != nil {
+				return err
+			}
+			splits = append(splits, m)
+			ack(it.msg)
+			continue
+		}
 		if it.state == retry {
 			attempt := it.attempt()
 			if delay, ok := e.opts.itemRetry().Delay(attempt); ok {
@@ -533,10 +573,15 @@ func (rs *runState) finish(ctx context.Context, items []*item, stored jetstream.
 					retries = append(retries, later{it.msg, delay})
 					continue
 				}
-				m, err := splitMsg(it, rs.runID, attempt, delay)
+				h := handoff{Tried: attempt, HoldMS: delay.Milliseconds()}
+				m, err := splitMsg(it, rs.runID, h)
 				if err != nil {
 					return err
 				}
+				if handed == nil {
+					handed = map[string]handoff{}
+				}
+				handed[it.in.ID] = h
 				splits = append(splits, m)
 				ack(it.msg)
 				continue
@@ -558,8 +603,23 @@ func (rs *runState) finish(ctx context.Context, items []*item, stored jetstream.
 	// queue.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
+	var written []jetstream.PubAckFuture
 	if stored != nil {
-		if err := bus.WaitAcks(wctx, []jetstream.PubAckFuture{stored}); err != nil {
+		written = append(written, stored)
+	}
+	if len(handed) > 0 {
+		raw, err := json.Marshal(splitRecord{Split: handed})
+		if err != nil {
+			return fmt.Errorf("record items split out: %w", err)
+		}
+		f, err := e.opts.Bus.JS.PublishAsync("$KV."+bus.CheckpointsBucket+"."+splitKey(rs.runID), raw)
+		if err != nil {
+			return fmt.Errorf("record items split out: %w", err)
+		}
+		written = append(written, f)
+	}
+	if len(written) > 0 {
+		if err := bus.WaitAcks(wctx, written); err != nil {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
 	}
@@ -623,11 +683,11 @@ func (it *item) attempt() int {
 }
 
 // splitMsg is the message of an item split out of its chunk to be tried
-// again after delay, its attempts so far carried along. Its id is the
-// item's: a chunk redone after a crash splits it out again, and NATS
-// absorbs the second one.
-func splitMsg(it *item, runID string, attempt int, delay time.Duration) (*nats.Msg, error) {
-	raw, err := json.Marshal(queueMsg{itemMsg: it.in, Tried: attempt, HoldMS: delay.Milliseconds()})
+// again after h.HoldMS, its attempts so far (h.Tried) carried along. Its
+// id is the item's: a chunk redone after a crash queues it again, and
+// NATS absorbs the second one.
+func splitMsg(it *item, runID string, h handoff) (*nats.Msg, error) {
+	raw, err := json.Marshal(queueMsg{itemMsg: it.in, Tried: h.Tried, HoldMS: h.HoldMS})
 	if err != nil {
 		return nil, fmt.Errorf("queue item %s to retry: %w", it.in.ID, err)
 	}

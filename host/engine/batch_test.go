@@ -2,11 +2,18 @@ package engine_test
 
 import (
 	"context"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/engine"
+	"github.com/paperflow/paperflow/host/workflow"
+	"github.com/paperflow/paperflow/plugins/sdk"
 )
 
 // TestItemsRetriedOutOfAChunk: the source's items are queued in chunks;
@@ -57,5 +64,231 @@ blocks:
 				}
 			}
 		})
+	}
+}
+
+// splitProbe is a step run in the host, for a chunk of three items: the
+// first time, item 1 succeeds, item 2 fails retryably (it is split out of
+// the chunk) and item 3 fails for good, and the batch's outcomes cannot
+// be written, so the chunk comes back. Item 3, failed, is worked on again
+// by every pass of the chunk: its second call says the chunk's redo has
+// reached the step. A call for item 2 alone (its split-out message) waits
+// for that, so a redo that works on item 2 too overlaps it, as it would
+// at any moment in production. It counts item 2's successes: the side
+// effect a step that is not idempotent by itself would have.
+type splitProbe struct {
+	// breakOutcomes makes the outcomes' writes fail (true) or succeed.
+	breakOutcomes func(bool) error
+
+	mu        sync.Mutex
+	calls     map[string]int
+	succeeded int // item 2's
+	redone    chan struct{}
+}
+
+func (*splitProbe) Describe() sdk.Descriptor {
+	return sdk.Descriptor{Name: "testblock", Kind: sdk.KindStep, Version: "0.0.1"}
+}
+
+func (*splitProbe) Configure(context.Context, sdk.Config) error { return nil }
+
+func (p *splitProbe) Process(ctx context.Context, items []sdk.Item) []sdk.Result {
+	p.mu.Lock()
+	alone := true
+	for _, it := range items {
+		p.calls[it.ID]++
+		alone = alone && it.ID == "2"
+	}
+	first, redo := p.calls["2"] == 1, p.calls["3"] == 2
+	p.mu.Unlock()
+	out := make([]sdk.Result, len(items))
+	if first {
+		if err := p.breakOutcomes(true); err != nil {
+			for i := range out {
+				out[i].Err = err
+			}
+			return out
+		}
+	}
+	if redo {
+		if err := p.breakOutcomes(false); err != nil {
+			for i := range out {
+				out[i].Err = err
+			}
+			return out
+		}
+		close(p.redone)
+	}
+	if alone && !first {
+		select {
+		case <-p.redone:
+		case <-ctx.Done():
+			out[0].Err = ctx.Err()
+			return out
+		}
+	}
+	for i, it := range items {
+		switch {
+		case it.ID == "3":
+			out[i].Err = errors.New("refused for good")
+		case it.ID == "2" && first:
+			out[i].Err = sdk.Retryable(errors.New("not yet"))
+		case it.ID == "2":
+			p.mu.Lock()
+			p.succeeded++
+			p.mu.Unlock()
+		}
+	}
+	return out
+}
+
+// TestAChunkRedoneLeavesTheItemsSplitOutOfIt: an item split out of its
+// chunk to be tried again is queued before the chunk is acknowledged; the
+// chunk then comes back (its outcomes could not be written). The chunk's
+// redo leaves that item to its own message: the step runs once for it,
+// and the run ends with every item.
+func TestAChunkRedoneLeavesTheItemsSplitOutOfIt(t *testing.T) {
+	t.Parallel()
+	probe := &splitProbe{calls: map[string]int{}, redone: make(chan struct{})}
+	env := newEnv(t, func(o *engine.Options) {
+		o.Embedded = map[string]sdk.Block{"testblock": probe}
+		o.BatchSize, o.Workers = 3, 2
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	stream, err := env.bus.JS.Stream(ctx, bus.OutcomesStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	normal := stream.CachedInfo().Config
+	probe.breakOutcomes = func(broken bool) error {
+		cfg := normal
+		if broken {
+			cfg.MaxMsgSize = 8 // smaller than any batch's outcomes
+		}
+		_, err := env.bus.JS.UpdateStream(ctx, cfg)
+		return err
+	}
+	wf := env.load(t, `name: splitrace
+source: {uses: csv, with: {path: items.csv}}
+blocks:
+  - {id: a, uses: testblock}
+`, "Name\nada\nbob\ncyd\n", nil)
+	sum, err := env.engine.Run(ctx, wf, engine.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Items != 3 || sum.Succeeded != 2 || sum.Failed != 1 {
+		t.Errorf("summary: %+v, want 3 items, 2 succeeded", sum)
+	}
+	probe.mu.Lock()
+	defer probe.mu.Unlock()
+	if probe.calls["3"] < 2 {
+		t.Fatalf("item 3 was worked on %d times: the chunk did not come back", probe.calls["3"])
+	}
+	if probe.succeeded != 1 {
+		t.Errorf("the step succeeded %d times for the item split out of the chunk, want once (calls by item: %v)", probe.succeeded, probe.calls)
+	}
+}
+
+// stallingProbe is a step run in the host whose first call never ends
+// (the host making it dies); later calls succeed, counted by item.
+type stallingProbe struct {
+	started chan struct{}
+	once    sync.Once
+	mu      sync.Mutex
+	calls   map[string]int
+}
+
+func (*stallingProbe) Describe() sdk.Descriptor {
+	return sdk.Descriptor{Name: "testblock", Kind: sdk.KindStep, Version: "0.0.1"}
+}
+
+func (*stallingProbe) Configure(context.Context, sdk.Config) error { return nil }
+
+func (p *stallingProbe) Process(ctx context.Context, items []sdk.Item) []sdk.Result {
+	first := false
+	p.once.Do(func() { first = true })
+	out := make([]sdk.Result, len(items))
+	if first {
+		close(p.started)
+		<-ctx.Done()
+		for i := range out {
+			out[i].Err = ctx.Err()
+		}
+		return out
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, it := range items {
+		p.calls[it.ID]++
+	}
+	return out
+}
+
+// TestAChunkRedoneQueuesAgainTheItemItSplitOut: a host dies after it
+// recorded an item split out of its chunk and before the item's own
+// message was queued. The host that takes the chunk over leaves the item
+// out of it and queues the item's message again, so the item is worked
+// on once, and not lost.
+func TestAChunkRedoneQueuesAgainTheItemItSplitOut(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two hosts on one NATS")
+	}
+	t.Parallel()
+	probe := &stallingProbe{started: make(chan struct{}), calls: map[string]int{}}
+	embed := func(o *engine.Options) {
+		o.Embedded = map[string]sdk.Block{"testblock": probe}
+		o.BatchSize = 3
+	}
+	url, _ := startNATSWithUsers(t)
+	dying, dyingBus := newHostOn(t, url, embed)
+	taking, _ := newHostOn(t, url, embed)
+	dir := t.TempDir()
+	for name, content := range map[string]string{"items.csv": "Name\nada\nbob\ncyd\n", "wf.yaml": `name: lostsplit
+source: {uses: csv, with: {path: items.csv}}
+blocks:
+  - {id: a, uses: testblock}
+`} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wf, problems := workflow.Load(filepath.Join(dir, "wf.yaml"), taking.Catalog())
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+
+	dctx, stopDying := context.WithCancel(context.Background())
+	started := make(chan string, 1)
+	dyingDone := make(chan struct{})
+	go func() {
+		defer close(dyingDone)
+		_, _ = dying.Run(dctx, wf, engine.RunOptions{OnStart: func(id string) { started <- id }})
+	}()
+	defer func() { stopDying(); <-dyingDone }()
+	id := <-started
+	<-probe.started
+	// What the dying host recorded before it could queue item 2 alone.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := taking.Store().Checkpoints.Put(ctx, id+".s.lost.split", []byte(`{"split":{"2":{"tried":1,"hold_ms":20}}}`)); err != nil {
+		t.Fatal(err)
+	}
+	dyingBus.NC.Close()
+
+	sum, err := taking.Join(ctx, wf, id, engine.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Items != 3 || sum.Succeeded != 3 {
+		t.Errorf("summary: %+v, want 3 items succeeded", sum)
+	}
+	probe.mu.Lock()
+	defer probe.mu.Unlock()
+	for _, item := range []string{"1", "2", "3"} {
+		if n := probe.calls[item]; n != 1 {
+			t.Errorf("item %s worked on %d times after the host died, want once (calls by item: %v)", item, n, probe.calls)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -22,6 +23,12 @@ import (
 // Earlier versions wrote one entry per (item, block) under
 // <run>.<item>.<block>; both are read, so a run started before an upgrade
 // resumes without redoing a block.
+//
+// The same bucket records the items a batch split out of their chunk to
+// be tried again on their own (splitRecord), under <run>.s.<batch>.split:
+// the chunk's redo reads them with its checkpoints, at no extra cost, and
+// leaves those items to their own messages. Versions before it ignore
+// these entries.
 
 // checkpoint records a finished (item, block): its outputs and the events
 // it published, so a redelivered item skips the block and still reports
@@ -89,6 +96,19 @@ func appendJSONString(buf []byte, s string) []byte {
 	return append(buf, '"')
 }
 
+// splitRecord is the value of a batch's split entry: the items of chunks
+// that the batch queued again on their own, by item id.
+type splitRecord struct {
+	Split map[string]handoff `json:"split"`
+}
+
+// handoff is what an item split out of its chunk was queued again with,
+// so that a redo of the chunk can queue the same message again.
+type handoff struct {
+	Tried  int   `json:"tried"`
+	HoldMS int64 `json:"hold_ms,omitempty"`
+}
+
 func checkpointKey(run, item, block string) string { return run + "." + item + "." + block }
 
 // batchCheckpointKey names a new entry for one batch's checkpoints of a
@@ -98,29 +118,49 @@ func batchCheckpointKey(run, block string) string {
 	return run + ".b." + nuid.Next() + "." + block
 }
 
-// parseCheckpointKey reads the block of a checkpoint entry and whether it
-// is a batch entry (or an old per-item one, then with its item).
-func parseCheckpointKey(runID, key string) (item, block string, batch, ok bool) {
+// splitKey names a new entry for the items one batch split out of their
+// chunks.
+func splitKey(run string) string {
+	return run + ".s." + nuid.Next() + ".split"
+}
+
+// entryKind is what a checkpoint bucket entry of a run holds.
+type entryKind int
+
+const (
+	unknownEntry entryKind = iota
+	itemEntry              // an old per-item checkpoint
+	batchEntry             // a batch's checkpoints of one block
+	splitEntry             // a batch's items split out of their chunks
+)
+
+// parseCheckpointKey reads what an entry of the run holds, and its block
+// (a checkpoint) and item (an old per-item checkpoint).
+func parseCheckpointKey(runID, key string) (item, block string, kind entryKind) {
 	rest, found := strings.CutPrefix(key, runID+".")
 	if !found {
-		return "", "", false, false
+		return "", "", unknownEntry
 	}
 	parts := strings.Split(rest, ".")
 	switch {
 	case len(parts) == 3 && parts[0] == "b":
-		return "", parts[2], true, true
+		return "", parts[2], batchEntry
+	case len(parts) == 3 && parts[0] == "s":
+		return "", "", splitEntry
 	case len(parts) == 2:
-		return parts[0], parts[1], false, true
+		return parts[0], parts[1], itemEntry
 	}
-	return "", "", false, false
+	return "", "", unknownEntry
 }
 
 // checkpointIndex maps (item, block) to the stream sequence of the entry
-// that holds its checkpoint. It is built only when needed (a redelivered
-// item, a resumed run) and brought up to date from where it left off.
+// that holds its checkpoint, and holds the items split out of their
+// chunks. It is built only when needed (a redelivered item, a resumed
+// run) and brought up to date from where it left off.
 type checkpointIndex struct {
-	last uint64 // last stream sequence read
-	seqs map[string]uint64
+	last   uint64 // last stream sequence read
+	seqs   map[string]uint64
+	splits map[string]handoff // by item id
 }
 
 func indexKey(item, block string) string { return item + "\x00" + block }
@@ -139,7 +179,7 @@ func checkpointStream(ctx context.Context, js jetstream.JetStream) (jetstream.St
 // for the next refresh to go on from.
 func (x *checkpointIndex) refresh(ctx context.Context, stream jetstream.Stream, runID string) error {
 	if x.seqs == nil {
-		x.seqs = map[string]uint64{}
+		x.seqs, x.splits = map[string]uint64{}, map[string]handoff{}
 	}
 	prefix := "$KV." + bus.CheckpointsBucket + "."
 	cfg := jetstream.ConsumerConfig{FilterSubject: prefix + runID + ".>"}
@@ -162,18 +202,26 @@ func (x *checkpointIndex) refresh(ctx context.Context, stream jetstream.Stream, 
 
 // add indexes one entry read from the stream.
 func (x *checkpointIndex) add(runID, key string, seq uint64, m jetstream.Msg) {
-	item, block, isBatch, ok := parseCheckpointKey(runID, key)
-	if !ok {
+	item, block, kind := parseCheckpointKey(runID, key)
+	if kind == unknownEntry {
 		return
 	}
 	if op := m.Headers().Get("KV-Operation"); op == "DEL" || op == "PURGE" {
-		if !isBatch {
+		if kind == itemEntry {
 			delete(x.seqs, indexKey(item, block))
 		}
 		return
 	}
-	if !isBatch {
+	switch kind {
+	case itemEntry:
 		x.seqs[indexKey(item, block)] = seq
+		return
+	case splitEntry:
+		var rec splitRecord
+		if json.Unmarshal(m.Data(), &rec) != nil {
+			return
+		}
+		maps.Copy(x.splits, rec.Split)
 		return
 	}
 	var rec struct {
@@ -231,8 +279,8 @@ func (x *checkpointIndex) lookup(ctx context.Context, stream jetstream.Stream, r
 // decodeCheckpointEntry reads either form of entry as a record.
 func decodeCheckpointEntry(runID, subject string, data []byte) (*checkpointRecord, error) {
 	key := strings.TrimPrefix(subject, "$KV."+bus.CheckpointsBucket+".")
-	item, _, isBatch, _ := parseCheckpointKey(runID, key)
-	if isBatch {
+	item, _, kind := parseCheckpointKey(runID, key)
+	if kind == batchEntry {
 		rec := &checkpointRecord{}
 		if err := json.Unmarshal(data, rec); err != nil {
 			return nil, fmt.Errorf("checkpoint %s: %w", key, err)

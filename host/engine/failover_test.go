@@ -62,20 +62,33 @@ func startNATSWithUsers(t *testing.T) (full, blind string) {
 // newHost is a host's engine on its own connection to NATS.
 func newHost(t *testing.T, url string) *engine.Engine {
 	t.Helper()
+	e, _ := newHostOn(t, url)
+	return e
+}
+
+// newHostOn is newHost, its options adjusted by tweaks, with its
+// connection to NATS (closing it is the host dying, as far as NATS can
+// tell).
+func newHostOn(t *testing.T, url string, tweaks ...func(*engine.Options)) (*engine.Engine, *bus.Bus) {
+	t.Helper()
 	b, err := bus.Open(context.Background(), bus.Options{URL: url, Logger: hosttest.Logger(t, slog.LevelWarn)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	e, err := engine.New(context.Background(), engine.Options{
+	opts := engine.Options{
 		Bus: b, Plugins: pluginhost.Registry{Dir: hosttest.PluginDir(t, "csv", "testblock")}, PublicURL: "http://127.0.0.1:8080",
 		Mail: mail.Outbox{Dir: t.TempDir()}, Log: hosttest.Logger(t, slog.LevelWarn),
 		ItemTimeout: 2 * time.Second, BatchSize: 2, Workers: 4, RetryDelay: 20 * time.Millisecond,
-	})
+	}
+	for _, tw := range tweaks {
+		tw(&opts)
+	}
+	e, err := engine.New(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e
+	return e, b
 }
 
 // TestAHostThatCannotReadCheckpointsHandsItsItemsBack: a resumed run,

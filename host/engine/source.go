@@ -228,8 +228,19 @@ func chunkMsg(subject, runID string, items []itemMsg, chunk int) (*nats.Msg, err
 }
 
 // chunkMark opens a chunk encoded by encodeChunk; a JSON queue message
-// opens with '{'.
+// opens with '{'. Any other byte below 0x20 but JSON's whitespace opens a
+// format of a later version (formatMark).
 const chunkMark = 0x01
+
+// errNewerFormat is a queue message in a format of a later version than
+// this host's: a host that reads it may be working on the run too.
+var errNewerFormat = errors.New("queue message in a format of a later version")
+
+// formatMark reports whether a queue message opening with b is in a
+// binary format (chunkMark, or one of a later version), not JSON.
+func formatMark(b byte) bool {
+	return b < 0x20 && b != '\t' && b != '\n' && b != '\r'
+}
 
 // encodeChunk writes a chunk of items as chunkMark, then each item's id,
 // origin, error and fields, each as its length (uvarint) and its bytes.
@@ -264,8 +275,12 @@ func appendPart[T string | json.RawMessage](buf []byte, b T) []byte {
 
 // decodeQueueMsg reads a queue message: a chunk encodeChunk wrote, or
 // JSON (a single item, or a chunk of a run queued before chunks were
-// encoded). The items' fields share data's memory.
+// encoded); errNewerFormat for a format it does not know. The items'
+// fields share data's memory.
 func decodeQueueMsg(data []byte) (queueMsg, error) {
+	if len(data) > 0 && formatMark(data[0]) && data[0] != chunkMark {
+		return queueMsg{}, fmt.Errorf("%w (format 0x%02x)", errNewerFormat, data[0])
+	}
 	if len(data) == 0 || data[0] != chunkMark {
 		var q queueMsg
 		err := json.Unmarshal(data, &q)

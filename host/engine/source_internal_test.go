@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -111,32 +112,40 @@ func TestChunkMessages(t *testing.T) {
 }
 
 // TestDecodeQueueMsg reads the JSON messages queued before chunks were
-// encoded (and still queued for single items), and refuses a chunk that
-// is cut short rather than reading part of it.
+// encoded (and still queued for single items), refuses a chunk that is
+// cut short rather than reading part of it, and tells a format of a later
+// version (to be handed back) from a message that is unreadable.
 func TestDecodeQueueMsg(t *testing.T) {
 	whole, err := encodeChunk([]itemMsg{{ID: "1", Fields: json.RawMessage(`{"n":1}`)}, {ID: "2", Origin: "b.csv:3"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		name string
-		data []byte
-		want queueMsg
-		bad  bool
+		name  string
+		data  []byte
+		want  queueMsg
+		bad   bool
+		newer bool
 	}{
 		{"a JSON chunk", []byte(`{"items":[{"id":"1","fields":{"n":1}},{"id":"2","origin":"b.csv:3"}]}`),
-			queueMsg{Items: []itemMsg{{ID: "1", Fields: json.RawMessage(`{"n":1}`)}, {ID: "2", Origin: "b.csv:3"}}}, false},
+			queueMsg{Items: []itemMsg{{ID: "1", Fields: json.RawMessage(`{"n":1}`)}, {ID: "2", Origin: "b.csv:3"}}}, false, false},
 		{"a JSON item split out to be tried again", []byte(`{"id":"3","error":"x","tried":2,"hold_ms":500}`),
-			queueMsg{itemMsg: itemMsg{ID: "3", Error: "x"}, Tried: 2, HoldMS: 500}, false},
-		{"an encoded chunk", whole, queueMsg{Items: []itemMsg{{ID: "1", Fields: json.RawMessage(`{"n":1}`)}, {ID: "2", Origin: "b.csv:3"}}}, false},
-		{"an encoded chunk cut short", whole[:len(whole)-3], queueMsg{}, true},
-		{"an empty chunk", []byte{chunkMark}, queueMsg{}, true},
-		{"not JSON", []byte("items"), queueMsg{}, true},
+			queueMsg{itemMsg: itemMsg{ID: "3", Error: "x"}, Tried: 2, HoldMS: 500}, false, false},
+		{"an encoded chunk", whole, queueMsg{Items: []itemMsg{{ID: "1", Fields: json.RawMessage(`{"n":1}`)}, {ID: "2", Origin: "b.csv:3"}}}, false, false},
+		{"an encoded chunk cut short", whole[:len(whole)-3], queueMsg{}, true, false},
+		{"an empty chunk", []byte{chunkMark}, queueMsg{}, true, false},
+		{"not JSON", []byte("items"), queueMsg{}, true, false},
+		{"JSON opening with whitespace", []byte("\n\t {\"id\":\"4\"}"), queueMsg{itemMsg: itemMsg{ID: "4"}}, false, false},
+		{"a chunk format of a later version", append([]byte{0x02}, whole[1:]...), queueMsg{}, true, true},
+		{"a format of a later version without a body", []byte{0x1f}, queueMsg{}, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := decodeQueueMsg(tc.data)
 			if (err != nil) != tc.bad {
 				t.Fatalf("error %v, want one: %v", err, tc.bad)
+			}
+			if errors.Is(err, errNewerFormat) != tc.newer {
+				t.Errorf("error %v, want a later version's format: %v", err, tc.newer)
 			}
 			if !tc.bad && !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("read %+v, want %+v", got, tc.want)
