@@ -106,8 +106,38 @@ func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
 // The schemas are compiled once by NewValidator; Validate only reads them, so
 // one Validator is shared by every goroutine of the host.
 type Validator struct {
-	envelope *jsonschema.Schema
-	byType   map[Type]*jsonschema.Schema
+	envelope compiled
+	byType   map[Type]compiled
+}
+
+// compiled is one event schema: jsonschema's form, which decides and words
+// every rejection, and the fast form (nil when the schema uses a keyword it
+// does not handle), which accepts valid events cheaply.
+type compiled struct {
+	full *jsonschema.Schema
+	fast *fastSchema
+	// file is the schema's file name in the schemas folder.
+	file string
+}
+
+func compile(c *jsonschema.Compiler, file string) (compiled, error) {
+	s, err := c.Compile(schemaBaseURL + file)
+	if err != nil {
+		return compiled{}, err
+	}
+	// A schema the fast check cannot handle is still enforced, by
+	// jsonschema alone; TestEverySchemaHasAFastCheck says which keyword.
+	fast, _ := newFastSchema(s)
+	return compiled{full: s, fast: fast, file: file}, nil
+}
+
+// validate checks doc: the fast check accepts a valid event, and jsonschema
+// decides about any other.
+func (c compiled) validate(doc any) error {
+	if c.fast != nil && c.fast.check(doc, 0) == valid {
+		return nil
+	}
+	return c.full.Validate(doc)
 }
 
 // NewValidator compiles the embedded event schemas. It fails if a schema is
@@ -135,12 +165,12 @@ func newValidator(fsys fs.FS, dir string) (*Validator, error) {
 			return nil, err
 		}
 	}
-	v := &Validator{byType: make(map[Type]*jsonschema.Schema, len(Types))}
-	if v.envelope, err = c.Compile(schemaBaseURL + envelopeFile); err != nil {
+	v := &Validator{byType: make(map[Type]compiled, len(Types))}
+	if v.envelope, err = compile(c, envelopeFile); err != nil {
 		return nil, fmt.Errorf("compile schemas/%s/%s: %w", dir, envelopeFile, err)
 	}
 	for _, t := range Types {
-		s, err := c.Compile(schemaBaseURL + t.schemaFile())
+		s, err := compile(c, t.schemaFile())
 		if err != nil {
 			return nil, fmt.Errorf("compile schema of %s (schemas/%s/%s): %w", t, dir, t.schemaFile(), err)
 		}
@@ -252,12 +282,12 @@ func (v *Validator) check(raw []byte) (header, error) {
 	if meta, ok := obj["metadata"].(map[string]any); ok {
 		h.workflow, _ = meta["workflow"].(string)
 	}
-	schema, file := v.byType[h.typ], h.typ.schemaFile()
-	if schema == nil {
-		schema, file = v.envelope, envelopeFile
+	schema, ok := v.byType[h.typ]
+	if !ok {
+		schema = v.envelope
 	}
-	if err := schema.Validate(doc); err != nil {
-		inv := &InvalidError{EventID: h.id, EventType: typ, Schema: path.Join(schemaDir, file)}
+	if err := schema.validate(doc); err != nil {
+		inv := &InvalidError{EventID: h.id, EventType: typ, Schema: path.Join(schemaDir, schema.file)}
 		var ve *jsonschema.ValidationError
 		if errors.As(err, &ve) {
 			inv.Problems = problems(ve)
