@@ -115,7 +115,7 @@ func makeSubset(f *fonts.Face, used []uint64) (*subset, error) {
 	s := &subset{
 		glyphs:  glyphs,
 		name:    string(tag) + "+" + f.Name,
-		program: deflate(program), length1: len(program),
+		program: deflateBest(program), length1: len(program),
 		metrics: f.Metrics(),
 	}
 
@@ -162,16 +162,13 @@ func makeSubset(f *fonts.Face, used []uint64) (*subset, error) {
 		pairs = pairs[n:]
 	}
 	m = append(m, "endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n"...)
-	s.toUnicode = deflate(m)
+	s.toUnicode = deflateBest(m)
 	return s, nil
 }
 
-// write writes the five objects of a font from object number n on.
-func (fu *fontUse) write(w *writer, n int) error {
-	s, err := fu.subset()
-	if err != nil {
-		return err
-	}
+// write writes the five objects of a font, its subset s, from object
+// number n on.
+func (fu *fontUse) write(w *writer, n int, s *subset) {
 	w.begin(n)
 	w.s("<< /Type /Font /Subtype /Type0 /BaseFont /", s.name, " /Encoding /Identity-H /DescendantFonts [")
 	w.ref(n + 1)
@@ -207,7 +204,6 @@ func (fu *fontUse) write(w *writer, n int) error {
 	w.s(" >>\nendobj\n")
 	w.stream(n+3, "/Length1 "+strconv.Itoa(s.length1), s.program)
 	w.stream(n+4, "", s.toUnicode)
-	return nil
 }
 
 // FontData is a face cut down to the glyphs of a text, for a PDF that

@@ -287,7 +287,6 @@ func appendNum(b []byte, v float64) []byte {
 // drawn on afterwards.
 func (d *Doc) Bytes() ([]byte, error) {
 	var w writer
-	w.buf = make([]byte, 0, 16<<10)
 	err := d.write(&w)
 	for _, p := range d.pages {
 		putBuffer(p.content)
@@ -353,7 +352,6 @@ func (d *Doc) write(w *writer) error {
 	if len(d.pages) == 0 {
 		d.AddPage(595.28, 841.89)
 	}
-	w.s("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
 	const catalog, pagesObj, infoObj, resources = 1, 2, 3, 4
 	next := 5
 	pageObj := make([]int, len(d.pages))
@@ -374,6 +372,18 @@ func (d *Doc) write(w *writer) error {
 			next++
 		}
 	}
+
+	subs := make([]*subset, len(d.fonts))
+	for i, fu := range d.fonts {
+		s, err := fu.subset()
+		if err != nil {
+			return err
+		}
+		subs[i] = s
+	}
+	w.buf = make([]byte, 0, d.sizeEstimate(subs, next))
+	w.offsets = make([]int, 0, next)
+	w.s("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
 
 	w.begin(catalog)
 	w.s("<< /Type /Catalog /Pages 2 0 R >>\nendobj\n")
@@ -442,9 +452,7 @@ func (d *Doc) write(w *writer) error {
 		w.stream(pageObj[i]+1, "", z.compress(p.content))
 	}
 	for i, fu := range d.fonts {
-		if err := fu.write(w, fontObj[i]); err != nil {
-			return err
-		}
+		fu.write(w, fontObj[i], subs[i])
 	}
 	for i, img := range d.images {
 		img.write(w, imageObj[i])
@@ -463,6 +471,26 @@ func (d *Doc) write(w *writer) error {
 	w.int(xref)
 	w.s("\n%%EOF\n")
 	return nil
+}
+
+// sizeEstimate is about the size of the finished document, a little
+// more rather than less, so that its buffer is allocated once: the
+// cached parts (font subsets, pictures) as they are, page contents as
+// they usually compress, and room for the objects around them.
+func (d *Doc) sizeEstimate(subs []*subset, objects int) int {
+	n := 2<<10 + 20*objects
+	for _, p := range d.pages {
+		n += 512 + len(p.content)/3 + 160*len(p.links)
+	}
+	for _, s := range subs {
+		n += 1<<10 + 3*len(s.name) + len(s.widths) + len(s.program) + len(s.toUnicode)
+	}
+	for _, img := range d.images {
+		for ; img != nil; img = img.mask {
+			n += 128 + len(img.dict) + len(img.data)
+		}
+	}
+	return n
 }
 
 // appendText writes s as a PDF text string: literal when ASCII, else
@@ -556,6 +584,18 @@ func (c *compressor) compress(data []byte) []byte {
 	c.zw.Write(data)
 	c.zw.Close()
 	return c.out.Bytes()
+}
+
+// deflateBest compresses data as small as zlib can, for font subsets:
+// each is made once per glyph set and copied into every document that
+// follows, its store and its emails, so a byte saved here is saved in
+// all of them.
+func deflateBest(data []byte) []byte {
+	var out bytes.Buffer
+	zw, _ := zlib.NewWriterLevel(&out, zlib.BestCompression)
+	zw.Write(data)
+	zw.Close()
+	return out.Bytes()
 }
 
 // deflate compresses data once, for what is cached.

@@ -130,3 +130,54 @@ func TestAppendNum(t *testing.T) {
 		}
 	}
 }
+
+// TestSizeEstimate: a document's buffer is allocated once, at the size
+// estimated before writing, for documents of one or more pages, fonts,
+// pictures and links.
+func TestSizeEstimate(t *testing.T) {
+	img := image.NewNRGBA(image.Rect(0, 0, 40, 40))
+	for x := range 40 {
+		img.Set(x, x, color.NRGBA{200, 10, uint8(x), uint8(5 * x)})
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	pic, err := NewImage(b.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		draw func(d *Doc)
+	}{
+		{"empty", func(*Doc) {}},
+		{"letter", func(d *Doc) {
+			d.AddPage(595.28, 841.89)
+			for i := range 40 {
+				d.Text(50, float64(20+i*18), strings.Repeat("Invoice for Zoë Ångström, 980.50 EUR. ", 2), TextStyle{Face: fonts.Regular, Size: 10})
+			}
+			d.Text(50, 800, "Kind regards", TextStyle{Face: fonts.Bold, Size: 10})
+			d.Image(pic, 50, 10, 40, 40)
+			d.Link(50, 780, 100, 12, "https://example.com/pay")
+			d.AddPage(595.28, 841.89)
+			d.Text(50, 100, "Terms", TextStyle{Face: fonts.Mono, Size: 9})
+		}},
+	} {
+		d := New(Info{Title: tc.name, Producer: "paperflow"})
+		tc.draw(d)
+		var w writer
+		if err := d.write(&w); err != nil {
+			t.Fatal(err)
+		}
+		subs := make([]*subset, len(d.fonts))
+		for i, fu := range d.fonts {
+			if subs[i], err = fu.subset(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if est := d.sizeEstimate(subs, len(w.offsets)); cap(w.buf) != est {
+			t.Errorf("%s: %d bytes written into a buffer grown to %d, estimated %d", tc.name, len(w.buf), cap(w.buf), est)
+		}
+	}
+}
