@@ -11,7 +11,7 @@ import (
 // into 76-character lines, around the line boundaries, and
 // that base64LinesLen sizes it exactly.
 func TestAppendBase64Lines(t *testing.T) {
-	for _, n := range []int{0, 1, 56, 57, 58, 57 * 64, 57*64 + 1, 57 * 128, 30_000} {
+	for _, n := range []int{0, 1, 56, 57, 58, 113, 114, 115, 57 * 64, 57*64 + 1, 57 * 128, 30_000} {
 		data := make([]byte, n)
 		for i := range data {
 			data[i] = byte(i*31 + i/7)

@@ -16,6 +16,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"mime"
@@ -23,6 +24,7 @@ import (
 	"mime/quotedprintable"
 	"net/mail"
 	"net/textproto"
+	"slices"
 	"strings"
 	"time"
 )
@@ -191,16 +193,50 @@ func base64LinesLen(n int) int {
 
 // appendBase64Lines appends data encoded in lines of 76 characters
 // ending in CRLF (RFC 2045). Build appends it straight into the message
-// buffer, which is sized for it already: no second buffer, no copy.
+// buffer, which is sized for it already: no second buffer, no copy. The
+// whole lines, nearly all of an attachment, are encoded two characters
+// per table lookup (encodeLine), the last one by encoding/base64.
 func appendBase64Lines(dst, data []byte) []byte {
-	enc := base64.StdEncoding
-	for len(data) > base64LineIn {
-		dst = enc.AppendEncode(dst, data[:base64LineIn])
-		dst = append(dst, '\r', '\n')
-		data = data[base64LineIn:]
+	full := (len(data) - 1) / base64LineIn // whole lines before the last; 0 for no data
+	start := len(dst)
+	dst = slices.Grow(dst, full*base64LineOut)[:start+full*base64LineOut]
+	for i := range full {
+		encodeLine((*[base64LineOut]byte)(dst[start+i*base64LineOut:]), (*[base64LineIn]byte)(data[i*base64LineIn:]))
 	}
-	dst = enc.AppendEncode(dst, data)
+	dst = base64.StdEncoding.AppendEncode(dst, data[full*base64LineIn:])
 	return append(dst, '\r', '\n')
+}
+
+// base64LineOut is a whole base64 line with its CRLF.
+const base64LineOut = base64LineIn/3*4 + 2
+
+// base64Pairs holds, for each 12-bit value, the two base64 characters
+// that encode it, the first in the low byte.
+var base64Pairs = func() (t [1 << 12]uint16) {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	for i := range t {
+		t[i] = uint16(alphabet[i>>6]) | uint16(alphabet[i&63])<<8
+	}
+	return t
+}()
+
+// encodeLine writes one whole line of base64 with its CRLF: what
+// base64.StdEncoding writes for src, in about half its time. It reads six
+// bytes at a time (from an eight-byte load) and writes their eight
+// characters at once, four table lookups of two characters each.
+func encodeLine(dst *[base64LineOut]byte, src *[base64LineIn]byte) {
+	const six = base64LineIn / 6 // 9, and 3 bytes left
+	for i := range six {
+		x := binary.BigEndian.Uint64(src[6*i:])
+		binary.LittleEndian.PutUint64(dst[8*i:], uint64(base64Pairs[x>>52&0xfff])|
+			uint64(base64Pairs[x>>40&0xfff])<<16|
+			uint64(base64Pairs[x>>28&0xfff])<<32|
+			uint64(base64Pairs[x>>16&0xfff])<<48)
+	}
+	v := uint(src[6*six])<<16 | uint(src[6*six+1])<<8 | uint(src[6*six+2])
+	binary.LittleEndian.PutUint16(dst[8*six:], base64Pairs[v>>12&0xfff])
+	binary.LittleEndian.PutUint16(dst[8*six+2:], base64Pairs[v&0xfff])
+	dst[base64LineOut-2], dst[base64LineOut-1] = '\r', '\n'
 }
 
 func multipartWriterTo(w interface{ Write([]byte) (int, error) }, boundary string) *multipart.Writer {
