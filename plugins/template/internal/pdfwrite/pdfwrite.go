@@ -16,7 +16,6 @@ package pdfwrite
 
 import (
 	"bytes"
-	"compress/zlib"
 	"fmt"
 	"io"
 	"math"
@@ -25,6 +24,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf16"
+
+	"github.com/klauspost/compress/zlib"
 
 	"github.com/paperflow/paperflow/plugins/template/fonts"
 )
