@@ -239,6 +239,32 @@ func exactBound(r *big.Rat) (float64, bool, error) {
 	return f, true, nil
 }
 
+// collectStrings adds to into the property names and string constants of f
+// and the schemas under it, each once (seen).
+func (f *fastSchema) collectStrings(into map[string]string, seen map[*fastSchema]bool) {
+	if f == nil || seen[f] {
+		return
+	}
+	seen[f] = true
+	for name, p := range f.properties {
+		into[name] = name
+		p.collectStrings(into, seen)
+	}
+	for _, c := range append(append([]any(nil), f.constant...), f.enum...) {
+		if s, ok := c.(string); ok {
+			into[s] = s
+		}
+	}
+	for _, sub := range []*fastSchema{f.ref, f.additional, f.items, f.contains, f.not, f.ifSchema, f.then, f.els} {
+		sub.collectStrings(into, seen)
+	}
+	for _, list := range [][]*fastSchema{f.allOf, f.anyOf, f.oneOf} {
+		for _, sub := range list {
+			sub.collectStrings(into, seen)
+		}
+	}
+}
+
 // check reports whether v, as encoding/json decodes into an any, is valid
 // against f.
 func (f *fastSchema) check(v any, depth int) verdict {

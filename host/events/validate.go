@@ -108,6 +108,9 @@ func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
 type Validator struct {
 	envelope compiled
 	byType   map[Type]compiled
+	// keys are the property names and constants of the schemas, which
+	// decoding an event reuses instead of allocating them again.
+	keys map[string]string
 }
 
 // compiled is one event schema: jsonschema's form, which decides and words
@@ -175,6 +178,12 @@ func newValidator(fsys fs.FS, dir string) (*Validator, error) {
 			return nil, fmt.Errorf("compile schema of %s (schemas/%s/%s): %w", t, dir, t.schemaFile(), err)
 		}
 		v.byType[t] = s
+	}
+	v.keys = map[string]string{}
+	seen := map[*fastSchema]bool{}
+	v.envelope.fast.collectStrings(v.keys, seen)
+	for _, c := range v.byType {
+		c.fast.collectStrings(v.keys, seen)
 	}
 	return v, nil
 }
@@ -270,9 +279,13 @@ func (h *header) readMade(obj map[string]any) {
 }
 
 func (v *Validator) check(raw []byte) (header, error) {
-	var doc any
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return header{}, &InvalidError{Problems: []Problem{{Message: "not JSON: " + err.Error()}}}
+	doc, ok := decodeJSON(raw, v.keys)
+	if !ok {
+		// Not JSON, or JSON decodeJSON leaves to encoding/json: it decides,
+		// and says what is wrong.
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			return header{}, &InvalidError{Problems: []Problem{{Message: "not JSON: " + err.Error()}}}
+		}
 	}
 	var h header
 	obj, _ := doc.(map[string]any)
