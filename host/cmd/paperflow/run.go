@@ -23,7 +23,7 @@ import (
 )
 
 func newRunCmd(cfg *config) *cobra.Command {
-	var resume string
+	var resume, memLimit string
 	var output outputFormat
 	cmd := &cobra.Command{
 		Use:   "run FILE",
@@ -40,11 +40,15 @@ finished blocks are not redone and no event is published twice.`,
   paperflow run workflows/hello.yaml --resume 20261123-101500-1a2b3c4d`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := applyMemoryLimit(cmd.Context(), memLimit, cfg.logger(cmd.ErrOrStderr())); err != nil {
+				return err
+			}
 			return runWorkflow(cmd.Context(), cfg, args[0], resume, output, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().StringVar(&resume, "resume", "", "resume the run with this id")
 	outputFlag(cmd.Flags(), &output)
+	memoryLimitFlag(cmd.Flags(), &memLimit)
 	return cmd
 }
 

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/metrics"
@@ -32,7 +34,7 @@ func readServeState(dataDir string) (server.State, bool) {
 }
 
 func newServeCmd(cfg *config) *cobra.Command {
-	var natsListen, readOnlyToken, pprofListen string
+	var natsListen, readOnlyToken, pprofListen, memLimit string
 	cmd := &cobra.Command{
 		Use:   "serve [WORKFLOW...]",
 		Short: "Run the long-lived host: HTTP API, block pages, scheduled callbacks, runs handed over by `paperflow run`",
@@ -49,6 +51,9 @@ run to this host instead of running it itself.`,
 		Example: `  paperflow serve workflows/hello.yaml
   PAPERFLOW_API_TOKEN=secret paperflow serve --http 0.0.0.0:8080 --public-url https://docs.example.com`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := applyMemoryLimit(cmd.Context(), memLimit, cfg.logger(os.Stderr)); err != nil {
+				return err
+			}
 			stopProfiles, err := server.ServeProfiles(pprofListen, cfg.logger(os.Stderr))
 			if err != nil {
 				return err
@@ -62,7 +67,24 @@ run to this host instead of running it itself.`,
 	cmd.Flags().StringVar(&natsListen, "nats-listen", env("PAPERFLOW_NATS_LISTEN", "127.0.0.1:0"), "where the embedded NATS accepts other processes (port 0 picks a free one) [PAPERFLOW_NATS_LISTEN]")
 	cmd.Flags().StringVar(&pprofListen, "pprof-listen", env("PAPERFLOW_PPROF_LISTEN", ""), "serve Go's profiles (/debug/pprof/) on this loopback address; off when empty [PAPERFLOW_PPROF_LISTEN]")
 	_ = cmd.Flags().MarkHidden("pprof-listen")
+	memoryLimitFlag(cmd.Flags(), &memLimit)
 	return cmd
+}
+
+// memoryLimitFlag is --memory-limit of the commands that run a host.
+func memoryLimitFlag(f *pflag.FlagSet, dst *string) {
+	f.StringVar(dst, "memory-limit", env("PAPERFLOW_MEMORY_LIMIT", server.MemoryLimit{Bytes: server.DefaultMemoryLimit}.String()),
+		"soft memory limit of the Go runtime (as GOMEMLIMIT: 512MiB, 2GiB; off for none); it gives way while the live heap is over 3/4 of it; GOMEMLIMIT, when set, takes its place [PAPERFLOW_MEMORY_LIMIT]")
+}
+
+// applyMemoryLimit sets --memory-limit for the rest of the process.
+func applyMemoryLimit(ctx context.Context, flag string, log *slog.Logger) error {
+	l, err := server.ParseMemoryLimit(flag)
+	if err != nil {
+		return fmt.Errorf("--memory-limit: %w", err)
+	}
+	l.Apply(ctx, log)
+	return nil
 }
 
 // serve runs a host (package server) until SIGINT or SIGTERM.
