@@ -78,7 +78,9 @@ first) at 25/50/75/95/100% of the emails and once drained, and its goroutines:
 
 The host inherits pfsoak's environment: GOMEMLIMIT=200MiB or GOGC=50 in
 front of pfsoak measures a host under that Go runtime setting (the report's
-host CPU line shows what it costs).
+host CPU line shows what it costs), PAPERFLOW_MEMORY_LIMIT=off or =512MiB
+one without serve's default soft memory limit or with another; the report
+says which applied.
 
 It builds nothing: run 'make build' first (bin/paperflow, bin/plugins/).
 The exit code is 1 when an email or delivery is missing or duplicated, an

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"time"
 )
@@ -70,6 +71,7 @@ func (r *runner) load(ctx context.Context, wfPath string, out io.Writer) (bool, 
 	if cpu := last.Host.CPU - idle.Host.CPU; cpu > 0 {
 		fmt.Fprintf(out, "host CPU:       %.1fs user+system, %.2f ms per item\n", cpu.Seconds(), float64(cpu.Microseconds())/1000/float64(n))
 	}
+	fmt.Fprintf(out, "memory limit:   %s\n", memoryLimitSetting())
 	fmt.Fprintln(out)
 
 	rows := []pointRow{{"idle", idle}}
@@ -98,6 +100,17 @@ func (r *runner) load(ctx context.Context, wfPath string, out io.Writer) (bool, 
 	}
 	fmt.Fprintln(out)
 	return r.verdict(out, []runResult{res}, n, complete), nil
+}
+
+// memoryLimitSetting says which soft memory limit the host ran under: the
+// environment it inherited decides (see paperflow serve --memory-limit).
+func memoryLimitSetting() string {
+	for _, name := range []string{"GOMEMLIMIT", "PAPERFLOW_MEMORY_LIMIT"} {
+		if v := os.Getenv(name); v != "" {
+			return name + "=" + v
+		}
+	}
+	return "serve's default (--memory-limit)"
 }
 
 // quarterAndAll finds a figure of the host (RSS, heap goal) at 25% and at
