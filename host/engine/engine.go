@@ -105,6 +105,12 @@ type Engine struct {
 	// joins a run twice.
 	active   sync.Map
 	mailKeys mailKeys
+	// chunksQueued, set by tests, is called once a feed's chunks are
+	// acknowledged by NATS, before the run record counts them: last is
+	// the last item queued, final whether the source has ended. A host
+	// that dies there leaves chunks queued that the record does not
+	// know of.
+	chunksQueued func(last int64, final bool)
 }
 
 // New prepares an engine on an open bus.

@@ -99,11 +99,22 @@ type runRecord struct {
 	Chunk int `json:"chunk,omitempty"`
 	// Resumes counts `--resume`s: after one, the items consumer is new,
 	// so every worker reads checkpoints even for first deliveries.
-	Resumes    int       `json:"resumes,omitempty"`
-	SourceDone bool      `json:"source_done"`
-	Error      string    `json:"error,omitempty"`
-	Created    time.Time `json:"created"`
-	Finished   time.Time `json:"finished,omitzero"`
+	Resumes    int  `json:"resumes,omitempty"`
+	SourceDone bool `json:"source_done"`
+	// Cuts are the last items of chunks past Enqueued that the source's
+	// feed cut short (for size, or where the source ended), recorded
+	// before those chunks are queued: a host that takes the source over
+	// ends its chunks there too, so it queues the same chunks even if the
+	// source reads otherwise now (a file appended to, items that
+	// changed). A record of an earlier version has none.
+	Cuts []int64 `json:"cuts,omitempty"`
+	// SourceEnd is the source's last item, recorded before its last chunk
+	// is queued: a host that takes the source over reads no further
+	// (0: the end is not reached yet, or a record of an earlier version).
+	SourceEnd int64     `json:"source_end,omitempty"`
+	Error     string    `json:"error,omitempty"`
+	Created   time.Time `json:"created"`
+	Finished  time.Time `json:"finished,omitzero"`
 	// Compacted: the run's per-item detail (checkpoints) is gone, past
 	// the detail retention.
 	Compacted bool `json:"compacted,omitempty"`

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -119,49 +120,89 @@ func (rs *runState) feedHolding(ctx context.Context, l *lease, tr *tracker) erro
 // queued, rec.Chunk items (or maxChunkBytes) per message. Each batch of
 // messages is acknowledged by NATS before the run record counts it, so a
 // feed taken over by another host starts from a chunk boundary of the
-// host before, cuts the same chunks (the source reads the same items
-// again), and Nats-Msg-Id absorbs the overlap. Items short of a whole
-// chunk wait for the next read of the source, or its end.
+// host before and cuts the same chunks, which Nats-Msg-Id absorbs: whole
+// chunks by their length, and chunks cut short (for size, or by the end
+// of the source) where the record says they end (recordCuts), even if
+// the source now reads otherwise. Items short of a whole chunk wait for
+// the next read of the source, or its end.
 func (rs *runState) feed(ctx context.Context, rec *runRecord, tr *tracker) error {
 	e := rs.e
 	subject := bus.ItemsSubject(rs.wf.Name, rs.runID)
-	chunk := max(rec.Chunk, 1)
-	seq := rec.Enqueued // items read
-	var held []itemMsg  // read, not queued yet
+	c := cutter{chunk: max(rec.Chunk, 1), cuts: rec.Cuts}
+	end := rec.SourceEnd // 0: not reached yet
+	seq := rec.Enqueued  // items read
+	var held []itemMsg   // read, not queued yet
 	queue := func(final bool) error {
-		chunks, rest := cutChunks(held, chunk, final)
+		first := seq - int64(len(held)) + 1
+		chunks, rest := c.cut(held, first, final)
 		if len(chunks) == 0 {
 			return nil
 		}
 		msgs := make([]*nats.Msg, len(chunks))
-		for i, c := range chunks {
-			msg, err := chunkMsg(subject, rs.runID, c, chunk)
+		var short []int64 // the ends of chunks cut short
+		last := first - 1
+		for i, ch := range chunks {
+			msg, err := chunkMsg(subject, rs.runID, ch, c.chunk)
 			if err != nil {
 				return err
 			}
 			msgs[i] = msg
+			last += int64(len(ch))
+			if len(ch) < c.chunk {
+				short = append(short, last)
+			}
+		}
+		if len(short) > 0 {
+			sourceEnd := int64(0)
+			if final {
+				sourceEnd = seq
+			}
+			if err := rs.recordCuts(ctx, first-1, short, sourceEnd); err != nil {
+				return err
+			}
 		}
 		held = rest
 		if err := e.publishAll(ctx, msgs, "queue items"); err != nil {
 			return err
 		}
-		queued := seq - int64(len(held))
+		if e.chunksQueued != nil {
+			e.chunksQueued(last, final)
+		}
+		if final {
+			return nil // the end of the source is recorded next
+		}
 		if _, err := e.updateRun(ctx, rs.runID, func(r *runRecord) error {
-			r.Enqueued = max(r.Enqueued, queued)
+			r.Enqueued = max(r.Enqueued, last)
+			r.Cuts = mergeCuts(r.Cuts, nil, r.Enqueued)
 			return nil
 		}); err != nil {
 			e.log.Warn("record source progress", "run", rs.runID, "err", err)
 		}
-		tr.setRead(queued, false)
+		tr.setRead(last, false)
 		return nil
 	}
-	err := rs.source.Read(ctx, rs.runID, rec.Enqueued, func(items []*blockv1.Item) error {
-		for _, it := range items {
-			seq++
-			held = append(held, itemMsg{ID: strconv.FormatInt(seq, 10), Origin: it.Origin, Fields: it.Fields, Error: it.Error})
+	var err error
+	if end == 0 || seq < end {
+		err = rs.source.Read(ctx, rs.runID, rec.Enqueued, func(items []*blockv1.Item) error {
+			for _, it := range items {
+				if end > 0 && seq >= end {
+					break
+				}
+				seq++
+				held = append(held, itemMsg{ID: strconv.FormatInt(seq, 10), Origin: it.Origin, Fields: it.Fields, Error: it.Error})
+			}
+			if err := queue(false); err != nil {
+				return err
+			}
+			if end > 0 && seq >= end {
+				return errEnough // the source ended here for this run
+			}
+			return nil
+		})
+		if errors.Is(err, errEnough) {
+			err = nil
 		}
-		return queue(false)
-	})
+	}
 	if err == nil {
 		err = queue(true)
 	}
@@ -172,7 +213,7 @@ func (rs *runState) feed(ctx context.Context, rec *runRecord, tr *tracker) error
 		return &sourceError{fmt.Errorf("source %s (%s): %w", rs.wf.Source.ID, rs.wf.Source.Uses, err)}
 	}
 	if _, err := e.updateRun(ctx, rs.runID, func(r *runRecord) error {
-		r.Enqueued, r.SourceDone = max(r.Enqueued, seq), true
+		r.Enqueued, r.SourceDone, r.Cuts = max(r.Enqueued, seq), true, nil
 		return nil
 	}); err != nil {
 		return fmt.Errorf("record the end of the source: %w", err)
@@ -181,23 +222,75 @@ func (rs *runState) feed(ctx context.Context, rec *runRecord, tr *tracker) error
 	return nil
 }
 
-// cutChunks cuts the whole chunks off the front of held: chunk items each,
-// fewer where one more would pass maxChunkBytes of fields. What is left,
-// short of a whole chunk, is the rest, unless final. Where a chunk ends
-// depends only on the items from its start, never on how the source
-// batched them.
-func cutChunks(held []itemMsg, chunk int, final bool) (chunks [][]itemMsg, rest []itemMsg) {
+// recordCuts records in the run, before chunks cut short are queued,
+// where they end, and sourceEnd (unless 0) as the source's end; the
+// chunks before them (up to queued) are acknowledged by NATS already. A
+// host that takes the source over then cuts those chunks there again,
+// whatever the source reads now. Whole chunks need no record: where one
+// ends follows from where it starts. Chunks are cut short rarely (the
+// end of the source, items large enough to pass maxChunkBytes), so this
+// adds one update of the record per source batch that has some, and none
+// to the others. Without the record no chunk is queued: the feed stops
+// as when NATS does not take them.
+func (rs *runState) recordCuts(ctx context.Context, queued int64, ends []int64, sourceEnd int64) error {
+	return stallRetry.Do(ctx, func(ctx context.Context) error {
+		_, err := rs.e.updateRun(ctx, rs.runID, func(r *runRecord) error {
+			r.Enqueued = max(r.Enqueued, queued)
+			r.Cuts = mergeCuts(r.Cuts, ends, r.Enqueued)
+			if r.SourceEnd == 0 {
+				r.SourceEnd = sourceEnd
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("record where chunks end: %w", err)
+		}
+		return nil
+	})
+}
+
+// mergeCuts adds ends to cuts, in order, keeping only those past queued.
+func mergeCuts(cuts, ends []int64, queued int64) []int64 {
+	cuts = append(cuts, ends...)
+	slices.Sort(cuts)
+	cuts = slices.Compact(cuts)
+	return slices.DeleteFunc(cuts, func(c int64) bool { return c <= queued })
+}
+
+// cutter cuts the items a feed reads into chunks.
+type cutter struct {
+	chunk int
+	// cuts are items that end a chunk, in order (runRecord.Cuts).
+	cuts []int64
+}
+
+// cut cuts the whole chunks off the front of held, whose first item is
+// number first: chunk items each, fewer where one more would pass
+// maxChunkBytes of fields or where a recorded cut ends one. What is
+// left, short of a whole chunk, is the rest, unless final. Where a chunk
+// ends depends only on the items from its start and the cuts, never on
+// how the source batched them.
+func (c cutter) cut(held []itemMsg, first int64, final bool) (chunks [][]itemMsg, rest []itemMsg) {
+	cuts := c.cuts
 	for len(held) > 0 {
+		for len(cuts) > 0 && cuts[0] < first {
+			cuts = cuts[1:]
+		}
+		limit := c.chunk
+		if len(cuts) > 0 && cuts[0]-first < int64(limit) {
+			limit = int(cuts[0]-first) + 1
+		}
 		n, size := 0, 0
-		for n < len(held) && n < chunk && (n == 0 || size+len(held[n].Fields) <= maxChunkBytes) {
+		for n < len(held) && n < limit && (n == 0 || size+len(held[n].Fields) <= maxChunkBytes) {
 			size += len(held[n].Fields)
 			n++
 		}
-		if n == len(held) && n < chunk && !final {
+		if n == len(held) && n < limit && !final {
 			break // the chunk is not whole yet
 		}
 		chunks = append(chunks, held[:n:n])
 		held = held[n:]
+		first += int64(n)
 	}
 	return chunks, held
 }

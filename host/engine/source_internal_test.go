@@ -11,14 +11,23 @@ import (
 	"testing"
 )
 
-// feedChunks cuts items into chunks as feed does, the source handing them
-// over in batches of the sizes given (the last repeated), and names each
-// chunk by its first and last item.
+// feedChunks cuts items (numbered from their ids) into chunks as feed
+// does, the source handing them over in batches of the sizes given (the
+// last repeated), and names each chunk by its first and last item.
 func feedChunks(items []itemMsg, chunk int, batches []int) []string {
+	return cutFeed(items, cutter{chunk: chunk}, batches)
+}
+
+// cutFeed is feedChunks with a cutter that may know of recorded cuts.
+func cutFeed(items []itemMsg, c cutter, batches []int) []string {
 	var out []string
 	var held []itemMsg
 	add := func(final bool) {
-		chunks, rest := cutChunks(held, chunk, final)
+		if len(held) == 0 {
+			return
+		}
+		first, _ := strconv.ParseInt(held[0].ID, 10, 64)
+		chunks, rest := c.cut(held, first, final)
 		for _, c := range chunks {
 			out = append(out, c[0].ID+"-"+c[len(c)-1].ID)
 		}
@@ -65,6 +74,70 @@ func TestChunksDoNotDependOnTheSourceBatches(t *testing.T) {
 				if got := feedChunks(items[last:], chunk, []int{33}); !slices.Equal(got, want[i+1:]) {
 					t.Fatalf("taken over after item %d: chunks %v, want %v", last, got, want[i+1:])
 				}
+			}
+		})
+	}
+}
+
+// TestRecordedCutsHoldWhenTheSourceChanges: a host that takes a run's
+// source over, with the ends of the chunks cut short that the host before
+// recorded, cuts the chunks of the host before even where the source
+// reads otherwise now: items that shrank (a chunk cut short for size
+// before), and a source that grew past where it ended.
+func TestRecordedCutsHoldWhenTheSourceChanges(t *testing.T) {
+	const chunk = 50
+	items := func(n int, big func(int) bool) []itemMsg {
+		out := make([]itemMsg, n)
+		for i := range out {
+			fields := `{"n":` + strconv.Itoa(i+1) + `}`
+			if big != nil && big(i+1) {
+				fields = `{"pad":"` + strings.Repeat("x", maxChunkBytes/5) + `"}`
+			}
+			out[i] = itemMsg{ID: strconv.Itoa(i + 1), Fields: json.RawMessage(fields)}
+		}
+		return out
+	}
+	// shortEnds is what feed records: the ends of the chunks cut short.
+	shortEnds := func(chunks []string) []int64 {
+		var ends []int64
+		for _, c := range chunks {
+			from, to, _ := strings.Cut(c, "-")
+			f, _ := strconv.ParseInt(from, 10, 64)
+			l, _ := strconv.ParseInt(to, 10, 64)
+			if l-f+1 < chunk {
+				ends = append(ends, l)
+			}
+		}
+		return ends
+	}
+	for _, tc := range []struct {
+		name        string
+		before, now []itemMsg
+		// from is the last item the record counts queued (the end of a
+		// chunk).
+		from int
+	}{
+		{"items shrank after a chunk was cut short for size", items(300, func(i int) bool { return i > 100 && i <= 110 }), items(300, nil), 100},
+		{"items shrank, taken over from the start", items(300, func(i int) bool { return i > 100 && i <= 110 }), items(300, nil), 0},
+		{"the source grew past its end", items(130, nil), items(164, nil), 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := feedChunks(tc.before, chunk, []int{256})
+			c := cutter{chunk: chunk, cuts: mergeCuts(nil, shortEnds(want), int64(tc.from))}
+			var skip int
+			for i, ch := range want {
+				if strings.HasSuffix(ch, "-"+strconv.Itoa(tc.from)) {
+					skip = i + 1
+				}
+			}
+			want = want[skip:]
+			// The chunks the host before queued, and what follows them.
+			head := func(chunks []string) []string { return chunks[:min(len(chunks), len(want))] }
+			if got := cutFeed(tc.now[tc.from:], c, []int{33}); !slices.Equal(head(got), want) {
+				t.Errorf("chunks after item %d\n%v\nwant\n%v", tc.from, got, want)
+			}
+			if got := feedChunks(tc.now[tc.from:], chunk, []int{33}); slices.Equal(head(got), want) {
+				t.Errorf("without the recorded cuts the chunks are the same: the case tests nothing")
 			}
 		})
 	}
