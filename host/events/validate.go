@@ -105,6 +105,11 @@ func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
 // Validator checks events against the schemas embedded from schemas/events.
 // The schemas are compiled once by NewValidator; Validate only reads them, so
 // one Validator is shared by every goroutine of the host.
+//
+// An event is decoded once (decodeJSON) and checked by the fast form of its
+// schema (fastSchema), which accepts a valid event without building errors;
+// jsonschema then decides about any event the fast check does not accept,
+// so what is rejected, and how the error reads, is jsonschema's alone.
 type Validator struct {
 	envelope compiled
 	byType   map[Type]compiled
@@ -155,6 +160,8 @@ func newValidator(fsys fs.FS, dir string) (*Validator, error) {
 	c := jsonschema.NewCompiler()
 	c.Draft = jsonschema.Draft2020
 	c.AssertFormat = true
+	// No c.Formats: fastSchema asserts the formats of jsonschema.Formats,
+	// as this compiler then does.
 	// Every $ref must resolve to an embedded file: never fetch a schema at run time.
 	c.LoadURL = func(url string) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("schema %s is not among the embedded event schemas", url)
