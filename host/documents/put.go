@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"slices"
 	"sync"
 	"time"
 
@@ -136,6 +137,15 @@ func (r *recentDocs) add(d sdk.Document, data []byte) {
 		}
 		r.order[0] = ""
 		r.order = r.order[1:]
+	}
+	// A document never read (its item failed before the next step) holds
+	// the front while the ids of documents read since pile up behind it:
+	// drop those once they outnumber the documents kept.
+	if len(r.order) > 2*len(r.docs)+64 {
+		r.order = slices.DeleteFunc(r.order, func(id string) bool {
+			_, kept := r.docs[id]
+			return !kept
+		})
 	}
 }
 

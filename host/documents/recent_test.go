@@ -71,3 +71,23 @@ func TestRecentDocsSkipsLargeDocuments(t *testing.T) {
 		t.Errorf("a document over recentLimit/8 was kept (%d bytes held)", r.bytes)
 	}
 }
+
+// A document never read keeps the front of the cache's order; the ids of
+// documents read after it must not pile up behind it for good.
+func TestRecentDocsForgetReadIDsBehindAnUnreadOne(t *testing.T) {
+	var r recentDocs
+	doc := func(i int) sdk.Document { return sdk.Document{ID: fmt.Sprintf("%032x", i), Name: "a.pdf"} }
+	r.add(doc(0), make([]byte, 1<<10)) // never read
+	for i := 1; i <= 10000; i++ {
+		r.add(doc(i), make([]byte, 1<<10))
+		if _, _, ok := r.take(doc(i).ID); !ok {
+			t.Fatalf("document %d not in the cache right after it was added", i)
+		}
+	}
+	if len(r.order) > 2*len(r.docs)+64 {
+		t.Errorf("order holds %d ids for %d cached documents", len(r.order), len(r.docs))
+	}
+	if _, _, ok := r.take(doc(0).ID); !ok {
+		t.Error("the unread document left the cache")
+	}
+}
