@@ -218,12 +218,19 @@ func (e *Engine) DocumentURL(id string, ttl time.Duration) (string, error) {
 // State is the bucket of block state.
 func (e *Engine) State() jetstream.KeyValue { return e.opts.Store.State }
 
-// SendMail builds and sends a message once per idempotency key.
+// SendMail builds and sends a message once per idempotency key. When the
+// record of an earlier send cannot be read it sends nothing and returns
+// a temporary error (its text carries mail.TemporaryMarker), so the
+// block retries the item later instead of sending the message twice.
 func (e *Engine) SendMail(ctx context.Context, m sdk.Mail) (string, error) {
 	var rec mailRecord
 	if m.IdempotencyKey != "" {
 		rec = mailRecordOf(m.IdempotencyKey)
-		if id, ok := e.sentMail(ctx, rec); ok {
+		id, ok, err := e.sentMail(ctx, rec)
+		if err != nil {
+			return "", err
+		}
+		if ok {
 			return id, nil
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/paperflow/paperflow/host/bus"
+	"github.com/paperflow/paperflow/host/mail"
 )
 
 // Where SendMail remembers the message sent for an idempotency key, in the
@@ -151,28 +153,73 @@ func (k *mailKeys) runHasSingles(ctx context.Context, js jetstream.JetStream, ru
 	return has
 }
 
-// sentMail returns the Message-ID recorded for an idempotency key.
-func (e *Engine) sentMail(ctx context.Context, r mailRecord) (string, bool) {
+// sentMail returns the Message-ID recorded for an idempotency key. Only
+// a record NATS reports missing counts as "not sent": any other failure
+// to read one (a timeout, no responders while a stream elects its leader,
+// as when the email step is redone after NATS trouble) is returned as an
+// error, so SendMail sends nothing rather than send the message again.
+func (e *Engine) sentMail(ctx context.Context, r mailRecord) (string, bool, error) {
 	kv := e.opts.Store.State
 	if r.group != "" {
-		if ent, err := kv.Get(ctx, r.group); err == nil {
+		ent, err := lookupRecord(ctx, kv, r.group)
+		if err != nil {
+			return "", false, err
+		}
+		if ent != nil {
 			if id, ok := groupLine(ent.Value(), r.item); ok {
-				return id, true
+				return id, true, nil
 			}
 		}
 	}
 	if r.group == "" || e.mailKeys.runHasSingles(ctx, e.opts.Bus.JS, r.run) {
-		if ent, err := kv.Get(ctx, r.key); err == nil {
-			return string(ent.Value()), true
+		ent, err := lookupRecord(ctx, kv, r.key)
+		if err != nil {
+			return "", false, err
+		}
+		if ent != nil {
+			return string(ent.Value()), true, nil
 		}
 	}
 	if e.mailKeys.mayHaveLegacy(ctx, e.opts.Bus.JS) {
-		if ent, err := kv.Get(ctx, r.legacy); err == nil {
-			return string(ent.Value()), true
+		ent, err := lookupRecord(ctx, kv, r.legacy)
+		if err != nil {
+			return "", false, err
+		}
+		if ent != nil {
+			return string(ent.Value()), true, nil
 		}
 	}
-	return "", false
+	return "", false, nil
 }
+
+// lookupRecord reads a mail record: nil without an error when there is
+// none.
+func lookupRecord(ctx context.Context, kv jetstream.KeyValue, key string) (jetstream.KeyValueEntry, error) {
+	ent, err := kv.Get(ctx, key)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, &mailRecordError{key: key, err: err}
+	}
+	return ent, nil
+}
+
+// mailRecordError is a sent-mail record that could not be read: the
+// message may have gone out already, so it is not sent now. Its text
+// carries mail.TemporaryMarker, which is how a block (across the plugin
+// boundary, where only the text arrives) tells an error worth retrying
+// the item for later.
+type mailRecordError struct {
+	key string
+	err error
+}
+
+func (e *mailRecordError) Error() string {
+	return fmt.Sprintf("read sent-mail record %s: %v (%s: not sent, as it may have gone out already)", e.key, e.err, mail.TemporaryMarker)
+}
+
+func (e *mailRecordError) Unwrap() error { return e.err }
 
 // storeSent writes the record of a sent message: a line in its group
 // record, or a record of its own.

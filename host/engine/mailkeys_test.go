@@ -4,11 +4,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/paperflow/paperflow/host/engine"
 	"github.com/paperflow/paperflow/host/mail"
@@ -194,5 +199,103 @@ func TestSendMailFindsRecordsOfOneKey(t *testing.T) {
 	}
 	if n := transport.total(); n != 1 {
 		t.Errorf("%d messages sent for a new key, want 1", n)
+	}
+}
+
+// failingReads is a state bucket whose reads of the keys chosen by match
+// fail while fail is set, as NATS answers while a stream elects its
+// leader (the moment a batch is redone after NATS trouble).
+type failingReads struct {
+	jetstream.KeyValue
+	match func(key string) bool
+	fail  atomic.Bool
+}
+
+var errNoResponders = errors.New("nats: no responders available for request")
+
+func (f *failingReads) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {
+	if f.fail.Load() && f.match(key) {
+		return nil, errNoResponders
+	}
+	return f.KeyValue.Get(ctx, key)
+}
+
+// TestSendMailRecordUnreadableSendsNothing: while a record that may say
+// the message went out cannot be read, SendMail sends nothing and
+// returns a temporary error (the block retries the item); once it can be
+// read again, the message goes out once in all.
+func TestSendMailRecordUnreadableSendsNothing(t *testing.T) {
+	t.Parallel()
+	const run = "20250101-000000-0123abcd"
+	for _, tt := range []struct {
+		name string
+		key  string
+		// sentBefore sends the key once before the reads fail: the redo
+		// of an item whose email went out.
+		sentBefore bool
+		// legacy puts a record in the earlier layout (of another key)
+		// in the bucket, so a miss is looked up there too.
+		legacy  bool
+		failing func(key string) bool
+	}{
+		{name: "group record on a redo", key: run + "/7/mail", sentBefore: true,
+			failing: func(k string) bool { return strings.HasPrefix(k, "mail."+run+".g.") }},
+		{name: "own record on a redo", key: "orders-web-20250101/ab12/notify", sentBefore: true,
+			failing: func(k string) bool { return strings.HasPrefix(k, "mail.orders-web-20250101.") }},
+		{name: "earlier layout's record", key: run + "/8/mail", legacy: true,
+			failing: func(k string) bool { return strings.Count(k, ".") == 1 }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			transport := &countingTransport{}
+			env := newEnv(t, func(o *engine.Options) { o.Mail = transport })
+			ctx := context.Background()
+			if tt.legacy {
+				if _, err := env.engine.State().Put(ctx, "mail.0123456789abcdef0123456789abcdef", []byte("<other@example.com>")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			m := sdk.Mail{To: []string{"ada@example.com"}, Subject: "Hi", Text: "Hi", IdempotencyKey: tt.key}
+			var first string
+			if tt.sentBefore {
+				id, err := env.engine.SendMail(ctx, m)
+				if err != nil {
+					t.Fatal(err)
+				}
+				first = id
+			}
+			sent := transport.total()
+			store := *env.engine.Store()
+			state := &failingReads{KeyValue: store.State, match: tt.failing}
+			store.State = state
+			e, err := engine.New(ctx, engine.Options{Bus: env.bus, Store: &store, Mail: transport})
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			state.fail.Store(true)
+			_, err = e.SendMail(ctx, m)
+			if !errors.Is(err, errNoResponders) || !strings.Contains(err.Error(), mail.TemporaryMarker) {
+				t.Errorf("SendMail with the record unreadable: %v, want a temporary error", err)
+			}
+			if n := transport.total() - sent; n != 0 {
+				t.Fatalf("%d messages sent while the record could not be read", n)
+			}
+
+			state.fail.Store(false)
+			id, err := e.SendMail(ctx, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if first != "" && id != first {
+				t.Errorf("Message-ID %s, want the recorded %s", id, first)
+			}
+			if _, err := e.SendMail(ctx, m); err != nil {
+				t.Fatal(err)
+			}
+			if n := transport.total(); n != 1 {
+				t.Errorf("%d messages sent for one idempotency key, want 1", n)
+			}
+		})
 	}
 }
