@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/big"
 	"reflect"
-	"regexp"
 	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
@@ -44,7 +43,7 @@ type fastSchema struct {
 	minContains, maxContains int
 
 	minLength, maxLength int
-	pattern              *regexp.Regexp
+	pattern              interface{ MatchString(string) bool }
 
 	// minimum and maximum hold integer bounds small enough to be exact as
 	// float64, which is what the schemas use (an order ≥ 1).
@@ -133,7 +132,13 @@ func (b *fastBuilder) build(s *jsonschema.Schema) (*fastSchema, error) {
 		always: s.Always, required: s.Required,
 		minProps: s.MinProperties, maxProps: s.MaxProperties,
 		minItems: s.MinItems, maxItems: s.MaxItems, minContains: s.MinContains, maxContains: s.MaxContains,
-		minLength: s.MinLength, maxLength: s.MaxLength, pattern: s.Pattern,
+		minLength: s.MinLength, maxLength: s.MaxLength,
+	}
+	if s.Pattern != nil {
+		f.pattern = s.Pattern
+		if m := newASCIIMatcher(s.Pattern); m != nil {
+			f.pattern = m
+		}
 	}
 	b.done[s] = f
 	for _, name := range s.Types {
