@@ -240,7 +240,6 @@ func (s *Sender) one(ctx context.Context, ev sdk.Event) sdk.Delivery {
 		req.Header.Set(h.name, v)
 	}
 	s.signer.Sign(req.Header, ev.ID, s.o.Now().Unix(), body)
-	hide = append(hide, signatureParts(req.Header)...)
 
 	start := time.Now()
 	resp, err := s.client.Do(req)
@@ -256,7 +255,7 @@ func (s *Sender) one(ctx context.Context, ev sdk.Event) sdk.Delivery {
 	resp.Body.Close()
 	rep := Report{
 		HTTPStatus: resp.StatusCode, LatencyMS: ms(time.Since(start)),
-		Response: s.redact(snippet, hide), Reason: strconv.Itoa(resp.StatusCode) + " " + http.StatusText(resp.StatusCode),
+		Response: s.redact(snippet, hide, req.Header), Reason: strconv.Itoa(resp.StatusCode) + " " + http.StatusText(resp.StatusCode),
 	}
 	switch code := resp.StatusCode; {
 	case code >= 200 && code < 300:
@@ -350,13 +349,15 @@ func readCapped(body io.Reader) string {
 }
 
 // redact hides, in text a receiver sent back (some echo the request), the
-// values of one request that may be secret and then those of the
-// configuration, in every form a request carries them (package redact).
-func (s *Sender) redact(text string, request []redact.Secret) string {
+// values of one request that may be secret (hide, and the signatures in
+// the request's headers) and then those of the configuration, in every
+// form a request carries them (package redact). Most receivers send no
+// body back, so the signatures are picked out only for one that does.
+func (s *Sender) redact(text string, hide []redact.Secret, sent http.Header) string {
 	if text == "" {
 		return text
 	}
-	return s.c.redact.Replace(redact.Replace(text, request...))
+	return s.c.redact.Replace(redact.Replace(text, append(hide, signatureParts(sent)...)...))
 }
 
 // signatureParts are a signed request's signature headers and each
