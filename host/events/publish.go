@@ -237,6 +237,8 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int, dup
 		Retention:   jetstream.LimitsPolicy,
 		Duplicates:  duplicateWindow,
 		Replicas:    replicas,
+		// 4 MiB blocks instead of 8: less heap while it is written.
+		MaxMsgsPerSubject: bus.SmallBlocks,
 	}
 	s, err := bus.EnsureStream(ctx, js, cfg, nil)
 	if err != nil {
