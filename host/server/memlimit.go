@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -18,8 +17,8 @@ import (
 // run) unless --memory-limit or GOMEMLIMIT says otherwise. Go's GC lets
 // the heap grow to twice what is live before it collects, so RSS follows
 // the live heap's peak with that much headroom; under the limit it
-// collects earlier instead. A 100,000-item run keeps a live heap of
-// 100–160 MiB, so the limit trims headroom, not live memory. RSS also
+// collects earlier instead. A 100,000-item run keeps 90–135 MB
+// reachable, so the limit trims headroom, not live memory. RSS also
 // holds the binary's code, which the limit does not count: RSS stays
 // under about 250 MiB.
 const DefaultMemoryLimit = 216 << 20
@@ -97,16 +96,23 @@ func (l MemoryLimit) Apply(ctx context.Context, log *slog.Logger) {
 		log = slog.Default()
 	}
 	debug.SetMemoryLimit(l.Bytes)
-	go l.giveWay(ctx, log, time.Second)
+	sample := []metrics.Sample{{Name: liveHeapMetric}}
+	if metrics.Read(sample); sample[0].Value.Kind() != metrics.KindUint64 {
+		log.Warn("memory limit: the Go runtime does not report the live heap; the limit will not give way", "metric", liveHeapMetric)
+		return
+	}
+	go l.giveWay(ctx, log, sample)
 }
 
-// giveWay checks the live heap every interval until ctx ends, and then
+// liveHeapMetric is the heap the last GC found live.
+const liveHeapMetric = "/gc/heap/live:bytes"
+
+// giveWay checks the live heap every second until ctx ends, and then
 // takes the limit off.
-func (l MemoryLimit) giveWay(ctx context.Context, log *slog.Logger, every time.Duration) {
-	t := time.NewTicker(every)
+func (l MemoryLimit) giveWay(ctx context.Context, log *slog.Logger, sample []metrics.Sample) {
+	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	defer debug.SetMemoryLimit(math.MaxInt64)
-	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	holding, warned := true, false
 	for {
 		select {
@@ -115,10 +121,6 @@ func (l MemoryLimit) giveWay(ctx context.Context, log *slog.Logger, every time.D
 		case <-t.C:
 		}
 		metrics.Read(sample)
-		if sample[0].Value.Kind() != metrics.KindUint64 {
-			log.Warn("memory limit: the Go runtime reports no live heap; the limit stays", "err", errors.ErrUnsupported)
-			return
-		}
 		live := sample[0].Value.Uint64()
 		hold := l.holds(live)
 		switch {

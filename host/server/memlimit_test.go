@@ -1,6 +1,9 @@
 package server
 
 import (
+	"context"
+	"math"
+	"runtime/debug"
 	"testing"
 )
 
@@ -76,6 +79,26 @@ func TestMemoryLimitString(t *testing.T) {
 		}
 		if back, err := ParseMemoryLimit(tc.l.String()); err != nil || back != tc.l {
 			t.Errorf("ParseMemoryLimit(%q) = %+v, %v; want %+v", tc.l.String(), back, err, tc.l)
+		}
+	}
+}
+
+func TestMemoryLimitApply(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	t.Cleanup(func() { debug.SetMemoryLimit(math.MaxInt64) })
+	debug.SetMemoryLimit(math.MaxInt64)
+	for _, tc := range []struct {
+		l    MemoryLimit
+		want int64
+	}{
+		{MemoryLimit{}, math.MaxInt64},              // off
+		{MemoryLimit{FromEnv: true}, math.MaxInt64}, // the runtime's own
+		{MemoryLimit{Bytes: 1 << 40}, 1 << 40},      // far above any live heap: holds
+	} {
+		tc.l.Apply(ctx, nil)
+		if got := debug.SetMemoryLimit(-1); got != tc.want {
+			t.Errorf("after %+v.Apply the runtime's limit is %d, want %d", tc.l, got, tc.want)
 		}
 	}
 }
