@@ -61,46 +61,67 @@ const (
 	handedOff
 )
 
+// queued is a message of the work queue taken for a batch, read.
+type queued struct {
+	msg       jetstream.Msg
+	q         queueMsg
+	delivered uint64
+}
+
+// items are the items the message carries: a chunk's, or its one item.
+func (q queued) items() []itemMsg {
+	if len(q.q.Items) > 0 {
+		return q.q.Items
+	}
+	return []itemMsg{q.q.itemMsg}
+}
+
+// admit reads a message taken from the queue for a batch. One the batch
+// cannot work on is dealt with here and left out: one a later version
+// queued is handed back, one that cannot be read is dropped, and the
+// first delivery of one held back (queueMsg.HoldMS) is handed back for
+// its delay.
+func (rs *runState) admit(m jetstream.Msg) (queued, bool) {
+	q, err := decodeQueueMsg(m.Data())
+	if errors.Is(err, errNewerFormat) {
+		// A host of a later version queued it: hand it back for one
+		// that reads it, rather than drop it.
+		rs.e.log.Warn("queued items in a format of a later version; handing them back", "run", rs.runID, "err", err)
+		_ = m.NakWithDelay(rs.e.opts.ItemTimeout)
+		return queued{}, false
+	}
+	if err != nil {
+		// Not ours to read: drop it rather than loop on it.
+		rs.e.log.Error("unreadable queued item; dropping", "run", rs.runID, "err", err)
+		_ = m.Term()
+		return queued{}, false
+	}
+	n := delivered(m)
+	if q.HoldMS > 0 && n <= 1 {
+		// Split out of a chunk to be tried again: not yet.
+		_ = m.NakWithDelay(time.Duration(q.HoldMS) * time.Millisecond)
+		return queued{}, false
+	}
+	return queued{msg: m, q: q, delivered: n}, true
+}
+
 // processBatch runs the items of a batch of queue messages through every
 // step, then records outcomes and acknowledges (or schedules a retry of)
 // each message.
-func (rs *runState) processBatch(ctx context.Context, msgs []jetstream.Msg) error {
-	items := make([]*item, 0, len(msgs))
-	working := make([]jetstream.Msg, 0, len(msgs))
-	for _, m := range msgs {
-		q, err := decodeQueueMsg(m.Data())
-		if errors.Is(err, errNewerFormat) {
-			// A host of a later version queued it: hand it back for one
-			// that reads it, rather than drop it.
-			rs.e.log.Warn("queued items in a format of a later version; handing them back", "run", rs.runID, "err", err)
-			_ = m.NakWithDelay(rs.e.opts.ItemTimeout)
-			continue
-		}
-		if err != nil {
-			// Not ours to read: drop it rather than loop on it.
-			rs.e.log.Error("unreadable queued item; dropping", "run", rs.runID, "err", err)
-			_ = m.Term()
-			continue
-		}
-		n := delivered(m)
-		if q.HoldMS > 0 && n <= 1 {
-			// Split out of a chunk to be tried again: not yet.
-			_ = m.NakWithDelay(time.Duration(q.HoldMS) * time.Millisecond)
-			continue
-		}
-		ins := q.Items
-		if len(ins) == 0 {
-			ins = []itemMsg{q.itemMsg}
-		}
+func (rs *runState) processBatch(ctx context.Context, batch []queued) error {
+	items := make([]*item, 0, len(batch))
+	working := make([]jetstream.Msg, 0, len(batch))
+	for _, b := range batch {
+		ins := b.items()
 		for _, in := range ins {
-			it := &item{msg: m, in: in, shared: len(ins) > 1, delivered: n, tried: q.Tried, held: q.HoldMS > 0,
+			it := &item{msg: b.msg, in: in, shared: len(ins) > 1, delivered: b.delivered, tried: b.q.Tried, held: b.q.HoldMS > 0,
 				outputs: map[string]json.RawMessage{}, events: map[string]int{}}
 			if it.in.Error != "" {
 				it.fail(sourceLabel(rs.wf.Source.ID), it.in.Error)
 			}
 			items = append(items, it)
 		}
-		working = append(working, m)
+		working = append(working, b.msg)
 	}
 	if len(items) == 0 {
 		return nil

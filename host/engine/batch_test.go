@@ -292,3 +292,75 @@ blocks:
 		}
 	}
 }
+
+// retryOnceProbe is a step run in the host that fails each item's first
+// call retryably and records how many items each call had.
+type retryOnceProbe struct {
+	mu    sync.Mutex
+	seen  map[string]bool
+	calls [][]string // the items of each call
+}
+
+func (*retryOnceProbe) Describe() sdk.Descriptor {
+	return sdk.Descriptor{Name: "testblock", Kind: sdk.KindStep, Version: "0.0.1"}
+}
+
+func (*retryOnceProbe) Configure(context.Context, sdk.Config) error { return nil }
+
+func (p *retryOnceProbe) Process(_ context.Context, items []sdk.Item) []sdk.Result {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]sdk.Result, len(items))
+	ids := make([]string, len(items))
+	for i, it := range items {
+		ids[i] = it.ID
+		if !p.seen[it.ID] {
+			p.seen[it.ID] = true
+			out[i].Err = sdk.Retryable(errors.New("not yet"))
+		}
+	}
+	p.calls = append(p.calls, ids)
+	return out
+}
+
+// TestItemsSplitOutOfAChunkAreRetriedInBatches: items split out of their
+// chunk to be tried again, one message each, are worked in batches of
+// several items, not in a block call (and checkpoint and outcome writes)
+// per item.
+func TestItemsSplitOutOfAChunkAreRetriedInBatches(t *testing.T) {
+	t.Parallel()
+	probe := &retryOnceProbe{seen: map[string]bool{}}
+	const items = 8
+	env := newEnv(t, func(o *engine.Options) {
+		o.Embedded = map[string]sdk.Block{"testblock": probe}
+		o.BatchSize, o.Workers = items, 1
+		// Under a millisecond: the items split out are queued to be
+		// tried again at once, all of them before the next batch.
+		o.RetryDelay = time.Microsecond
+	})
+	wf := env.load(t, `name: retrybatches
+source: {uses: csv, with: {path: items.csv}}
+blocks:
+  - {id: a, uses: testblock}
+`, "Name\n"+strings.Repeat("ada\n", items), nil)
+	sum, err := env.engine.Run(context.Background(), wf, engine.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Items != items || sum.Succeeded != items {
+		t.Fatalf("summary: %+v", sum)
+	}
+	probe.mu.Lock()
+	defer probe.mu.Unlock()
+	if len(probe.calls) == 0 || len(probe.calls[0]) != items {
+		t.Fatalf("calls %v, want the chunk of %d items first", probe.calls, items)
+	}
+	retried := probe.calls[1:]
+	n := 0
+	for _, c := range retried {
+		n += len(c)
+	}
+	if n != items || len(retried) >= items {
+		t.Errorf("the %d items split out were tried again in calls %v, want fewer calls than items", items, retried)
+	}
+}

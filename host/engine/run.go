@@ -469,6 +469,8 @@ func (rs *runState) workQueue(ctx context.Context, consumer string, take fetchWi
 		sleepCtx(ctx, pause)
 		return nil
 	}
+	b := &batcher{rs: rs, take: take, topUp: topUpWait}
+	defer b.close()
 	for ctx.Err() == nil {
 		if cons == nil {
 			c, err := e.opts.Store.Items.Consumer(ctx, consumer)
@@ -483,7 +485,7 @@ func (rs *runState) workQueue(ctx context.Context, consumer string, take fetchWi
 			}
 			cons = c
 		}
-		msgs, err := take(ctx, cons, rs.batchMsgs())
+		batch, took, err := b.next(ctx, cons)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -494,17 +496,17 @@ func (rs *runState) workQueue(ctx context.Context, consumer string, take fetchWi
 			}
 			continue
 		}
-		if len(msgs) == 0 {
+		if took == 0 {
 			continue
 		}
-		if err := rs.processBatch(ctx, msgs); err != nil {
+		if err := rs.processBatch(ctx, batch); err != nil {
 			if ctx.Err() != nil {
 				break
 			}
 			// A hand-back that does not reach NATS leaves the items to
 			// their ack wait: the batch's heartbeat has stopped.
-			for _, m := range msgs {
-				_ = m.NakWithDelay(batchRetryDelay)
+			for _, q := range batch {
+				_ = q.msg.NakWithDelay(batchRetryDelay)
 			}
 			if err := trouble("batch failed", err); err != nil {
 				return err
@@ -516,10 +518,98 @@ func (rs *runState) workQueue(ctx context.Context, consumer string, take fetchWi
 	return ctx.Err()
 }
 
-// batchMsgs is how many queue messages make a batch: BatchSize items, at
-// least one message (a chunk of the run's).
-func (rs *runState) batchMsgs() int {
-	return max(1, rs.e.opts.BatchSize/max(1, rs.chunk))
+// batcher takes a worker's batches from the queue, BatchSize items each
+// whether the queue holds chunks of the run's or single items (split out
+// of a chunk to be tried again, queued by a trigger or an operator's
+// retry): a batch of single items is not one item per block call, one
+// checkpoint write per step and one outcome write.
+type batcher struct {
+	rs   *runState
+	take fetchWindow
+	// topUp is how long a fetch that tops a batch up waits (topUpWait).
+	topUp time.Duration
+	// left is a message taken that did not fit the batch before; the next
+	// batch starts with it. stopLeft ends keeping it in progress meanwhile.
+	left     *queued
+	stopLeft func()
+}
+
+// next takes the next batch and says how many messages it took for it
+// (some are not for the batch: see admit). It fetches through take
+// as many messages as BatchSize items make in the run's chunks; while
+// the batch is short of BatchSize items and the queue may hold more, it
+// tops the batch up (waiting only topUp), never asking for more messages than
+// the items missing can make in whole chunks (at least one). So a batch
+// passes BatchSize items only for a chunk larger than that on its own,
+// and a message that would take it past is left for the next batch.
+func (b *batcher) next(ctx context.Context, cons jetstream.Consumer) ([]queued, int, error) {
+	size, chunk := b.rs.e.opts.BatchSize, max(1, b.rs.chunk)
+	var batch []queued
+	items, took := 0, 0
+	add := func(msgs []jetstream.Msg) {
+		took += len(msgs)
+		for _, m := range msgs {
+			q, ok := b.rs.admit(m)
+			if !ok {
+				continue
+			}
+			n := len(q.items())
+			if len(batch) > 0 && items+n > size && b.left == nil {
+				b.keep(q)
+				continue
+			}
+			batch = append(batch, q)
+			items += n
+		}
+	}
+	more := true
+	if b.left != nil {
+		b.stopLeft()
+		batch, items, took, b.left = append(batch, *b.left), len(b.left.items()), 1, nil
+	} else {
+		want := max(1, size/chunk)
+		msgs, err := b.take(ctx, cons, want)
+		if err != nil {
+			return nil, 0, err
+		}
+		add(msgs)
+		more = len(msgs) == want
+	}
+	for more && items < size && b.left == nil && ctx.Err() == nil {
+		want := max(1, (size-items)/chunk)
+		msgs, err := fetch(ctx, cons, want, b.topUp)
+		if err != nil {
+			// The batch taken is worked on; the trouble shows again on
+			// the next fetch.
+			break
+		}
+		add(msgs)
+		more = len(msgs) == want
+	}
+	return batch, took, nil
+}
+
+// topUpWait is how long a batch being topped up waits for messages
+// short of those it asked for: long enough for NATS to hand out what the
+// queue holds, short enough that a batch the queue cannot fill is not
+// held back. (A fetch that does not wait at all can come back empty
+// while the queue holds messages.)
+const topUpWait = 10 * time.Millisecond
+
+// keep leaves q for the next batch, kept in progress until then.
+func (b *batcher) keep(q queued) {
+	b.left = &q
+	b.stopLeft = bus.KeepInProgress([]jetstream.Msg{q.msg}, b.rs.e.opts.ItemTimeout/4)
+}
+
+// close stops keeping a message left for a next batch that will not come;
+// NATS hands it out again after its ack wait, as any message a stopped
+// worker took.
+func (b *batcher) close() {
+	if b.left != nil {
+		b.stopLeft()
+		b.left = nil
+	}
 }
 
 // tracker counts outcomes by item, so a duplicate outcome (after a crash)
