@@ -16,6 +16,7 @@ import (
 
 	"github.com/paperflow/paperflow/host/metrics"
 	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"
+	"github.com/paperflow/paperflow/plugins/sdk"
 )
 
 // Spec is everything needed to (re)start one block of a workflow.
@@ -149,8 +150,9 @@ func (b *Block) configure(ctx context.Context, p *Process) error {
 	brokerID := p.Broker().NextId()
 	go p.Broker().AcceptAndServe(brokerID, func(opts []grpc.ServerOption) *grpc.Server {
 		// Documents travel whole in PutDocument/GetDocument: allow the
-		// document size limit, not gRPC's 4 MiB default.
-		s := grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes))...)
+		// document size limit, not gRPC's 4 MiB default; sdk.Codec reads
+		// them into buffers that are not cleared first.
+		s := grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes), grpc.ForceServerCodecV2(sdk.Codec))...)
 		blockv1.RegisterHostServer(s, hs)
 		return host.serve(s)
 	})

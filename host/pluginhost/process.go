@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
 
 	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"
@@ -46,6 +47,8 @@ func Launch(path string, log *slog.Logger) (*Process, error) {
 		Logger:           newHCLogger(log, "plugin"),
 		StartTimeout:     30 * time.Second,
 		Managed:          false,
+		// Batches over 32 KiB are not marshalled into a cleared 1 MiB buffer.
+		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(grpc.ForceCodecV2(sdk.Codec))},
 	})
 	p := &Process{Path: path, client: client, killed: make(chan struct{})}
 	if err := p.startLocked(); err != nil {
