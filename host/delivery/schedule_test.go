@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/paperflow/paperflow/host/delivery"
 	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"

@@ -6,7 +6,7 @@ import (
 	"os"
 	"strconv"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // MaxFileBytes is the largest workflow file Load reads. A workflow names

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/paperflow/paperflow/plugins/sdk/suggest"
 	"github.com/paperflow/paperflow/plugins/sdk/tags"
