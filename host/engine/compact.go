@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -47,7 +48,9 @@ func (e *Engine) CompactLoop(ctx context.Context) {
 // more than the detail retention ago and records them compacted. A
 // compacted run can still be listed and summarised (its outcomes stay);
 // retrying one of its items runs every block of that item again, and
-// sends its email again.
+// sends its email again. A run is recorded compacted (compare-and-set,
+// checked again) before its detail goes, so a retry that starts on it
+// meanwhile either keeps it from being compacted or finds it compacted.
 func (e *Engine) Compact(ctx context.Context) (int, error) {
 	lister, err := e.opts.Store.Runs.ListKeys(ctx)
 	if err != nil {
@@ -63,7 +66,7 @@ func (e *Engine) Compact(ctx context.Context) (int, error) {
 		if json.Unmarshal(ent.Value(), &rec) != nil {
 			continue
 		}
-		if rec.Status == "completed" && !rec.Compacted && !rec.Finished.IsZero() && time.Since(rec.Finished) >= e.opts.DetailRetention {
+		if e.compactable(&rec) {
 			due = append(due, rec.ID)
 		}
 	}
@@ -76,22 +79,49 @@ func (e *Engine) Compact(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, id := range due {
-		if err := stream.Purge(ctx, jetstream.WithPurgeSubject("$KV."+bus.CheckpointsBucket+"."+id+".>")); err != nil {
-			return n, fmt.Errorf("run %s: purge checkpoints: %w", id, err)
-		}
-		if err := purgeRunMail(ctx, e.opts.Bus.JS, id); err != nil {
-			return n, fmt.Errorf("run %s: purge mail records: %w", id, err)
-		}
-		if _, err := e.updateRun(ctx, id, func(rec *runRecord) error {
-			if rec.Compacted {
+		_, err := e.updateRun(ctx, id, func(rec *runRecord) error {
+			if !e.compactable(rec) {
 				return errUnchanged
 			}
 			rec.Compacted = true
 			return nil
-		}); err != nil && err != errUnchanged {
+		})
+		if errors.Is(err, errUnchanged) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if err := e.purgeDetail(ctx, stream, id); err != nil {
+			// Left to the next compaction.
+			if _, uerr := e.updateRun(ctx, id, func(rec *runRecord) error {
+				rec.Compacted = false
+				return nil
+			}); uerr != nil {
+				e.log.Warn("record a run not compacted after all", "run", id, "err", uerr)
+			}
 			return n, err
 		}
 		n++
 	}
 	return n, nil
+}
+
+// compactable reports whether a run's detail has outlived the retention:
+// the run completed, and neither its end nor the start of a retry of its
+// items is more recent than that.
+func (e *Engine) compactable(rec *runRecord) bool {
+	old := func(t time.Time) bool { return time.Since(t) >= e.opts.DetailRetention }
+	return rec.Status == "completed" && !rec.Compacted && !rec.Finished.IsZero() && old(rec.Finished) && old(rec.Retried)
+}
+
+// purgeDetail removes a run's checkpoints and mail records.
+func (e *Engine) purgeDetail(ctx context.Context, checkpoints jetstream.Stream, runID string) error {
+	if err := checkpoints.Purge(ctx, jetstream.WithPurgeSubject("$KV."+bus.CheckpointsBucket+"."+runID+".>")); err != nil {
+		return fmt.Errorf("run %s: purge checkpoints: %w", runID, err)
+	}
+	if err := purgeRunMail(ctx, e.opts.Bus.JS, runID); err != nil {
+		return fmt.Errorf("run %s: purge mail records: %w", runID, err)
+	}
+	return nil
 }

@@ -2,10 +2,14 @@ package engine_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/paperflow/paperflow/host/engine"
+	"github.com/paperflow/paperflow/plugins/sdk"
 )
 
 // TestCompactRemovesCheckpointsOfCompletedRuns: once a completed run is
@@ -51,5 +55,119 @@ blocks:
 	}
 	if n, err := young.engine.Compact(ctx); err != nil || n != 0 {
 		t.Fatalf("compacted %d runs a second time (%v)", n, err)
+	}
+}
+
+// holdingBlock is a step run in the host: item 2 fails its first call;
+// its second call (the retry's) says so and waits to be let go.
+type holdingBlock struct {
+	mu       sync.Mutex
+	calls    map[string]int
+	retrying chan struct{}
+	release  chan struct{}
+}
+
+func (*holdingBlock) Describe() sdk.Descriptor {
+	return sdk.Descriptor{Name: "testblock", Kind: sdk.KindStep, Version: "0.0.1"}
+}
+
+func (*holdingBlock) Configure(context.Context, sdk.Config) error { return nil }
+
+func (b *holdingBlock) Process(ctx context.Context, items []sdk.Item) []sdk.Result {
+	out := make([]sdk.Result, len(items))
+	for i, it := range items {
+		b.mu.Lock()
+		b.calls[it.ID]++
+		n := b.calls[it.ID]
+		b.mu.Unlock()
+		switch {
+		case it.ID == "2" && n == 1:
+			out[i].Err = errors.New("refused")
+		case it.ID == "2" && n == 2:
+			close(b.retrying)
+			select {
+			case <-b.release:
+			case <-ctx.Done():
+				out[i].Err = ctx.Err()
+			}
+		}
+	}
+	return out
+}
+
+// backdate makes a run look as if it ended, and its last retry started,
+// ago.
+func backdate(t *testing.T, env *testEnv, runID string, ago time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	runs := env.engine.Store().Runs
+	ent, err := runs.Get(ctx, runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec engine.RunInfo
+	if err := json.Unmarshal(ent.Value(), &rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.Finished = time.Now().Add(-ago)
+	if !rec.Retried.IsZero() {
+		rec.Retried = rec.Finished
+	}
+	raw, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runs.Update(ctx, runID, raw, ent.Revision()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCompactLeavesARunBeingRetried: a run that completed longer than
+// the detail retention ago keeps its checkpoints while a retry of its
+// items works on it, and for the retention after the retry started.
+func TestCompactLeavesARunBeingRetried(t *testing.T) {
+	t.Parallel()
+	block := &holdingBlock{calls: map[string]int{}, retrying: make(chan struct{}), release: make(chan struct{})}
+	env := newEnv(t, func(o *engine.Options) {
+		o.DetailRetention = time.Hour
+		o.Embedded = map[string]sdk.Block{"testblock": block}
+	})
+	wf := env.load(t, `name: compactretry
+source: {uses: csv, with: {path: items.csv}}
+blocks:
+  - {id: a, uses: noop}
+  - {id: b, uses: testblock}
+`, "Name\nAda\nBob\n", nil)
+	ctx := context.Background()
+	sum, err := env.engine.Run(ctx, wf, engine.RunOptions{})
+	if err != nil || sum.Failed != 1 {
+		t.Fatalf("run: %+v, %v", sum, err)
+	}
+	backdate(t, env, sum.RunID, 2*time.Hour)
+
+	retried := make(chan error, 1)
+	go func() {
+		_, err := env.engine.RetryItems(ctx, wf, sum.RunID, []string{"2"}, engine.RunOptions{})
+		retried <- err
+	}()
+	<-block.retrying
+	n, err := env.engine.Compact(ctx)
+	close(block.release)
+	if err != nil || n != 0 {
+		t.Errorf("compacted %d runs while a retry worked on one (%v)", n, err)
+	}
+	if err := <-retried; err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if _, ok, err := engine.ItemCheckpoint(ctx, env.bus.JS, sum.RunID, "1", "a"); err != nil || !ok {
+		t.Errorf("checkpoint after the retry: found %v (%v)", ok, err)
+	}
+	if n, err := env.engine.Compact(ctx); err != nil || n != 0 {
+		t.Errorf("compacted %d runs just retried (%v)", n, err)
+	}
+
+	backdate(t, env, sum.RunID, 2*time.Hour)
+	if n, err := env.engine.Compact(ctx); err != nil || n != 1 {
+		t.Errorf("compacted %d runs whose retry is past the retention, want 1 (%v)", n, err)
 	}
 }

@@ -68,8 +68,9 @@ type Options struct {
 	RetryDelay time.Duration
 	// DetailRetention is how long a completed run's per-item detail (its
 	// checkpoints) is kept before it is compacted (default
-	// DefaultDetailRetention). The engine compacts for as long as the
-	// context given to New lasts.
+	// DefaultDetailRetention), counted from the run's end or, if later,
+	// the start of the last retry of its items. The engine compacts for as
+	// long as the context given to New lasts.
 	DetailRetention time.Duration
 	// RetryPatience is how long an operator's retry of a run's items goes
 	// on while its batches keep failing (NATS out of reach, a stream it

@@ -49,8 +49,17 @@ func (e *Engine) RetryItems(ctx context.Context, wf *workflow.Workflow, runID st
 		return nil, err
 	}
 	defer e.release(runID)
-	if rec.Status == "running" {
-		return nil, fmt.Errorf("run %s is still running: retry its failed items once it has ended", runID)
+	// The retry works on the run's checkpoints and mail records: marked
+	// retried (compare-and-set), the run is not compacted under it.
+	rec, err = e.updateRun(ctx, runID, func(r *runRecord) error {
+		if r.Status == "running" {
+			return fmt.Errorf("run %s is still running: retry its failed items once it has ended", runID)
+		}
+		r.Retried = time.Now().UTC()
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	rs := &runState{e: e, wf: wf, runID: runID, resume: true, secrets: ro.Secrets, redact: ro.Secrets.Redactor()}
 	if err := rs.startBlocks(ctx); err != nil {

@@ -118,6 +118,10 @@ type runRecord struct {
 	// Compacted: the run's per-item detail (checkpoints) is gone, past
 	// the detail retention.
 	Compacted bool `json:"compacted,omitempty"`
+	// Retried is when a retry of items of the run last started: the
+	// retry works on the run's detail, which is kept for the detail
+	// retention from then too.
+	Retried time.Time `json:"retried,omitzero"`
 }
 
 // outcome is one item's end; the outcomes stream holds one JSON array of
