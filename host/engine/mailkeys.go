@@ -221,6 +221,11 @@ func (e *mailRecordError) Error() string {
 
 func (e *mailRecordError) Unwrap() error { return e.err }
 
+// Temporary reports that the send may succeed later, once the record can
+// be read: the host tells a block so (gRPC Unavailable), and it retries
+// the item.
+func (e *mailRecordError) Temporary() bool { return true }
+
 // storeSent writes the record of a sent message: a line in its group
 // record, or a record of its own.
 func (e *Engine) storeSent(ctx context.Context, r mailRecord, messageID string) error {

@@ -275,7 +275,7 @@ func TestSendMailRecordUnreadableSendsNothing(t *testing.T) {
 
 			state.fail.Store(true)
 			_, err = e.SendMail(ctx, m)
-			if !errors.Is(err, errNoResponders) || !strings.Contains(err.Error(), mail.TemporaryMarker) {
+			if !errors.Is(err, errNoResponders) || !strings.Contains(err.Error(), mail.TemporaryMarker) || !mail.IsTransient(err) {
 				t.Errorf("SendMail with the record unreadable: %v, want a temporary error", err)
 			}
 			if n := transport.total() - sent; n != 0 {

@@ -68,10 +68,16 @@ func (e *SendError) Unwrap() error { return e.Err }
 // IsTransient reports whether err is a delivery failure that may succeed
 // later (a 4xx reply, a dropped or refused connection), as opposed to a
 // permanent one (a 5xx reply, an invalid or oversized message, a TLS or
-// configuration problem).
+// configuration problem). An error of another kind that says it is
+// temporary (a Temporary() bool method), such as a sent-mail record that
+// could not be read, is transient too.
 func IsTransient(err error) bool {
 	var se *SendError
-	return errors.As(err, &se) && se.Temporary
+	if errors.As(err, &se) {
+		return se.Temporary
+	}
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
 }
 
 // classify turns an error from one SMTP step into a SendError.
