@@ -65,7 +65,7 @@ require (
 	github.com/nats-io/nuid v1.0.1
 	github.com/oklog/run v1.1.0 // indirect
 	github.com/paperflow/paperflow/plugins/proto v0.1.0
-	github.com/paperflow/paperflow/plugins/sdk v0.2.0
+	github.com/paperflow/paperflow/plugins/sdk v0.3.0
 	github.com/pdfcpu/pdfcpu v0.15.0
 	github.com/spf13/pflag v1.0.10
 	github.com/standard-webhooks/standard-webhooks/libraries v0.0.1

@@ -2,7 +2,7 @@ module github.com/paperflow/paperflow/examples/block-plugin
 
 go 1.26.0
 
-require github.com/paperflow/paperflow/plugins/sdk v0.2.0
+require github.com/paperflow/paperflow/plugins/sdk v0.3.0
 
 require (
 	github.com/fatih/color v1.13.0 // indirect
