@@ -60,7 +60,7 @@ func main() {
 	flag.IntVar(&batchSize, "batch", 0, "items per block call (0: engine default)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file, and one per block process into the directory FILE.blocks")
 	flag.StringVar(&memProfile, "memprofile", "", "write a heap profile at the end of each end-to-end run, NATS still open, to this file + \".\" + the run's name")
-	flag.IntVar(&letters, "letters", 2000, "items of the end-to-end letter run (0: skip)")
+	flag.IntVar(&letters, "letters", 6000, "items of the end-to-end letter run, timed from the run's start, block processes starting included (0: skip)")
 	flag.IntVar(&letterRounds, "rounds", 1, "rounds of the end-to-end letter runs, each variant in turn")
 	flag.StringVar(&only, "variants", "", "comma-separated letter variants to run (render, letters, letters-eml, letters-no-outbox; default all), e.g. one alone under -cpuprofile")
 	flag.IntVar(&rows, "rows", 20000, "rows of the csv → event → webhook run (0: skip)")
