@@ -17,6 +17,7 @@ import (
 
 	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/events"
+	"github.com/paperflow/paperflow/host/internal/jsontext"
 	"github.com/paperflow/paperflow/host/metrics"
 	"github.com/paperflow/paperflow/host/pluginhost"
 	blockv1 "github.com/paperflow/paperflow/plugins/proto/block/v1"
@@ -294,7 +295,7 @@ func (it *item) blocksJSON() []byte {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = appendJSONString(buf, id)
+		buf = jsontext.AppendString(buf, id)
 		buf = append(buf, ':')
 		buf = append(buf, it.outputs[id]...)
 	}

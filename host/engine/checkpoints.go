@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/paperflow/paperflow/host/bus"
+	"github.com/paperflow/paperflow/host/internal/jsontext"
 )
 
 // Checkpoints are written once per (batch, block): one KV entry holds the
@@ -60,7 +61,7 @@ func encodeCheckpoints(ids []string, cps []*checkpoint) ([]byte, error) {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = appendJSONString(buf, id)
+		buf = jsontext.AppendString(buf, id)
 		buf = append(buf, ":{"...)
 		cp := cps[i]
 		if len(cp.Outputs) > 0 {
@@ -81,19 +82,6 @@ func encodeCheckpoints(ids []string, cps []*checkpoint) ([]byte, error) {
 		buf = append(buf, '}')
 	}
 	return append(buf, "}}"...), nil
-}
-
-// appendJSONString appends s as a JSON string, as encoding/json writes it.
-func appendJSONString(buf []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			raw, _ := json.Marshal(s)
-			return append(buf, raw...)
-		}
-	}
-	buf = append(buf, '"')
-	buf = append(buf, s...)
-	return append(buf, '"')
 }
 
 // splitRecord is the value of a batch's split entry: the items of chunks

@@ -17,8 +17,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/paperflow/paperflow/host/internal/jsontext"
 	"github.com/paperflow/paperflow/plugins/sdk/jsonvalue"
 )
 
@@ -209,76 +209,20 @@ func (e Envelope) marshal() ([]byte, error) {
 	m := e.Metadata
 	b := make([]byte, 0, 128+len(e.EventID)+len(e.EventType)+len(e.Data)+len(m.Workflow)+len(m.RunID)+len(m.ItemID)+len(m.BlockID)+len(created))
 	b = append(b, `{"eventId":`...)
-	b = appendString(b, e.EventID)
+	b = jsontext.AppendString(b, e.EventID)
 	b = append(b, `,"eventType":`...)
-	b = appendString(b, string(e.EventType))
+	b = jsontext.AppendString(b, string(e.EventType))
 	b = append(b, `,"data":`...)
 	b = append(b, e.Data...)
 	b = append(b, `,"metadata":{"workflow":`...)
-	b = appendString(b, m.Workflow)
+	b = jsontext.AppendString(b, m.Workflow)
 	b = append(b, `,"run_id":`...)
-	b = appendString(b, m.RunID)
+	b = jsontext.AppendString(b, m.RunID)
 	b = append(b, `,"item_id":`...)
-	b = appendString(b, m.ItemID)
+	b = jsontext.AppendString(b, m.ItemID)
 	b = append(b, `,"block_id":`...)
-	b = appendString(b, m.BlockID)
+	b = jsontext.AppendString(b, m.BlockID)
 	b = append(b, `,"created_at":`...)
 	b = append(b, created...)
 	return append(b, "}}"...), nil
-}
-
-// appendString appends s as a JSON string the way encoding/json writes it
-// with HTML escaping off: quotes, backslashes and control characters
-// escaped (\b \f \n \r \t short, the others as \u00xx), invalid UTF-8 as
-// \ufffd, and U+2028 and U+2029 escaped for JavaScript's sake.
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

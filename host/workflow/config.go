@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"sort"
 	"strconv"
-	"unicode/utf8"
 
+	"github.com/paperflow/paperflow/host/internal/jsontext"
 	"github.com/paperflow/paperflow/plugins/sdk/tags"
 )
 
@@ -59,7 +59,7 @@ func (e *encoder) value(v any, ptr, where string) {
 			if i > 0 {
 				e.write(',')
 			}
-			e.write(appendJSONString(nil, k)...)
+			e.write(jsontext.AppendString(nil, k)...)
 			e.write(':')
 			w := k
 			if where != "" {
@@ -78,7 +78,7 @@ func (e *encoder) value(v any, ptr, where string) {
 		}
 		e.write(']')
 	case string:
-		q := appendJSONString(nil, x)
+		q := jsontext.AppendString(nil, x)
 		if t := e.tpl(ptr); t != nil {
 			e.raw = append(e.raw, q...)
 			e.parts = append(e.parts, part{lit: string(e.lit), tpl: t, where: where})
@@ -99,56 +99,4 @@ func (e *encoder) value(v any, ptr, where string) {
 	default:
 		e.write([]byte("null")...)
 	}
-}
-
-const hex = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string. Unlike encoding/json it leaves
-// <, > and & alone: the configuration is not embedded in HTML.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

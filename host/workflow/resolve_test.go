@@ -157,21 +157,6 @@ func TestRunsConstant(t *testing.T) {
 	}
 }
 
-func TestAppendJSONString(t *testing.T) {
-	for _, s := range []string{"", "plain", `q"uote\back`, "nl\n\r\t", "\x00\x1f", "<&>", "é€😀", "\u2028\u2029", "bad\xffutf8"} {
-		got := appendJSONString(nil, s)
-		var back string
-		if err := json.Unmarshal(got, &back); err != nil {
-			t.Errorf("%q → %s: %v", s, got, err)
-			continue
-		}
-		want := strings.ToValidUTF8(s, "\uFFFD")
-		if back != want {
-			t.Errorf("%q → %s → %q", s, got, back)
-		}
-	}
-}
-
 func BenchmarkResolveWith(b *testing.B) {
 	w := loadGood(b)
 	send := w.Block("send")

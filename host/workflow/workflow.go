@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/paperflow/paperflow/host/internal/jsontext"
 	"github.com/paperflow/paperflow/plugins/sdk/tags"
 )
 
@@ -145,7 +146,7 @@ func (b *Block) ResolveWith(s tags.Scope) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: with.%s: %w", b.Label(), p.where, err)
 		}
-		buf = appendJSONString(buf, out)
+		buf = jsontext.AppendString(buf, out)
 	}
 	return buf, nil
 }
