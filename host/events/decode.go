@@ -109,20 +109,33 @@ func (d *decoder) object(depth int) (any, bool) {
 		}
 		// As with encoding/json, the last of repeated keys wins.
 		m[k.(string)] = v
-		d.skipSpace()
-		if d.pos >= len(d.data) {
+		end, ok := d.separator('}')
+		if !ok {
 			return nil, false
 		}
-		switch d.data[d.pos] {
-		case ',':
-			d.pos++
-		case '}':
-			d.pos++
+		if end {
 			return m, true
-		default:
-			return nil, false
 		}
 	}
+}
+
+// separator reads what follows a member of an object or array: a comma
+// (end false) or the closing byte (end true); ok is false for anything
+// else.
+func (d *decoder) separator(closing byte) (end, ok bool) {
+	d.skipSpace()
+	if d.pos >= len(d.data) {
+		return false, false
+	}
+	switch d.data[d.pos] {
+	case ',':
+		d.pos++
+		return false, true
+	case closing:
+		d.pos++
+		return true, true
+	}
+	return false, false
 }
 
 func (d *decoder) array(depth int) (any, bool) {
@@ -142,18 +155,12 @@ func (d *decoder) array(depth int) (any, bool) {
 			return nil, false
 		}
 		list = append(list, v)
-		d.skipSpace()
-		if d.pos >= len(d.data) {
+		end, ok := d.separator(']')
+		if !ok {
 			return nil, false
 		}
-		switch d.data[d.pos] {
-		case ',':
-			d.pos++
-		case ']':
-			d.pos++
+		if end {
 			return list, true
-		default:
-			return nil, false
 		}
 	}
 }
