@@ -48,9 +48,11 @@ func (e *Engine) CompactLoop(ctx context.Context) {
 // more than the detail retention ago and records them compacted. A
 // compacted run can still be listed and summarised (its outcomes stay);
 // retrying one of its items runs every block of that item again, and
-// sends its email again. A run is recorded compacted (compare-and-set,
-// checked again) before its detail goes, so a retry that starts on it
-// meanwhile either keeps it from being compacted or finds it compacted.
+// sends its email again. A run is recorded compacted and purging
+// (compare-and-set, checked again) before its detail goes, so a retry
+// that starts on it meanwhile either keeps it from being compacted or
+// finds it compacted; a run left purging by a host that stopped is
+// purged again by the next compaction.
 func (e *Engine) Compact(ctx context.Context) (int, error) {
 	lister, err := e.opts.Store.Runs.ListKeys(ctx)
 	if err != nil {
@@ -66,7 +68,7 @@ func (e *Engine) Compact(ctx context.Context) (int, error) {
 		if json.Unmarshal(ent.Value(), &rec) != nil {
 			continue
 		}
-		if e.compactable(&rec) {
+		if rec.Purging || e.compactable(&rec) {
 			due = append(due, rec.ID)
 		}
 	}
@@ -79,11 +81,17 @@ func (e *Engine) Compact(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, id := range due {
+		if ctx.Err() != nil {
+			return n, ctx.Err()
+		}
 		_, err := e.updateRun(ctx, id, func(rec *runRecord) error {
+			if rec.Purging {
+				return nil // a compaction that stopped half-way
+			}
 			if !e.compactable(rec) {
 				return errUnchanged
 			}
-			rec.Compacted = true
+			rec.Compacted, rec.Purging = true, true
 			return nil
 		})
 		if errors.Is(err, errUnchanged) {
@@ -92,14 +100,18 @@ func (e *Engine) Compact(ctx context.Context) (int, error) {
 		if err != nil {
 			return n, err
 		}
-		if err := e.purgeDetail(ctx, stream, id); err != nil {
-			// Left to the next compaction.
-			if _, uerr := e.updateRun(ctx, id, func(rec *runRecord) error {
-				rec.Compacted = false
+		// Once marked, the purge goes on through a host's shutdown; if it
+		// does not finish, the run stays purging for the next compaction.
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		err = e.purgeDetail(pctx, stream, id)
+		if err == nil {
+			_, err = e.updateRun(pctx, id, func(rec *runRecord) error {
+				rec.Purging = false
 				return nil
-			}); uerr != nil {
-				e.log.Warn("record a run not compacted after all", "run", id, "err", uerr)
-			}
+			})
+		}
+		cancel()
+		if err != nil {
 			return n, err
 		}
 		n++

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -169,5 +170,67 @@ blocks:
 	backdate(t, env, sum.RunID, 2*time.Hour)
 	if n, err := env.engine.Compact(ctx); err != nil || n != 1 {
 		t.Errorf("compacted %d runs whose retry is past the retention, want 1 (%v)", n, err)
+	}
+}
+
+// TestCompactFinishesACompactionThatStoppedHalfWay: a host that stopped
+// after recording a run compacted and before removing all its detail
+// leaves the run purging; the next compaction removes the rest, and a
+// retry meanwhile is refused rather than run under the purge.
+func TestCompactFinishesACompactionThatStoppedHalfWay(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t, func(o *engine.Options) { o.DetailRetention = time.Hour })
+	wf := env.load(t, `name: halfcompacted
+source: {uses: csv, with: {path: items.csv}}
+blocks:
+  - {id: a, uses: noop}
+`, "Name\nAda\nBob\n", nil)
+	ctx := context.Background()
+	sum, err := env.engine.Run(ctx, wf, engine.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the stopped host left: the record says compacted and purging,
+	// the checkpoints are all there.
+	runs := env.engine.Store().Runs
+	ent, err := runs.Get(ctx, sum.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec engine.RunInfo
+	if err := json.Unmarshal(ent.Value(), &rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.Compacted, rec.Purging = true, true
+	raw, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runs.Update(ctx, sum.RunID, raw, ent.Revision()); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := env.engine.RetryItems(ctx, wf, sum.RunID, []string{"1"}, engine.RunOptions{}); err == nil || !strings.Contains(err.Error(), "being removed") {
+		t.Errorf("retry of a run being compacted: %v, want it refused", err)
+	}
+	if n, err := env.engine.Compact(ctx); err != nil || n != 1 {
+		t.Fatalf("compacted %d runs (%v), want the one left half-way", n, err)
+	}
+	if _, ok, err := engine.ItemCheckpoint(ctx, env.bus.JS, sum.RunID, "1", "a"); err != nil || ok {
+		t.Fatalf("checkpoint after the compaction was finished: found %v (%v)", ok, err)
+	}
+	ent, err = runs.Get(ctx, sum.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var after engine.RunInfo
+	if err := json.Unmarshal(ent.Value(), &after); err != nil {
+		t.Fatal(err)
+	}
+	if !after.Compacted || after.Purging {
+		t.Errorf("record after the compaction: compacted %v, purging %v; want compacted, not purging", after.Compacted, after.Purging)
+	}
+	if n, err := env.engine.Compact(ctx); err != nil || n != 0 {
+		t.Fatalf("compacted %d runs a second time (%v)", n, err)
 	}
 }

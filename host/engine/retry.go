@@ -55,6 +55,9 @@ func (e *Engine) RetryItems(ctx context.Context, wf *workflow.Workflow, runID st
 		if r.Status == "running" {
 			return fmt.Errorf("run %s is still running: retry its failed items once it has ended", runID)
 		}
+		if r.Purging {
+			return fmt.Errorf("run %s: its per-item detail is being removed (past --detail-retention); retry in a minute, when every block of the items will run again", runID)
+		}
 		r.Retried = time.Now().UTC()
 		return nil
 	})

@@ -118,6 +118,10 @@ type runRecord struct {
 	// Compacted: the run's per-item detail (checkpoints) is gone, past
 	// the detail retention.
 	Compacted bool `json:"compacted,omitempty"`
+	// Purging: recorded compacted, its detail not all removed yet. A host
+	// that stopped while removing it leaves it set; the next compaction,
+	// on any host, removes the rest.
+	Purging bool `json:"purging,omitempty"`
 	// Retried is when a retry of items of the run last started: the
 	// retry works on the run's detail, which is kept for the detail
 	// retention from then too.
