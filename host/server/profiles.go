@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 )
 
@@ -25,13 +26,13 @@ func ServeProfiles(addr string, log *slog.Logger) (stop func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("profiles: %w", err)
 	}
+	// No /debug/pprof/cmdline: the command line may carry tokens.
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: loopbackHostOnly(mux), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	if log == nil {
 		log = slog.Default()
@@ -41,17 +42,34 @@ func ServeProfiles(addr string, log *slog.Logger) (stop func(), err error) {
 }
 
 // checkLoopback accepts host:port addresses whose host is a loopback IP
-// or "localhost".
+// literal; a name such as localhost is looked up, so it is not one for
+// sure.
 func checkLoopback(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return err
 	}
-	if host == "localhost" {
-		return nil
-	}
 	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("%q is not a loopback address (127.0.0.1:PORT)", addr)
+		return fmt.Errorf("%q is not a loopback IP address (127.0.0.1:PORT or [::1]:PORT)", addr)
 	}
 	return nil
+}
+
+// loopbackHostOnly refuses requests whose Host header names anything but
+// a loopback IP or localhost: a web page a browser on this machine opens
+// could otherwise point a name of its own at 127.0.0.1 and read the
+// profiles (DNS rebinding).
+func loopbackHostOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if hst, _, err := net.SplitHostPort(host); err == nil {
+			host = hst
+		}
+		host = strings.Trim(host, "[]")
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			http.Error(w, "profiles are served to a loopback Host only", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
