@@ -6,8 +6,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/paperflow/paperflow/host/bus"
 )
 
 // TestMailRecordOf: the email block's keys of numbered items share a
@@ -94,15 +92,7 @@ func TestGroupLine(t *testing.T) {
 // a line for an item the record holds does not replace it.
 func TestAppendLineConcurrently(t *testing.T) {
 	ctx := context.Background()
-	b, err := bus.Open(ctx, bus.Options{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	st, err := b.EnsureStore(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, st := testStore(t)
 	var hosts [2]mailKeys
 	const group = "mail.r.g.0123456789abcdef"
 	var wg sync.WaitGroup
@@ -147,15 +137,7 @@ func TestAppendLineConcurrently(t *testing.T) {
 // costs SendMail no second lookup; one with such a record does.
 func TestMayHaveLegacy(t *testing.T) {
 	ctx := context.Background()
-	b, err := bus.Open(ctx, bus.Options{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	st, err := b.EnsureStore(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, st := testStore(t)
 	r := mailRecordOf("r/i/b")
 	if _, err := st.State.Put(ctx, r.key, []byte("<a@example.com>")); err != nil {
 		t.Fatal(err)
@@ -177,15 +159,7 @@ func TestMayHaveLegacy(t *testing.T) {
 // version's) costs a grouped key's miss a second lookup.
 func TestRunHasSingles(t *testing.T) {
 	ctx := context.Background()
-	b, err := bus.Open(ctx, bus.Options{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	st, err := b.EnsureStore(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, st := testStore(t)
 	if err := (&mailKeys{}).appendLine(ctx, st.State, mailRecordOf("grouped/1/mail").group, "1\t<a@x>\n"); err != nil {
 		t.Fatal(err)
 	}

@@ -24,15 +24,7 @@ import (
 func TestBatchesFillToBatchSizeItems(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	b, err := bus.Open(ctx, bus.Options{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	st, err := b.EnsureStore(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, st := testStore(t)
 	// Messages are written as "c<n>" (a chunk of n items), "s" (a single
 	// item) and "h" (a single item held back on its first delivery).
 	for i, tt := range []struct {

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/paperflow/paperflow/host/bus"
 )
 
 // TestReadStreamStopsWhereAsked: a read told to stop at the stream's last
@@ -20,11 +18,7 @@ func TestReadStreamStopsWhereAsked(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	b, err := bus.Open(ctx, bus.Options{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
+	b := testBus(t)
 	stream, err := b.JS.CreateStream(ctx, jetstream.StreamConfig{Name: "READ_TEST", Subjects: []string{"readtest.>"}, Storage: jetstream.MemoryStorage})
 	if err != nil {
 		t.Fatal(err)
