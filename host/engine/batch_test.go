@@ -3,8 +3,6 @@ package engine_test
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -12,7 +10,6 @@ import (
 
 	"github.com/paperflow/paperflow/host/bus"
 	"github.com/paperflow/paperflow/host/engine"
-	"github.com/paperflow/paperflow/host/workflow"
 	"github.com/paperflow/paperflow/plugins/sdk"
 )
 
@@ -244,20 +241,11 @@ func TestAChunkRedoneQueuesAgainTheItemItSplitOut(t *testing.T) {
 	url, _ := startNATSWithUsers(t)
 	dying, dyingBus := newHostOn(t, url, embed)
 	taking, _ := newHostOn(t, url, embed)
-	dir := t.TempDir()
-	for name, content := range map[string]string{"items.csv": "Name\nada\nbob\ncyd\n", "wf.yaml": `name: lostsplit
+	wf := loadWorkflow(t, taking.Catalog(), `name: lostsplit
 source: {uses: csv, with: {path: items.csv}}
 blocks:
   - {id: a, uses: testblock}
-`} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	wf, problems := workflow.Load(filepath.Join(dir, "wf.yaml"), taking.Catalog())
-	if len(problems) > 0 {
-		t.Fatal(problems)
-	}
+`, "Name\nada\nbob\ncyd\n")
 
 	dctx, stopDying := context.WithCancel(context.Background())
 	started := make(chan string, 1)

@@ -52,6 +52,14 @@ func newEnv(t *testing.T, tweaks ...func(*engine.Options)) *testEnv {
 // load writes a workflow and its CSV into a temp dir and loads it.
 func (env *testEnv) load(t *testing.T, wfYAML, csvText string, secrets workflow.Secrets) *workflow.Workflow {
 	t.Helper()
+	return loadWorkflow(t, env.engine.Catalog(), wfYAML, csvText, workflow.WithSecrets(secrets))
+}
+
+// loadWorkflow writes wfYAML and its items.csv into a temporary
+// directory and loads the workflow against cat (any engine's catalog, for
+// tests of several hosts).
+func loadWorkflow(t *testing.T, cat workflow.Catalog, wfYAML, csvText string, opts ...workflow.Option) *workflow.Workflow {
+	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "items.csv"), []byte(csvText), 0o644); err != nil {
 		t.Fatal(err)
@@ -60,7 +68,7 @@ func (env *testEnv) load(t *testing.T, wfYAML, csvText string, secrets workflow.
 	if err := os.WriteFile(file, []byte(wfYAML), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	wf, problems := workflow.Load(file, env.engine.Catalog(), workflow.WithSecrets(secrets))
+	wf, problems := workflow.Load(file, cat, opts...)
 	if len(problems) > 0 {
 		t.Fatalf("load workflow: %v", problems)
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +16,6 @@ import (
 	"github.com/paperflow/paperflow/host/hosttest"
 	"github.com/paperflow/paperflow/host/mail"
 	"github.com/paperflow/paperflow/host/pluginhost"
-	"github.com/paperflow/paperflow/host/workflow"
 )
 
 // checkpointsStream is the stream under the checkpoints bucket.
@@ -108,27 +105,17 @@ func TestAHostThatCannotReadCheckpointsHandsItsItemsBack(t *testing.T) {
 	const items = 40
 	fullURL, blindURL := startNATSWithUsers(t)
 	good, blind := newHost(t, fullURL), newHost(t, blindURL)
-	dir := t.TempDir()
 	var csv strings.Builder
 	csv.WriteString("Name\n")
 	for i := range items {
 		fmt.Fprintf(&csv, "p%d\n", i)
 	}
-	files := map[string]string{"items.csv": csv.String(), "wf.yaml": `name: blindspot
+	wf := loadWorkflow(t, good.Catalog(), `name: blindspot
 source: {uses: csv, with: {path: items.csv}}
 blocks:
   - {id: a, uses: testblock, with: {emit: true, sleep_ms: 20}}
   - {id: b, uses: testblock, with: {emit: true}}
-`}
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	wf, problems := workflow.Load(filepath.Join(dir, "wf.yaml"), good.Catalog())
-	if len(problems) > 0 {
-		t.Fatal(problems)
-	}
+`, csv.String())
 
 	// Started and stopped at once: what follows is a resume.
 	ctx, interrupt := context.WithCancel(context.Background())
